@@ -1,0 +1,1 @@
+"""Tessera: a Python implementation of the Parsec security service."""

@@ -1,0 +1,1 @@
+"""PSA Crypto types and policy: key attributes, algorithms, usage, key formats."""

@@ -1,0 +1,48 @@
+"""PSA hash algorithms and their `cryptography` counterparts."""
+
+from __future__ import annotations
+
+from cryptography.hazmat.primitives import hashes
+
+from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
+from tessera.wire.status import Status, StatusError
+
+_HASHES: dict[int, type[hashes.HashAlgorithm]] = {
+    Algorithm.MD5: hashes.MD5,
+    Algorithm.SHA_1: hashes.SHA1,
+    Algorithm.SHA_224: hashes.SHA224,
+    Algorithm.SHA_256: hashes.SHA256,
+    Algorithm.SHA_384: hashes.SHA384,
+    Algorithm.SHA_512: hashes.SHA512,
+    Algorithm.SHA_512_224: hashes.SHA512_224,
+    Algorithm.SHA_512_256: hashes.SHA512_256,
+    Algorithm.SHA3_224: hashes.SHA3_224,
+    Algorithm.SHA3_256: hashes.SHA3_256,
+    Algorithm.SHA3_384: hashes.SHA3_384,
+    Algorithm.SHA3_512: hashes.SHA3_512,
+}
+
+# Hashes `cryptography` cannot compute here; PSA names them but we answer NotSupported.
+_UNAVAILABLE = frozenset({Algorithm.MD2, Algorithm.MD4, Algorithm.RIPEMD160})
+
+
+def hash_algorithm(alg: int) -> hashes.HashAlgorithm:
+    """A fresh `cryptography` hash object for a PSA hash identifier."""
+    cls = _HASHES.get(alg)
+    if cls is not None:
+        return cls()
+    if alg in _UNAVAILABLE:
+        raise StatusError(Status.PSA_ERROR_NOT_SUPPORTED, "hash algorithm not available")
+    raise StatusError(Status.PSA_ERROR_INVALID_ARGUMENT, "not a hash algorithm")
+
+
+def digest(alg: int, data: bytes) -> bytes:
+    """The digest of `data` under a PSA hash identifier."""
+    hasher = hashes.Hash(hash_algorithm(alg))
+    hasher.update(data)
+    return hasher.finalize()
+
+
+def supported_hashes() -> frozenset[int]:
+    """PSA hash identifiers this build can compute."""
+    return frozenset(_HASHES)

@@ -1,0 +1,17 @@
+"""Authenticators: turn a request's auth field (and the peer's credentials) into an identity."""
+
+from tessera.service.authenticators.base import (
+    Application,
+    Authenticator,
+    PeerCredentials,
+)
+from tessera.service.authenticators.direct import DirectAuthenticator
+from tessera.service.authenticators.unix_peer import UnixPeerAuthenticator
+
+__all__ = [
+    "Application",
+    "Authenticator",
+    "DirectAuthenticator",
+    "PeerCredentials",
+    "UnixPeerAuthenticator",
+]

@@ -1,0 +1,79 @@
+"""Explicit assembly of the service from its configuration: no plugin discovery.
+
+One function builds the key store, providers, authenticators, core provider and dispatcher, and
+fails fast (ConfigError) on anything that cannot work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tessera.service.authenticators import (
+    Authenticator,
+    DirectAuthenticator,
+    UnixPeerAuthenticator,
+)
+from tessera.service.config import ConfigError, ProviderConfig, ServiceConfig
+from tessera.service.core_provider import CoreProvider
+from tessera.service.dispatch import Dispatcher
+from tessera.service.keystore import KeyStore
+from tessera.service.providers.base import Provider
+from tessera.wire.opcodes import AuthType
+
+
+@dataclass
+class Assembly:
+    """Everything the request path needs, built once at start-up."""
+
+    config: ServiceConfig
+    keystore: KeyStore
+    providers: list[Provider]
+    dispatcher: Dispatcher
+
+    def close(self) -> None:
+        """Release providers and the key store."""
+        for provider in self.providers:
+            provider.close()
+        self.keystore.close()
+
+
+def build_authenticator(auth_type: AuthType) -> Authenticator:
+    """The authenticator for one configured auth type."""
+    if auth_type is AuthType.DIRECT:
+        return DirectAuthenticator()
+    if auth_type is AuthType.UNIX_PEER_CREDENTIALS:
+        return UnixPeerAuthenticator()
+    raise ConfigError(f"authenticator {auth_type.name} is not available in this build")
+
+
+def build_provider(entry: ProviderConfig, config: ServiceConfig, keystore: KeyStore) -> Provider:
+    """The provider for one `[[provider]]` table."""
+    if entry.provider_type == "software":
+        from tessera.service.providers.software import SoftwareProvider
+
+        return SoftwareProvider(entry.provider_id, entry.name, keystore, config)
+    raise ConfigError(f"unknown provider type {entry.provider_type!r}")
+
+
+def build(config: ServiceConfig) -> Assembly:
+    """Assemble the service; the caller owns the result and must close it."""
+    keystore = KeyStore(config.key_store_path)
+    providers: list[Provider] = []
+    try:
+        for entry in config.providers:
+            providers.append(build_provider(entry, config, keystore))
+        authenticators = {t: build_authenticator(t) for t in config.authenticators}
+        core = CoreProvider(providers, list(authenticators.values()), keystore)
+        dispatcher = Dispatcher(
+            authenticators,
+            config.admins,
+            core,
+            {p.provider_id: p for p in providers},
+            log_error_details=config.log_error_details,
+        )
+    except BaseException:
+        for provider in providers:
+            provider.close()
+        keystore.close()
+        raise
+    return Assembly(config, keystore, providers, dispatcher)

@@ -1,0 +1,263 @@
+"""Service configuration: TOML sections like Parsec's `config.toml`, with embedded defaults.
+
+Everything is validated here, once, at start-up; nonsense fails fast with a one-line message
+(`ConfigError`) instead of surfacing on the request path.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tessera.wire.framing import Limits
+from tessera.wire.opcodes import AuthType
+
+_T = TypeVar("_T")
+
+STATE_DIR_ENV = "TESSERA_STATE_DIR"
+SOCKET_NAME = "parsec.sock"
+_MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes including the terminating NUL
+
+AUTHENTICATOR_NAMES: dict[str, AuthType] = {
+    "direct": AuthType.DIRECT,
+    "jwt": AuthType.JWT,
+    "unix-peer": AuthType.UNIX_PEER_CREDENTIALS,
+    "jwt-svid": AuthType.JWT_SVID,
+}
+PROVIDER_TYPES = ("software",)
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message says which setting and why."""
+
+
+def default_state_dir() -> Path:
+    """Where state lives when nothing says otherwise: `$TESSERA_STATE_DIR`, else XDG state."""
+    explicit = os.environ.get(STATE_DIR_ENV)
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_STATE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "state"
+    return base / "tessera"
+
+
+def default_socket_path(state_dir: Path | None = None) -> Path:
+    """The service socket under a state directory (the documented default endpoint)."""
+    return (state_dir or default_state_dir()) / "run" / SOCKET_NAME
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """One `[[provider]]` table."""
+
+    provider_type: str
+    provider_id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """The whole, validated service configuration."""
+
+    state_dir: Path
+    socket_path: Path
+    socket_group: str | None = None
+    allow_root: bool = False
+    log_level: str = "info"
+    log_error_details: bool = False
+    allow_deprecated: bool = False
+    limits: Limits = field(default_factory=Limits)
+    buffer_size_limit: int = 1 << 20
+    request_timeout: float = 1.0
+    idle_timeout: float = 60.0
+    drain_timeout: float = 5.0
+    authenticators: tuple[AuthType, ...] = (AuthType.DIRECT, AuthType.UNIX_PEER_CREDENTIALS)
+    admins: frozenset[str] = frozenset()
+    providers: tuple[ProviderConfig, ...] = (ProviderConfig("software", 1, "software"),)
+    database_path: Path | None = None
+
+    @property
+    def key_store_path(self) -> Path:
+        """The SQLite key store (defaults to `keys.sqlite3` under the state directory)."""
+        return self.database_path or self.state_dir / "keys.sqlite3"
+
+    def with_overrides(
+        self,
+        *,
+        socket_path: Path | None = None,
+        state_dir: Path | None = None,
+        authenticators: list[str] | None = None,
+        admins: list[str] | None = None,
+        log_level: str | None = None,
+        allow_root: bool | None = None,
+    ) -> ServiceConfig:
+        """Apply command-line overrides (which beat the file), re-validating what they touch."""
+        updated = self
+        if state_dir is not None:
+            moved_socket = self.socket_path == default_socket_path(self.state_dir)
+            updated = replace(updated, state_dir=state_dir)
+            if moved_socket and socket_path is None:
+                updated = replace(updated, socket_path=default_socket_path(state_dir))
+        if socket_path is not None:
+            updated = replace(updated, socket_path=_socket_path(str(socket_path)))
+        if authenticators is not None:
+            updated = replace(updated, authenticators=_authenticators(authenticators))
+        if admins is not None:
+            updated = replace(updated, admins=self.admins | frozenset(admins))
+        if log_level is not None:
+            updated = replace(updated, log_level=_choice("log_level", log_level, LOG_LEVELS))
+        if allow_root is not None:
+            updated = replace(updated, allow_root=allow_root)
+        return updated
+
+
+def load_config(path: Path | None) -> ServiceConfig:
+    """Read and validate a TOML file; `None` gives the embedded defaults."""
+    if path is None:
+        return parse_config({})
+    try:
+        with path.open("rb") as file:
+            document = tomllib.load(file)
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path} is not valid TOML: {error}") from error
+    return parse_config(document)
+
+
+def parse_config(document: dict[str, Any]) -> ServiceConfig:
+    """Validate a parsed TOML document into a `ServiceConfig`."""
+    core = _table(document, "core_settings")
+    listener = _table(document, "listener")
+    auth = _table(document, "authenticator")
+    key_manager = _table(document, "key_manager")
+    state_dir = Path(_get(core, "state_dir", str, str(default_state_dir()))).expanduser()
+    socket_default = str(default_socket_path(state_dir))
+    limits = Limits(
+        max_header_size=_get(core, "header_size_limit", int, 64, minimum=30, maximum=65535),
+        max_body_size=_get(core, "body_len_limit", int, 1 << 20, minimum=0),
+        max_auth_size=_get(core, "auth_len_limit", int, 16 << 10, minimum=0, maximum=65535),
+    )
+    store_path = key_manager.get("store_path")
+    if store_path is not None and not isinstance(store_path, str):
+        raise ConfigError("key_manager.store_path must be a string")
+    group = _get(listener, "socket_group", str, "") or None
+    if group is not None:
+        try:
+            grp.getgrnam(group)
+        except KeyError:
+            raise ConfigError(f"listener.socket_group: no group named {group!r}") from None
+    return ServiceConfig(
+        state_dir=state_dir,
+        socket_path=_socket_path(_get(listener, "socket_path", str, socket_default)),
+        socket_group=group,
+        allow_root=_get(core, "allow_root", bool, False),
+        log_level=_choice("log_level", _get(core, "log_level", str, "info"), LOG_LEVELS),
+        log_error_details=_get(core, "log_error_details", bool, False),
+        allow_deprecated=_get(core, "allow_deprecated", bool, False),
+        limits=limits,
+        buffer_size_limit=_get(core, "buffer_size_limit", int, 1 << 20, minimum=1),
+        request_timeout=_get(listener, "timeout", int, 1000, minimum=1) / 1000,
+        idle_timeout=_get(listener, "idle_timeout", int, 60000, minimum=1) / 1000,
+        drain_timeout=_get(listener, "drain_timeout", int, 5000, minimum=0) / 1000,
+        authenticators=_authenticators(_get(auth, "auth_types", list, ["direct", "unix-peer"])),
+        admins=frozenset(_admins(auth.get("admins", []))),
+        providers=_providers(document.get("provider")),
+        database_path=Path(store_path).expanduser() if store_path else None,
+    )
+
+
+def _table(document: dict[str, Any], name: str) -> dict[str, Any]:
+    value = document.get(name, {})
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+        return value[0]  # a single [[key_manager]] array entry, as in Parsec's file
+    if not isinstance(value, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    return value
+
+
+def _get(
+    table: dict[str, Any],
+    key: str,
+    kind: type[_T],
+    default: _T,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> _T:
+    value = table.get(key, default)
+    # bool is an int subclass; a boolean where a number belongs is a mistake, not a 0 or 1.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{key} must be of type {kind.__name__}, not {type(value).__name__}")
+    if isinstance(value, int) and not isinstance(value, bool):
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"{key} must be at least {minimum}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"{key} must be at most {maximum}")
+    return value
+
+
+def _choice(key: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(f"{key} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+def _socket_path(value: str) -> Path:
+    path = Path(value).expanduser()
+    if len(os.fsencode(path)) > _MAX_SOCKET_PATH:
+        raise ConfigError(f"socket path {path} is longer than {_MAX_SOCKET_PATH} bytes")
+    return path
+
+
+def _authenticators(names: list[Any]) -> tuple[AuthType, ...]:
+    chosen: list[AuthType] = []
+    for name in names:
+        if not isinstance(name, str) or name not in AUTHENTICATOR_NAMES:
+            known = ", ".join(AUTHENTICATOR_NAMES)
+            raise ConfigError(f"unknown authenticator {name!r} (known: {known})")
+        auth_type = AUTHENTICATOR_NAMES[name]
+        if auth_type in (AuthType.JWT, AuthType.JWT_SVID):
+            raise ConfigError(f"authenticator {name!r} needs the identity provider's trust setup")
+        if auth_type not in chosen:
+            chosen.append(auth_type)
+    return tuple(chosen)
+
+
+def _admins(entries: Any) -> list[str]:
+    if not isinstance(entries, list):
+        raise ConfigError("authenticator.admins must be a list")
+    names = []
+    for entry in entries:
+        # Parsec writes `admins = [{ name = "x" }]`; a bare string is accepted too.
+        name = entry.get("name") if isinstance(entry, dict) else entry
+        if not isinstance(name, str) or not name:
+            raise ConfigError("each authenticator.admins entry needs a non-empty name")
+        names.append(name)
+    return names
+
+
+def _providers(entries: Any) -> tuple[ProviderConfig, ...]:
+    if entries is None:
+        return (ProviderConfig("software", 1, "software"),)
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError("[[provider]] must be a non-empty array of tables")
+    providers: list[ProviderConfig] = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise ConfigError("each [[provider]] must be a table")
+        kind = _choice("provider_type", str(entry.get("provider_type", "")).lower(), PROVIDER_TYPES)
+        default_id = {"software": 1}[kind]
+        provider_id = _get(entry, "provider_id", int, default_id, minimum=1, maximum=255)
+        name = _get(entry, "name", str, kind)
+        if any(p.provider_id == provider_id for p in providers):
+            raise ConfigError(f"two providers share the id {provider_id}")
+        if any(p.name == name for p in providers):
+            raise ConfigError(f"two providers share the name {name!r}")
+        providers.append(ProviderConfig(kind, provider_id, name))
+    return tuple(providers)

@@ -1,0 +1,144 @@
+"""The request path after framing: authenticate, route, decode, run, encode.
+
+Every failure becomes a response here, at one boundary: `StatusError` carries its status, and any
+other exception is logged (without request data) and answered with PsaErrorGenericError, so a
+bug in one operation never takes the service down.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from google.protobuf.message import EncodeError, Message
+
+from tessera.service.authenticators import Application, Authenticator, PeerCredentials
+from tessera.service.core_provider import CORE_PROVIDER_ID, CoreProvider
+from tessera.service.providers.base import Provider, RequestContext
+from tessera.wire.contracts import decode_operation
+from tessera.wire.framing import Frame, FramingError, encode_response
+from tessera.wire.header import Header, response_header_for
+from tessera.wire.opcodes import AuthType, Opcode
+from tessera.wire.status import Status, StatusError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Admitted:
+    """A request that passed authentication and routing, ready to run."""
+
+    header: Header
+    opcode: Opcode
+    handler: CoreProvider | Provider
+    ctx: RequestContext
+    operation: Message
+
+    @property
+    def blocking(self) -> bool:
+        """True when running it may block the event loop for long."""
+        return isinstance(self.handler, Provider) and self.handler.blocking
+
+
+class Dispatcher:
+    """Turns frames into response bytes."""
+
+    def __init__(
+        self,
+        authenticators: Mapping[AuthType, Authenticator],
+        admins: frozenset[str],
+        core: CoreProvider,
+        providers: Mapping[int, Provider],
+        *,
+        log_error_details: bool = False,
+    ) -> None:
+        self._authenticators = dict(authenticators)
+        self._admins = admins
+        self._core = core
+        self._providers = dict(providers)
+        self._log_details = log_error_details
+
+    def framing_error(self, error: FramingError) -> bytes:
+        """The response to a request that could not be framed or named unknown things."""
+        log.info("rejected a request: %s", error.status.name)
+        return encode_response(response_header_for(error.header, error.status), b"")
+
+    def admit(self, frame: Frame, peer: PeerCredentials | None) -> Admitted | bytes:
+        """Authenticate and route; an early failure comes back as response bytes."""
+        header = frame.header
+        try:
+            opcode = Opcode(header.opcode)
+            app = self._authenticate(header, frame.auth, peer)
+            handler = self._route(header.provider, opcode)
+            if opcode.needs_admin:
+                if app is None:
+                    raise StatusError(Status.NOT_AUTHENTICATED, "admin operation without auth")
+                if not app.is_admin:
+                    raise StatusError(Status.ADMIN_OPERATION, "caller is not an administrator")
+            operation = decode_operation(opcode, frame.body)
+            if app is None and opcode.needs_auth:
+                raise StatusError(Status.NOT_AUTHENTICATED, f"{opcode.name} needs authentication")
+        except StatusError as error:
+            return self._failure(header, error)
+        return Admitted(header, opcode, handler, RequestContext(app), operation)
+
+    def execute(self, request: Admitted) -> bytes:
+        """Run an admitted request and encode its response."""
+        try:
+            result = request.handler.handle(request.opcode, request.ctx, request.operation)
+            body = result.SerializeToString()
+        except StatusError as error:
+            return self._failure(request.header, error)
+        except EncodeError:
+            log.exception("could not encode the result of %s", request.opcode.name)
+            return self._failure(request.header, StatusError(Status.SERIALIZING_BODY_FAILED))
+        except Exception:
+            log.exception("internal error while serving %s", request.opcode.name)
+            return self._failure(request.header, StatusError(Status.PSA_ERROR_GENERIC_ERROR))
+        return encode_response(response_header_for(request.header, Status.SUCCESS), body)
+
+    def handle(self, frame: Frame, peer: PeerCredentials | None) -> bytes:
+        """Admit and execute in one go (for callers that do not offload blocking work)."""
+        admitted = self.admit(frame, peer)
+        if isinstance(admitted, bytes):
+            return admitted
+        return self.execute(admitted)
+
+    def _authenticate(
+        self, header: Header, auth: bytes, peer: PeerCredentials | None
+    ) -> Application | None:
+        if header.auth_type == AuthType.NO_AUTH:
+            return None  # as Parsec: any auth bytes sent with auth type 0 are ignored
+        auth_type = AuthType(header.auth_type)
+        authenticator = self._authenticators.get(auth_type)
+        if authenticator is None:
+            raise StatusError(Status.AUTHENTICATOR_NOT_REGISTERED, f"{auth_type.name} is off")
+        name = authenticator.authenticate(auth, peer)
+        return Application(name, auth_type, name in self._admins)
+
+    def _route(self, provider_id: int, opcode: Opcode) -> CoreProvider | Provider:
+        if provider_id == CORE_PROVIDER_ID:
+            if not opcode.is_core:
+                raise StatusError(Status.PSA_ERROR_NOT_SUPPORTED, "the core provider has no crypto")
+            return self._core
+        provider = self._providers.get(provider_id)
+        if provider is None:
+            raise StatusError(Status.PROVIDER_DOES_NOT_EXIST, f"no provider {provider_id}")
+        if opcode.is_core:
+            raise StatusError(Status.PSA_ERROR_NOT_SUPPORTED, "core operations go to provider 0")
+        return provider
+
+    def _failure(self, header: Header, error: StatusError) -> bytes:
+        if self._log_details:
+            log.info("%s failed: %s (%s)", _opname(header), error.status.name, error)
+        else:
+            log.info("%s failed: %s", _opname(header), error.status.name)
+        return encode_response(response_header_for(header, error.status), b"")
+
+
+def _opname(header: Header) -> str:
+    try:
+        return Opcode(header.opcode).name
+    except ValueError:
+        return f"opcode {header.opcode}"

@@ -1,0 +1,1 @@
+"""The front end: the Unix socket listener, framing per connection, peer credentials."""

@@ -1,0 +1,224 @@
+"""One client connection: bytes in, frames through the dispatcher, responses out, in order.
+
+Protocol-level I/O (no streams): `data_received` feeds the sans-I/O frame reader, fast requests
+are answered inline, and requests whose provider may block run on the worker pool while reading
+from this connection pauses, so responses keep the order of requests and a flooding client
+cannot grow our buffers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING, cast
+
+from tessera.service.authenticators import PeerCredentials
+from tessera.service.front.peer import peer_credentials
+from tessera.wire.framing import Event, Frame, FrameReader, FramingError, Limits
+from tessera.wire.header import FLAG_KEEP_ALIVE
+from tessera.wire.status import Status
+
+if TYPE_CHECKING:
+    import socket
+
+    from tessera.service.dispatch import Admitted, Dispatcher
+
+log = logging.getLogger(__name__)
+
+_DRAIN_GRACE = 0.05  # seconds an idle connection may still deliver a request at shutdown
+
+
+class Connection(asyncio.Protocol):
+    """Serves the requests of one connected client."""
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        executor: Executor,
+        limits: Limits,
+        *,
+        request_timeout: float,
+        idle_timeout: float,
+        on_close: Callable[[Connection], None],
+    ) -> None:
+        self._dispatcher = dispatcher
+        self._executor = executor
+        self._reader = FrameReader(limits)
+        self._request_timeout = request_timeout
+        self._idle_timeout = idle_timeout
+        self._on_close = on_close
+        self._transport: asyncio.Transport | None = None
+        self._peer: PeerCredentials | None = None
+        self._pending: deque[Event] = deque()
+        self._busy = False  # a blocking request is running on the executor
+        self._closing = False
+        self._eof = False
+        self._draining = False
+        self._reading_paused = False
+        self._writing_paused = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_is_request = False
+
+    @property
+    def in_flight(self) -> bool:
+        """True while a request is received but not yet answered."""
+        return self._busy or bool(self._pending)
+
+    # asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+        sock = cast("socket.socket | None", transport.get_extra_info("socket"))
+        self._peer = peer_credentials(sock) if sock is not None else None
+        self._arm_timer()
+
+    def data_received(self, data: bytes) -> None:
+        if self._closing:
+            return
+        self._pending.extend(self._reader.feed(data))
+        self._pump()
+
+    def eof_received(self) -> bool | None:
+        self._eof = True
+        error = self._reader.end_of_stream()
+        if error is not None and not self._closing:
+            self._pending.append(error)
+        self._pump()
+        return True  # keep the transport half-open so queued responses still go out
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        self._cancel_timer()
+        self._on_close(self)
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._update_reading()
+
+    # serving
+
+    def close(self) -> None:
+        """Close after whatever is queued for writing has gone out."""
+        if not self._closing and self._transport is not None:
+            self._closing = True
+            self._cancel_timer()
+            self._transport.close()
+
+    def drain(self) -> None:
+        """Shutdown has begun: answer what is received or arriving, then close.
+
+        Requests already received are answered. An idle connection gets a short grace so that
+        a request its client sent just before the stop (still in the socket buffer) is read
+        and answered too, rather than dropped.
+        """
+        self._draining = True
+        self._update_reading()
+        if not self.in_flight and self._reader.buffered == 0 and not self._closing:
+            asyncio.get_running_loop().call_later(_DRAIN_GRACE, self._close_if_quiet)
+
+    def _close_if_quiet(self) -> None:
+        if not self.in_flight and self._reader.buffered == 0:
+            self.close()
+
+    def _pump(self) -> None:
+        while self._pending and not self._busy and not self._closing:
+            event = self._pending.popleft()
+            if isinstance(event, FramingError):
+                self._send(self._dispatcher.framing_error(event), keep=self._keeps(event))
+                continue
+            admitted = self._dispatcher.admit(event, self._peer)
+            if isinstance(admitted, bytes):
+                self._send(admitted, keep=self._keeps(event))
+            elif admitted.blocking:
+                self._run_blocking(admitted, event)
+            else:
+                self._send(self._dispatcher.execute(admitted), keep=self._keeps(event))
+        if self._eof and not self.in_flight:
+            self.close()  # the client sent all it will send and has every answer
+        self._update_reading()
+        self._arm_timer()
+
+    def _run_blocking(self, admitted: Admitted, frame: Frame) -> None:
+        self._busy = True
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, self._dispatcher.execute, admitted)
+
+        def done(finished: asyncio.Future[bytes]) -> None:
+            self._busy = False
+            try:
+                response = finished.result()
+            except Exception:  # execute() answers every failure itself; this is a last resort
+                log.exception("request worker failed")
+                response = self._dispatcher.framing_error(
+                    FramingError(Status.PSA_ERROR_GENERIC_ERROR, frame.header)
+                )
+            self._send(response, keep=self._keeps(frame))
+            self._pump()
+
+        future.add_done_callback(done)
+
+    def _keeps(self, event: Event) -> bool:
+        if isinstance(event, Frame):
+            return bool(event.header.flags & FLAG_KEEP_ALIVE)
+        return not event.fatal and bool(event.flags & FLAG_KEEP_ALIVE)
+
+    def _send(self, response: bytes, *, keep: bool) -> None:
+        if self._transport is None or self._transport.is_closing():
+            self._closing = True
+            return
+        self._transport.write(response)
+        if not keep or (self._draining and not self._pending):
+            # One request per connection unless the client asked otherwise: Parsec's clients
+            # (the Go client reads until EOF) rely on the close.
+            self._pending.clear()
+            self.close()
+
+    def _update_reading(self) -> None:
+        if self._transport is None or self._closing:
+            return
+        should_pause = self._writing_paused or self._busy or len(self._pending) > 0
+        if should_pause and not self._reading_paused:
+            self._transport.pause_reading()
+            self._reading_paused = True
+        elif not should_pause and self._reading_paused:
+            self._transport.resume_reading()
+            self._reading_paused = False
+
+    # timeouts: a started request must arrive whole within request_timeout; a connection with
+    # nothing under way is closed after idle_timeout.
+
+    def _arm_timer(self) -> None:
+        if self._closing:
+            return
+        if self.in_flight:
+            self._cancel_timer()
+            return
+        receiving = self._reader.buffered > 0
+        if self._timer is not None and self._timer_is_request == receiving:
+            return
+        self._cancel_timer()
+        loop = asyncio.get_running_loop()
+        delay = self._request_timeout if receiving else self._idle_timeout
+        self._timer = loop.call_later(delay, self._timed_out)
+        self._timer_is_request = receiving
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        if self._reader.buffered > 0:
+            # As Parsec on a read timeout: answer ConnectionError, then close.
+            error = self._reader.end_of_stream()
+            if error is not None:
+                self._send(self._dispatcher.framing_error(error), keep=False)
+        self.close()

@@ -1,0 +1,23 @@
+"""Who is on the other end of a Unix socket, as the kernel reports it."""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+from tessera.service.authenticators import PeerCredentials
+
+_UCRED = struct.Struct("3i")  # pid, uid, gid
+
+
+def peer_credentials(sock: socket.socket) -> PeerCredentials | None:
+    """SO_PEERCRED of a connected Unix socket; None where the platform lacks it."""
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:
+        return None
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, option, _UCRED.size)
+    except OSError:
+        return None
+    pid, uid, gid = _UCRED.unpack(raw)
+    return PeerCredentials(pid=pid, uid=uid, gid=gid)

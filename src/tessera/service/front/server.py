@@ -1,0 +1,77 @@
+"""The listening side of the service: accept connections, track them, shut down in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import Executor
+from pathlib import Path
+
+from tessera.service.dispatch import Dispatcher
+from tessera.service.front.connection import Connection
+from tessera.service.front.socket_file import bind_socket, unlink_socket
+from tessera.wire.framing import Limits
+
+log = logging.getLogger(__name__)
+
+
+class Listener:
+    """A Unix-socket server around a dispatcher."""
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        executor: Executor,
+        limits: Limits,
+        *,
+        request_timeout: float,
+        idle_timeout: float,
+    ) -> None:
+        self._dispatcher = dispatcher
+        self._executor = executor
+        self._limits = limits
+        self._request_timeout = request_timeout
+        self._idle_timeout = idle_timeout
+        self._connections: set[Connection] = set()
+        self._server: asyncio.Server | None = None
+        self._path: Path | None = None
+        self._inode = 0
+
+    def _make_connection(self) -> Connection:
+        connection = Connection(
+            self._dispatcher,
+            self._executor,
+            self._limits,
+            request_timeout=self._request_timeout,
+            idle_timeout=self._idle_timeout,
+            on_close=self._connections.discard,
+        )
+        self._connections.add(connection)
+        return connection
+
+    async def start(self, path: Path, group: str | None) -> None:
+        """Bind the socket and start accepting."""
+        sock = bind_socket(path, group)
+        self._path = path
+        self._inode = path.lstat().st_ino
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_unix_server(self._make_connection, sock=sock)
+        log.info("listening on %s", path)
+
+    async def stop(self, drain_timeout: float) -> None:
+        """Stop accepting, answer requests in flight (up to `drain_timeout`), close the rest."""
+        if self._server is not None:
+            self._server.close()
+        if self._path is not None:
+            unlink_socket(self._path, self._inode)
+        for connection in list(self._connections):
+            connection.drain()
+        deadline = time.monotonic() + drain_timeout
+        while self._connections and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for connection in list(self._connections):
+            connection.close()
+        if self._server is not None:
+            await self._server.wait_closed()
+        log.info("listener stopped")

@@ -1,0 +1,1 @@
+"""Parsec wire protocol: framing and operation contracts."""

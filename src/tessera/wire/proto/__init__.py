@@ -1,0 +1,1 @@
+"""Generated protobuf modules for the Parsec operation contracts (run scripts/gen-proto)."""

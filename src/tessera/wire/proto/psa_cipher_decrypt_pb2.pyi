@@ -1,0 +1,22 @@
+from tessera.wire.proto import psa_algorithm_pb2 as _psa_algorithm_pb2
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Operation(_message.Message):
+    __slots__ = ("key_name", "alg", "ciphertext")
+    KEY_NAME_FIELD_NUMBER: _ClassVar[int]
+    ALG_FIELD_NUMBER: _ClassVar[int]
+    CIPHERTEXT_FIELD_NUMBER: _ClassVar[int]
+    key_name: str
+    alg: _psa_algorithm_pb2.Algorithm.Cipher
+    ciphertext: bytes
+    def __init__(self, key_name: _Optional[str] = ..., alg: _Optional[_Union[_psa_algorithm_pb2.Algorithm.Cipher, str]] = ..., ciphertext: _Optional[bytes] = ...) -> None: ...
+
+class Result(_message.Message):
+    __slots__ = ("plaintext",)
+    PLAINTEXT_FIELD_NUMBER: _ClassVar[int]
+    plaintext: bytes
+    def __init__(self, plaintext: _Optional[bytes] = ...) -> None: ...

@@ -1,0 +1,197 @@
+"""Test support: run the real daemon on a temporary socket and talk raw bytes to it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypedDict
+
+from google.protobuf.message import Message
+
+from tessera.wire.framing import Frame, FrameReader, Limits, encode_request
+from tessera.wire.header import FLAG_KEEP_ALIVE, Header
+from tessera.wire.opcodes import AuthType, Opcode
+
+STARTUP_TIMEOUT = 20.0
+
+
+def request_bytes(
+    opcode: Opcode | int,
+    body: Message | bytes = b"",
+    *,
+    auth_type: AuthType | int = AuthType.NO_AUTH,
+    auth: bytes = b"",
+    provider: int = 0,
+    session: int = 0,
+    keep_alive: bool = False,
+) -> bytes:
+    """A complete request frame."""
+    payload = body if isinstance(body, bytes) else body.SerializeToString()
+    header = Header(
+        provider=provider,
+        session=session,
+        auth_type=int(auth_type),
+        opcode=int(opcode),
+        flags=FLAG_KEEP_ALIVE if keep_alive else 0,
+    )
+    return encode_request(header, payload, auth)
+
+
+class Auth(TypedDict):
+    """Keyword arguments of `request_bytes` that authenticate a request."""
+
+    auth_type: AuthType
+    auth: bytes
+
+
+def direct(name: str) -> Auth:
+    """Keyword arguments for direct authentication as `name`."""
+    return {"auth_type": AuthType.DIRECT, "auth": name.encode()}
+
+
+def unix_peer(uid: int | None = None) -> Auth:
+    """Keyword arguments for Unix peer-credential authentication (our uid by default)."""
+    claimed = os.getuid() if uid is None else uid
+    return {"auth_type": AuthType.UNIX_PEER_CREDENTIALS, "auth": claimed.to_bytes(4, "little")}
+
+
+@dataclass
+class Response:
+    """A parsed response: header and body."""
+
+    header: Header
+    body: bytes
+
+
+def read_response(sock: socket.socket, timeout: float = 10.0) -> Response:
+    """Read exactly one response from a connected socket."""
+    sock.settimeout(timeout)
+    reader = FrameReader(Limits(max_body_size=1 << 24), responses=True)
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the service closed the connection without a response")
+        events = reader.feed(chunk)
+        if events:
+            event = events[0]
+            assert isinstance(event, Frame), f"malformed response: {event}"
+            return Response(event.header, event.body)
+
+
+def exchange_raw(path: Path, data: bytes, timeout: float = 10.0) -> bytes:
+    """Send bytes on a fresh connection, half-close, and return every byte until EOF."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(os.fspath(path))
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+@dataclass
+class RunningService:
+    """A daemon process started for a test."""
+
+    socket_path: Path
+    state_dir: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    args: list[str] = field(default_factory=list)
+
+    def call(self, data: bytes, timeout: float = 10.0) -> Response:
+        """One request on its own connection (as Parsec's clients do)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(os.fspath(self.socket_path))
+            sock.sendall(data)
+            return read_response(sock, timeout)
+
+    def connect(self) -> socket.socket:
+        """A connected socket for tests that drive the conversation themselves."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(os.fspath(self.socket_path))
+        return sock
+
+    def log(self) -> str:
+        """What the daemon wrote to stderr so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        """True while the process runs."""
+        return self.process.poll() is None
+
+
+def wait_for_socket(path: Path, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    """Block until the daemon accepts connections; fail with its log if it died."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"service exited early:\n{log_path.read_text(errors='replace')}")
+        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as probe:
+            probe.connect(os.fspath(path))
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"service did not start:\n{log_path.read_text(errors='replace')}")
+
+
+def start_service(
+    state_dir: Path, *extra: str, config: Path | None = None, socket_path: Path | None = None
+) -> RunningService:
+    """Start `tessera service` on a socket inside `state_dir`."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = socket_path or state_dir / "run" / "parsec.sock"
+    args = [
+        sys.executable,
+        "-m",
+        "tessera.cli.main",
+        "service",
+        "--socket",
+        os.fspath(path),
+        "--state-dir",
+        os.fspath(state_dir),
+        "--log-level",
+        "debug",
+        "--allow-root",  # CI machines run tests as root
+        *extra,
+    ]
+    if config is not None:
+        args += ["--config", os.fspath(config)]
+    log_path = state_dir / "service.log"
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT)
+    wait_for_socket(path, process, log_path)
+    return RunningService(path, state_dir, process, log_path, args)
+
+
+def stop_service(service: RunningService, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+    """Signal the daemon and wait for it; returns its exit status."""
+    if service.alive():
+        service.process.send_signal(sig)
+    try:
+        return service.process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        service.process.kill()
+        service.process.wait()
+        raise
+
+
+@contextlib.contextmanager
+def running_service(
+    state_dir: Path, *extra: str, config: Path | None = None
+) -> Iterator[RunningService]:
+    """`start_service` as a context manager that always stops the daemon."""
+    service = start_service(state_dir, *extra, config=config)
+    try:
+        yield service
+    finally:
+        stop_service(service)
