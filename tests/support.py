@@ -19,6 +19,8 @@ from google.protobuf.message import Message
 from tessera.wire.framing import Frame, FrameReader, Limits, encode_request
 from tessera.wire.header import FLAG_KEEP_ALIVE, Header
 from tessera.wire.opcodes import AuthType, Opcode
+from tessera.wire.proto import psa_generate_key_pb2
+from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes
 
 STARTUP_TIMEOUT = 20.0
 
@@ -99,6 +101,14 @@ def exchange_raw(path: Path, data: bytes, timeout: float = 10.0) -> bytes:
         return b"".join(chunks)
 
 
+def generate_key_request(
+    name: str, attributes: KeyAttributes, auth: Auth, provider: int = 1
+) -> bytes:
+    """A PsaGenerateKey request."""
+    body = psa_generate_key_pb2.Operation(key_name=name, attributes=attributes)
+    return request_bytes(Opcode.PSA_GENERATE_KEY, body, provider=provider, **auth)
+
+
 @dataclass
 class RunningService:
     """A daemon process started for a test."""
@@ -115,6 +125,11 @@ class RunningService:
             sock.connect(os.fspath(self.socket_path))
             sock.sendall(data)
             return read_response(sock, timeout)
+
+    def generate_key(self, name: str, attributes: KeyAttributes, auth: Auth) -> None:
+        """Create a key through the wire; fail the test if the service refuses."""
+        response = self.call(generate_key_request(name, attributes, auth))
+        assert response.header.status == 0, f"generating {name!r}: status {response.header.status}"
 
     def connect(self) -> socket.socket:
         """A connected socket for tests that drive the conversation themselves."""

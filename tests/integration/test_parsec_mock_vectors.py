@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tessera.service.keystore import KeyRecord, KeyStore, Owner
+from tessera.client.specs import AES_256_GCM
 from tessera.wire.contracts import decode_result
 from tessera.wire.framing import Frame, FrameReader
 from tessera.wire.header import Header
-from tessera.wire.opcodes import AuthType, Opcode
+from tessera.wire.opcodes import Opcode
 from tessera.wire.proto import list_authenticators_pb2, list_opcodes_pb2, list_providers_pb2
 from tessera.wire.status import Status
-from tests.support import RunningService, exchange_raw, running_service
+from tests.support import RunningService, direct, exchange_raw, running_service
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "parsec-mock"
 
@@ -38,14 +38,10 @@ def load(name: str) -> tuple[bytes, bytes]:
     return request, response
 
 
-def seed(state_dir: Path) -> None:
+def seed(service: RunningService) -> None:
     """Keys owned by the clients the vectors talk about (direct authentication)."""
-    store = KeyStore(state_dir / "keys.sqlite3")
     for client in ("existing client", "jim", "bob"):  # the order they appear in
-        store.insert(
-            KeyRecord(Owner(client, int(AuthType.DIRECT)), 1, f"{client}-key", b"", b"\x00")
-        )
-    store.close()
+        service.generate_key(f"{client}-key", AES_256_GCM.attributes(), direct(client))
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +49,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService
     import tempfile
 
     state = Path(tempfile.mkdtemp(prefix="ts-vec-", dir="/tmp"))
-    seed(state)
     with running_service(state, "--auth", "direct", "--admin", "admin_priv") as running:
+        seed(running)
         yield running
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tessera.service.keystore import KeyRecord, KeyStore, Owner
+from tessera.client.specs import ECDSA_P256, ECDSA_P384, aes_gcm, rsa_oaep
 from tessera.wire.contracts import decode_result
 from tessera.wire.header import Header
 from tessera.wire.opcodes import AuthType, Opcode
@@ -29,7 +29,6 @@ from tessera.wire.proto import (
     psa_algorithm_pb2,
     psa_generate_random_pb2,
     psa_hash_compute_pb2,
-    psa_key_attributes_pb2,
 )
 from tessera.wire.status import Status
 from tests.support import (
@@ -47,34 +46,24 @@ from tests.support import (
 UID = os.getuid()
 
 
-def attributes(bits: int) -> bytes:
-    return psa_key_attributes_pb2.KeyAttributes(key_bits=bits).SerializeToString()
-
-
-def seed(state_dir: Path) -> None:
-    store = KeyStore(state_dir / "keys.sqlite3")
-    direct_auth = int(AuthType.DIRECT)
-    for owner, provider, name, bits in [
-        ("alice", 1, "signing", 256),
-        ("alice", 1, "encryption", 2048),
-        ("bob", 1, "signing", 384),  # same key name, another application
-        ("carol", 1, "a", 128),
-        ("carol", 1, "b", 128),
+def seed(service: RunningService) -> None:
+    """Keys of several applications, made through the wire."""
+    for owner, name, spec in [
+        ("alice", "signing", ECDSA_P256),
+        ("alice", "encryption", rsa_oaep(2048)),
+        ("bob", "signing", ECDSA_P384),  # same key name, another application
+        ("carol", "a", aes_gcm(128)),
+        ("carol", "b", aes_gcm(128)),
     ]:
-        store.insert(
-            KeyRecord(Owner(owner, direct_auth), provider, name, attributes(bits), b"\x00")
-        )
-    store.insert(
-        KeyRecord(Owner(str(UID), int(AuthType.UNIX_PEER_CREDENTIALS)), 1, "mine", b"", b"\0")
-    )
-    store.close()
+        service.generate_key(name, spec.attributes(), direct(owner))
+    service.generate_key("mine", aes_gcm(128).attributes(), unix_peer())
 
 
 @pytest.fixture(scope="module")
 def service() -> Iterator[RunningService]:
     state = Path(tempfile.mkdtemp(prefix="ts-proto-", dir="/tmp"))
-    seed(state)
     with running_service(state, "--auth", "direct,unix-peer", "--admin", "root-admin") as running:
+        seed(running)
         yield running
         assert running.alive(), "the daemon must survive everything this module sends"
         assert running.call(request_bytes(Opcode.PING)).header.status == Status.SUCCESS
@@ -148,7 +137,7 @@ def test_list_keys_shows_only_the_callers_keys(service: RunningService) -> None:
     ]
     assert listed_keys(service, direct("bob")) == [(1, "signing", 384)]
     assert listed_keys(service, direct("nobody")) == []
-    assert listed_keys(service, unix_peer()) == [(1, "mine", 0)]
+    assert listed_keys(service, unix_peer()) == [(1, "mine", 128)]
 
 
 def test_list_keys_needs_authentication(service: RunningService) -> None:

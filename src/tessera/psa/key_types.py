@@ -121,9 +121,9 @@ def parse_key_type(pb: psa_key_attributes_pb2.KeyType) -> KeyType:
                 Status.PSA_ERROR_INVALID_ARGUMENT, "unknown or missing curve family"
             ) from None
     if kind in (KeyKind.DH_KEY_PAIR, KeyKind.DH_PUBLIC_KEY):
-        message = pb.dh_key_pair if kind is KeyKind.DH_KEY_PAIR else pb.dh_public_key
+        group = pb.dh_key_pair if kind is KeyKind.DH_KEY_PAIR else pb.dh_public_key
         try:
-            return KeyType(kind, DhFamily(message.group_family))
+            return KeyType(kind, DhFamily(group.group_family))
         except ValueError:
             raise StatusError(Status.PSA_ERROR_INVALID_ARGUMENT, "unknown group family") from None
     return KeyType(kind)

@@ -13,13 +13,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tessera._paths import default_socket_path, default_state_dir
 from tessera.wire.framing import Limits
 from tessera.wire.opcodes import AuthType
 
 _T = TypeVar("_T")
 
-STATE_DIR_ENV = "TESSERA_STATE_DIR"
-SOCKET_NAME = "parsec.sock"
 _MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes including the terminating NUL
 
 AUTHENTICATOR_NAMES: dict[str, AuthType] = {
@@ -34,21 +33,6 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 
 class ConfigError(ValueError):
     """The configuration cannot be used; the message says which setting and why."""
-
-
-def default_state_dir() -> Path:
-    """Where state lives when nothing says otherwise: `$TESSERA_STATE_DIR`, else XDG state."""
-    explicit = os.environ.get(STATE_DIR_ENV)
-    if explicit:
-        return Path(explicit)
-    xdg = os.environ.get("XDG_STATE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".local" / "state"
-    return base / "tessera"
-
-
-def default_socket_path(state_dir: Path | None = None) -> Path:
-    """The service socket under a state directory (the documented default endpoint)."""
-    return (state_dir or default_state_dir()) / "run" / SOCKET_NAME
 
 
 @dataclass(frozen=True)

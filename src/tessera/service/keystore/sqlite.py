@@ -173,13 +173,10 @@ class KeyStore:
             for provider_id, name, attributes, material, created_at in rows
         ]
 
-    def owners_named(self, name: str) -> list[Owner]:
-        """Every owner of that name (one per authenticator that proved it)."""
-        rows = self._query(
-            "SELECT DISTINCT owner_auth FROM keys WHERE owner_name = ? ORDER BY owner_auth",
-            (name,),
-        )
-        return [Owner(name, auth) for (auth,) in rows]
+    def provider_has_keys(self, provider_id: int) -> bool:
+        """True if any application has a key in that provider."""
+        rows = self._query("SELECT 1 FROM keys WHERE provider_id = ? LIMIT 1", (provider_id,))
+        return bool(rows)
 
     def list_clients(self) -> list[str]:
         """Names of every application that owns at least one key, oldest first.

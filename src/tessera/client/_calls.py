@@ -1,0 +1,390 @@
+"""One `Call` builder per Parsec opcode: the operation layer's single source of encoding.
+
+Each takes the operation's fields (PSA structures as protobuf messages, for callers that need
+every knob) and returns a Call whose parser extracts the useful part of the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from google.protobuf.message import Message
+
+from tessera.client._protocol import Call
+from tessera.wire.opcodes import Opcode
+from tessera.wire.proto import (
+    attest_key_pb2,
+    can_do_crypto_pb2,
+    delete_client_pb2,
+    list_authenticators_pb2,
+    list_clients_pb2,
+    list_keys_pb2,
+    list_opcodes_pb2,
+    list_providers_pb2,
+    ping_pb2,
+    prepare_key_attestation_pb2,
+    psa_aead_decrypt_pb2,
+    psa_aead_encrypt_pb2,
+    psa_algorithm_pb2,
+    psa_asymmetric_decrypt_pb2,
+    psa_asymmetric_encrypt_pb2,
+    psa_cipher_decrypt_pb2,
+    psa_cipher_encrypt_pb2,
+    psa_destroy_key_pb2,
+    psa_export_key_pb2,
+    psa_export_public_key_pb2,
+    psa_generate_key_pb2,
+    psa_generate_random_pb2,
+    psa_hash_compare_pb2,
+    psa_hash_compute_pb2,
+    psa_import_key_pb2,
+    psa_key_attributes_pb2,
+    psa_mac_compute_pb2,
+    psa_mac_verify_pb2,
+    psa_raw_key_agreement_pb2,
+    psa_sign_hash_pb2,
+    psa_sign_message_pb2,
+    psa_verify_hash_pb2,
+    psa_verify_message_pb2,
+)
+
+Algorithm = psa_algorithm_pb2.Algorithm
+KeyAttributes = psa_key_attributes_pb2.KeyAttributes
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderInfo:
+    """A provider as ListProviders describes it."""
+
+    id: int
+    uuid: str
+    description: str
+    vendor: str
+    version: tuple[int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatorInfo:
+    """An active authenticator as ListAuthenticators describes it."""
+
+    id: int
+    description: str
+    version: tuple[int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """One of the caller's keys as ListKeys describes it."""
+
+    provider_id: int
+    name: str
+    attributes: psa_key_attributes_pb2.KeyAttributes
+
+
+def _nothing(_: Message) -> None:
+    return None
+
+
+def _bytes_field(name: str) -> Callable[[Message], bytes]:
+    """A parser returning one bytes field of the result."""
+
+    def parse(result: Message) -> bytes:
+        value = getattr(result, name)
+        assert isinstance(value, bytes)
+        return value
+
+    return parse
+
+
+def ping() -> Call[tuple[int, int]]:
+    """Ping: the wire protocol version the service speaks."""
+
+    def parse(result: Message) -> tuple[int, int]:
+        assert isinstance(result, ping_pb2.Result)
+        return (result.wire_protocol_version_maj, result.wire_protocol_version_min)
+
+    return Call(Opcode.PING, ping_pb2.Operation(), parse)
+
+
+def list_providers() -> Call[list[ProviderInfo]]:
+    """ListProviders: every provider, in priority order (the core provider last)."""
+
+    def parse(result: Message) -> list[ProviderInfo]:
+        assert isinstance(result, list_providers_pb2.Result)
+        return [
+            ProviderInfo(
+                p.id, p.uuid, p.description, p.vendor, (p.version_maj, p.version_min, p.version_rev)
+            )
+            for p in result.providers
+        ]
+
+    return Call(Opcode.LIST_PROVIDERS, list_providers_pb2.Operation(), parse)
+
+
+def list_opcodes(provider_id: int) -> Call[list[int]]:
+    """ListOpcodes: what one provider serves."""
+
+    def parse(result: Message) -> list[int]:
+        assert isinstance(result, list_opcodes_pb2.Result)
+        return list(result.opcodes)
+
+    return Call(Opcode.LIST_OPCODES, list_opcodes_pb2.Operation(provider_id=provider_id), parse)
+
+
+def list_authenticators() -> Call[list[AuthenticatorInfo]]:
+    """ListAuthenticators: the active authenticators, in the service's order."""
+
+    def parse(result: Message) -> list[AuthenticatorInfo]:
+        assert isinstance(result, list_authenticators_pb2.Result)
+        return [
+            AuthenticatorInfo(a.id, a.description, (a.version_maj, a.version_min, a.version_rev))
+            for a in result.authenticators
+        ]
+
+    return Call(Opcode.LIST_AUTHENTICATORS, list_authenticators_pb2.Operation(), parse)
+
+
+def list_keys() -> Call[list[KeyInfo]]:
+    """ListKeys: the caller's keys in every provider."""
+
+    def parse(result: Message) -> list[KeyInfo]:
+        assert isinstance(result, list_keys_pb2.Result)
+        return [KeyInfo(k.provider_id, k.name, k.attributes) for k in result.keys]
+
+    return Call(Opcode.LIST_KEYS, list_keys_pb2.Operation(), parse)
+
+
+def list_clients() -> Call[list[str]]:
+    """ListClients (administrators): every application that owns keys."""
+
+    def parse(result: Message) -> list[str]:
+        assert isinstance(result, list_clients_pb2.Result)
+        return list(result.clients)
+
+    return Call(Opcode.LIST_CLIENTS, list_clients_pb2.Operation(), parse)
+
+
+def delete_client(client: str) -> Call[None]:
+    """DeleteClient (administrators): remove every key of an application."""
+    return Call(Opcode.DELETE_CLIENT, delete_client_pb2.Operation(client=client), _nothing)
+
+
+# key management
+
+
+def generate_key(provider: int, name: str, attributes: KeyAttributes) -> Call[None]:
+    """PsaGenerateKey."""
+    body = psa_generate_key_pb2.Operation(key_name=name, attributes=attributes)
+    return Call(Opcode.PSA_GENERATE_KEY, body, _nothing, provider, name)
+
+
+def import_key(provider: int, name: str, attributes: KeyAttributes, data: bytes) -> Call[None]:
+    """PsaImportKey: `data` in the PSA format of the key type."""
+    body = psa_import_key_pb2.Operation(key_name=name, attributes=attributes, data=data)
+    return Call(Opcode.PSA_IMPORT_KEY, body, _nothing, provider, name)
+
+
+def export_key(provider: int, name: str) -> Call[bytes]:
+    """PsaExportKey (needs the export usage flag)."""
+    body = psa_export_key_pb2.Operation(key_name=name)
+    return Call(Opcode.PSA_EXPORT_KEY, body, _bytes_field("data"), provider, name)
+
+
+def export_public_key(provider: int, name: str) -> Call[bytes]:
+    """PsaExportPublicKey."""
+    body = psa_export_public_key_pb2.Operation(key_name=name)
+    return Call(Opcode.PSA_EXPORT_PUBLIC_KEY, body, _bytes_field("data"), provider, name)
+
+
+def destroy_key(provider: int, name: str) -> Call[None]:
+    """PsaDestroyKey."""
+    body = psa_destroy_key_pb2.Operation(key_name=name)
+    return Call(Opcode.PSA_DESTROY_KEY, body, _nothing, provider, name)
+
+
+# signatures
+
+
+def sign_hash(
+    provider: int, name: str, alg: Algorithm.AsymmetricSignature, digest: bytes
+) -> Call[bytes]:
+    """PsaSignHash."""
+    body = psa_sign_hash_pb2.Operation(key_name=name, alg=alg, hash=digest)
+    return Call(Opcode.PSA_SIGN_HASH, body, _bytes_field("signature"), provider, name)
+
+
+def verify_hash(
+    provider: int, name: str, alg: Algorithm.AsymmetricSignature, digest: bytes, signature: bytes
+) -> Call[None]:
+    """PsaVerifyHash (InvalidSignatureError if it does not verify)."""
+    body = psa_verify_hash_pb2.Operation(key_name=name, alg=alg, hash=digest, signature=signature)
+    return Call(Opcode.PSA_VERIFY_HASH, body, _nothing, provider, name)
+
+
+def sign_message(
+    provider: int, name: str, alg: Algorithm.AsymmetricSignature, message: bytes
+) -> Call[bytes]:
+    """PsaSignMessage."""
+    body = psa_sign_message_pb2.Operation(key_name=name, alg=alg, message=message)
+    return Call(Opcode.PSA_SIGN_MESSAGE, body, _bytes_field("signature"), provider, name)
+
+
+def verify_message(
+    provider: int, name: str, alg: Algorithm.AsymmetricSignature, message: bytes, signature: bytes
+) -> Call[None]:
+    """PsaVerifyMessage (InvalidSignatureError if it does not verify)."""
+    body = psa_verify_message_pb2.Operation(
+        key_name=name, alg=alg, message=message, signature=signature
+    )
+    return Call(Opcode.PSA_VERIFY_MESSAGE, body, _nothing, provider, name)
+
+
+# encryption
+
+
+def asymmetric_encrypt(
+    provider: int,
+    name: str,
+    alg: Algorithm.AsymmetricEncryption,
+    plaintext: bytes,
+    salt: bytes = b"",
+) -> Call[bytes]:
+    """PsaAsymmetricEncrypt (`salt` is the OAEP label)."""
+    body = psa_asymmetric_encrypt_pb2.Operation(
+        key_name=name, alg=alg, plaintext=plaintext, salt=salt
+    )
+    return Call(Opcode.PSA_ASYMMETRIC_ENCRYPT, body, _bytes_field("ciphertext"), provider, name)
+
+
+def asymmetric_decrypt(
+    provider: int,
+    name: str,
+    alg: Algorithm.AsymmetricEncryption,
+    ciphertext: bytes,
+    salt: bytes = b"",
+) -> Call[bytes]:
+    """PsaAsymmetricDecrypt."""
+    body = psa_asymmetric_decrypt_pb2.Operation(
+        key_name=name, alg=alg, ciphertext=ciphertext, salt=salt
+    )
+    return Call(Opcode.PSA_ASYMMETRIC_DECRYPT, body, _bytes_field("plaintext"), provider, name)
+
+
+def aead_encrypt(
+    provider: int, name: str, alg: Algorithm.Aead, *, nonce: bytes, aad: bytes, plaintext: bytes
+) -> Call[bytes]:
+    """PsaAeadEncrypt: ciphertext with the tag appended."""
+    body = psa_aead_encrypt_pb2.Operation(
+        key_name=name, alg=alg, nonce=nonce, additional_data=aad, plaintext=plaintext
+    )
+    return Call(Opcode.PSA_AEAD_ENCRYPT, body, _bytes_field("ciphertext"), provider, name)
+
+
+def aead_decrypt(
+    provider: int, name: str, alg: Algorithm.Aead, *, nonce: bytes, aad: bytes, ciphertext: bytes
+) -> Call[bytes]:
+    """PsaAeadDecrypt (InvalidSignatureError if the tag does not verify)."""
+    body = psa_aead_decrypt_pb2.Operation(
+        key_name=name, alg=alg, nonce=nonce, additional_data=aad, ciphertext=ciphertext
+    )
+    return Call(Opcode.PSA_AEAD_DECRYPT, body, _bytes_field("plaintext"), provider, name)
+
+
+def cipher_encrypt(
+    provider: int, name: str, alg: Algorithm.Cipher, plaintext: bytes
+) -> Call[bytes]:
+    """PsaCipherEncrypt: the service picks the IV and prepends it."""
+    body = psa_cipher_encrypt_pb2.Operation(key_name=name, alg=alg, plaintext=plaintext)
+    return Call(Opcode.PSA_CIPHER_ENCRYPT, body, _bytes_field("ciphertext"), provider, name)
+
+
+def cipher_decrypt(
+    provider: int, name: str, alg: Algorithm.Cipher, ciphertext: bytes
+) -> Call[bytes]:
+    """PsaCipherDecrypt: `ciphertext` starts with the IV."""
+    body = psa_cipher_decrypt_pb2.Operation(key_name=name, alg=alg, ciphertext=ciphertext)
+    return Call(Opcode.PSA_CIPHER_DECRYPT, body, _bytes_field("plaintext"), provider, name)
+
+
+# MAC, hash, random, key agreement
+
+
+def mac_compute(provider: int, name: str, alg: Algorithm.Mac, data: bytes) -> Call[bytes]:
+    """PsaMacCompute."""
+    body = psa_mac_compute_pb2.Operation(key_name=name, alg=alg, input=data)
+    return Call(Opcode.PSA_MAC_COMPUTE, body, _bytes_field("mac"), provider, name)
+
+
+def mac_verify(provider: int, name: str, alg: Algorithm.Mac, data: bytes, mac: bytes) -> Call[None]:
+    """PsaMacVerify (InvalidSignatureError if the MAC does not verify)."""
+    body = psa_mac_verify_pb2.Operation(key_name=name, alg=alg, input=data, mac=mac)
+    return Call(Opcode.PSA_MAC_VERIFY, body, _nothing, provider, name)
+
+
+def hash_compute(provider: int, alg: Algorithm.Hash, data: bytes) -> Call[bytes]:
+    """PsaHashCompute."""
+    body = psa_hash_compute_pb2.Operation(alg=alg, input=data)
+    return Call(Opcode.PSA_HASH_COMPUTE, body, _bytes_field("hash"), provider)
+
+
+def hash_compare(provider: int, alg: Algorithm.Hash, data: bytes, digest: bytes) -> Call[None]:
+    """PsaHashCompare (InvalidSignatureError if the digest differs)."""
+    body = psa_hash_compare_pb2.Operation(alg=alg, input=data, hash=digest)
+    return Call(Opcode.PSA_HASH_COMPARE, body, _nothing, provider)
+
+
+def generate_random(provider: int, size: int) -> Call[bytes]:
+    """PsaGenerateRandom."""
+    body = psa_generate_random_pb2.Operation(size=size)
+    return Call(Opcode.PSA_GENERATE_RANDOM, body, _bytes_field("random_bytes"), provider)
+
+
+def raw_key_agreement(
+    provider: int, alg: Algorithm.KeyAgreement.Raw, name: str, peer_key: bytes
+) -> Call[bytes]:
+    """PsaRawKeyAgreement: the shared secret with a peer's public key (PSA format)."""
+    body = psa_raw_key_agreement_pb2.Operation(alg=alg, private_key_name=name, peer_key=peer_key)
+    return Call(Opcode.PSA_RAW_KEY_AGREEMENT, body, _bytes_field("shared_secret"), provider, name)
+
+
+def can_do_crypto(
+    provider: int, check_type: can_do_crypto_pb2.CheckType, attributes: KeyAttributes
+) -> Call[None]:
+    """CanDoCrypto: succeeds when the provider can; NotSupportedError when it cannot."""
+    body = can_do_crypto_pb2.Operation(check_type=check_type, attributes=attributes)
+    return Call(Opcode.CAN_DO_CRYPTO, body, _nothing, provider)
+
+
+# key attestation
+
+
+def prepare_key_attestation(
+    provider: int, params: prepare_key_attestation_pb2.PrepareKeyAttestationParams
+) -> Call[prepare_key_attestation_pb2.PrepareKeyAttestationOutput]:
+    """PrepareKeyAttestation."""
+
+    def parse(result: Message) -> prepare_key_attestation_pb2.PrepareKeyAttestationOutput:
+        assert isinstance(result, prepare_key_attestation_pb2.Result)
+        return result.output
+
+    body = prepare_key_attestation_pb2.Operation(parameters=params)
+    return Call(Opcode.PREPARE_KEY_ATTESTATION, body, parse, provider)
+
+
+def attest_key(
+    provider: int,
+    attested_key: str,
+    params: attest_key_pb2.AttestationMechanismParams,
+    attesting_key: str = "",
+) -> Call[attest_key_pb2.AttestationOutput]:
+    """AttestKey."""
+
+    def parse(result: Message) -> attest_key_pb2.AttestationOutput:
+        assert isinstance(result, attest_key_pb2.Result)
+        return result.output
+
+    body = attest_key_pb2.Operation(
+        attested_key_name=attested_key, parameters=params, attesting_key_name=attesting_key
+    )
+    return Call(Opcode.ATTEST_KEY, body, parse, provider, attested_key)

@@ -1,0 +1,122 @@
+"""The client's sans-I/O core: calls to request bytes, response frames to results or exceptions.
+
+No socket or event loop here. A `Call` says what to send and how to read the result; `flow()` is
+the one multi-step exchange every call goes through (credentials, request, answer, and one retry
+with fresh credentials after an AuthenticationError). The sync and async clients only drive it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+from google.protobuf.message import Message
+
+from tessera.client._errors import AuthenticationError, ProtocolError, error_for_status
+from tessera.wire.contracts import decode_result
+from tessera.wire.framing import Frame, encode_request
+from tessera.wire.header import FLAG_KEEP_ALIVE, Header
+from tessera.wire.opcodes import AuthType, Opcode
+from tessera.wire.status import Status, StatusError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    """One operation: the request body and how to turn the result message into a value."""
+
+    opcode: Opcode
+    body: Message
+    parse: Callable[[Message], T]
+    provider: int = 0
+    key_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """An authentication field: its type and payload (kept out of reprs)."""
+
+    auth_type: AuthType
+    payload: bytes = field(repr=False)
+
+
+class Target(enum.Enum):
+    """Which daemon an exchange goes to."""
+
+    SERVICE = "service"
+    IDENTITY = "identity"
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One request to send to `target`; the driver sends back the response frame."""
+
+    target: Target
+    data: bytes
+
+
+# A multi-step exchange: yields requests, receives their response frames, returns a value.
+Flow = Generator[Exchange, Frame, T]
+
+
+class Authentication(Protocol):
+    """Where a client's credentials come from."""
+
+    def credentials(self) -> Flow[Credentials | None]:
+        """Credentials for the next request (None: unauthenticated); may exchange to get them."""
+        ...
+
+    def invalidate(self) -> bool:
+        """Forget cached credentials after an AuthenticationError; True if a retry may help."""
+        ...
+
+
+def encode_call(
+    call: Call[T], credentials: Credentials | None, *, keep_alive: bool = True
+) -> bytes:
+    """The request frame of a call."""
+    header = Header(
+        provider=call.provider,
+        opcode=int(call.opcode),
+        auth_type=int(credentials.auth_type) if credentials else int(AuthType.NO_AUTH),
+        flags=FLAG_KEEP_ALIVE if keep_alive else 0,
+    )
+    return encode_request(
+        header, call.body.SerializeToString(), credentials.payload if credentials else b""
+    )
+
+
+def decode_reply(call: Call[T], frame: Frame) -> T:
+    """The call's value, or the exception its status maps to.
+
+    The status is checked before the opcode: the service answers requests it could not read with
+    a default header (opcode Ping) that still carries the right status.
+    """
+    header = frame.header
+    if header.status != Status.SUCCESS:
+        operation = call.opcode.name.title().replace("_", "")  # PsaSignHash, as Parsec names it
+        raise error_for_status(header.status)(operation=operation, key_name=call.key_name)
+    if header.opcode != call.opcode:
+        raise ProtocolError(f"answer to {call.opcode.name} carried opcode {header.opcode}")
+    try:
+        result = decode_result(call.opcode, frame.body)
+    except StatusError:
+        raise ProtocolError(f"undecodable answer to {call.opcode.name}") from None
+    return call.parse(result)
+
+
+def flow(call: Call[T], auth: Authentication) -> Flow[T]:
+    """Send a call and read its answer; refresh credentials and retry once if they were refused."""
+    credentials = (yield from auth.credentials()) if call.opcode.needs_auth else None
+    frame = yield Exchange(Target.SERVICE, encode_call(call, credentials))
+    try:
+        return decode_reply(call, frame)
+    except AuthenticationError:
+        if credentials is None or not auth.invalidate():
+            raise
+    credentials = yield from auth.credentials()
+    frame = yield Exchange(Target.SERVICE, encode_call(call, credentials))
+    return decode_reply(call, frame)

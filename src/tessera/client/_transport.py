@@ -1,0 +1,155 @@
+"""Blocking transport: persistent, pooled Unix-socket connections with transparent reconnect.
+
+Safe to share between threads: every exchange borrows its own connection from the pool. A reused
+connection that turns out closed (the service restarted, or closes after each answer as Parsec's
+does) is replaced once, transparently; connecting retries briefly while the service restarts.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+from tessera.client._errors import CallTimeoutError, ProtocolError, TransportError
+from tessera.wire.framing import Frame, FrameReader, Limits
+
+_RECV_SIZE = 65536
+_MAX_IDLE = 8  # idle connections kept per transport
+# Errors meaning "nobody is listening (yet)": worth retrying while the service (re)starts.
+_NOT_LISTENING = (FileNotFoundError, ConnectionRefusedError)
+
+
+class _StaleConnectionError(Exception):
+    """A pooled connection was found closed before any answer byte: retry on a new one."""
+
+
+def response_limits() -> Limits:
+    """What we accept from a service: generous, but still bounded before allocation."""
+    return Limits(max_header_size=1024, max_body_size=64 << 20)
+
+
+class SyncTransport:
+    """Sends request frames to one Unix socket and reads one response frame each."""
+
+    def __init__(self, path: Path, *, timeout: float = 60.0, connect_retry: float = 5.0) -> None:
+        self.path = path
+        self.timeout = timeout
+        self.connect_retry = connect_retry
+        self._idle: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def exchange(self, data: bytes, timeout: float | None = None) -> Frame:
+        """Send one request and return its response frame."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        sock = self._take_idle()
+        if sock is not None:
+            try:
+                return self._round_trip(sock, data, deadline, reused=True)
+            except _StaleConnectionError:
+                pass
+        sock = self._connect(deadline)
+        try:
+            return self._round_trip(sock, data, deadline, reused=False)
+        except _StaleConnectionError:
+            raise TransportError("the service closed the connection without answering") from None
+
+    def close(self) -> None:
+        """Close every idle connection; the transport can still be used afterwards."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for sock in idle:
+            sock.close()
+
+    def _take_idle(self) -> socket.socket | None:
+        with self._lock:
+            return self._idle.pop() if self._idle else None
+
+    def _give_back(self, sock: socket.socket) -> None:
+        # A service that closes after each answer (Parsec's does) leaves EOF behind: drop those.
+        # (MSG_DONTWAIT alone is not enough: a socket with a timeout would wait for it.)
+        try:
+            sock.setblocking(False)
+            peeked: bytes | None = sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            peeked = None  # nothing pending: open and idle, as it should be
+        except OSError:
+            peeked = b""
+        if peeked is not None:
+            sock.close()
+            return
+        with self._lock:
+            if len(self._idle) < _MAX_IDLE:
+                self._idle.append(sock)
+                return
+        sock.close()
+
+    def _connect(self, deadline: float) -> socket.socket:
+        delay = 0.02
+        give_up = min(deadline, time.monotonic() + self.connect_retry)
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(max(deadline - time.monotonic(), 0.001))
+                sock.connect(os.fspath(self.path))
+                return sock
+            except _NOT_LISTENING as error:
+                sock.close()
+                if time.monotonic() + delay > give_up:
+                    raise TransportError(
+                        f"cannot reach the service at {self.path}: {error.strerror}"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.25)
+            except TimeoutError:
+                sock.close()
+                raise CallTimeoutError(f"connecting to {self.path} timed out") from None
+            except OSError as error:
+                sock.close()
+                raise TransportError(f"cannot connect to {self.path}: {error}") from None
+
+    def _round_trip(
+        self, sock: socket.socket, data: bytes, deadline: float, *, reused: bool
+    ) -> Frame:
+        reader = FrameReader(response_limits(), responses=True)
+        received_any = False
+        try:
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            sock.sendall(data)
+            while True:
+                sock.settimeout(max(deadline - time.monotonic(), 0.001))
+                chunk = sock.recv(_RECV_SIZE)
+                if not chunk:
+                    if reused and not received_any:
+                        raise _StaleConnectionError
+                    raise TransportError("the service closed the connection mid-answer")
+                received_any = True
+                events = reader.feed(chunk)
+                if events:
+                    break
+        except (_StaleConnectionError, TransportError):
+            sock.close()
+            raise
+        except TimeoutError:
+            sock.close()
+            raise CallTimeoutError("no complete answer within the timeout") from None
+        except (BrokenPipeError, ConnectionResetError):
+            sock.close()
+            if reused and not received_any:
+                raise _StaleConnectionError from None
+            raise TransportError("the connection to the service broke") from None
+        except OSError as error:
+            sock.close()
+            raise TransportError(f"connection error: {error}") from None
+        event = events[0]
+        if not isinstance(event, Frame):
+            sock.close()
+            raise ProtocolError(f"malformed answer from the service ({event.status.name})")
+        if reader.buffered or len(events) > 1:
+            sock.close()  # bytes beyond one answer: this stream cannot be trusted any more
+        else:
+            self._give_back(sock)
+        return event

@@ -1,0 +1,184 @@
+"""Key management: generate, import, export, export public, destroy.
+
+Deprecated primitives (see `tessera.psa.deprecation`), as Parsec: generation is refused with
+DeprecatedPrimitive unless `allow_deprecated` is set; import is allowed with a warning, because
+refusing would strand users migrating existing keys (the warning names no key).
+
+Sizes: RSA 2048/3072/4096 can be generated, 1024 only imported (with deprecation off, generating
+1024 is DeprecatedPrimitive; with it on, NotSupported). Generation bounds every size before
+allocating anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x448, x25519
+
+from tessera.psa.attributes import KeyAttributes, encode_attributes, parse_attributes
+from tessera.psa.deprecation import key_deprecation
+from tessera.psa.dh_groups import FfdhPrivateKey
+from tessera.psa.formats import (
+    PrivateKey,
+    check_symmetric_bits,
+    curve_name,
+    encode_key,
+    export_public,
+    import_key,
+    weierstrass_curve,
+)
+from tessera.psa.key_types import DH_BITS, RSA_BITS, RSA_GENERATE_BITS, KeyKind
+from tessera.psa.usage import Usage
+from tessera.service.keystore import Owner
+from tessera.service.keystore.sqlite import check_key_name
+from tessera.service.providers.software.policy import Settings
+from tessera.wire.proto import (
+    psa_destroy_key_pb2,
+    psa_export_key_pb2,
+    psa_export_public_key_pb2,
+    psa_generate_key_pb2,
+    psa_import_key_pb2,
+)
+from tessera.wire.status import Status, StatusError
+
+log = logging.getLogger(__name__)
+
+SYMMETRIC_KINDS = frozenset({KeyKind.RAW_DATA, KeyKind.HMAC, KeyKind.AES, KeyKind.CHACHA20})
+
+
+def _unsupported(message: str) -> StatusError:
+    return StatusError(Status.PSA_ERROR_NOT_SUPPORTED, message)
+
+
+def check_deprecation(attributes: KeyAttributes, settings: Settings, *, generate: bool) -> None:
+    """Refuse generating deprecated keys unless allowed; warn on importing them."""
+    reason = key_deprecation(attributes)
+    if reason is None:
+        return
+    if generate and not settings.allow_deprecated:
+        raise StatusError(Status.DEPRECATED_PRIMITIVE, reason)
+    log.warning(
+        "a deprecated primitive is being %s: %s", "generated" if generate else "imported", reason
+    )
+
+
+def check_generatable(attributes: KeyAttributes) -> None:
+    """Everything generation would refuse, without generating (shared with CanDoCrypto)."""
+    key_type, bits = attributes.key_type, attributes.bits
+    if key_type.is_public_key:
+        raise StatusError(Status.PSA_ERROR_INVALID_ARGUMENT, "public keys cannot be generated")
+    if bits == 0:
+        raise StatusError(Status.PSA_ERROR_INVALID_ARGUMENT, "generation needs a key size")
+    if key_type.kind in SYMMETRIC_KINDS:
+        check_symmetric_bits(key_type, bits)
+    elif key_type.kind is KeyKind.RSA_KEY_PAIR:
+        if bits not in RSA_GENERATE_BITS:
+            raise _unsupported(f"cannot generate {bits}-bit RSA keys")
+    elif key_type.kind is KeyKind.ECC_KEY_PAIR:
+        curve_name(key_type, bits)
+    elif key_type.kind is KeyKind.DH_KEY_PAIR:
+        if bits not in DH_BITS:
+            raise _unsupported(f"no {bits}-bit RFC 7919 group")
+    else:
+        raise _unsupported(f"{key_type.kind.value} keys are not supported")
+
+
+def check_importable(attributes: KeyAttributes) -> None:
+    """Whether a key of this type (and size, unless 0) can be imported (for CanDoCrypto)."""
+    key_type, bits = attributes.key_type, attributes.bits
+    if key_type.kind in SYMMETRIC_KINDS:
+        if bits:
+            check_symmetric_bits(key_type, bits)
+    elif key_type.is_rsa:
+        if bits and bits not in RSA_BITS:
+            raise _unsupported(f"{bits}-bit RSA keys are not supported")
+    elif key_type.is_ecc:
+        if bits:
+            curve_name(key_type, bits)
+    elif key_type.is_dh:
+        if bits and bits not in DH_BITS:
+            raise _unsupported(f"no {bits}-bit RFC 7919 group")
+    else:
+        raise _unsupported(f"{key_type.kind.value} keys are not supported")
+
+
+def _new_private_key(attributes: KeyAttributes) -> PrivateKey:
+    key_type, bits = attributes.key_type, attributes.bits
+    if key_type.is_rsa:
+        return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    if key_type.is_dh:
+        return FfdhPrivateKey.generate(bits)
+    name = curve_name(key_type, bits)
+    if name == "x25519":
+        return x25519.X25519PrivateKey.generate()
+    if name == "x448":
+        return x448.X448PrivateKey.generate()
+    if name == "ed25519":
+        return ed25519.Ed25519PrivateKey.generate()
+    if name == "ed448":
+        return ed448.Ed448PrivateKey.generate()
+    return ec.generate_private_key(weierstrass_curve(name))
+
+
+def generate_key(
+    settings: Settings, owner: Owner, op: psa_generate_key_pb2.Operation
+) -> psa_generate_key_pb2.Result:
+    """PsaGenerateKey."""
+    check_key_name(op.key_name)
+    attributes = parse_attributes(op.attributes)
+    check_deprecation(attributes, settings, generate=True)
+    check_generatable(attributes)
+    # Fail before the (possibly slow) generation when the name is taken; insert checks again.
+    if settings.vault.exists(owner, op.key_name):
+        raise StatusError(Status.PSA_ERROR_ALREADY_EXISTS, "a key with this name exists")
+    if attributes.key_type.kind in SYMMETRIC_KINDS:
+        data = os.urandom(attributes.bits // 8)
+    else:
+        data = encode_key(_new_private_key(attributes), attributes.bits)
+    stored = encode_attributes(op.attributes, attributes.bits)
+    settings.vault.store(owner, op.key_name, stored, data)
+    return psa_generate_key_pb2.Result()
+
+
+def import_key_op(
+    settings: Settings, owner: Owner, op: psa_import_key_pb2.Operation
+) -> psa_import_key_pb2.Result:
+    """PsaImportKey."""
+    check_key_name(op.key_name)
+    attributes = parse_attributes(op.attributes)
+    check_importable(attributes)
+    bits, data = import_key(attributes.key_type, attributes.bits, op.data)
+    # With bits = 0 the size is known only from the data: judge deprecation on the real size.
+    sized = KeyAttributes(attributes.key_type, bits, attributes.usage, attributes.algorithm)
+    check_deprecation(sized, settings, generate=False)
+    settings.vault.store(owner, op.key_name, encode_attributes(op.attributes, bits), data)
+    return psa_import_key_pb2.Result()
+
+
+def export_key(
+    settings: Settings, owner: Owner, op: psa_export_key_pb2.Operation
+) -> psa_export_key_pb2.Result:
+    """PsaExportKey: only with the export usage flag."""
+    key = settings.vault.open(owner, op.key_name)
+    key.attributes.usage.require(Usage.EXPORT)
+    return psa_export_key_pb2.Result(data=key.data)
+
+
+def export_public_key(
+    settings: Settings, owner: Owner, op: psa_export_public_key_pb2.Operation
+) -> psa_export_public_key_pb2.Result:
+    """PsaExportPublicKey: always allowed for asymmetric keys."""
+    key = settings.vault.open(owner, op.key_name)
+    key_type = key.attributes.key_type
+    if not key_type.is_asymmetric:
+        raise StatusError(Status.PSA_ERROR_INVALID_ARGUMENT, "the key is not asymmetric")
+    return psa_export_public_key_pb2.Result(data=export_public(key_type, key.bits, key.data))
+
+
+def destroy_key(
+    settings: Settings, owner: Owner, op: psa_destroy_key_pb2.Operation
+) -> psa_destroy_key_pb2.Result:
+    """PsaDestroyKey."""
+    settings.vault.destroy(owner, op.key_name)
+    return psa_destroy_key_pb2.Result()

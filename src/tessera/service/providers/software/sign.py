@@ -1,0 +1,263 @@
+"""Asymmetric signatures: SignHash, VerifyHash, SignMessage, VerifyMessage.
+
+PSA signature formats: RSA signatures are k bytes (the modulus length); ECDSA signatures are
+r || s, each ceil(bits/8) bytes big-endian (not DER); EdDSA signatures are RFC 8032's.
+RSA-PSS uses MGF1 with the same hash and a salt as long as the hash, on signing and verifying.
+
+`check_sign` holds every refusal that depends only on the key's type and size, the algorithm and
+the use; operations and CanDoCrypto share it, so CanDoCrypto answers exactly what would happen.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import secrets
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa, utils
+
+from tessera.psa.algorithms import (
+    Hash,
+    SignAlgorithm,
+    SignScheme,
+    parse_sign,
+    require_specific,
+)
+from tessera.psa.formats import PrivateKey, PublicKey, curve_name
+from tessera.psa.hashes import digest, hash_algorithm
+from tessera.psa.key_types import WEIERSTRASS_FAMILIES, EccFamily, KeyType, ecc_byte_length
+from tessera.psa.usage import Usage
+from tessera.service.keystore import Owner
+from tessera.service.providers.software.policy import Settings, open_for
+from tessera.service.providers.software.vault import OpenKey
+from tessera.wire.proto import (
+    psa_algorithm_pb2,
+    psa_sign_hash_pb2,
+    psa_sign_message_pb2,
+    psa_verify_hash_pb2,
+    psa_verify_message_pb2,
+)
+from tessera.wire.status import Status, StatusError
+
+_RSA_SCHEMES = frozenset({SignScheme.RSA_PKCS1V15, SignScheme.RSA_PKCS1V15_RAW, SignScheme.RSA_PSS})
+_ECDSA_SCHEMES = frozenset({SignScheme.ECDSA, SignScheme.ECDSA_ANY, SignScheme.DETERMINISTIC_ECDSA})
+# ECDSA-any signs digests of whatever hash made them; ECDSA itself only needs the length.
+_PREHASH_BY_LENGTH: dict[int, type[hashes.HashAlgorithm]] = {
+    20: hashes.SHA1,
+    28: hashes.SHA224,
+    32: hashes.SHA256,
+    48: hashes.SHA384,
+    64: hashes.SHA512,
+}
+_SIGNING = frozenset({Usage.SIGN_HASH, Usage.SIGN_MESSAGE})
+_ON_MESSAGES = frozenset({Usage.SIGN_MESSAGE, Usage.VERIFY_MESSAGE})
+SIGN_USAGES = (Usage.SIGN_HASH, Usage.SIGN_MESSAGE, Usage.VERIFY_HASH, Usage.VERIFY_MESSAGE)
+
+
+def _invalid(message: str) -> StatusError:
+    return StatusError(Status.PSA_ERROR_INVALID_ARGUMENT, message)
+
+
+def check_sign(key_type: KeyType, bits: int, alg: SignAlgorithm, usage: Usage) -> None:
+    """Refuse a key/algorithm/use combination that cannot work (InvalidArgument/NotSupported)."""
+    if usage in _SIGNING and not key_type.is_key_pair:
+        raise _invalid("signing needs a key pair")
+    if usage in _ON_MESSAGES:
+        if not (alg.is_hash_and_sign or alg.scheme is SignScheme.PURE_EDDSA):
+            raise _invalid("this algorithm cannot sign messages")
+    elif alg.scheme is SignScheme.PURE_EDDSA:
+        raise _invalid("PureEdDSA signs messages, not hashes")
+    if alg.scheme in _RSA_SCHEMES:
+        if not key_type.is_rsa:
+            raise _invalid("an RSA algorithm needs an RSA key")
+    elif alg.scheme in _ECDSA_SCHEMES:
+        if not key_type.is_ecc or key_type.family not in WEIERSTRASS_FAMILIES:
+            raise _invalid("ECDSA needs a key on a Weierstrass curve")
+        curve_name(key_type, bits)
+    elif not key_type.is_ecc or key_type.family is not EccFamily.TWISTED_EDWARDS:
+        raise _invalid("EdDSA needs a twisted Edwards key")
+    if alg.hash is not None and alg.hash is not Hash.ANY:
+        hash_algorithm(alg.hash)  # NotSupported for hashes this build lacks
+        if alg.scheme is SignScheme.RSA_PSS and bits // 8 < 2 * alg.hash.size + 2:
+            raise _invalid("the RSA key is too small for PSS with this hash")
+
+
+def _check_hash_length(alg: SignAlgorithm, hash_value: bytes, key: OpenKey) -> None:
+    if alg.hash is not None:
+        if len(hash_value) != alg.hash.size:
+            raise _invalid("the hash length does not match the algorithm")
+    elif alg.scheme is SignScheme.ECDSA_ANY:
+        if len(hash_value) not in _PREHASH_BY_LENGTH:
+            raise _invalid("not the length of a supported hash")
+    elif alg.scheme is SignScheme.RSA_PKCS1V15_RAW and len(hash_value) > key.bits // 8 - 11:
+        raise _invalid("input too long for raw PKCS#1 v1.5 with this key")
+
+
+def _prehashed(alg: SignAlgorithm, hash_value: bytes) -> utils.Prehashed:
+    if alg.hash is not None:
+        return utils.Prehashed(hash_algorithm(alg.hash))
+    return utils.Prehashed(_PREHASH_BY_LENGTH[len(hash_value)]())
+
+
+def _pss(alg: SignAlgorithm) -> padding.PSS:
+    assert alg.hash is not None
+    return padding.PSS(mgf=padding.MGF1(hash_algorithm(alg.hash)), salt_length=alg.hash.size)
+
+
+def _sign(private: PrivateKey, key: OpenKey, alg: SignAlgorithm, hash_value: bytes) -> bytes:
+    if isinstance(private, rsa.RSAPrivateKey):
+        if alg.scheme is SignScheme.RSA_PKCS1V15_RAW:
+            return raw_pkcs1v15_sign(private, hash_value)
+        pad: padding.AsymmetricPadding = padding.PKCS1v15()
+        if alg.scheme is SignScheme.RSA_PSS:
+            pad = _pss(alg)
+        return private.sign(hash_value, pad, _prehashed(alg, hash_value))
+    assert isinstance(private, ec.EllipticCurvePrivateKey)
+    deterministic = alg.scheme is SignScheme.DETERMINISTIC_ECDSA
+    der = private.sign(hash_value, ec.ECDSA(_prehashed(alg, hash_value), deterministic))
+    r, s = utils.decode_dss_signature(der)
+    size = ecc_byte_length(key.bits)
+    return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+
+def _verify(
+    public: PublicKey, key: OpenKey, alg: SignAlgorithm, hash_value: bytes, signature: bytes
+) -> None:
+    try:
+        if isinstance(public, rsa.RSAPublicKey):
+            if len(signature) != (public.key_size + 7) // 8:
+                raise InvalidSignature
+            if alg.scheme is SignScheme.RSA_PKCS1V15_RAW:
+                recovered = public.recover_data_from_signature(signature, padding.PKCS1v15(), None)
+                if not hmac.compare_digest(recovered, hash_value):
+                    raise InvalidSignature
+                return
+            pad: padding.AsymmetricPadding = padding.PKCS1v15()
+            if alg.scheme is SignScheme.RSA_PSS:
+                pad = _pss(alg)
+            public.verify(signature, hash_value, pad, _prehashed(alg, hash_value))
+            return
+        assert isinstance(public, ec.EllipticCurvePublicKey)
+        size = ecc_byte_length(key.bits)
+        if len(signature) != 2 * size:
+            raise InvalidSignature
+        r = int.from_bytes(signature[:size], "big")
+        s = int.from_bytes(signature[size:], "big")
+        der = utils.encode_dss_signature(r, s)
+        public.verify(der, hash_value, ec.ECDSA(_prehashed(alg, hash_value)))
+    except (InvalidSignature, ValueError):
+        raise StatusError(Status.PSA_ERROR_INVALID_SIGNATURE, "invalid signature") from None
+
+
+def raw_pkcs1v15_sign(private: rsa.RSAPrivateKey, data: bytes) -> bytes:
+    """RSASSA-PKCS1-v1_5 over caller-encoded data (PSA_ALG_RSA_PKCS1V15_SIGN_RAW).
+
+    `cryptography` always adds a DigestInfo, so the private operation is done here: the
+    message is blinded with a random r (so timing does not depend on it) and the result is
+    checked with the public exponent before release (a fault must not leak the key).
+    """
+    numbers = private.private_numbers()
+    n, e = numbers.public_numbers.n, numbers.public_numbers.e
+    k = (n.bit_length() + 7) // 8
+    encoded = b"\x00\x01" + b"\xff" * (k - 3 - len(data)) + b"\x00" + data
+    m = int.from_bytes(encoded, "big")
+    while True:
+        r = secrets.randbelow(n - 2) + 2
+        if math.gcd(r, n) == 1:
+            break
+    blinded = m * pow(r, e, n) % n
+    # CRT: two half-size exponentiations.
+    s1 = pow(blinded, numbers.dmp1, numbers.p)
+    s2 = pow(blinded, numbers.dmq1, numbers.q)
+    h = numbers.iqmp * (s1 - s2) % numbers.p
+    s = (s2 + h * numbers.q) * pow(r, -1, n) % n
+    if pow(s, e, n) != m:
+        raise StatusError(Status.PSA_ERROR_CORRUPTION_DETECTED, "RSA signature self-check failed")
+    return s.to_bytes(k, "big")
+
+
+def _sign_any(settings: Settings, key: OpenKey, alg: SignAlgorithm, value: bytes) -> bytes:
+    private = settings.vault.private_key(key)
+    try:
+        if alg.scheme is SignScheme.PURE_EDDSA:
+            assert isinstance(private, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey)
+            return private.sign(value)
+        return _sign(private, key, alg, value)
+    except UnsupportedAlgorithm:
+        raise StatusError(Status.PSA_ERROR_NOT_SUPPORTED, "unsupported by the backend") from None
+
+
+def _verify_any(
+    settings: Settings, key: OpenKey, alg: SignAlgorithm, value: bytes, signature: bytes
+) -> None:
+    public = settings.vault.public_key(key)
+    try:
+        if alg.scheme is SignScheme.PURE_EDDSA:
+            assert isinstance(public, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey)
+            try:
+                public.verify(signature, value)
+            except InvalidSignature:
+                raise StatusError(Status.PSA_ERROR_INVALID_SIGNATURE, "invalid signature") from None
+            return
+        _verify(public, key, alg, value, signature)
+    except UnsupportedAlgorithm:
+        raise StatusError(Status.PSA_ERROR_NOT_SUPPORTED, "unsupported by the backend") from None
+
+
+def _prepare(
+    settings: Settings,
+    owner: Owner,
+    name: str,
+    alg_pb: psa_algorithm_pb2.Algorithm.AsymmetricSignature,
+    usage: Usage,
+) -> tuple[OpenKey, SignAlgorithm]:
+    alg = require_specific(parse_sign(alg_pb))
+    key = open_for(settings, owner, name, usage, alg)
+    check_sign(key.attributes.key_type, key.bits, alg, usage)
+    return key, alg
+
+
+def sign_hash(
+    settings: Settings, owner: Owner, op: psa_sign_hash_pb2.Operation
+) -> psa_sign_hash_pb2.Result:
+    """PsaSignHash."""
+    key, alg = _prepare(settings, owner, op.key_name, op.alg, Usage.SIGN_HASH)
+    _check_hash_length(alg, op.hash, key)
+    return psa_sign_hash_pb2.Result(signature=_sign_any(settings, key, alg, op.hash))
+
+
+def verify_hash(
+    settings: Settings, owner: Owner, op: psa_verify_hash_pb2.Operation
+) -> psa_verify_hash_pb2.Result:
+    """PsaVerifyHash."""
+    key, alg = _prepare(settings, owner, op.key_name, op.alg, Usage.VERIFY_HASH)
+    _check_hash_length(alg, op.hash, key)
+    _verify_any(settings, key, alg, op.hash, op.signature)
+    return psa_verify_hash_pb2.Result()
+
+
+def _message_input(alg: SignAlgorithm, message: bytes) -> bytes:
+    if alg.scheme is SignScheme.PURE_EDDSA:
+        return message
+    assert alg.hash is not None
+    return digest(alg.hash, message)
+
+
+def sign_message(
+    settings: Settings, owner: Owner, op: psa_sign_message_pb2.Operation
+) -> psa_sign_message_pb2.Result:
+    """PsaSignMessage: hash-and-sign, or PureEdDSA over the message."""
+    key, alg = _prepare(settings, owner, op.key_name, op.alg, Usage.SIGN_MESSAGE)
+    signature = _sign_any(settings, key, alg, _message_input(alg, op.message))
+    return psa_sign_message_pb2.Result(signature=signature)
+
+
+def verify_message(
+    settings: Settings, owner: Owner, op: psa_verify_message_pb2.Operation
+) -> psa_verify_message_pb2.Result:
+    """PsaVerifyMessage."""
+    key, alg = _prepare(settings, owner, op.key_name, op.alg, Usage.VERIFY_MESSAGE)
+    _verify_any(settings, key, alg, _message_input(alg, op.message), op.signature)
+    return psa_verify_message_pb2.Result()

@@ -1,0 +1,603 @@
+"""The software provider through the real daemon: every operation, refusals, isolation,
+persistence across restarts, and kill -9 during key creation and destruction."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, utils, x25519
+from google.protobuf.message import Message
+
+from tessera.wire.contracts import decode_result
+from tessera.wire.opcodes import Opcode
+from tessera.wire.proto import (
+    attest_key_pb2,
+    can_do_crypto_pb2,
+    list_keys_pb2,
+    list_opcodes_pb2,
+    prepare_key_attestation_pb2,
+    psa_aead_decrypt_pb2,
+    psa_aead_encrypt_pb2,
+    psa_asymmetric_decrypt_pb2,
+    psa_asymmetric_encrypt_pb2,
+    psa_cipher_decrypt_pb2,
+    psa_cipher_encrypt_pb2,
+    psa_destroy_key_pb2,
+    psa_export_key_pb2,
+    psa_export_public_key_pb2,
+    psa_generate_key_pb2,
+    psa_generate_random_pb2,
+    psa_hash_compare_pb2,
+    psa_hash_compute_pb2,
+    psa_import_key_pb2,
+    psa_key_attributes_pb2,
+    psa_mac_compute_pb2,
+    psa_mac_verify_pb2,
+    psa_raw_key_agreement_pb2,
+    psa_sign_hash_pb2,
+    psa_sign_message_pb2,
+    psa_verify_hash_pb2,
+    psa_verify_message_pb2,
+)
+from tessera.wire.status import Status
+from tests.support import (
+    RunningService,
+    direct,
+    request_bytes,
+    start_service,
+    stop_service,
+)
+from tests.unit.software.builders import (
+    MONTGOMERY,
+    SECP_R1,
+    A,
+    aead,
+    attributes,
+    ecdh,
+    hmac,
+    oaep,
+    sign,
+    sign_policy,
+)
+
+pytestmark = pytest.mark.integration
+
+SOFTWARE = 1
+
+
+def short_dir() -> Path:
+    """A state directory with a short path (Unix socket paths are limited)."""
+    return Path(tempfile.mkdtemp(prefix="tsw-", dir="/tmp"))
+
+
+def call(
+    service: RunningService, opcode: Opcode, op: Message, app: str | None = "alice"
+) -> tuple[Status, Message | None]:
+    """One request; the status, and the decoded result on success."""
+    provider = 0 if opcode.is_core else SOFTWARE
+    if app is None:
+        request = request_bytes(opcode, op, provider=provider)
+    else:
+        request = request_bytes(opcode, op, provider=provider, **direct(app))
+    response = service.call(request)
+    status = Status(response.header.status)
+    return status, decode_result(opcode, response.body) if status is Status.SUCCESS else None
+
+
+def ok(service: RunningService, opcode: Opcode, op: Message, app: str = "alice") -> Message:
+    status, result = call(service, opcode, op, app)
+    assert status is Status.SUCCESS, f"{opcode.name}: {status.name}"
+    assert result is not None
+    return result
+
+
+def fails(service: RunningService, opcode: Opcode, op: Message, app: str = "alice") -> Status:
+    status, _ = call(service, opcode, op, app)
+    assert status is not Status.SUCCESS
+    return status
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[RunningService]:
+    """One daemon for the module."""
+    state = short_dir()
+    running = start_service(state)
+    try:
+        yield running
+    finally:
+        stop_service(running)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def generate(
+    service: RunningService,
+    name: str,
+    attrs: psa_key_attributes_pb2.KeyAttributes,
+    app: str = "alice",
+) -> Status:
+    op = psa_generate_key_pb2.Operation(key_name=name, attributes=attrs)
+    status, _ = call(service, Opcode.PSA_GENERATE_KEY, op, app)
+    return status
+
+
+def test_every_software_opcode_is_listed(service: RunningService) -> None:
+    listed = ok(service, Opcode.LIST_OPCODES, list_opcodes_pb2.Operation(provider_id=SOFTWARE))
+    assert isinstance(listed, list_opcodes_pb2.Result)
+    expected = {op for op in Opcode if op.name.startswith("PSA_") or op is Opcode.CAN_DO_CRYPTO}
+    assert set(listed.opcodes) == {int(op) for op in expected}
+
+
+def test_signatures(service: RunningService) -> None:
+    alg = sign("ecdsa", A.SHA_256)
+    attrs = attributes(
+        "ecc_key_pair",
+        256,
+        A(asymmetric_signature=alg),
+        family=SECP_R1,
+        sign_hash=True,
+        verify_hash=True,
+    )
+    assert generate(service, "sig", attrs) is Status.SUCCESS
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(b"message")
+    value = digest.finalize()
+    signed = ok(
+        service,
+        Opcode.PSA_SIGN_HASH,
+        psa_sign_hash_pb2.Operation(key_name="sig", alg=alg, hash=value),
+    )
+    assert isinstance(signed, psa_sign_hash_pb2.Result) and len(signed.signature) == 64
+    ok(
+        service,
+        Opcode.PSA_VERIFY_HASH,
+        psa_verify_hash_pb2.Operation(
+            key_name="sig", alg=alg, hash=value, signature=signed.signature
+        ),
+    )
+    message = ok(
+        service,
+        Opcode.PSA_SIGN_MESSAGE,
+        psa_sign_message_pb2.Operation(key_name="sig", alg=alg, message=b"message"),
+    )
+    assert isinstance(message, psa_sign_message_pb2.Result)
+    ok(
+        service,
+        Opcode.PSA_VERIFY_MESSAGE,
+        psa_verify_message_pb2.Operation(
+            key_name="sig", alg=alg, message=b"message", signature=message.signature
+        ),
+    )
+    # The exported public key verifies the signature outside the service.
+    public = ok(
+        service, Opcode.PSA_EXPORT_PUBLIC_KEY, psa_export_public_key_pb2.Operation(key_name="sig")
+    )
+    assert isinstance(public, psa_export_public_key_pb2.Result)
+    key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), public.data)
+    r, s = (
+        int.from_bytes(message.signature[:32], "big"),
+        int.from_bytes(message.signature[32:], "big"),
+    )
+    key.verify(utils.encode_dss_signature(r, s), b"message", ec.ECDSA(hashes.SHA256()))
+    bad = bytes(64)
+    assert (
+        fails(
+            service,
+            Opcode.PSA_VERIFY_MESSAGE,
+            psa_verify_message_pb2.Operation(
+                key_name="sig", alg=alg, message=b"message", signature=bad
+            ),
+        )
+        is Status.PSA_ERROR_INVALID_SIGNATURE
+    )
+    assert (
+        fails(
+            service,
+            Opcode.PSA_SIGN_HASH,
+            psa_sign_hash_pb2.Operation(key_name="sig", alg=alg, hash=value[:20]),
+        )
+        is Status.PSA_ERROR_INVALID_ARGUMENT
+    )
+    assert (
+        fails(
+            service,
+            Opcode.PSA_SIGN_HASH,
+            psa_sign_hash_pb2.Operation(
+                key_name="sig", alg=sign("ecdsa", A.SHA_384), hash=bytes(48)
+            ),
+        )
+        is Status.PSA_ERROR_NOT_PERMITTED
+    )
+    assert (
+        fails(service, Opcode.PSA_EXPORT_KEY, psa_export_key_pb2.Operation(key_name="sig"))
+        is Status.PSA_ERROR_NOT_PERMITTED
+    )
+
+
+def test_encryption_macs_and_agreement(service: RunningService) -> None:
+    crypt = {"encrypt": True, "decrypt": True}
+    rsa_alg = oaep(A.SHA_256)
+    assert (
+        generate(
+            service,
+            "rsa",
+            attributes("rsa_key_pair", 2048, A(asymmetric_encryption=rsa_alg), **crypt),
+        )
+        is Status.SUCCESS
+    )
+    encrypted = ok(
+        service,
+        Opcode.PSA_ASYMMETRIC_ENCRYPT,
+        psa_asymmetric_encrypt_pb2.Operation(
+            key_name="rsa", alg=rsa_alg, plaintext=b"p", salt=b"label"
+        ),
+    )
+    assert isinstance(encrypted, psa_asymmetric_encrypt_pb2.Result)
+    decrypted = ok(
+        service,
+        Opcode.PSA_ASYMMETRIC_DECRYPT,
+        psa_asymmetric_decrypt_pb2.Operation(
+            key_name="rsa", alg=rsa_alg, ciphertext=encrypted.ciphertext, salt=b"label"
+        ),
+    )
+    assert isinstance(decrypted, psa_asymmetric_decrypt_pb2.Result) and decrypted.plaintext == b"p"
+    assert (
+        fails(
+            service,
+            Opcode.PSA_ASYMMETRIC_DECRYPT,
+            psa_asymmetric_decrypt_pb2.Operation(
+                key_name="rsa", alg=rsa_alg, ciphertext=encrypted.ciphertext
+            ),
+        )
+        is Status.PSA_ERROR_INVALID_PADDING
+    )
+
+    gcm = aead(A.Aead.GCM)
+    assert generate(service, "aes", attributes("aes", 256, A(aead=gcm), **crypt)) is Status.SUCCESS
+    sealed = ok(
+        service,
+        Opcode.PSA_AEAD_ENCRYPT,
+        psa_aead_encrypt_pb2.Operation(
+            key_name="aes", alg=gcm, nonce=bytes(12), additional_data=b"ad", plaintext=b"text"
+        ),
+    )
+    assert isinstance(sealed, psa_aead_encrypt_pb2.Result) and len(sealed.ciphertext) == 4 + 16
+    opened = ok(
+        service,
+        Opcode.PSA_AEAD_DECRYPT,
+        psa_aead_decrypt_pb2.Operation(
+            key_name="aes",
+            alg=gcm,
+            nonce=bytes(12),
+            additional_data=b"ad",
+            ciphertext=sealed.ciphertext,
+        ),
+    )
+    assert isinstance(opened, psa_aead_decrypt_pb2.Result) and opened.plaintext == b"text"
+    assert (
+        fails(
+            service,
+            Opcode.PSA_AEAD_DECRYPT,
+            psa_aead_decrypt_pb2.Operation(
+                key_name="aes", alg=gcm, nonce=bytes(12), ciphertext=sealed.ciphertext
+            ),
+        )
+        is Status.PSA_ERROR_INVALID_SIGNATURE
+    )
+    assert (
+        fails(
+            service,
+            Opcode.PSA_AEAD_ENCRYPT,
+            psa_aead_encrypt_pb2.Operation(key_name="aes", alg=gcm, nonce=bytes(3), plaintext=b"t"),
+        )
+        is Status.PSA_ERROR_INVALID_ARGUMENT
+    )
+
+    assert (
+        generate(service, "cbc", attributes("aes", 128, A(cipher=A.CBC_PKCS7), **crypt))
+        is Status.SUCCESS
+    )
+    ciphered = ok(
+        service,
+        Opcode.PSA_CIPHER_ENCRYPT,
+        psa_cipher_encrypt_pb2.Operation(key_name="cbc", alg=A.CBC_PKCS7, plaintext=b"hello"),
+    )
+    assert isinstance(ciphered, psa_cipher_encrypt_pb2.Result) and len(ciphered.ciphertext) == 32
+    plain = ok(
+        service,
+        Opcode.PSA_CIPHER_DECRYPT,
+        psa_cipher_decrypt_pb2.Operation(
+            key_name="cbc", alg=A.CBC_PKCS7, ciphertext=ciphered.ciphertext
+        ),
+    )
+    assert isinstance(plain, psa_cipher_decrypt_pb2.Result) and plain.plaintext == b"hello"
+
+    mac = hmac(A.SHA_256)
+    assert (
+        generate(
+            service,
+            "mac",
+            attributes("hmac", 256, A(mac=mac), sign_message=True, verify_message=True),
+        )
+        is Status.SUCCESS
+    )
+    tag = ok(
+        service,
+        Opcode.PSA_MAC_COMPUTE,
+        psa_mac_compute_pb2.Operation(key_name="mac", alg=mac, input=b"data"),
+    )
+    assert isinstance(tag, psa_mac_compute_pb2.Result) and len(tag.mac) == 32
+    ok(
+        service,
+        Opcode.PSA_MAC_VERIFY,
+        psa_mac_verify_pb2.Operation(key_name="mac", alg=mac, input=b"data", mac=tag.mac),
+    )
+    assert (
+        fails(
+            service,
+            Opcode.PSA_MAC_VERIFY,
+            psa_mac_verify_pb2.Operation(key_name="mac", alg=mac, input=b"date", mac=tag.mac),
+        )
+        is Status.PSA_ERROR_INVALID_SIGNATURE
+    )
+
+    assert (
+        generate(
+            service, "x", attributes("ecc_key_pair", 255, ecdh(), family=MONTGOMERY, derive=True)
+        )
+        is Status.SUCCESS
+    )
+    ours = ok(
+        service, Opcode.PSA_EXPORT_PUBLIC_KEY, psa_export_public_key_pb2.Operation(key_name="x")
+    )
+    assert isinstance(ours, psa_export_public_key_pb2.Result)
+    peer = x25519.X25519PrivateKey.generate()
+    shared = ok(
+        service,
+        Opcode.PSA_RAW_KEY_AGREEMENT,
+        psa_raw_key_agreement_pb2.Operation(
+            alg=A.KeyAgreement.ECDH,
+            private_key_name="x",
+            peer_key=peer.public_key().public_bytes_raw(),
+        ),
+    )
+    assert isinstance(shared, psa_raw_key_agreement_pb2.Result)
+    assert shared.shared_secret == peer.exchange(
+        x25519.X25519PublicKey.from_public_bytes(ours.data)
+    )
+
+
+def test_key_management_capabilities_and_keyless_operations(service: RunningService) -> None:
+    attrs = attributes("aes", 0, export=True)
+    data = os.urandom(16)
+    ok(
+        service,
+        Opcode.PSA_IMPORT_KEY,
+        psa_import_key_pb2.Operation(key_name="imp", attributes=attrs, data=data),
+    )
+    assert (
+        fails(
+            service,
+            Opcode.PSA_IMPORT_KEY,
+            psa_import_key_pb2.Operation(key_name="imp", attributes=attrs, data=data),
+        )
+        is Status.PSA_ERROR_ALREADY_EXISTS
+    )
+    exported = ok(service, Opcode.PSA_EXPORT_KEY, psa_export_key_pb2.Operation(key_name="imp"))
+    assert isinstance(exported, psa_export_key_pb2.Result) and exported.data == data
+    ok(service, Opcode.PSA_DESTROY_KEY, psa_destroy_key_pb2.Operation(key_name="imp"))
+    assert (
+        fails(service, Opcode.PSA_EXPORT_KEY, psa_export_key_pb2.Operation(key_name="imp"))
+        is Status.PSA_ERROR_DOES_NOT_EXIST
+    )
+    assert (
+        fails(service, Opcode.PSA_DESTROY_KEY, psa_destroy_key_pb2.Operation(key_name="imp"))
+        is Status.PSA_ERROR_DOES_NOT_EXIST
+    )
+    deprecated = attributes(
+        "ecc_key_pair", 256, sign_policy("ecdsa", A.SHA_1), family=SECP_R1, sign_hash=True
+    )
+    assert generate(service, "old", deprecated) is Status.DEPRECATED_PRIMITIVE
+    check = can_do_crypto_pb2.Operation
+    ok(
+        service,
+        Opcode.CAN_DO_CRYPTO,
+        check(check_type=can_do_crypto_pb2.GENERATE, attributes=attributes("aes", 256)),
+    )
+    assert (
+        fails(
+            service,
+            Opcode.CAN_DO_CRYPTO,
+            check(check_type=can_do_crypto_pb2.GENERATE, attributes=deprecated),
+        )
+        is Status.PSA_ERROR_NOT_SUPPORTED
+    )
+    random_bytes = ok(
+        service, Opcode.PSA_GENERATE_RANDOM, psa_generate_random_pb2.Operation(size=32), app="alice"
+    )
+    assert (
+        isinstance(random_bytes, psa_generate_random_pb2.Result)
+        and len(random_bytes.random_bytes) == 32
+    )
+    hashed = ok(
+        service,
+        Opcode.PSA_HASH_COMPUTE,
+        psa_hash_compute_pb2.Operation(alg=A.SHA_256, input=b"abc"),
+    )
+    assert isinstance(hashed, psa_hash_compute_pb2.Result)
+    assert hashed.hash.hex().startswith("ba7816bf")  # FIPS 180-2 example "abc"
+    ok(
+        service,
+        Opcode.PSA_HASH_COMPARE,
+        psa_hash_compare_pb2.Operation(alg=A.SHA_256, input=b"abc", hash=hashed.hash),
+    )
+    assert (
+        fails(service, Opcode.PREPARE_KEY_ATTESTATION, prepare_key_attestation_pb2.Operation())
+        is Status.PSA_ERROR_NOT_SUPPORTED
+    )
+    assert (
+        fails(service, Opcode.ATTEST_KEY, attest_key_pb2.Operation())
+        is Status.PSA_ERROR_NOT_SUPPORTED
+    )
+    status, _ = call(
+        service,
+        Opcode.PSA_GENERATE_KEY,
+        psa_generate_key_pb2.Operation(key_name="k", attributes=attrs),
+        app=None,
+    )
+    assert status is Status.NOT_AUTHENTICATED
+
+
+def test_applications_are_isolated(service: RunningService) -> None:
+    attrs = attributes("aes", 0, export=True, encrypt=True)
+    for app, data in (("iso-a", b"a" * 16), ("iso-b", b"b" * 16)):
+        ok(
+            service,
+            Opcode.PSA_IMPORT_KEY,
+            psa_import_key_pb2.Operation(key_name="same", attributes=attrs, data=data),
+            app=app,
+        )
+    for app, data in (("iso-a", b"a" * 16), ("iso-b", b"b" * 16)):
+        exported = ok(
+            service, Opcode.PSA_EXPORT_KEY, psa_export_key_pb2.Operation(key_name="same"), app=app
+        )
+        assert isinstance(exported, psa_export_key_pb2.Result) and exported.data == data
+    ok(service, Opcode.PSA_DESTROY_KEY, psa_destroy_key_pb2.Operation(key_name="same"), app="iso-b")
+    exported = ok(
+        service, Opcode.PSA_EXPORT_KEY, psa_export_key_pb2.Operation(key_name="same"), app="iso-a"
+    )
+    assert isinstance(exported, psa_export_key_pb2.Result) and exported.data == b"a" * 16
+    for op_code, op in (
+        (Opcode.PSA_EXPORT_KEY, psa_export_key_pb2.Operation(key_name="same")),
+        (Opcode.PSA_DESTROY_KEY, psa_destroy_key_pb2.Operation(key_name="same")),
+        (
+            Opcode.PSA_CIPHER_ENCRYPT,
+            psa_cipher_encrypt_pb2.Operation(key_name="same", alg=A.CTR, plaintext=b"x"),
+        ),
+    ):
+        assert fails(service, op_code, op, app="iso-b") is Status.PSA_ERROR_DOES_NOT_EXIST
+    listed = ok(service, Opcode.LIST_KEYS, list_keys_pb2.Operation(), app="iso-b")
+    assert isinstance(listed, list_keys_pb2.Result) and [k.name for k in listed.keys] == []
+    listed = ok(service, Opcode.LIST_KEYS, list_keys_pb2.Operation(), app="iso-a")
+    assert isinstance(listed, list_keys_pb2.Result) and [k.name for k in listed.keys] == ["same"]
+
+
+def test_keys_survive_a_restart() -> None:
+    state = short_dir()
+    try:
+        first = start_service(state)
+        alg = sign("deterministic_ecdsa", A.SHA_256)
+        attrs = attributes(
+            "ecc_key_pair", 256, A(asymmetric_signature=alg), family=SECP_R1, sign_message=True
+        )
+        assert generate(first, "kept", attrs) is Status.SUCCESS
+        op = psa_sign_message_pb2.Operation(key_name="kept", alg=alg, message=b"m")
+        before = ok(first, Opcode.PSA_SIGN_MESSAGE, op)
+        assert stop_service(first) == 0
+        second = start_service(state)
+        try:
+            # Deterministic ECDSA: the same key gives the same signature after the restart.
+            assert ok(second, Opcode.PSA_SIGN_MESSAGE, op) == before
+            assert (state / "kek").stat().st_mode & 0o777 == 0o600
+        finally:
+            stop_service(second)
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def _churn(service: RunningService, stop: threading.Event, prefix: str) -> None:
+    """Create and destroy keys as fast as possible until told to stop (or the daemon dies)."""
+    ecc = attributes(
+        "ecc_key_pair",
+        256,
+        sign_policy("ecdsa", A.SHA_256),
+        family=SECP_R1,
+        sign_message=True,
+        export=True,
+    )
+    aes = attributes("aes", 128, export=True)
+    index = 0
+    while not stop.is_set():
+        try:
+            generate(service, f"{prefix}{index}", ecc if index % 2 else aes, app="crash")
+            if index % 3 == 0:
+                call(
+                    service,
+                    Opcode.PSA_DESTROY_KEY,
+                    psa_destroy_key_pb2.Operation(key_name=f"{prefix}{index}"),
+                    app="crash",
+                )
+        except (OSError, ConnectionError):
+            return
+        index += 1
+
+
+def test_kill_9_during_key_creation_leaves_whole_keys_or_none() -> None:
+    state = short_dir()
+    rng = random.Random(7)
+    try:
+        for round_number in range(5):
+            service = start_service(state)
+            stop = threading.Event()
+            workers = [
+                threading.Thread(target=_churn, args=(service, stop, f"r{round_number}w{w}-"))
+                for w in range(3)
+            ]
+            for worker in workers:
+                worker.start()
+            time.sleep(rng.uniform(0.1, 0.4))
+            service.process.send_signal(signal.SIGKILL)
+            service.process.wait()
+            stop.set()
+            for worker in workers:
+                worker.join(10)
+            restarted = start_service(state)
+            try:
+                listed = ok(restarted, Opcode.LIST_KEYS, list_keys_pb2.Operation(), app="crash")
+                assert isinstance(listed, list_keys_pb2.Result)
+                assert listed.keys, "no key was created before the kill"
+                for info in listed.keys:
+                    exported = ok(
+                        restarted,
+                        Opcode.PSA_EXPORT_KEY,
+                        psa_export_key_pb2.Operation(key_name=info.name),
+                        app="crash",
+                    )
+                    assert isinstance(exported, psa_export_key_pb2.Result) and exported.data
+                    if info.attributes.key_type.WhichOneof("variant") == "ecc_key_pair":
+                        alg = sign("ecdsa", A.SHA_256)
+                        ok(
+                            restarted,
+                            Opcode.PSA_SIGN_MESSAGE,
+                            psa_sign_message_pb2.Operation(
+                                key_name=info.name, alg=alg, message=b"m"
+                            ),
+                            app="crash",
+                        )
+                    else:
+                        assert len(exported.data) == 16
+                # Names that do not list do not exist in any half-made form either.
+                listed_names = {k.name for k in listed.keys}
+                for w in range(3):
+                    name = f"r{round_number}w{w}-0"
+                    if name not in listed_names:
+                        status, _ = call(
+                            restarted,
+                            Opcode.PSA_EXPORT_KEY,
+                            psa_export_key_pb2.Operation(key_name=name),
+                            app="crash",
+                        )
+                        assert status is Status.PSA_ERROR_DOES_NOT_EXIST
+            finally:
+                stop_service(restarted)
+    finally:
+        shutil.rmtree(state, ignore_errors=True)

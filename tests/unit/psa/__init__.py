@@ -1,0 +1,1 @@
+"""Tests of the PSA types and policy layer."""
