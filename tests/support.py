@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+import weakref
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,19 +75,29 @@ class Response:
     body: bytes
 
 
+class _Responses:
+    """Frames read from one socket but not yet returned (pipelined answers share reads)."""
+
+    def __init__(self) -> None:
+        self.reader = FrameReader(Limits(max_body_size=1 << 24), responses=True)
+        self.ready: deque[Response] = deque()
+
+
+_RESPONSES: weakref.WeakKeyDictionary[socket.socket, _Responses] = weakref.WeakKeyDictionary()
+
+
 def read_response(sock: socket.socket, timeout: float = 10.0) -> Response:
-    """Read exactly one response from a connected socket."""
+    """Read exactly one response from a connected socket (keeping any that follow it)."""
+    state = _RESPONSES.setdefault(sock, _Responses())
     sock.settimeout(timeout)
-    reader = FrameReader(Limits(max_body_size=1 << 24), responses=True)
-    while True:
+    while not state.ready:
         chunk = sock.recv(65536)
         if not chunk:
             raise ConnectionError("the service closed the connection without a response")
-        events = reader.feed(chunk)
-        if events:
-            event = events[0]
+        for event in state.reader.feed(chunk):
             assert isinstance(event, Frame), f"malformed response: {event}"
-            return Response(event.header, event.body)
+            state.ready.append(Response(event.header, event.body))
+    return state.ready.popleft()
 
 
 def exchange_raw(path: Path, data: bytes, timeout: float = 10.0) -> bytes:

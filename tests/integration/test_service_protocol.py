@@ -9,6 +9,7 @@ import os
 import stat
 import struct
 import tempfile
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -333,6 +334,18 @@ def test_request_timeout(short_tmp: Path) -> None:
         answer = sock.recv(100)
         assert answer == Header(status=Status.CONNECTION_ERROR).pack()
         assert sock.recv(100) == b""  # closed
+
+
+def test_idle_timeout_counts_from_the_last_request(short_tmp: Path) -> None:
+    config = short_tmp / "config.toml"
+    config.write_text("[listener]\nidle_timeout = 400\n")
+    with running_service(short_tmp, config=config) as idle, idle.connect() as sock:
+        for session in range(8):  # 8 x 0.1 s of activity: twice the idle timeout
+            sock.sendall(request_bytes(Opcode.PING, session=session, keep_alive=True))
+            assert read_response(sock).header.session == session
+            time.sleep(0.1)
+        sock.settimeout(10)
+        assert sock.recv(10) == b""  # then, idle, the service closes it
 
 
 def test_body_limit_from_config(short_tmp: Path) -> None:

@@ -385,7 +385,7 @@ def test_edited_attributes_break_the_binding(provider: SoftwareProvider, tmp_pat
         store.close()
 
 
-def test_kek_file_is_private_and_checked(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_kek_file_is_private_and_checked(tmp_path: Path) -> None:
     state = tmp_path / "s"
     provider, store = make_provider(state)
     import_(provider, "k", attributes("aes", 0), bytes(16))
@@ -402,12 +402,21 @@ def test_kek_file_is_private_and_checked(tmp_path: Path, caplog: pytest.LogCaptu
     with pytest.raises(ConfigError, match="31 bytes"):
         make_provider(state)
     kek.unlink()
-    with caplog.at_level(logging.ERROR):
-        replaced, store = make_provider(state)
-    assert "is missing" in caplog.text
+    with pytest.raises(ConfigError, match="is missing but the key store holds keys"):
+        make_provider(state)  # a fresh KEK would never open the stored key: refuse
+    assert not kek.exists()
+
+
+def test_key_wrapped_under_another_kek_is_data_corrupt(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    provider, store = make_provider(state)
+    import_(provider, "k", attributes("aes", 0), bytes(16))
+    store.close()
+    (state / "kek").write_bytes(bytes(32))  # the right shape, the wrong key
+    replaced, store = make_provider(state)
     try:
         with expect_status(Status.PSA_ERROR_DATA_CORRUPT):
-            export(replaced, "k")  # a new KEK cannot open the old key
+            export(replaced, "k")
     finally:
         store.close()
 

@@ -60,7 +60,8 @@ class Connection(asyncio.Protocol):
         self._reading_paused = False
         self._writing_paused = False
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_is_request = False
+        self._last_activity = 0.0
+        self._frame_started = 0.0
 
     @property
     def in_flight(self) -> bool:
@@ -73,12 +74,19 @@ class Connection(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)
         sock = cast("socket.socket | None", transport.get_extra_info("socket"))
         self._peer = peer_credentials(sock) if sock is not None else None
+        self._last_activity = asyncio.get_running_loop().time()
         self._arm_timer()
 
     def data_received(self, data: bytes) -> None:
         if self._closing:
             return
-        self._pending.extend(self._reader.feed(data))
+        now = asyncio.get_running_loop().time()
+        self._last_activity = now
+        was_empty = self._reader.buffered == 0
+        events = self._reader.feed(data)
+        if self._reader.buffered and (was_empty or events):
+            self._frame_started = now  # the partial frame now buffered began in this chunk
+        self._pending.extend(events)
         self._pump()
 
     def eof_received(self) -> bool | None:
@@ -174,6 +182,7 @@ class Connection(asyncio.Protocol):
             self._closing = True
             return
         self._transport.write(response)
+        self._last_activity = asyncio.get_running_loop().time()
         if not keep or (self._draining and not self._pending):
             # One request per connection unless the client asked otherwise: Parsec's clients
             # (the Go client reads until EOF) rely on the close.
@@ -192,22 +201,23 @@ class Connection(asyncio.Protocol):
             self._reading_paused = False
 
     # timeouts: a started request must arrive whole within request_timeout; a connection with
-    # nothing under way is closed after idle_timeout.
+    # nothing under way is closed after idle_timeout. One timer, re-checked when it fires, so the
+    # request path only records times and never reschedules.
+
+    def _deadline(self) -> float:
+        if self._reader.buffered > 0:
+            return self._frame_started + self._request_timeout
+        return self._last_activity + self._idle_timeout
 
     def _arm_timer(self) -> None:
-        if self._closing:
+        if self._closing or self.in_flight:
             return
-        if self.in_flight:
-            self._cancel_timer()
-            return
-        receiving = self._reader.buffered > 0
-        if self._timer is not None and self._timer_is_request == receiving:
-            return
-        self._cancel_timer()
-        loop = asyncio.get_running_loop()
-        delay = self._request_timeout if receiving else self._idle_timeout
-        self._timer = loop.call_later(delay, self._timed_out)
-        self._timer_is_request = receiving
+        deadline = self._deadline()
+        if self._timer is not None:
+            if self._timer.when() <= deadline:
+                return  # it fires first and re-checks
+            self._timer.cancel()  # a request started: its deadline comes before the idle one
+        self._timer = asyncio.get_running_loop().call_at(deadline, self._timed_out)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -216,6 +226,12 @@ class Connection(asyncio.Protocol):
 
     def _timed_out(self) -> None:
         self._timer = None
+        if self._closing or self.in_flight:
+            return  # re-armed when the request in flight is answered
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._deadline():
+            self._arm_timer()
+            return
         if self._reader.buffered > 0:
             # As Parsec on a read timeout: answer ConnectionError, then close.
             error = self._reader.end_of_stream()
