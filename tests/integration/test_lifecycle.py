@@ -11,43 +11,68 @@ from pathlib import Path
 
 import pytest
 
+from tessera.client.specs import rsa_oaep
 from tessera.wire.opcodes import Opcode
-from tessera.wire.proto import psa_algorithm_pb2, psa_hash_compute_pb2
+from tessera.wire.proto import list_keys_pb2, psa_algorithm_pb2, psa_hash_compute_pb2
 from tessera.wire.status import Status
-from tests.support import read_response, request_bytes, start_service, stop_service
+from tests.support import (
+    direct,
+    generate_key_request,
+    read_response,
+    request_bytes,
+    start_service,
+    stop_service,
+)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_with_requests_in_flight(short_tmp: Path, sig: int) -> None:
-    """Every request fully sent before the signal is answered; then a clean exit."""
-    service = start_service(short_tmp)
-    body = psa_hash_compute_pb2.Operation(
-        alg=psa_algorithm_pb2.Algorithm.SHA3_512, input=os.urandom(900_000)
+    """Every request fully sent before the signal is answered; then a clean exit.
+
+    RSA key generation runs on the worker pool, so those requests are truly in flight when the
+    signal lands; hashing runs inline. Every key answered as created must exist afterwards.
+    """
+    service = start_service(short_tmp, "--auth", "direct")
+    hashing = request_bytes(
+        Opcode.PSA_HASH_COMPUTE,
+        psa_hash_compute_pb2.Operation(
+            alg=psa_algorithm_pb2.Algorithm.SHA3_512, input=os.urandom(500_000)
+        ),
+        provider=1,
     )
-    request = request_bytes(Opcode.PSA_HASH_COMPUTE, body, provider=1)
-    clients = 30
-    sent = threading.Barrier(clients + 1)
+    requests = [
+        generate_key_request(f"rsa-{i}", rsa_oaep(2048).attributes(), direct("app"))
+        for i in range(8)
+    ] + [hashing] * 20
+    sent = threading.Barrier(len(requests) + 1)
     statuses: list[int] = []
     lock = threading.Lock()
 
-    def client() -> None:
+    def client(request: bytes) -> None:
         with service.connect() as sock:
             sock.sendall(request)
             sent.wait(timeout=30)
-            status = read_response(sock, timeout=30).header.status
+            status = read_response(sock, timeout=60).header.status
             with lock:
                 statuses.append(status)
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
+    threads = [threading.Thread(target=client, args=(r,)) for r in requests]
     for thread in threads:
         thread.start()
     sent.wait(timeout=30)
     exit_code = stop_service(service, sig)
     for thread in threads:
-        thread.join(timeout=30)
-    assert statuses == [Status.SUCCESS] * clients
+        thread.join(timeout=60)
+    assert statuses == [Status.SUCCESS] * len(requests)
     assert exit_code == 0, service.log()
     assert not service.socket_path.exists()
+    restarted = start_service(short_tmp, "--auth", "direct")
+    try:
+        listed = restarted.call(request_bytes(Opcode.LIST_KEYS, **direct("app")))
+        keys = list_keys_pb2.Result.FromString(listed.body).keys
+        assert sorted(k.name for k in keys) == sorted(f"rsa-{i}" for i in range(8))
+    finally:
+        stop_service(restarted)
 
 
 def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:

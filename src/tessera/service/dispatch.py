@@ -38,7 +38,8 @@ class Admitted:
     @property
     def blocking(self) -> bool:
         """True when running it may block the event loop for long."""
-        return isinstance(self.handler, Provider) and self.handler.blocking
+        handler = self.handler
+        return isinstance(handler, Provider) and self.opcode in handler.blocking_opcodes
 
 
 class Dispatcher:

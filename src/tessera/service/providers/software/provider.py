@@ -27,6 +27,7 @@ from tessera.service.providers.software import (
 )
 from tessera.service.providers.software.policy import Settings
 from tessera.service.providers.software.vault import Vault
+from tessera.wire.opcodes import Opcode
 from tessera.wire.proto import (
     can_do_crypto_pb2,
     psa_aead_decrypt_pb2,
@@ -68,7 +69,9 @@ class SoftwareProvider(Provider):
     """PSA operations computed in this process with `cryptography`."""
 
     info = SOFTWARE_INFO
-    blocking = True  # RSA key generation takes long enough to stall the event loop
+    # RSA key generation takes up to seconds and FFDH is pure Python: those leave the event
+    # loop. The rest takes well under a few milliseconds (RSA-4096 private operations at most).
+    blocking_opcodes = frozenset({Opcode.PSA_GENERATE_KEY, Opcode.PSA_RAW_KEY_AGREEMENT})
 
     def __init__(
         self, provider_id: int, name: str, keystore: KeyStore, config: ServiceConfig

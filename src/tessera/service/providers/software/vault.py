@@ -11,6 +11,7 @@ nothing else is written, so a crash leaves the whole key or none.
 
 from __future__ import annotations
 
+import hmac
 import struct
 import threading
 from collections import OrderedDict
@@ -64,6 +65,8 @@ class Vault:
         self._provider_id = provider_id
         self._kek = kek
         self._objects = _ObjectCache()
+        self._lock = threading.Lock()
+        self._opened: OrderedDict[bytes, tuple[bytes, OpenKey]] = OrderedDict()
 
     def exists(self, owner: Owner, name: str) -> bool:
         """True when the owner has a key of that name here."""
@@ -81,13 +84,24 @@ class Vault:
         self._keystore.insert(KeyRecord(owner, self._provider_id, name, attributes, wrapped))
 
     def open(self, owner: Owner, name: str) -> OpenKey:
-        """The owner's key, unwrapped (PsaErrorDoesNotExist if the owner has none of that name)."""
+        """The owner's key, unwrapped (PsaErrorDoesNotExist if the owner has none of that name).
+
+        The row is read every time (another process may have destroyed the key); unwrapping
+        and parsing are skipped when this exact row (same wrapped blob, same binding) was
+        opened before, which is equivalent since the blob authenticates that binding.
+        """
         record = self._keystore.get(owner, self._provider_id, name)
-        data = self._kek.unwrap(
-            record.material, binding(owner, self._provider_id, name, record.attributes)
-        )
+        bound = binding(owner, self._provider_id, name, record.attributes)
+        with self._lock:
+            cached = _lookup(self._opened, record.material)
+        if cached is not None and hmac.compare_digest(cached[0], bound):
+            return cached[1]
+        data = self._kek.unwrap(record.material, bound)
         attributes = parse_attributes(decode_attributes(record.attributes))
-        return OpenKey(name, attributes, data, record.material)
+        opened = OpenKey(name, attributes, data, record.material)
+        with self._lock:
+            _remember(self._opened, record.material, (bound, opened), _ObjectCache.SIZE)
+        return opened
 
     def destroy(self, owner: Owner, name: str) -> None:
         """Delete the owner's key (PsaErrorDoesNotExist if there is none)."""
