@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from tessera.daemon.socket_file import SocketInUseError
 from tessera.service.config import LOG_LEVELS, ConfigError, load_config
-from tessera.service.front.socket_file import SocketInUseError
 
 
 class StartupError(Exception):

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from tessera.cli.service_cmd import StartupError
+from tessera.daemon.socket_file import SocketInUseError
 from tessera.service.config import ConfigError, load_config
-from tessera.service.front.socket_file import SocketInUseError
 
 
 def register(commands: Any) -> None:

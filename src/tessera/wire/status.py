@@ -59,6 +59,19 @@ class Status(enum.IntEnum):
     PSA_ERROR_CORRUPTION_DETECTED = 1151
     PSA_ERROR_DATA_CORRUPT = 1152
     PSA_ERROR_DATA_INVALID = 1153
+    # Tessera's trust and identity statuses, outside Parsec's ranges (docs/identity.md). Only
+    # Tessera components send them to each other; Parsec clients never see them.
+    TRUST_NO_ROOT = 2001
+    TRUST_ROOT_ALREADY_SHARED = 2002
+    TRUST_PEER_NOT_ALLOWED = 2003
+    TRUST_ROOT_HOLDER_ALIVE = 2004
+    TRUST_BAD_CERTIFICATE = 2005
+    TRUST_UNKNOWN_SIGNER = 2006
+    TRUST_BAD_SIGNATURE = 2007
+    TRUST_STALE_PAYLOAD = 2008
+    IDENTITY_CLIENT_NOT_PROVEN = 2009
+    IDENTITY_CLIENT_UNKNOWN = 2010
+    IDENTITY_ATTESTATION_FAILED = 2011
 
     @property
     def description(self) -> str:
@@ -111,6 +124,17 @@ _DESCRIPTIONS: dict[Status, str] = {
     Status.PSA_ERROR_CORRUPTION_DETECTED: "a tampering attempt was detected",
     Status.PSA_ERROR_DATA_CORRUPT: "stored data is corrupt",
     Status.PSA_ERROR_DATA_INVALID: "stored data is invalid",
+    Status.TRUST_NO_ROOT: "no root of trust is held: share the root certificate first",
+    Status.TRUST_ROOT_ALREADY_SHARED: "this process already shared a root certificate",
+    Status.TRUST_PEER_NOT_ALLOWED: "the peer is not allowed to establish trust",
+    Status.TRUST_ROOT_HOLDER_ALIVE: "the process that shared the current root is still alive",
+    Status.TRUST_BAD_CERTIFICATE: "the certificate is not a valid root or intermediate",
+    Status.TRUST_UNKNOWN_SIGNER: "the signer is not the current intermediate",
+    Status.TRUST_BAD_SIGNATURE: "the signed payload is malformed or its signature is invalid",
+    Status.TRUST_STALE_PAYLOAD: "the signed payload is too old or replayed",
+    Status.IDENTITY_CLIENT_NOT_PROVEN: "the caller is not a proven client",
+    Status.IDENTITY_CLIENT_UNKNOWN: "no client definition matches",
+    Status.IDENTITY_ATTESTATION_FAILED: "the proof does not match the running process",
 }
 
 

@@ -5,16 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from tessera.daemon.peer import PeerCredentials
 from tessera.wire.opcodes import AuthType
-
-
-@dataclass(frozen=True, slots=True)
-class PeerCredentials:
-    """The connecting process as the kernel reports it (SO_PEERCRED), read once per connection."""
-
-    pid: int
-    uid: int
-    gid: int
 
 
 @dataclass(frozen=True, slots=True)

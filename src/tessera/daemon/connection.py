@@ -13,10 +13,10 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from tessera.service.authenticators import PeerCredentials
-from tessera.service.front.peer import peer_credentials
+from tessera.daemon.handler import Prepared, RequestHandler
+from tessera.daemon.peer import PeerCredentials, peer_credentials
 from tessera.wire.framing import Event, Frame, FrameReader, FramingError, Limits
 from tessera.wire.header import FLAG_KEEP_ALIVE
 from tessera.wire.status import Status
@@ -24,7 +24,6 @@ from tessera.wire.status import Status
 if TYPE_CHECKING:
     import socket
 
-    from tessera.service.dispatch import Admitted, Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +35,7 @@ class Connection(asyncio.Protocol):
 
     def __init__(
         self,
-        dispatcher: Dispatcher,
+        dispatcher: RequestHandler[Any],
         executor: Executor,
         limits: Limits,
         *,
@@ -153,7 +152,7 @@ class Connection(asyncio.Protocol):
         self._update_reading()
         self._arm_timer()
 
-    def _run_blocking(self, admitted: Admitted, frame: Frame) -> None:
+    def _run_blocking(self, admitted: Prepared, frame: Frame) -> None:
         self._busy = True
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._executor, self._dispatcher.execute, admitted)

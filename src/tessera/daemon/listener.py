@@ -7,10 +7,11 @@ import logging
 import time
 from concurrent.futures import Executor
 from pathlib import Path
+from typing import Any
 
-from tessera.service.dispatch import Dispatcher
-from tessera.service.front.connection import Connection
-from tessera.service.front.socket_file import bind_socket, unlink_socket
+from tessera.daemon.connection import Connection
+from tessera.daemon.handler import RequestHandler
+from tessera.daemon.socket_file import bind_socket, unlink_socket
 from tessera.wire.framing import Limits
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ class Listener:
 
     def __init__(
         self,
-        dispatcher: Dispatcher,
+        dispatcher: RequestHandler[Any],
         executor: Executor,
         limits: Limits,
         *,

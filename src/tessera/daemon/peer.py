@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import socket
 import struct
-
-from tessera.service.authenticators import PeerCredentials
+from dataclasses import dataclass
 
 _UCRED = struct.Struct("3i")  # pid, uid, gid
+
+
+@dataclass(frozen=True, slots=True)
+class PeerCredentials:
+    """The connecting process as the kernel reports it (SO_PEERCRED), read once per connection."""
+
+    pid: int
+    uid: int
+    gid: int
 
 
 def peer_credentials(sock: socket.socket) -> PeerCredentials | None:

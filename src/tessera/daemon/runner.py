@@ -1,0 +1,124 @@
+"""Running a daemon: event loop, signals, readiness, background tasks, ordered shutdown.
+
+Signal handlers only set a flag; the main coroutine then stops accepting, lets requests in
+flight finish (bounded by the drain timeout), cancels background tasks and returns, so the
+caller can close its stores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tessera.daemon.handler import RequestHandler
+from tessera.daemon.listener import Listener
+from tessera.wire.framing import Limits
+
+log = logging.getLogger(__name__)
+
+BackgroundTask = Callable[[], Coroutine[Any, Any, None]]
+
+
+@dataclass(frozen=True)
+class ListenerSettings:
+    """Where and how a daemon listens."""
+
+    socket_path: Path
+    socket_group: str | None
+    limits: Limits
+    request_timeout: float
+    idle_timeout: float
+    drain_timeout: float
+
+
+def install_event_loop_policy() -> None:
+    """Use uvloop when it is installed: same semantics, faster I/O."""
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """Run a daemon's main coroutine on the fastest available event loop."""
+    install_event_loop_policy()
+    asyncio.run(main)
+
+
+async def serve(
+    handler: RequestHandler[Any],
+    settings: ListenerSettings,
+    *,
+    tasks: Sequence[BackgroundTask] = (),
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Serve until `stop` is set or SIGTERM/SIGINT arrives, running `tasks` alongside."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="worker")
+    listener = Listener(
+        handler,
+        executor,
+        settings.limits,
+        request_timeout=settings.request_timeout,
+        idle_timeout=settings.idle_timeout,
+    )
+    running: list[asyncio.Task[None]] = []
+    try:
+        await listener.start(settings.socket_path, settings.socket_group)
+        running = [asyncio.create_task(_guarded(task)) for task in tasks]
+        if on_ready is not None:
+            on_ready()
+        notify_ready()
+        await stop.wait()
+        log.info("stopping: answering requests in flight")
+        for task in running:
+            task.cancel()
+        await listener.stop(settings.drain_timeout)
+    finally:
+        for task in running:
+            task.cancel()
+        for task in running:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        executor.shutdown(wait=True)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    log.info("stopped")
+
+
+async def _guarded(task: BackgroundTask) -> None:
+    """A background task that fails is logged, not allowed to end the daemon silently."""
+    try:
+        await task()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("background task %s failed", getattr(task, "__name__", task))
+
+
+def notify_ready() -> None:
+    """Tell systemd (Type=notify) that the socket is accepting."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        try:
+            notify.sendto(b"READY=1", address)
+        except OSError as error:
+            log.warning("could not notify systemd: %s", error)

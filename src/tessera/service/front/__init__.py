@@ -1,1 +1,0 @@
-"""The front end: the Unix socket listener, framing per connection, peer credentials."""
