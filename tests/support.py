@@ -200,6 +200,43 @@ def start_service(
     return RunningService(path, state_dir, process, log_path, args)
 
 
+def start_identity(
+    state_dir: Path, service_socket: Path, *extra: str, socket_path: Path | None = None
+) -> RunningService:
+    """Start `tessera identity` next to a service, on a socket inside `state_dir`."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = socket_path or state_dir / "run" / "identity.sock"
+    args = [
+        sys.executable,
+        "-m",
+        "tessera.cli.main",
+        "identity",
+        "--socket",
+        os.fspath(path),
+        "--state-dir",
+        os.fspath(state_dir),
+        "--service-socket",
+        os.fspath(service_socket),
+        "--log-level",
+        "debug",
+        "--allow-root",
+        *extra,
+    ]
+    log_path = state_dir / "identity.log"
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT)
+    wait_for_socket(path, process, log_path)
+    return RunningService(path, state_dir, process, log_path, args)
+
+
+def call(path: Path, opcode: Opcode, body: Message, timeout: float = 10.0) -> Response:
+    """One request (no auth) on its own connection to any daemon."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(os.fspath(path))
+        sock.sendall(request_bytes(opcode, body))
+        return read_response(sock, timeout)
+
+
 def stop_service(service: RunningService, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
     """Signal the daemon and wait for it; returns its exit status."""
     if service.alive():

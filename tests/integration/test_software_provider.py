@@ -70,6 +70,8 @@ from tests.unit.software.builders import (
     sign_policy,
 )
 
+AUTH = ("--auth", "direct,unix-peer")  # the tests name their applications directly
+
 pytestmark = pytest.mark.integration
 
 SOFTWARE = 1
@@ -111,7 +113,7 @@ def fails(service: RunningService, opcode: Opcode, op: Message, app: str = "alic
 def service() -> Iterator[RunningService]:
     """One daemon for the module."""
     state = short_dir()
-    running = start_service(state)
+    running = start_service(state, *AUTH)
     try:
         yield running
     finally:
@@ -494,7 +496,7 @@ def test_applications_are_isolated(service: RunningService) -> None:
 def test_keys_survive_a_restart() -> None:
     state = short_dir()
     try:
-        first = start_service(state)
+        first = start_service(state, *AUTH)
         alg = sign("deterministic_ecdsa", A.SHA_256)
         attrs = attributes(
             "ecc_key_pair", 256, A(asymmetric_signature=alg), family=SECP_R1, sign_message=True
@@ -503,7 +505,7 @@ def test_keys_survive_a_restart() -> None:
         op = psa_sign_message_pb2.Operation(key_name="kept", alg=alg, message=b"m")
         before = ok(first, Opcode.PSA_SIGN_MESSAGE, op)
         assert stop_service(first) == 0
-        second = start_service(state)
+        second = start_service(state, *AUTH)
         try:
             # Deterministic ECDSA: the same key gives the same signature after the restart.
             assert ok(second, Opcode.PSA_SIGN_MESSAGE, op) == before
@@ -546,7 +548,7 @@ def test_kill_9_during_key_creation_leaves_whole_keys_or_none() -> None:
     rng = random.Random(7)
     try:
         for round_number in range(5):
-            service = start_service(state)
+            service = start_service(state, *AUTH)
             stop = threading.Event()
             workers = [
                 threading.Thread(target=_churn, args=(service, stop, f"r{round_number}w{w}-"))
@@ -560,7 +562,7 @@ def test_kill_9_during_key_creation_leaves_whole_keys_or_none() -> None:
             stop.set()
             for worker in workers:
                 worker.join(10)
-            restarted = start_service(state)
+            restarted = start_service(state, *AUTH)
             try:
                 listed = ok(restarted, Opcode.LIST_KEYS, list_keys_pb2.Operation(), app="crash")
                 assert isinstance(listed, list_keys_pb2.Result)

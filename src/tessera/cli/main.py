@@ -1,6 +1,7 @@
 """Entry point of the `tessera` command: one sub-command per component and per operation.
 
-Errors reach the user as one line on stderr and a distinct exit code, never a traceback.
+Errors reach the user as one line on stderr and a distinct exit code, never a traceback (the
+codes: `tessera.cli._errors`, and docs/cli.md).
 """
 
 from __future__ import annotations
@@ -9,32 +10,63 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from tessera._version import __version__
-from tessera.cli import service_cmd, up_cmd
+from tessera.cli import (
+    admin_cmd,
+    crypto_cmd,
+    csr_cmd,
+    identity_cmd,
+    keys_cmd,
+    service_cmd,
+    up_cmd,
+)
+from tessera.cli._common import add_global_options, fail
+from tessera.cli._errors import CliError, ExitCode
 
-EXIT_USAGE = 2
-EXIT_CONFIG = 3
-EXIT_INTERRUPTED = 130
+EXIT_USAGE = ExitCode.USAGE
+EXIT_CONFIG = ExitCode.CONFIG
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as one line (`tessera: ...`) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("tessera").strip()  # "sign" in "tessera sign"
+        where = f"{command}: " if command else ""
+        raise CliError(f"{where}{message} (see '{self.prog} --help')", ExitCode.USAGE)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command-line grammar."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tessera",
         description="Tessera: keys that applications use but never hold, over Parsec's protocol.",
     )
     parser.add_argument("--version", action="version", version=f"tessera {__version__}")
+    add_global_options(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     up_cmd.register(commands)
     service_cmd.register(commands)
+    identity_cmd.register(commands)
+    admin_cmd.register(commands)
+    keys_cmd.register(commands)
+    crypto_cmd.register(commands)
+    csr_cmd.register(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except CliError as error:
+        return fail(error)
+    except SystemExit as done:  # --help, --version
+        return done.code if isinstance(done.code, int) else 0
     try:
         code: int = args.run(args)
     except KeyboardInterrupt:

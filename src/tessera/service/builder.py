@@ -13,11 +13,15 @@ from tessera.service.authenticators import (
     DirectAuthenticator,
     UnixPeerAuthenticator,
 )
+from tessera.service.authenticators.jwt_svid import JwtSvidAuthenticator
+from tessera.service.authenticators.jwt_token import TokenAuthenticator
 from tessera.service.config import ConfigError, ProviderConfig, ServiceConfig
 from tessera.service.core_provider import CoreProvider
 from tessera.service.dispatch import Dispatcher
 from tessera.service.keystore import KeyStore
 from tessera.service.providers.base import Provider
+from tessera.service.trust_endpoint import TrustEndpoint
+from tessera.trust.store import TrustPolicy, TrustStore
 from tessera.wire.opcodes import AuthType
 
 
@@ -37,13 +41,26 @@ class Assembly:
         self.keystore.close()
 
 
-def build_authenticator(auth_type: AuthType) -> Authenticator:
+def build_authenticator(
+    auth_type: AuthType, config: ServiceConfig, store: TrustStore
+) -> Authenticator:
     """The authenticator for one configured auth type."""
     if auth_type is AuthType.DIRECT:
         return DirectAuthenticator()
     if auth_type is AuthType.UNIX_PEER_CREDENTIALS:
         return UnixPeerAuthenticator()
-    raise ConfigError(f"authenticator {auth_type.name} is not available in this build")
+    if auth_type is AuthType.JWT:
+        trust = config.trust
+        return TokenAuthenticator(store, audience=trust.audience, leeway=trust.leeway)
+    if config.jwt_svid is None:
+        raise ConfigError("the jwt-svid authenticator needs authenticator.jwt_svid_bundle")
+    svid = config.jwt_svid
+    return JwtSvidAuthenticator(svid.bundle, audience=svid.audience, leeway=config.trust.leeway)
+
+
+def build_trust_store(config: ServiceConfig) -> TrustStore:
+    """The store for the identity provider's root and intermediates."""
+    return TrustStore(TrustPolicy(uid=config.trust.allowed_uid, exe=config.trust.exe))
 
 
 def build_provider(entry: ProviderConfig, config: ServiceConfig, keystore: KeyStore) -> Provider:
@@ -62,13 +79,15 @@ def build(config: ServiceConfig) -> Assembly:
     try:
         for entry in config.providers:
             providers.append(build_provider(entry, config, keystore))
-        authenticators = {t: build_authenticator(t) for t in config.authenticators}
+        trust = build_trust_store(config)
+        authenticators = {t: build_authenticator(t, config, trust) for t in config.authenticators}
         core = CoreProvider(providers, list(authenticators.values()), keystore)
         dispatcher = Dispatcher(
             authenticators,
             config.admins,
             core,
             {p.provider_id: p for p in providers},
+            TrustEndpoint(trust),
             log_error_details=config.log_error_details,
         )
     except BaseException:

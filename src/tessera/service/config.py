@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tessera._paths import default_socket_path, default_state_dir
+from tessera.daemon.errors import ConfigError
 from tessera.wire.framing import Limits
 from tessera.wire.opcodes import AuthType
+
+__all__ = ["ConfigError", "ServiceConfig", "load_config", "parse_config"]
 
 _T = TypeVar("_T")
 
@@ -31,10 +34,6 @@ PROVIDER_TYPES = ("software",)
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-class ConfigError(ValueError):
-    """The configuration cannot be used; the message says which setting and why."""
-
-
 @dataclass(frozen=True)
 class ProviderConfig:
     """One `[[provider]]` table."""
@@ -42,6 +41,32 @@ class ProviderConfig:
     provider_type: str
     provider_id: int
     name: str
+
+
+@dataclass(frozen=True)
+class TrustConfig:
+    """`[trust]`: who may share the root of trust (the identity provider) and token audience.
+
+    `uid` None means the service's own uid: the identity provider runs as the same user.
+    """
+
+    uid: int | None = None
+    exe: str | None = None
+    audience: str = "tessera"
+    leeway: float = 30.0
+
+    @property
+    def allowed_uid(self) -> int:
+        """The uid whose processes may share the root."""
+        return os.geteuid() if self.uid is None else self.uid
+
+
+@dataclass(frozen=True)
+class JwtSvidConfig:
+    """JWT-SVID authentication (auth type 4) against a SPIFFE JWT bundle file."""
+
+    bundle: Path
+    audience: str = "parsec"
 
 
 @dataclass(frozen=True)
@@ -60,8 +85,10 @@ class ServiceConfig:
     request_timeout: float = 1.0
     idle_timeout: float = 60.0
     drain_timeout: float = 5.0
-    authenticators: tuple[AuthType, ...] = (AuthType.DIRECT, AuthType.UNIX_PEER_CREDENTIALS)
+    authenticators: tuple[AuthType, ...] = (AuthType.JWT, AuthType.UNIX_PEER_CREDENTIALS)
     admins: frozenset[str] = frozenset()
+    trust: TrustConfig = field(default_factory=TrustConfig)
+    jwt_svid: JwtSvidConfig | None = None
     providers: tuple[ProviderConfig, ...] = (ProviderConfig("software", 1, "software"),)
     database_path: Path | None = None
 
@@ -149,8 +176,10 @@ def parse_config(document: dict[str, Any]) -> ServiceConfig:
         request_timeout=_get(listener, "timeout", int, 1000, minimum=1) / 1000,
         idle_timeout=_get(listener, "idle_timeout", int, 60000, minimum=1) / 1000,
         drain_timeout=_get(listener, "drain_timeout", int, 5000, minimum=0) / 1000,
-        authenticators=_authenticators(_get(auth, "auth_types", list, ["direct", "unix-peer"])),
+        authenticators=_authenticators(_get(auth, "auth_types", list, ["jwt", "unix-peer"])),
         admins=frozenset(_admins(auth.get("admins", []))),
+        trust=_trust(_table(document, "trust")),
+        jwt_svid=_jwt_svid(auth),
         providers=_providers(document.get("provider")),
         database_path=Path(store_path).expanduser() if store_path else None,
     )
@@ -206,11 +235,30 @@ def _authenticators(names: list[Any]) -> tuple[AuthType, ...]:
             known = ", ".join(AUTHENTICATOR_NAMES)
             raise ConfigError(f"unknown authenticator {name!r} (known: {known})")
         auth_type = AUTHENTICATOR_NAMES[name]
-        if auth_type in (AuthType.JWT, AuthType.JWT_SVID):
-            raise ConfigError(f"authenticator {name!r} needs the identity provider's trust setup")
         if auth_type not in chosen:
             chosen.append(auth_type)
     return tuple(chosen)
+
+
+def _trust(table: dict[str, Any]) -> TrustConfig:
+    uid = table.get("identity_uid")
+    if uid is not None and (not isinstance(uid, int) or isinstance(uid, bool) or uid < 0):
+        raise ConfigError("trust.identity_uid must be a non-negative integer")
+    exe = table.get("identity_exe")
+    if exe is not None and not isinstance(exe, str):
+        raise ConfigError("trust.identity_exe must be a path")
+    leeway = _get(table, "leeway", int, 30, minimum=0, maximum=60)
+    return TrustConfig(uid, exe, _get(table, "audience", str, "tessera"), float(leeway))
+
+
+def _jwt_svid(table: dict[str, Any]) -> JwtSvidConfig | None:
+    bundle = table.get("jwt_svid_bundle")
+    if bundle is None:
+        return None
+    if not isinstance(bundle, str):
+        raise ConfigError("authenticator.jwt_svid_bundle must be a path")
+    audience = _get(table, "jwt_svid_audience", str, "parsec")
+    return JwtSvidConfig(Path(bundle).expanduser(), audience)
 
 
 def _admins(entries: Any) -> list[str]:

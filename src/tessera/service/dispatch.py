@@ -16,10 +16,11 @@ from google.protobuf.message import EncodeError, Message
 from tessera.service.authenticators import Application, Authenticator, PeerCredentials
 from tessera.service.core_provider import CORE_PROVIDER_ID, CoreProvider
 from tessera.service.providers.base import Provider, RequestContext
+from tessera.service.trust_endpoint import TRUST_OPCODES, TrustEndpoint
 from tessera.wire.contracts import decode_operation
 from tessera.wire.framing import Frame, FramingError, encode_response
 from tessera.wire.header import Header, response_header_for
-from tessera.wire.opcodes import AuthType, Opcode
+from tessera.wire.opcodes import IDENTITY_OPCODES, AuthType, Opcode
 from tessera.wire.status import Status, StatusError
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ class Admitted:
 
     header: Header
     opcode: Opcode
-    handler: CoreProvider | Provider
+    handler: CoreProvider | Provider | TrustEndpoint
     ctx: RequestContext
     operation: Message
 
@@ -51,9 +52,11 @@ class Dispatcher:
         admins: frozenset[str],
         core: CoreProvider,
         providers: Mapping[int, Provider],
+        trust: TrustEndpoint,
         *,
         log_error_details: bool = False,
     ) -> None:
+        self._trust = trust
         self._authenticators = dict(authenticators)
         self._admins = admins
         self._core = core
@@ -82,7 +85,7 @@ class Dispatcher:
                 raise StatusError(Status.NOT_AUTHENTICATED, f"{opcode.name} needs authentication")
         except StatusError as error:
             return self._failure(header, error)
-        return Admitted(header, opcode, handler, RequestContext(app), operation)
+        return Admitted(header, opcode, handler, RequestContext(app, peer), operation)
 
     def execute(self, request: Admitted) -> bytes:
         """Run an admitted request and encode its response."""
@@ -118,7 +121,15 @@ class Dispatcher:
         name = authenticator.authenticate(auth, peer)
         return Application(name, auth_type, name in self._admins)
 
-    def _route(self, provider_id: int, opcode: Opcode) -> CoreProvider | Provider:
+    def _route(self, provider_id: int, opcode: Opcode) -> CoreProvider | Provider | TrustEndpoint:
+        if opcode in IDENTITY_OPCODES:
+            if opcode not in TRUST_OPCODES:
+                raise StatusError(Status.OPCODE_DOES_NOT_EXIST, "served by the identity provider")
+            if provider_id != CORE_PROVIDER_ID:
+                raise StatusError(
+                    Status.PSA_ERROR_NOT_SUPPORTED, "trust operations go to provider 0"
+                )
+            return self._trust
         if provider_id == CORE_PROVIDER_ID:
             if not opcode.is_core:
                 raise StatusError(Status.PSA_ERROR_NOT_SUPPORTED, "the core provider has no crypto")

@@ -9,9 +9,11 @@ from google.protobuf.message import DecodeError, Message
 
 from tessera.wire.opcodes import Opcode
 from tessera.wire.proto import (
+    add_client_pb2,
     attest_key_pb2,
     can_do_crypto_pb2,
     delete_client_pb2,
+    fetch_token_pb2,
     list_authenticators_pb2,
     list_clients_pb2,
     list_keys_pb2,
@@ -19,6 +21,7 @@ from tessera.wire.proto import (
     list_providers_pb2,
     ping_pb2,
     prepare_key_attestation_pb2,
+    prove_client_pb2,
     psa_aead_decrypt_pb2,
     psa_aead_encrypt_pb2,
     psa_asymmetric_decrypt_pb2,
@@ -40,6 +43,9 @@ from tessera.wire.proto import (
     psa_sign_message_pb2,
     psa_verify_hash_pb2,
     psa_verify_message_pb2,
+    remove_client_pb2,
+    share_trust_bundle_pb2,
+    trust_status_pb2,
 )
 from tessera.wire.status import Status, StatusError
 
@@ -75,6 +81,12 @@ CONTRACTS: Final[dict[Opcode, ModuleType]] = {
     Opcode.ATTEST_KEY: attest_key_pb2,
     Opcode.PREPARE_KEY_ATTESTATION: prepare_key_attestation_pb2,
     Opcode.CAN_DO_CRYPTO: can_do_crypto_pb2,
+    Opcode.SHARE_TRUST_BUNDLE: share_trust_bundle_pb2,
+    Opcode.TRUST_STATUS: trust_status_pb2,
+    Opcode.ADD_CLIENT: add_client_pb2,
+    Opcode.PROVE_CLIENT: prove_client_pb2,
+    Opcode.REMOVE_CLIENT: remove_client_pb2,
+    Opcode.FETCH_TOKEN: fetch_token_pb2,
 }
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from google.protobuf.message import Message
 
+from tessera.daemon.peer import PeerCredentials
 from tessera.service.authenticators.base import Application
 from tessera.service.keystore import KeyRecord, KeyStore, Owner
 from tessera.wire.opcodes import Opcode
@@ -55,9 +56,11 @@ class ProviderInfo:
 
 @dataclass(frozen=True, slots=True)
 class RequestContext:
-    """Who is asking: the authenticated application (None for unauthenticated operations)."""
+    """Who is asking: the authenticated application (None for unauthenticated operations) and
+    the connecting process as the kernel reports it."""
 
     app: Application | None
+    peer: PeerCredentials | None = None
 
     @property
     def owner(self) -> Owner:

@@ -1,0 +1,232 @@
+"""What every client-side command shares: global options, the client, input, output, errors.
+
+A command is a function `(Context, argparse.Namespace) -> None` wrapped by `command()`, which
+builds the context, turns every failure into one line on stderr and an exit code (`_errors`),
+and never lets a traceback through. Commands talk to the service only through
+`tessera.client`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import tessera.client as tessera
+from tessera.cli._errors import CliError, ExitCode, exit_code, message
+
+# parsec-tool names itself this way when the service only accepts direct authentication.
+DEFAULT_APP_NAME = "parsec-tool"
+NO_TIMEOUT = 365 * 24 * 3600.0  # `--timeout 0`: wait as long as it takes
+
+CommandFunction = Callable[["Context", argparse.Namespace], None]
+
+
+def provider_id(text: str) -> int:
+    """A provider id argument, 0-255 (decimal or 0x..)."""
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a provider id: {text!r}") from None
+    if not 0 <= value <= 255:
+        raise argparse.ArgumentTypeError(f"provider ids are 0-255, not {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0 or value > NO_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"timeout must be 0 (none) or positive, not {text}")
+    return value
+
+
+def add_global_options(parser: argparse.ArgumentParser) -> None:
+    """The options given before the sub-command (as parsec-tool's `-p` and `-t`)."""
+    group = parser.add_argument_group("client options (before the command)")
+    group.add_argument(
+        "--endpoint",
+        metavar="URI",
+        help="the service socket, unix:/path or a path "
+        "(default: $PARSEC_SERVICE_ENDPOINT, then Tessera's and Parsec's default sockets)",
+    )
+    group.add_argument(
+        "-p",
+        "--provider",
+        type=provider_id,
+        metavar="ID",
+        help="the provider to use (default: the service's first that can do the job)",
+    )
+    group.add_argument(
+        "-t",
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="timeout of each operation; 0 waits forever (default: the client's, 60)",
+    )
+    group.add_argument(
+        "--app-name",
+        metavar="NAME",
+        help="authenticate directly as this application name "
+        "(default: the strongest authentication the service offers)",
+    )
+    group.add_argument(
+        "--json", action="store_true", help="print one JSON object per command, for scripts"
+    )
+
+
+class Context:
+    """One command's view of the world: its options, a lazily made client, its output."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.json: bool = bool(getattr(args, "json", False))
+        self.provider: int | None = getattr(args, "provider", None)
+        self._client: tessera.Client | None = None
+
+    @property
+    def client(self) -> tessera.Client:
+        """The client, connected on first use."""
+        if self._client is None:
+            app_name: str | None = getattr(self.args, "app_name", None)
+            options: dict[str, Any] = {}
+            timeout: float | None = getattr(self.args, "timeout", None)
+            if timeout is not None:
+                options["timeout"] = timeout or NO_TIMEOUT
+            self._client = tessera.Client(
+                getattr(self.args, "endpoint", None),
+                app_name=app_name or DEFAULT_APP_NAME,
+                auth=tessera.DirectAuth(app_name) if app_name is not None else None,
+                provider=self.provider,
+                **options,
+            )
+        return self._client
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        if self._client is not None:
+            self._client.close()
+
+    def key(self, name: str) -> tessera.Key:
+        """One of our keys by name (in the `--provider` given, if any)."""
+        if self.provider is None:
+            try:
+                return self.client.key(name)
+            except tessera.DoesNotExistError:
+                raise CliError(f"no key named {name!r}", ExitCode.NOT_FOUND) from None
+        owned = self.client.keys()
+        for key in owned:
+            if key.name == name and key.provider == self.provider:
+                return key
+        raise CliError(f"no key named {name!r} in provider {self.provider}", ExitCode.NOT_FOUND)
+
+    def emit(self, text: str | None, data: dict[str, Any]) -> None:
+        """Print the result: `data` as one JSON line with --json, else `text` (if any)."""
+        if self.json:
+            print(json.dumps(data))
+        elif text is not None:
+            print(text)
+
+
+def command(function: CommandFunction) -> Callable[[argparse.Namespace], int]:
+    """Wrap a command: exit code 0, or one line on stderr and the failure's exit code."""
+
+    def run(args: argparse.Namespace) -> int:
+        context = Context(args)
+        try:
+            function(context, args)
+            if sys.stdout is not None:
+                sys.stdout.flush()
+        except BrokenPipeError:
+            _silence_stdout()
+            return ExitCode.BROKEN_PIPE
+        except KeyboardInterrupt:
+            return ExitCode.INTERRUPTED
+        except Exception as error:
+            return fail(error)
+        finally:
+            context.close()
+        return ExitCode.OK
+
+    run.__doc__ = function.__doc__
+    return run
+
+
+def fail(error: BaseException) -> int:
+    """Report a failure on one stderr line; returns its exit code."""
+    with contextlib.suppress(OSError, ValueError):  # stderr gone too: the exit code tells
+        print(f"tessera: {message(error)}", file=sys.stderr)
+    return int(exit_code(error))
+
+
+def _silence_stdout() -> None:
+    """After EPIPE, point stdout at /dev/null so the interpreter's final flush stays quiet."""
+    try:
+        stdout = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (tests): nothing will flush it at exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, stdout)
+    finally:
+        os.close(devnull)
+
+
+# input
+
+
+def add_data_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """The input of a command: a positional string (as parsec-tool) or `--input-file`."""
+    parser.add_argument("input_data", nargs="?", metavar="DATA", help=what)
+    parser.add_argument(
+        "-f",
+        "--input-file",
+        metavar="PATH",
+        help="read the input's raw bytes from this file instead ('-' for stdin)",
+    )
+
+
+def read_data(args: argparse.Namespace, *, base64_text: bool = False) -> bytes:
+    """The command's input: DATA (UTF-8 text, or base64 if `base64_text`) or the file's bytes."""
+    text: str | None = args.input_data
+    path: str | None = args.input_file
+    if (text is None) == (path is None):
+        raise CliError("give the input either as DATA or with --input-file, not both or neither")
+    if path is not None:
+        return read_file(path)
+    assert text is not None
+    if base64_text:
+        return decode_base64(text, "DATA")
+    return text.encode("utf-8", errors="surrogateescape")
+
+
+def read_file(path: str) -> bytes:
+    """A file's bytes ('-' for stdin); CliError if it cannot be read."""
+    try:
+        if path == "-":
+            return sys.stdin.buffer.read()
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise CliError(f"cannot read {path}: {error.strerror or error}") from None
+
+
+def decode_base64(text: str, what: str) -> bytes:
+    """Standard base64 (whitespace ignored); CliError naming `what` if it is not."""
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise CliError(f"{what} is not valid base64") from None
+
+
+def b64(data: bytes) -> str:
+    """Standard base64 text of bytes (how binary values appear in output and JSON)."""
+    return base64.b64encode(data).decode("ascii")

@@ -1,0 +1,197 @@
+"""Cryptographic operations: generate-random, sign, verify, encrypt, decrypt, hash, mac,
+verify-mac.
+
+Formats are parsec-tool's: plaintext in and out as UTF-8 text, signatures and ciphertexts as
+base64, ECDSA signatures DER-encoded (RFC 3279 Ecdsa-Sig-Value), random bytes as spaced hex.
+`--input-file` takes raw bytes instead of the DATA argument.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, cast
+
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+
+import tessera.client as tessera
+from tessera.cli._common import (
+    Context,
+    add_data_argument,
+    b64,
+    command,
+    decode_base64,
+    read_data,
+)
+from tessera.cli._errors import CliError, ExitCode
+from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
+
+
+def _hash_name(name: str) -> str:
+    """`sha256` for SHA_256, `sha3-256` for SHA3_256, `sha512-224` for SHA_512_224."""
+    return name.lower().replace("sha_", "sha", 1).replace("_", "-")
+
+
+HASHES: dict[str, Algorithm.Hash] = {
+    _hash_name(name): cast(Algorithm.Hash, value)
+    for name, value in Algorithm.Hash.items()
+    if value != Algorithm.HASH_NONE
+}
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of bytes: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("the number of bytes cannot be negative")
+    return value
+
+
+def _keyed(add: Any, name: str, help_text: str, data_help: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = add(name, help=help_text)
+    parser.add_argument("-k", "--key-name", required=True, help="the key's name")
+    add_data_argument(parser, data_help)
+    return parser
+
+
+def register(commands: Any) -> None:
+    """Add the cryptographic sub-commands."""
+    add = commands.add_parser
+    parser = add("generate-random", help="print random bytes from the service (hex)")
+    parser.add_argument("-n", "--nbytes", type=_count, required=True, help="how many bytes")
+    parser.set_defaults(run=command(generate_random))
+
+    _keyed(
+        add, "sign", "sign data with the key's algorithm (base64 signature)", "UTF-8 text to sign"
+    ).set_defaults(run=command(sign))
+    parser = _keyed(add, "verify", "check a signature made by `sign`", "the signed UTF-8 text")
+    parser.add_argument("-s", "--signature", required=True, help="the signature, base64")
+    parser.set_defaults(run=command(verify))
+
+    _keyed(
+        add, "encrypt", "encrypt data with the key's algorithm (base64)", "UTF-8 plaintext"
+    ).set_defaults(run=command(encrypt))
+    _keyed(
+        add, "decrypt", "decrypt data with the key's algorithm", "base64 ciphertext"
+    ).set_defaults(run=command(decrypt))
+
+    parser = add("hash", help="hash data in the service (hex digest)")
+    parser.add_argument(
+        "-a", "--alg", choices=sorted(HASHES), default="sha256", help="hash (default sha256)"
+    )
+    add_data_argument(parser, "UTF-8 text to hash")
+    parser.set_defaults(run=command(hash_data))
+
+    _keyed(
+        add, "mac", "compute a MAC with an HMAC or CMAC key (base64)", "UTF-8 text"
+    ).set_defaults(run=command(mac))
+    parser = _keyed(add, "verify-mac", "check a MAC made by `mac`", "the authenticated text")
+    parser.add_argument("-m", "--mac", required=True, help="the MAC, base64")
+    parser.set_defaults(run=command(verify_mac))
+
+
+def generate_random(context: Context, args: argparse.Namespace) -> None:
+    """Print `--nbytes` random bytes as parsec-tool does: `0A 1B ... ` (upper-case hex)."""
+    data = context.client.random(args.nbytes)
+    text = "".join(f"{byte:02X} " for byte in data)
+    context.emit(text, {"random": b64(data)})
+
+
+def _ecdsa_bytes(key: tessera.Key) -> int | None:
+    """The size of r (and s) for an ECDSA key, None for other keys."""
+    algorithm = key.attributes.key_policy.key_algorithm
+    if algorithm.WhichOneof("variant") != "asymmetric_signature":
+        return None
+    if algorithm.asymmetric_signature.WhichOneof("variant") not in ("ecdsa", "deterministic_ecdsa"):
+        return None
+    return (key.attributes.key_bits + 7) // 8
+
+
+def sign(context: Context, args: argparse.Namespace) -> None:
+    """Sign; ECDSA signatures come out DER-encoded, as openssl expects them."""
+    key = context.key(args.key_name)
+    signature = key.sign(read_data(args))
+    if _ecdsa_bytes(key) is not None:
+        half = len(signature) // 2
+        r, s = int.from_bytes(signature[:half], "big"), int.from_bytes(signature[half:], "big")
+        signature = encode_dss_signature(r, s)
+    context.emit(b64(signature), {"name": key.name, "signature": b64(signature)})
+
+
+def _psa_signature(key: tessera.Key, signature: bytes) -> bytes:
+    """A DER ECDSA signature as PSA's r || s; anything else as given."""
+    size = _ecdsa_bytes(key)
+    if size is None:
+        return signature
+    try:
+        r, s = decode_dss_signature(signature)
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    except (ValueError, OverflowError):
+        return signature  # already r || s, or not a signature: the service decides
+
+
+def verify(context: Context, args: argparse.Namespace) -> None:
+    """Check a signature; exit code 10 if it does not verify."""
+    signature = decode_base64(args.signature, "--signature")
+    key = context.key(args.key_name)
+    data = read_data(args)
+    try:
+        key.verify(_psa_signature(key, signature), data)
+    except tessera.InvalidSignatureError:
+        raise CliError(
+            f"the signature does not verify with key {key.name!r}", ExitCode.INVALID_SIGNATURE
+        ) from None
+    context.emit("Verified OK", {"name": key.name, "valid": True})
+
+
+def encrypt(context: Context, args: argparse.Namespace) -> None:
+    """Encrypt (RSA: the key's scheme; AEAD: nonce || ciphertext || tag)."""
+    key = context.key(args.key_name)
+    ciphertext = key.encrypt(read_data(args))
+    context.emit(b64(ciphertext), {"name": key.name, "ciphertext": b64(ciphertext)})
+
+
+def decrypt(context: Context, args: argparse.Namespace) -> None:
+    """Decrypt and print the plaintext as UTF-8 (JSON: base64)."""
+    ciphertext = read_data(args, base64_text=True)
+    key = context.key(args.key_name)
+    try:
+        plaintext = key.decrypt(ciphertext)
+    except tessera.InvalidSignatureError:
+        raise CliError(
+            f"the ciphertext was altered or is not for key {key.name!r}",
+            ExitCode.INVALID_SIGNATURE,
+        ) from None
+    context.emit(
+        plaintext.decode("utf-8", errors="replace"), {"name": key.name, "plaintext": b64(plaintext)}
+    )
+
+
+def hash_data(context: Context, args: argparse.Namespace) -> None:
+    """Print the digest in hex (JSON: base64)."""
+    digest = context.client.digest(read_data(args), HASHES[args.alg])
+    context.emit(digest.hex(), {"algorithm": args.alg, "digest": b64(digest)})
+
+
+def mac(context: Context, args: argparse.Namespace) -> None:
+    """Print the MAC in base64."""
+    key = context.key(args.key_name)
+    tag = key.mac(read_data(args))
+    context.emit(b64(tag), {"name": key.name, "mac": b64(tag)})
+
+
+def verify_mac(context: Context, args: argparse.Namespace) -> None:
+    """Check a MAC; exit code 10 if it does not verify."""
+    tag = decode_base64(args.mac, "--mac")
+    key = context.key(args.key_name)
+    try:
+        key.verify_mac(read_data(args), tag)
+    except tessera.InvalidSignatureError:
+        raise CliError(
+            f"the MAC does not verify with key {key.name!r}", ExitCode.INVALID_SIGNATURE
+        ) from None
+    context.emit("Verified OK", {"name": key.name, "valid": True})

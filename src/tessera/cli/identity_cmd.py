@@ -1,0 +1,59 @@
+"""`tessera identity`: run the identity provider."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from tessera.cli.service_cmd import StartupError
+from tessera.daemon.errors import ConfigError
+from tessera.daemon.socket_file import SocketInUseError
+from tessera.service.config import LOG_LEVELS
+
+
+def register(commands: Any) -> None:
+    """Add the `identity` sub-command."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "identity", help="run the identity provider (proves applications, issues tokens)"
+    )
+    parser.add_argument("--config", type=Path, help="TOML configuration file")
+    parser.add_argument("--socket", type=Path, help="listen on this Unix socket path")
+    parser.add_argument("--state-dir", type=Path, help="directory for runtime files")
+    parser.add_argument("--service-socket", type=Path, help="the security service's socket")
+    parser.add_argument("--trust-domain", help="SPIFFE trust domain of issued identities")
+    parser.add_argument("--rotation-period", type=float, help="seconds between intermediates")
+    parser.add_argument("--token-lifetime", type=float, help="seconds a token lives at most")
+    parser.add_argument("--heartbeat", type=float, help="seconds between trust checks")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, help="logging verbosity")
+    parser.add_argument(
+        "--allow-root", action="store_true", default=None, help="allow running as uid 0"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the configuration, apply overrides, serve until a signal."""
+    from tessera.cli.main import configure_logging
+    from tessera.identity.config import load_identity_config
+    from tessera.identity.daemon import run_identity
+
+    try:
+        config = load_identity_config(args.config).with_overrides(
+            state_dir=args.state_dir,
+            socket_path=args.socket,
+            service_socket=args.service_socket,
+            trust_domain=args.trust_domain,
+            rotation_period=args.rotation_period,
+            token_lifetime=args.token_lifetime,
+            heartbeat=args.heartbeat,
+            log_level=args.log_level,
+            allow_root=args.allow_root,
+        )
+        configure_logging(config.log_level)
+        run_identity(config)
+    except (ConfigError, SocketInUseError) as error:
+        raise StartupError(str(error)) from None
+    except OSError as error:
+        raise StartupError(f"cannot start the identity provider: {error}") from None
+    return 0

@@ -1,0 +1,280 @@
+"""Key management: create-rsa-key, create-ecc-key, create-key, import-key, export-public-key,
+export-key, delete-key.
+
+create-rsa-key and create-ecc-key make the keys parsec-tool makes; create-key and import-key
+take any of the client library's named specs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x448, x25519
+
+import tessera.client as tessera
+from tessera.cli import _describe
+from tessera.cli._common import Context, b64, command, read_file
+from tessera.cli._errors import CliError, ExitCode
+from tessera.client import specs
+from tessera.psa import formats
+from tessera.psa.key_types import parse_key_type
+from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
+from tessera.wire.proto.psa_key_attributes_pb2 import KeyType
+from tessera.wire.status import StatusError
+
+DEFAULT_RSA_BITS = 2048
+
+# create-key / import-key --spec NAME
+SPECS: dict[str, tessera.KeySpec] = {
+    "ecdsa-p256": specs.ECDSA_P256,
+    "ecdsa-p384": specs.ECDSA_P384,
+    "ecdsa-p521": specs.ECDSA_P521,
+    "ed25519": specs.ED25519,
+    "rsa-3072-pss": specs.RSA_3072_PSS,
+    "rsa-3072-oaep": specs.RSA_3072_OAEP,
+    "aes-256-gcm": specs.AES_256_GCM,
+    "chacha20-poly1305": specs.CHACHA20_POLY1305,
+    "hmac-sha256": specs.HMAC_SHA256,
+    "ecdh-p256": specs.ECDH_P256,
+    "x25519": specs.X25519,
+}
+_ASYMMETRIC = {
+    "rsa_key_pair",
+    "rsa_public_key",
+    "ecc_key_pair",
+    "ecc_public_key",
+    "dh_key_pair",
+    "dh_public_key",
+}
+_PEM_PUBLIC = (
+    rsa.RSAPublicKey,
+    ec.EllipticCurvePublicKey,
+    ed25519.Ed25519PublicKey,
+    ed448.Ed448PublicKey,
+    x25519.X25519PublicKey,
+    x448.X448PublicKey,
+)
+_PEM_PRIVATE = (
+    rsa.RSAPrivateKey,
+    ec.EllipticCurvePrivateKey,
+    ed25519.Ed25519PrivateKey,
+    ed448.Ed448PrivateKey,
+    x25519.X25519PrivateKey,
+    x448.X448PrivateKey,
+)
+
+
+def _bits(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of bits: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("the key size must be positive")
+    return value
+
+
+def _key_name(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-k", "--key-name", required=True, help="the key's name")
+
+
+def register(commands: Any) -> None:
+    """Add the key management sub-commands."""
+    add = commands.add_parser
+    parser = add("create-rsa-key", help="create an RSA key pair (PKCS#1 v1.5 encryption)")
+    _key_name(parser)
+    parser.add_argument(
+        "-s",
+        "--for-signing",
+        action="store_true",
+        help="a signing key (PKCS#1 v1.5 with SHA-256); wins over --for-signing-pss",
+    )
+    parser.add_argument(
+        "-r", "--for-signing-pss", action="store_true", help="a signing key (PSS with SHA-256)"
+    )
+    parser.add_argument(
+        "-b", "--bits", type=_bits, default=DEFAULT_RSA_BITS, help="key size (default 2048)"
+    )
+    parser.add_argument(
+        "-o", "--oaep", action="store_true", help="encrypt with OAEP (SHA-256), not PKCS#1 v1.5"
+    )
+    parser.set_defaults(run=command(create_rsa_key))
+
+    parser = add("create-ecc-key", help="create an ECC key pair (P-256, ECDSA with SHA-256)")
+    _key_name(parser)
+    parser.set_defaults(run=command(create_ecc_key))
+
+    parser = add("create-key", help="create a key from a named spec (AES, HMAC, Ed25519...)")
+    _key_name(parser)
+    parser.add_argument("--spec", required=True, choices=sorted(SPECS), help="what key to make")
+    parser.add_argument(
+        "--exportable", action="store_true", help="allow the key material to be exported"
+    )
+    parser.set_defaults(run=command(create_key))
+
+    parser = add("import-key", help="import a PEM/DER key, or raw secret bytes with --spec")
+    _key_name(parser)
+    parser.add_argument("file", metavar="FILE", help="the key file ('-' for stdin)")
+    parser.add_argument(
+        "--spec", choices=sorted(SPECS), help="the key's spec (required for raw secrets)"
+    )
+    parser.add_argument(
+        "--exportable", action="store_true", help="allow export again (needs --spec)"
+    )
+    parser.set_defaults(run=command(import_key))
+
+    parser = add("export-public-key", help="print a key's public part in PEM")
+    _key_name(parser)
+    parser.add_argument(
+        "--pkcs1", action="store_true", help="RSA keys in PKCS#1 (RSA PUBLIC KEY) format"
+    )
+    parser.set_defaults(run=command(export_public_key))
+
+    parser = add("export-key", help="print an exportable key (PEM, or base64 for secrets)")
+    _key_name(parser)
+    parser.set_defaults(run=command(export_key))
+
+    parser = add("delete-key", help="delete a key")
+    _key_name(parser)
+    parser.set_defaults(run=command(delete_key))
+
+
+def _created(context: Context, key: tessera.Key) -> None:
+    context.emit(None, _describe.key_summary(key.name, key.provider, key.attributes))
+
+
+def rsa_spec(args: argparse.Namespace) -> tessera.KeySpec:
+    """The RSA key parsec-tool makes for these flags."""
+    bits: int = args.bits
+    if args.for_signing:
+        return specs.rsa_pkcs1v15_sign(bits)
+    if args.for_signing_pss:
+        return specs.rsa_pss(bits)
+    if args.oaep:
+        return specs.rsa_oaep(bits)
+    pkcs1v15 = Algorithm.AsymmetricEncryption(
+        rsa_pkcs1v15_crypt=Algorithm.AsymmetricEncryption.RsaPkcs1v15Crypt()
+    )
+    return tessera.KeySpec(
+        f"rsa-{bits}-pkcs1v15-crypt",
+        KeyType(rsa_key_pair=KeyType.RsaKeyPair()),
+        bits,
+        Algorithm(asymmetric_encryption=pkcs1v15),
+        specs.ENCRYPT,
+    )
+
+
+def create_rsa_key(context: Context, args: argparse.Namespace) -> None:
+    """Create an RSA key: encryption by default, signing with -s or -r."""
+    _created(context, context.client.generate_key(args.key_name, rsa_spec(args)))
+
+
+def create_ecc_key(context: Context, args: argparse.Namespace) -> None:
+    """Create a P-256 ECDSA (SHA-256) signing key."""
+    _created(context, context.client.generate_key(args.key_name, specs.ECDSA_P256))
+
+
+def create_key(context: Context, args: argparse.Namespace) -> None:
+    """Create a key from a named spec."""
+    spec = SPECS[args.spec]
+    if args.exportable:
+        spec = spec.exportable()
+    _created(context, context.client.generate_key(args.key_name, spec))
+
+
+def _load_key(data: bytes, path: str) -> formats.PrivateKey | formats.PublicKey:
+    loaders = (
+        lambda: serialization.load_pem_private_key(data, None),
+        lambda: serialization.load_pem_public_key(data),
+        lambda: serialization.load_der_private_key(data, None),
+        lambda: serialization.load_der_public_key(data),
+    )
+    for load in loaders:
+        try:
+            key = load()
+        except TypeError:
+            raise CliError(f"{path} is an encrypted key: decrypt it first") from None
+        except (ValueError, UnsupportedAlgorithm):
+            continue
+        if isinstance(key, _PEM_PRIVATE + _PEM_PUBLIC):
+            return key
+        raise CliError(f"{path} holds a {type(key).__name__}, which cannot be imported")
+    raise CliError(f"{path} is not a PEM or DER key (raw secret bytes need --spec)")
+
+
+def import_key(context: Context, args: argparse.Namespace) -> None:
+    """Import a PEM/DER private or public key, or raw secret bytes with --spec."""
+    data = read_file(args.file)
+    spec = SPECS[args.spec] if args.spec else None
+    if args.exportable:
+        if spec is None:
+            raise CliError("--exportable needs --spec")
+        spec = spec.exportable()
+    material: formats.PrivateKey | formats.PublicKey | bytes
+    if spec is not None and spec.key_type.WhichOneof("variant") not in _ASYMMETRIC:
+        material = data
+    else:
+        material = _load_key(data, args.file)
+    _created(context, context.client.import_key(args.key_name, material, spec))
+
+
+def export_public_key(context: Context, args: argparse.Namespace) -> None:
+    """Print the public key: SubjectPublicKeyInfo PEM, or PKCS#1 PEM for RSA with --pkcs1."""
+    key = context.key(args.key_name)
+    public = key.public_key()
+    if not isinstance(public, _PEM_PUBLIC):
+        raise CliError("this key's public part has no PEM form", ExitCode.NOT_SUPPORTED)
+    if args.pkcs1:
+        if not isinstance(public, rsa.RSAPublicKey):
+            raise CliError("--pkcs1 is for RSA keys only")
+        public_format = serialization.PublicFormat.PKCS1
+    else:
+        public_format = serialization.PublicFormat.SubjectPublicKeyInfo
+    pem = public.public_bytes(serialization.Encoding.PEM, public_format).decode("ascii")
+    context.emit(
+        pem.rstrip("\n"),
+        {"name": key.name, "format": "pkcs1" if args.pkcs1 else "spki", "pem": pem},
+    )
+
+
+def _pem_or_base64(key: tessera.Key, data: bytes) -> tuple[str, str]:
+    """An exported key as ("pem", PEM text) for asymmetric keys, else ("base64", text)."""
+    try:
+        key_type = parse_key_type(key.attributes.key_type)
+        bits = key.attributes.key_bits
+        if key_type.is_key_pair:
+            private = formats.private_key(key_type, bits, data)
+            if isinstance(private, _PEM_PRIVATE):
+                pem = private.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+                return "pem", pem.decode("ascii")
+        elif key_type.is_public_key:
+            public = formats.public_key(key_type, bits, data)
+            if isinstance(public, _PEM_PUBLIC):
+                pem = public.public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+                )
+                return "pem", pem.decode("ascii")
+    except StatusError:
+        pass  # a type or encoding we cannot convert: print the service's bytes as they are
+    return "base64", b64(data)
+
+
+def export_key(context: Context, args: argparse.Namespace) -> None:
+    """Print the key material (the key must have been created exportable)."""
+    key = context.key(args.key_name)
+    encoding, text = _pem_or_base64(key, key.export())
+    context.emit(text.rstrip("\n"), {"name": key.name, "format": encoding, "data": text})
+
+
+def delete_key(context: Context, args: argparse.Namespace) -> None:
+    """Delete a key."""
+    key = context.key(args.key_name)
+    key.destroy()
+    context.emit(None, {"deleted_key": key.name, "provider": key.provider})

@@ -1,0 +1,65 @@
+"""One request to another daemon over its Unix socket, from an event loop.
+
+The identity provider uses it towards the security service, the orchestrator towards the
+identity provider. One connection per request keeps these channels stateless: either side can
+restart between two calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from google.protobuf.message import Message
+
+from tessera.wire.contracts import decode_result
+from tessera.wire.framing import Frame, FrameReader, Limits, encode_request
+from tessera.wire.header import Header
+from tessera.wire.opcodes import Opcode
+from tessera.wire.status import Status, StatusError
+
+_RESPONSE_LIMITS = Limits(max_header_size=1024, max_body_size=1 << 20)
+
+
+class LinkError(ConnectionError):
+    """The peer daemon could not be reached or did not answer."""
+
+
+async def call(path: Path, opcode: Opcode, body: Message, *, timeout: float = 5.0) -> Message:
+    """Send one request; return the result message, or raise StatusError with the peer's status."""
+    request = encode_request(Header(opcode=int(opcode)), body.SerializeToString())
+    try:
+        frame = await asyncio.wait_for(_exchange(path, request), timeout)
+    except (OSError, asyncio.IncompleteReadError) as error:
+        raise LinkError(f"cannot reach {path}: {error}") from None
+    except TimeoutError:
+        raise LinkError(f"no answer from {path} within {timeout} s") from None
+    status = frame.header.status
+    if status != Status.SUCCESS:
+        try:
+            known = Status(status)
+        except ValueError:
+            known = Status.PSA_ERROR_GENERIC_ERROR
+        raise StatusError(known, f"{opcode.name} refused by {path.name}: {known.name}")
+    return decode_result(opcode, frame.body)
+
+
+async def _exchange(path: Path, request: bytes) -> Frame:
+    reader, writer = await asyncio.open_unix_connection(os.fspath(path))
+    try:
+        writer.write(request)
+        await writer.drain()
+        frames = FrameReader(_RESPONSE_LIMITS, responses=True)
+        while True:
+            chunk = await reader.read(65536)
+            if not chunk:
+                raise LinkError(f"{path} closed the connection without an answer")
+            events = frames.feed(chunk)
+            if events:
+                event = events[0]
+                if not isinstance(event, Frame):
+                    raise LinkError(f"malformed answer from {path}")
+                return event
+    finally:
+        writer.close()

@@ -1,0 +1,47 @@
+"""The two trust operations every trusting daemon serves: ShareTrustBundle and TrustStatus.
+
+ShareTrustBundle installs the trusted side's root (once per incarnation) or its current
+intermediate; TrustStatus says what is held, so a trusted side notices a restarted peer and
+re-shares everything.
+"""
+
+from __future__ import annotations
+
+from cryptography.hazmat.primitives import serialization
+from google.protobuf.message import Message
+
+from tessera.daemon.peer import PeerCredentials
+from tessera.trust.authority import thumbprint
+from tessera.trust.peer import peer_from_credentials
+from tessera.trust.store import TrustStore
+from tessera.wire.opcodes import Opcode
+from tessera.wire.proto import share_trust_bundle_pb2, trust_status_pb2
+from tessera.wire.status import Status, StatusError
+
+TRUST_OPCODES = frozenset({Opcode.SHARE_TRUST_BUNDLE, Opcode.TRUST_STATUS})
+
+
+def handle_trust(
+    store: TrustStore, opcode: Opcode, operation: Message, peer: PeerCredentials | None
+) -> Message:
+    """Serve ShareTrustBundle or TrustStatus."""
+    if opcode is Opcode.TRUST_STATUS:
+        return trust_status(store)
+    assert isinstance(operation, share_trust_bundle_pb2.Operation)
+    if peer is None:
+        raise StatusError(Status.TRUST_PEER_NOT_ALLOWED, "peer credentials are unavailable")
+    sender = peer_from_credentials(peer.pid, peer.uid, peer.gid)
+    if operation.root:
+        store.accept_root(operation.certificate, sender)
+    else:
+        store.accept_intermediate(operation.certificate, sender)
+    return share_trust_bundle_pb2.Result()
+
+
+def trust_status(store: TrustStore) -> trust_status_pb2.Result:
+    """What the store holds, by thumbprint."""
+    root = store.root_certificate
+    root_kid = thumbprint(root.public_bytes(serialization.Encoding.DER)) if root else ""
+    return trust_status_pb2.Result(
+        has_root=root is not None, root_kid=root_kid, intermediate_kid=store.current_kid or ""
+    )

@@ -1,0 +1,135 @@
+"""The trusted side of a trust relationship: the identity provider towards the security
+service, and the orchestrator towards the identity provider.
+
+Root once per incarnation, intermediates on a schedule. A new intermediate is shared first and
+used for signing only once the service accepted it; a token never outlives the scheduled
+retirement of the intermediate that signed it. A heartbeat (TrustStatus) notices a service that
+restarted (and lost our root) and re-shares everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tessera.daemon import link
+from tessera.trust.authority import Intermediate, RootAuthority, thumbprint
+from tessera.wire.opcodes import Opcode
+from tessera.wire.proto import share_trust_bundle_pb2, trust_status_pb2
+from tessera.wire.status import Status, StatusError
+
+log = logging.getLogger(__name__)
+
+# How long an intermediate's certificate is valid, in rotation periods: a small multiple, so a
+# stalled rotation does not strand the service with an expired intermediate at once.
+INTERMEDIATE_LIFETIME_PERIODS = 3
+RETRY_DELAY = 0.5
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware."""
+    return datetime.now(UTC)
+
+
+class TrustedSide:
+    """Holds the root and the current intermediate; shares them with one trusting daemon."""
+
+    def __init__(self, peer_socket: Path, *, rotation_period: float, name: str) -> None:
+        self._peer_socket = peer_socket
+        self._period = timedelta(seconds=rotation_period)
+        subject = f"Tessera {name} on {socket.gethostname()} (pid {os.getpid()})"
+        self.root = RootAuthority.generate(subject)
+        self.root_kid = thumbprint(self.root.der)
+        self._current: Intermediate | None = None
+        self._retire_at = utc_now()
+        self._lock = asyncio.Lock()
+
+    @property
+    def current(self) -> Intermediate | None:
+        """The intermediate the peer accepted last (None before the first success)."""
+        return self._current
+
+    @property
+    def retire_at(self) -> datetime:
+        """When the current intermediate is scheduled to be replaced."""
+        return self._retire_at
+
+    def _new_intermediate(self) -> Intermediate:
+        return self.root.issue_intermediate(self._period * INTERMEDIATE_LIFETIME_PERIODS)
+
+    async def _share(self, certificate: bytes, *, root: bool) -> None:
+        body = share_trust_bundle_pb2.Operation(certificate=certificate, root=root)
+        await link.call(self._peer_socket, Opcode.SHARE_TRUST_BUNDLE, body)
+
+    async def _share_root(self) -> None:
+        try:
+            await self._share(self.root.der, root=True)
+        except StatusError as error:
+            if error.status is not Status.TRUST_ROOT_ALREADY_SHARED:
+                raise
+            # Our own earlier share went through (its answer was lost): nothing to do.
+
+    async def rotate(self) -> None:
+        """Share a fresh intermediate; sign with it once the peer accepted it."""
+        async with self._lock:
+            fresh = self._new_intermediate()
+            await self._share(fresh.der, root=False)
+            self._current = fresh
+            self._retire_at = utc_now() + self._period
+            log.info("rotated to a new intermediate")
+
+    async def synchronize(self) -> None:
+        """Make sure the peer trusts our root and current intermediate (re-share if not)."""
+        status = await link.call(
+            self._peer_socket, Opcode.TRUST_STATUS, trust_status_pb2.Operation()
+        )
+        assert isinstance(status, trust_status_pb2.Result)
+        if status.root_kid != self.root_kid:
+            log.info("the peer does not hold our root: sharing root and intermediate")
+            await self._share_root()
+            await self._reshare_current()
+        elif self._current is None or status.intermediate_kid != self._current.kid:
+            await self._reshare_current()
+
+    async def _reshare_current(self) -> None:
+        async with self._lock:
+            if self._current is not None and self._current.not_after > utc_now() + self._period:
+                try:
+                    await self._share(self._current.der, root=False)
+                    return
+                except StatusError as error:
+                    log.info("re-sharing the intermediate failed (%s): rotating", error.status.name)
+        await self.rotate()
+
+    async def keep_trusted(self, heartbeat: float) -> None:
+        """Forever: check the peer's trust every `heartbeat` seconds, rotate on schedule."""
+        while True:
+            try:
+                await self.synchronize()
+                if utc_now() >= self._retire_at:
+                    await self.rotate()
+                delay = min(heartbeat, max((self._retire_at - utc_now()).total_seconds(), 0.0))
+            except (link.LinkError, StatusError) as error:
+                log.info("peer %s not trusting us yet: %s", self._peer_socket.name, error)
+                delay = min(heartbeat, RETRY_DELAY)
+            await asyncio.sleep(max(delay, 0.01))
+
+    def issue_token(self, subject: str, audience: str, lifetime: float) -> tuple[str, datetime]:
+        """A JWT-SVID for `subject`; it expires by the intermediate's scheduled retirement."""
+        current = self._current
+        if current is None:
+            raise StatusError(
+                Status.TRUST_NO_ROOT, "the security service does not trust this provider yet"
+            )
+        now = utc_now()
+        expires = min(now + timedelta(seconds=lifetime), self._retire_at, current.not_after)
+        if expires <= now:
+            raise StatusError(Status.TRUST_NO_ROOT, "rotation is overdue: no token can be issued")
+        token = current.issue_token(
+            subject=subject, audience=audience, lifetime=expires - now, not_after=expires
+        )
+        return token, expires

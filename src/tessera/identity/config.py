@@ -1,0 +1,175 @@
+"""Identity provider configuration: TOML, validated once at start-up, with embedded defaults.
+
+[identity]
+trust_domain = "tessera.local"
+socket_path = "<state_dir>/run/identity.sock"
+service_socket = "<state_dir>/run/parsec.sock"   # the security service to trust us
+token_lifetime = 300          # seconds
+rotation_period = 600         # seconds between intermediates towards the service
+heartbeat = 2                 # seconds between checks that the service still trusts us
+audience = "tessera"          # default token audience
+orchestrator_uid = 1000       # who may share the orchestrator's root (default: our uid)
+
+[[identity.rule]]             # first match wins; default path "/{name}"
+name = "web-*"
+user = "www-data"
+path = "/web/{name}"
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from tessera._paths import default_socket_path, default_state_dir
+from tessera.daemon.errors import ConfigError
+from tessera.trust.spiffe import spiffe_id
+from tessera.wire.framing import Limits
+
+IDENTITY_SOCKET_NAME = "identity.sock"
+IDENTITY_ENDPOINT_ENV = "TESSERA_IDENTITY_ENDPOINT"
+
+
+def default_identity_socket(state_dir: Path | None = None) -> Path:
+    """The identity provider's socket under a state directory."""
+    return (state_dir or default_state_dir()) / "run" / IDENTITY_SOCKET_NAME
+
+
+@dataclass(frozen=True)
+class MappingRule:
+    """Maps matching client definitions to a SPIFFE ID path template."""
+
+    path: str = "/{name}"
+    name: str | None = None
+    user: str | None = None
+    host: str | None = None
+
+    def matches(self, definition: dict[str, Any]) -> bool:
+        """True when every pattern the rule sets matches the definition (globs)."""
+        for key in ("name", "user", "host"):
+            pattern = getattr(self, key)
+            if pattern is not None and not fnmatch.fnmatchcase(
+                str(definition.get(key, "")), pattern
+            ):
+                return False
+        return True
+
+    def render(self, trust_domain: str, definition: dict[str, Any]) -> str:
+        """The SPIFFE ID for a definition this rule matches."""
+        values = {k: str(definition.get(k, "")) for k in ("name", "user", "host")}
+        return spiffe_id(trust_domain, self.path.format(**values))
+
+
+@dataclass(frozen=True)
+class IdentityConfig:
+    """The whole, validated identity provider configuration."""
+
+    state_dir: Path
+    socket_path: Path
+    service_socket: Path
+    trust_domain: str = "tessera.local"
+    token_lifetime: float = 300.0
+    rotation_period: float = 600.0
+    heartbeat: float = 2.0
+    audience: str = "tessera"
+    orchestrator_uid: int = field(default_factory=os.geteuid)
+    orchestrator_exe: str | None = None
+    payload_max_age: float = 120.0
+    rules: tuple[MappingRule, ...] = (MappingRule(),)
+    allow_root: bool = False
+    log_level: str = "info"
+    limits: Limits = field(default_factory=Limits)
+    request_timeout: float = 1.0
+    idle_timeout: float = 60.0
+    drain_timeout: float = 5.0
+
+    def spiffe_id_for(self, definition: dict[str, Any]) -> str:
+        """The application identity of a client definition (first matching rule)."""
+        for rule in self.rules:
+            if rule.matches(definition):
+                return rule.render(self.trust_domain, definition)
+        return MappingRule().render(self.trust_domain, definition)
+
+    def with_overrides(self, **changes: Any) -> IdentityConfig:
+        """Command-line overrides (None values are ignored)."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        if "state_dir" in given:
+            state = given["state_dir"]
+            given.setdefault("socket_path", default_identity_socket(state))
+            given.setdefault("service_socket", default_socket_path(state))
+        return replace(self, **given)
+
+
+def load_identity_config(path: Path | None) -> IdentityConfig:
+    """Read and validate a TOML file; None gives the embedded defaults."""
+    document: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with path.open("rb") as file:
+                document = tomllib.load(file)
+        except OSError as error:
+            raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    section = document.get("identity", {})
+    if not isinstance(section, dict):
+        raise ConfigError("[identity] must be a table")
+    state_dir = Path(_text(section, "state_dir", str(default_state_dir()))).expanduser()
+    rules = tuple(_rule(entry) for entry in _list(section, "rule")) or (MappingRule(),)
+    config = IdentityConfig(
+        state_dir=state_dir,
+        socket_path=Path(_text(section, "socket_path", str(default_identity_socket(state_dir)))),
+        service_socket=Path(_text(section, "service_socket", str(default_socket_path(state_dir)))),
+        trust_domain=_text(section, "trust_domain", "tessera.local"),
+        token_lifetime=_seconds(section, "token_lifetime", 300, minimum=1),
+        rotation_period=_seconds(section, "rotation_period", 600, minimum=1),
+        heartbeat=_seconds(section, "heartbeat", 2, minimum=0.05),
+        audience=_text(section, "audience", "tessera"),
+        orchestrator_uid=int(_seconds(section, "orchestrator_uid", os.geteuid(), minimum=0)),
+        orchestrator_exe=section.get("orchestrator_exe"),
+        payload_max_age=_seconds(section, "payload_max_age", 120, minimum=1),
+        rules=rules,
+        allow_root=bool(section.get("allow_root", False)),
+        log_level=_text(section, "log_level", "info"),
+    )
+    config.spiffe_id_for({"name": "probe"})  # fails fast on a bad trust domain or template
+    return config
+
+
+def _text(table: dict[str, Any], key: str, default: str) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"identity.{key} must be a non-empty string")
+    return value
+
+
+def _seconds(table: dict[str, Any], key: str, default: float, *, minimum: float) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+        raise ConfigError(f"identity.{key} must be a number of at least {minimum}")
+    return float(value)
+
+
+def _list(table: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigError(f"identity.{key} must be an array of tables")
+    return value
+
+
+def _rule(entry: dict[str, Any]) -> MappingRule:
+    unknown = set(entry) - {"path", "name", "user", "host"}
+    if unknown:
+        raise ConfigError(f"identity.rule has unknown keys: {', '.join(sorted(unknown))}")
+    path = entry.get("path", "/{name}")
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ConfigError("identity.rule.path must be a template starting with '/'")
+    try:
+        path.format(name="x", user="x", host="x")
+    except (KeyError, IndexError, ValueError) as error:
+        raise ConfigError(f"identity.rule.path {path!r}: {error}") from None
+    return MappingRule(path, entry.get("name"), entry.get("user"), entry.get("host"))

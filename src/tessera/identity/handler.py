@@ -1,0 +1,186 @@
+"""The identity provider's request path: trust from the orchestrator, clients, token fetch."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf.message import Message
+
+from tessera.daemon.peer import PeerCredentials
+from tessera.daemon.trust_ops import handle_trust
+from tessera.daemon.trusted_side import TrustedSide
+from tessera.identity.attestation import attest
+from tessera.identity.config import IdentityConfig
+from tessera.identity.payloads import PayloadVerifier
+from tessera.identity.registry import Registry
+from tessera.trust.peer import Incarnation
+from tessera.trust.store import TrustStore
+from tessera.wire import payload_kinds
+from tessera.wire.contracts import decode_operation
+from tessera.wire.framing import Frame, FramingError, encode_response
+from tessera.wire.header import Header, response_header_for
+from tessera.wire.opcodes import Opcode
+from tessera.wire.proto import (
+    add_client_pb2,
+    fetch_token_pb2,
+    ping_pb2,
+    prove_client_pb2,
+    remove_client_pb2,
+)
+from tessera.wire.status import Status, StatusError
+
+log = logging.getLogger(__name__)
+
+SERVED = frozenset(
+    {
+        Opcode.PING,
+        Opcode.SHARE_TRUST_BUNDLE,
+        Opcode.TRUST_STATUS,
+        Opcode.ADD_CLIENT,
+        Opcode.PROVE_CLIENT,
+        Opcode.REMOVE_CLIENT,
+        Opcode.FETCH_TOKEN,
+    }
+)
+
+
+@dataclass(slots=True)
+class IdentityRequest:
+    """An admitted request."""
+
+    header: Header
+    opcode: Opcode
+    operation: Message
+    peer: PeerCredentials | None
+
+    @property
+    def blocking(self) -> bool:
+        """Proofs hash the proven executable: keep that off the event loop."""
+        return self.opcode is Opcode.PROVE_CLIENT
+
+
+class IdentityHandler:
+    """Serves the identity provider's opcodes."""
+
+    def __init__(
+        self,
+        config: IdentityConfig,
+        store: TrustStore,
+        registry: Registry,
+        issuer: TrustedSide,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._registry = registry
+        self._issuer = issuer
+        self._payloads = PayloadVerifier(store, config.payload_max_age)
+
+    def framing_error(self, error: FramingError) -> bytes:
+        """A request that could not be framed."""
+        return encode_response(response_header_for(error.header, error.status), b"")
+
+    def admit(self, frame: Frame, peer: PeerCredentials | None) -> IdentityRequest | bytes:
+        """Route and decode; unknown operations are OpcodeDoesNotExist."""
+        header = frame.header
+        try:
+            opcode = Opcode(header.opcode)
+            if opcode not in SERVED:
+                raise StatusError(Status.OPCODE_DOES_NOT_EXIST, "not an identity operation")
+            operation = decode_operation(opcode, frame.body)
+        except StatusError as error:
+            return self._failure(header, error)
+        return IdentityRequest(header, opcode, operation, peer)
+
+    def execute(self, request: IdentityRequest) -> bytes:
+        """Run one request."""
+        try:
+            body = self._run(request).SerializeToString()
+        except StatusError as error:
+            return self._failure(request.header, error)
+        except Exception:
+            log.exception("internal error while serving %s", request.opcode.name)
+            return self._failure(request.header, StatusError(Status.PSA_ERROR_GENERIC_ERROR))
+        return encode_response(response_header_for(request.header, Status.SUCCESS), body)
+
+    def _run(self, request: IdentityRequest) -> Message:
+        opcode, operation = request.opcode, request.operation
+        if opcode is Opcode.PING:
+            return ping_pb2.Result(wire_protocol_version_maj=1, wire_protocol_version_min=0)
+        if opcode in (Opcode.SHARE_TRUST_BUNDLE, Opcode.TRUST_STATUS):
+            return handle_trust(self._store, opcode, operation, request.peer)
+        if opcode is Opcode.ADD_CLIENT:
+            assert isinstance(operation, add_client_pb2.Operation)
+            return self._add_client(operation.definition)
+        if opcode is Opcode.PROVE_CLIENT:
+            assert isinstance(operation, prove_client_pb2.Operation)
+            return self._prove_client(operation.proof)
+        if opcode is Opcode.REMOVE_CLIENT:
+            assert isinstance(operation, remove_client_pb2.Operation)
+            return self._remove_client(operation.removal)
+        assert isinstance(operation, fetch_token_pb2.Operation)
+        return self._fetch_token(operation.audience, request.peer)
+
+    def _add_client(self, token: str) -> Message:
+        claims = self._payloads.verify(token, payload_kinds.DEFINITION)
+        if not isinstance(claims.get("name"), str) or not claims["name"]:
+            raise StatusError(Status.TRUST_BAD_SIGNATURE, "definition names no application")
+        definition = _definition_fields(claims)
+        spiffe_id = self._config.spiffe_id_for(definition)
+        self._registry.define(claims["client_id"], definition, spiffe_id)
+        log.info("client %s defined as %s", claims["client_id"], spiffe_id)
+        return add_client_pb2.Result(spiffe_id=spiffe_id)
+
+    def _prove_client(self, token: str) -> Message:
+        claims = self._payloads.verify(token, payload_kinds.PROOF)
+        defined = self._definition(claims["client_id"])
+        digest = defined.get("digest")
+        if digest and claims.get("exe_digest") and digest != claims["exe_digest"]:
+            raise StatusError(
+                Status.IDENTITY_ATTESTATION_FAILED, "the process runs another executable"
+            )
+        attest(claims)
+        incarnation = Incarnation(claims["pid"], claims["start_time"])
+        spiffe_id = self._registry.prove(claims["client_id"], incarnation, claims["uid"])
+        log.info("process %d proven as %s", incarnation.pid, spiffe_id)
+        return prove_client_pb2.Result(spiffe_id=spiffe_id)
+
+    def _remove_client(self, token: str) -> Message:
+        claims = self._payloads.verify(token, payload_kinds.REMOVAL)
+        pid, start = claims.get("pid"), claims.get("start_time")
+        incarnation = (
+            Incarnation(pid, start) if isinstance(pid, int) and isinstance(start, int) else None
+        )
+        self._registry.remove(claims["client_id"], incarnation)
+        return remove_client_pb2.Result()
+
+    def _fetch_token(self, audience: str, peer: PeerCredentials | None) -> Message:
+        if peer is None:
+            raise StatusError(Status.IDENTITY_CLIENT_NOT_PROVEN, "peer credentials unavailable")
+        resolved = self._registry.resolve(peer.pid, peer.uid)
+        token, expires = self._issuer.issue_token(
+            resolved.spiffe_id, audience or self._config.audience, self._config.token_lifetime
+        )
+        return fetch_token_pb2.Result(
+            token=token, expires_at=int(expires.timestamp()), spiffe_id=resolved.spiffe_id
+        )
+
+    def _definition(self, client_id: str) -> dict[str, Any]:
+        return self._registry.definition(client_id)
+
+    def _failure(self, header: Header, error: StatusError) -> bytes:
+        log.info("%s refused: %s", _name(header.opcode), error.status.name)
+        return encode_response(response_header_for(header, error.status), b"")
+
+
+def _definition_fields(claims: dict[str, Any]) -> dict[str, Any]:
+    keep = ("name", "digest", "host", "user", "uid", "command")
+    return {k: claims[k] for k in keep if k in claims}
+
+
+def _name(opcode: int) -> str:
+    try:
+        return Opcode(opcode).name
+    except ValueError:
+        return f"opcode {opcode}"

@@ -1,0 +1,1 @@
+"""The orchestrator: launches applications, proves who they are to the identity provider."""

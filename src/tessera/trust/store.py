@@ -1,0 +1,330 @@
+"""The trusting side: the root-once rule, the current intermediate, and signature verification.
+
+A `TrustStore` holds at most one root and one intermediate, both received by ShareTrustBundle
+(DESIGN.md §3). The rules:
+
+- **Root once, per incarnation.** With no root yet, a root is accepted from a peer that passes
+  the `TrustPolicy`. Once a root is held, the process that shared it may never share another,
+  even the same one (`TRUST_ROOT_ALREADY_SHARED`: a retrying sender reads this as "already
+  done"); another process may replace it only if it passes the policy and the holder's
+  incarnation is gone (`TRUST_ROOT_HOLDER_ALIVE` otherwise). Replacing the root drops the
+  intermediate. A peer whose incarnation /proc cannot tell is refused (`TRUST_PEER_NOT_ALLOWED`):
+  its death could never be observed.
+- **The newest intermediate only.** Only the root holder's incarnation may share intermediates;
+  each must be signed by the current root and replaces the previous one at once, so signatures
+  by a superseded intermediate fail with `TRUST_UNKNOWN_SIGNER`. Re-sharing the current
+  intermediate is a no-op.
+- `generation` grows with every change (root accepted or replaced, new intermediate), so callers
+  can key caches on it.
+
+Verification pins ES256, refuses any header but `alg`, `kid`, `typ`, and tells signed payloads
+(`typ` "JOSE") from tokens (`typ` "JWT"). Statuses: no root or no intermediate →
+`TRUST_NO_ROOT`; a `kid` other than the current intermediate's, or an expired intermediate →
+`TRUST_UNKNOWN_SIGNER`; malformed, wrongly signed, or failing a claim rule →
+`TRUST_BAD_SIGNATURE`; too old (payload `iat` beyond `max_age`), expired or not yet valid
+(token `exp`/`nbf`) → `TRUST_STALE_PAYLOAD`.
+
+Every refusal to establish trust is logged as one line (pid, uid, status; never certificates).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tessera.trust._certcheck import check_intermediate, check_root
+from tessera.trust._clock import utc_now
+from tessera.trust._jose import read_header, verify_signature
+from tessera.trust.authority import PAYLOAD_TYP, TOKEN_TYP, thumbprint
+from tessera.trust.claims import (
+    DEFAULT_LEEWAY,
+    TokenClaims,
+    check_audience_argument,
+    check_leeway,
+    check_svid_claims,
+)
+from tessera.trust.errors import TrustError
+from tessera.trust.peer import Incarnation, Peer, is_alive
+from tessera.wire.status import Status
+
+__all__ = [
+    "MAX_PAYLOAD_LENGTH",
+    "MAX_TOKEN_LENGTH",
+    "TokenClaims",
+    "TrustPolicy",
+    "TrustStore",
+]
+
+_log = logging.getLogger(__name__)
+
+#: Longest compact JWS accepted as a signed payload (client definitions, proofs).
+MAX_PAYLOAD_LENGTH = 1024 * 1024
+#: Longest compact JWS accepted as a token (the wire's auth field is at most 64 KiB anyway).
+MAX_TOKEN_LENGTH = 16 * 1024
+#: How far in the future a payload's `iat` may lie (clock skew between the two sides).
+_FUTURE_SKEW = timedelta(seconds=60)
+_ALGORITHMS = frozenset({"ES256"})
+
+
+@dataclass(frozen=True)
+class TrustPolicy:
+    """Which peers may establish trust: every field that is set must match (None = any).
+
+    `exe` is compared with the peer's `/proc/<pid>/exe`, which the kernel gives fully resolved;
+    a configured path is therefore also compared in its resolved form (`/usr/bin/python3` →
+    `/usr/bin/python3.11`).
+    """
+
+    uid: int | None = None
+    exe: str | None = None
+
+    def allows(self, peer: Peer) -> bool:
+        """True if `peer` matches every set field."""
+        if self.uid is not None and peer.uid != self.uid:
+            return False
+        if self.exe is not None:
+            return peer.exe is not None and peer.exe in {self.exe, os.path.realpath(self.exe)}
+        return True
+
+
+@dataclass(frozen=True)
+class _Root:
+    certificate: x509.Certificate = field(repr=False)
+    kid: str
+    holder: Incarnation
+
+
+@dataclass(frozen=True)
+class _Signer:
+    certificate: x509.Certificate = field(repr=False)
+    der: bytes = field(repr=False)
+    kid: str
+    key: ec.EllipticCurvePublicKey = field(repr=False)
+    not_after: datetime
+
+
+class TrustStore:
+    """The root and intermediate a trusting component holds; thread-safe."""
+
+    def __init__(self, policy: TrustPolicy, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self._policy = policy
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._root: _Root | None = None
+        self._signer: _Signer | None = None
+        self._generation = 0
+
+    def __repr__(self) -> str:
+        with self._lock:
+            root = self._root.kid if self._root else None
+            kid = self._signer.kid if self._signer else None
+            return f"TrustStore(root={root!r}, intermediate={kid!r}, generation={self._generation})"
+
+    # -- state ----------------------------------------------------------------------------------
+
+    @property
+    def policy(self) -> TrustPolicy:
+        """The peer policy roots are checked against."""
+        return self._policy
+
+    @property
+    def has_root(self) -> bool:
+        """True once a root has been accepted."""
+        with self._lock:
+            return self._root is not None
+
+    @property
+    def current_kid(self) -> str | None:
+        """The current intermediate's thumbprint, or None if there is none."""
+        with self._lock:
+            return self._signer.kid if self._signer else None
+
+    @property
+    def generation(self) -> int:
+        """A counter bumped on every change of root or intermediate."""
+        with self._lock:
+            return self._generation
+
+    @property
+    def root_holder(self) -> Incarnation | None:
+        """The incarnation that shared the current root."""
+        with self._lock:
+            return self._root.holder if self._root else None
+
+    @property
+    def root_certificate(self) -> x509.Certificate | None:
+        """The current root certificate."""
+        with self._lock:
+            return self._root.certificate if self._root else None
+
+    @property
+    def intermediate_certificate(self) -> x509.Certificate | None:
+        """The current intermediate certificate."""
+        with self._lock:
+            return self._signer.certificate if self._signer else None
+
+    # -- establishing trust ---------------------------------------------------------------------
+
+    def _refuse(self, status: Status, message: str, what: str, peer: Peer) -> TrustError:
+        _log.warning(
+            "refused %s from pid %d uid %d: %s (%s)", what, peer.pid, peer.uid, message, status.name
+        )
+        return TrustError(status, message)
+
+    def accept_root(self, der: bytes, peer: Peer) -> None:
+        """Accept a root certificate shared by `peer`, under the root-once rule."""
+        with self._lock:
+            incarnation = peer.incarnation
+            if incarnation is None:
+                raise self._refuse(
+                    Status.TRUST_PEER_NOT_ALLOWED,
+                    "the peer's process incarnation is unknown",
+                    "root",
+                    peer,
+                )
+            current = self._root
+            if current is not None and current.holder == incarnation:
+                raise self._refuse(
+                    Status.TRUST_ROOT_ALREADY_SHARED,
+                    "this process already shared a root",
+                    "root",
+                    peer,
+                )
+            if not self._policy.allows(peer):
+                raise self._refuse(
+                    Status.TRUST_PEER_NOT_ALLOWED,
+                    "the peer does not match the trust policy",
+                    "root",
+                    peer,
+                )
+            if current is not None and is_alive(current.holder):
+                raise self._refuse(
+                    Status.TRUST_ROOT_HOLDER_ALIVE,
+                    f"the root holder (pid {current.holder.pid}) is still alive",
+                    "root",
+                    peer,
+                )
+            try:
+                certificate = check_root(der, self._clock())
+            except TrustError as exc:
+                raise self._refuse(exc.status, str(exc), "root", peer) from None
+            kid = thumbprint(bytes(der))
+            self._root = _Root(certificate=certificate, kid=kid, holder=incarnation)
+            self._signer = None
+            self._generation += 1
+            _log.info(
+                "accepted root %s from pid %d uid %d%s",
+                kid,
+                peer.pid,
+                peer.uid,
+                " (replacing the previous one)" if current is not None else "",
+            )
+
+    def accept_intermediate(self, der: bytes, peer: Peer) -> None:
+        """Accept an intermediate from the root holder; it replaces the previous one at once."""
+        with self._lock:
+            root = self._root
+            if root is None:
+                raise self._refuse(Status.TRUST_NO_ROOT, "no root is held", "intermediate", peer)
+            if peer.incarnation is None or peer.incarnation != root.holder:
+                raise self._refuse(
+                    Status.TRUST_PEER_NOT_ALLOWED,
+                    "only the process that shared the root may share intermediates",
+                    "intermediate",
+                    peer,
+                )
+            current = self._signer
+            if current is not None and hmac.compare_digest(current.der, bytes(der)):
+                return
+            try:
+                certificate = check_intermediate(der, root.certificate, self._clock())
+            except TrustError as exc:
+                raise self._refuse(exc.status, str(exc), "intermediate", peer) from None
+            key = certificate.public_key()
+            assert isinstance(key, ec.EllipticCurvePublicKey)  # checked by check_intermediate
+            kid = thumbprint(bytes(der))
+            self._signer = _Signer(
+                certificate=certificate,
+                der=bytes(der),
+                kid=kid,
+                key=key,
+                not_after=certificate.not_valid_after_utc,
+            )
+            self._generation += 1
+            _log.info("accepted intermediate %s from pid %d", kid, peer.pid)
+
+    # -- verifying ------------------------------------------------------------------------------
+
+    def _signer_for(self, kid: str, now: datetime) -> _Signer:
+        with self._lock:
+            signer = self._signer
+        if signer is None:
+            raise TrustError(Status.TRUST_NO_ROOT, "no intermediate is held")
+        if not hmac.compare_digest(kid.encode(), signer.kid.encode()):
+            raise TrustError(
+                Status.TRUST_UNKNOWN_SIGNER, "the signer is not the current intermediate"
+            )
+        if now > signer.not_after:
+            raise TrustError(Status.TRUST_UNKNOWN_SIGNER, "the current intermediate has expired")
+        return signer
+
+    def _require_signer(self) -> None:
+        with self._lock:
+            if self._signer is None:
+                raise TrustError(Status.TRUST_NO_ROOT, "no intermediate is held")
+
+    def verify_payload(self, token: str, *, max_age: timedelta | None = None) -> dict[str, Any]:
+        """Verify a signed payload (compact JWS, `typ` "JOSE") from the current intermediate.
+
+        With `max_age`, the payload must carry an `iat` no older than `max_age` and at most 60 s
+        in the future (`TRUST_STALE_PAYLOAD` otherwise). Returns the payload's JSON object.
+        """
+        if max_age is not None and max_age < timedelta(0):
+            raise ValueError("max_age must not be negative")
+        self._require_signer()
+        header = read_header(
+            token, algorithms=_ALGORITHMS, types={PAYLOAD_TYP}, max_length=MAX_PAYLOAD_LENGTH
+        )
+        now = self._clock()
+        signer = self._signer_for(header.kid, now)
+        payload = verify_signature(token, header, signer.key)
+        if max_age is not None:
+            _check_age(payload, max_age, now)
+        return payload
+
+    def verify_token(
+        self, token: str, *, audience: str, leeway: timedelta = DEFAULT_LEEWAY
+    ) -> TokenClaims:
+        """Verify a JWT-SVID issued by the current intermediate (`typ` "JWT", ES256).
+
+        `exp`, `aud` (must contain `audience`) and `sub` (a SPIFFE ID) are required; `nbf` is
+        checked when present; `iat` is not judged. `leeway` may not exceed 60 s (ValueError).
+        """
+        check_leeway(leeway)
+        check_audience_argument(audience)
+        self._require_signer()
+        header = read_header(
+            token, algorithms=_ALGORITHMS, types={TOKEN_TYP}, max_length=MAX_TOKEN_LENGTH
+        )
+        now = self._clock()
+        signer = self._signer_for(header.kid, now)
+        claims = verify_signature(token, header, signer.key)
+        return check_svid_claims(claims, audience=audience, leeway=leeway, now=now, kid=signer.kid)
+
+
+def _check_age(payload: dict[str, Any], max_age: timedelta, now: datetime) -> None:
+    iat = payload.get("iat")
+    if isinstance(iat, bool) or not isinstance(iat, int | float):
+        raise TrustError(Status.TRUST_STALE_PAYLOAD, "the payload carries no 'iat'")
+    at = now.timestamp()
+    if not at - max_age.total_seconds() <= iat <= at + _FUTURE_SKEW.total_seconds():
+        raise TrustError(Status.TRUST_STALE_PAYLOAD, "the payload is too old or from the future")

@@ -1,0 +1,5 @@
+"""The `kind` claim of each signed payload of the identity protocol (docs/identity.md)."""
+
+DEFINITION = "tessera/client-definition"
+PROOF = "tessera/client-proof"
+REMOVAL = "tessera/client-removal"

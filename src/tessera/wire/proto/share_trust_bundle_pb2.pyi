@@ -1,0 +1,17 @@
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Optional as _Optional
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Operation(_message.Message):
+    __slots__ = ("certificate", "root")
+    CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    ROOT_FIELD_NUMBER: _ClassVar[int]
+    certificate: bytes
+    root: bool
+    def __init__(self, certificate: _Optional[bytes] = ..., root: _Optional[bool] = ...) -> None: ...
+
+class Result(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -1,0 +1,524 @@
+"""The `tessera` command against the real daemon: every client command in text and JSON form,
+and every failure as one stderr line with its own exit code (docs/cli.md)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.x509.oid import ExtensionOID, NameOID
+
+import tessera.client as tessera
+from tessera.cli import _errors
+from tessera.cli._errors import ExitCode
+from tessera.cli.main import main
+from tests.support import RunningService, running_service
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Result:
+    """What one run of the command printed, and its exit code."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        """stdout as the one JSON object it must be."""
+        assert self.out.count("\n") == 1, self.out
+        return json.loads(self.out)
+
+    def failed(self, code: ExitCode) -> str:
+        """Check a failure: the code, nothing on stdout, one `tessera:` line on stderr."""
+        assert (self.code, self.out) == (code, ""), (self.code, self.out, self.err)
+        assert self.err.startswith("tessera: ") and self.err.count("\n") == 1, self.err
+        assert "Traceback" not in self.err
+        return self.err
+
+
+Run = Callable[..., Result]
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[RunningService]:
+    """One daemon for the module: direct and Unix-peer authentication, `admin` administers."""
+    state = Path(tempfile.mkdtemp(prefix="ts-", dir="/tmp"))
+    try:
+        with running_service(state, "--auth", "direct,unix-peer", "--admin", "admin") as running:
+            yield running
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture
+def endpoint(service: RunningService) -> str:
+    """The daemon's endpoint URI."""
+    return f"unix:{service.socket_path}"
+
+
+@pytest.fixture
+def cli(endpoint: str, capsys: pytest.CaptureFixture[str]) -> Run:
+    """Run `tessera --endpoint <daemon> ARGS...` in-process."""
+
+    def run(*args: str) -> Result:
+        code = main(["--endpoint", endpoint, *args])
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+def subprocess_cli(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    """Run the command as its own process."""
+    return subprocess.run(
+        [sys.executable, "-m", "tessera.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+# service information
+
+
+def test_ping(cli: Run) -> None:
+    assert cli("ping") == Result(0, "1.0\n", "")
+    assert cli("--json", "ping").json() == {"wire_protocol_version": "1.0", "major": 1, "minor": 0}
+
+
+def test_list_providers(cli: Run) -> None:
+    text = cli("list-providers").out
+    assert "ID: 0x01 (Tessera software provider)\nDescription: " in text
+    assert "ID: 0x00 (Tessera core provider)" in text
+    assert re.search(r"^UUID: [0-9a-f-]{36}$", text, re.MULTILINE)
+    providers = cli("--json", "list-providers").json()["providers"]
+    assert [p["id"] for p in providers] == [1, 0]
+    assert {"name", "description", "version", "vendor", "uuid"} <= set(providers[0])
+
+
+def test_list_authenticators(cli: Run) -> None:
+    text = cli("list-authenticators").out
+    assert "ID: 0x01 (Direct authentication)" in text
+    assert "ID: 0x03 (Unix Peer Credentials authentication)" in text
+    listed = cli("--json", "list-authenticators").json()["authenticators"]
+    assert [a["id"] for a in listed] == [1, 3]
+
+
+def test_list_opcodes(cli: Run) -> None:
+    software = cli("list-opcodes").out.splitlines()
+    assert "0x0d (PsaGenerateRandom)" in software and "0x02 (PsaGenerateKey)" in software
+    core = cli("list-opcodes", "-p", "0").out.splitlines()
+    assert "0x01 (Ping)" in core and "0x02 (PsaGenerateKey)" not in core
+    assert cli("-p", "0", "list-opcodes").out.splitlines() == core  # the global --provider
+    listed = cli("--json", "list-opcodes", "--provider", "0").json()
+    assert listed["provider"] == 0 and {"id": 26, "name": "ListKeys"} in listed["opcodes"]
+
+
+def test_generate_random(cli: Run) -> None:
+    assert re.fullmatch(r"([0-9A-F]{2} ){16}\n", cli("generate-random", "-n", "16").out)
+    data = cli("--json", "generate-random", "--nbytes", "24").json()
+    assert len(base64.b64decode(data["random"])) == 24
+
+
+def test_hash(cli: Run) -> None:
+    assert cli("hash", "abc").out == hashlib.sha256(b"abc").hexdigest() + "\n"
+    assert cli("hash", "--alg", "sha512", "abc").out == hashlib.sha512(b"abc").hexdigest() + "\n"
+    data = cli("--json", "hash", "-a", "sha3-256", "abc").json()
+    assert data == {
+        "algorithm": "sha3-256",
+        "digest": base64.b64encode(hashlib.sha3_256(b"abc").digest()).decode(),
+    }
+
+
+# keys and their operations
+
+
+def test_ecc_key_sign_verify_export_delete(cli: Run) -> None:
+    assert cli("create-ecc-key", "--key-name", "cli-ecc") == Result(0, "", "")
+    line = next(x for x in cli("list-keys").out.splitlines() if x.startswith("* cli-ecc "))
+    assert line == (
+        "* cli-ecc (provider 1, EccKeyPair { curve_family: SecpR1 }, 256 bits, "
+        "permitted algorithm: AsymmetricSignature(Ecdsa { hash_alg: Specific(Sha256) }))"
+    )
+    listed = {k["name"]: k for k in cli("--json", "list-keys").json()["keys"]}
+    assert listed["cli-ecc"]["bits"] == 256 and "sign_message" in listed["cli-ecc"]["usage"]
+
+    pem = cli("export-public-key", "-k", "cli-ecc").out
+    public = serialization.load_pem_public_key(pem.encode())
+    assert isinstance(public, ec.EllipticCurvePublicKey) and public.curve.name == "secp256r1"
+    assert cli("--json", "export-public-key", "-k", "cli-ecc").json()["pem"] == pem
+
+    signature = cli("sign", "-k", "cli-ecc", "hello world").out.strip()
+    der = base64.b64decode(signature)
+    public.verify(der, b"hello world", ec.ECDSA(hashes.SHA256()))  # what openssl checks
+    assert cli("verify", "-k", "cli-ecc", "-s", signature, "hello world").out == "Verified OK\n"
+    wrong = cli("verify", "-k", "cli-ecc", "-s", signature, "hello world!")
+    assert wrong.failed(ExitCode.INVALID_SIGNATURE) == (
+        "tessera: the signature does not verify with key 'cli-ecc'\n"
+    )
+    r, s = decode_dss_signature(der)  # PSA's raw r || s is accepted too
+    raw = base64.b64encode(r.to_bytes(32, "big") + s.to_bytes(32, "big")).decode()
+    assert cli("verify", "-k", "cli-ecc", "--signature", raw, "hello world").code == 0
+    signed = cli("--json", "sign", "-k", "cli-ecc", "json").json()
+    assert signed["name"] == "cli-ecc"
+    verified = cli("--json", "verify", "-k", "cli-ecc", "-s", signed["signature"], "json")
+    assert verified.json() == {"name": "cli-ecc", "valid": True}
+
+    assert cli("delete-key", "-k", "cli-ecc") == Result(0, "", "")
+    assert "cli-ecc" not in cli("list-keys").out
+    cli("create-ecc-key", "-k", "cli-ecc")
+    assert cli("--json", "delete-key", "-k", "cli-ecc").json() == {
+        "deleted_key": "cli-ecc",
+        "provider": 1,
+    }
+
+
+def test_rsa_encryption_and_pkcs1_export(cli: Run) -> None:
+    created = cli("--json", "create-rsa-key", "-k", "cli-rsa").json()  # the one RSA key
+    assert (created["bits"], created["algorithm"]) == (
+        2048,
+        "AsymmetricEncryption(RsaPkcs1v15Crypt)",
+    )
+    assert created["usage"] == ["encrypt", "decrypt"]
+    assert cli("export-public-key", "-k", "cli-rsa", "--pkcs1").out.startswith(
+        "-----BEGIN RSA PUBLIC KEY-----\n"
+    )
+    public = serialization.load_pem_public_key(
+        cli("export-public-key", "-k", "cli-rsa").out.encode()
+    )
+    assert isinstance(public, rsa.RSAPublicKey) and public.key_size == 2048
+
+    ciphertext = cli("encrypt", "-k", "cli-rsa", "secret text").out.strip()
+    assert cli("decrypt", "-k", "cli-rsa", ciphertext).out == "secret text\n"
+    outside = base64.b64encode(public.encrypt(b"from openssl", padding.PKCS1v15())).decode()
+    assert cli("decrypt", "--key-name", "cli-rsa", outside).out == "from openssl\n"
+    sealed = cli("--json", "encrypt", "-k", "cli-rsa", "json").json()["ciphertext"]
+    opened = cli("--json", "decrypt", "-k", "cli-rsa", sealed).json()
+    assert opened == {"name": "cli-rsa", "plaintext": base64.b64encode(b"json").decode()}
+
+
+def test_create_csr(cli: Run) -> None:
+    cli("create-ecc-key", "-k", "cli-csr")
+    args = ["create-csr", "-k", "cli-csr", "--cn", "parallaxsecond.com", "--o", "Example"]
+    args += ["--c", "GB", "--serialNumber", "EZ4U2CIXL", "--san", "localhost", "--san", "::1"]
+    pem = cli(*args).out
+    csr = x509.load_pem_x509_csr(pem.encode())
+    assert csr.is_signature_valid
+    assert csr.subject.rfc4514_string() == (
+        "2.5.4.5=EZ4U2CIXL,C=GB,O=Example,CN=parallaxsecond.com"
+    )
+    assert csr.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)[0].value == "EZ4U2CIXL"
+    alt = csr.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+    assert isinstance(alt, x509.SubjectAlternativeName)
+    assert alt.get_values_for_type(x509.DNSName) == ["localhost"]
+    assert [str(ip) for ip in alt.get_values_for_type(x509.IPAddress)] == ["::1"]
+    public = serialization.load_pem_public_key(
+        cli("export-public-key", "-k", "cli-csr").out.encode()
+    )
+    assert csr.public_key() == public
+
+    plain = x509.load_pem_x509_csr(
+        cli("--json", "create-csr", "-k", "cli-csr").json()["pem"].encode()
+    )
+    assert plain.is_signature_valid and len(plain.subject) == 0 and len(plain.extensions) == 0
+
+
+def test_mac_and_export_key(cli: Run) -> None:
+    created = cli("--json", "create-key", "-k", "cli-hmac", "--spec", "hmac-sha256", "--exportable")
+    assert created.json()["algorithm"] == "Mac(FullLength(Hmac { hash_alg: Sha256 }))"
+    assert "export" in created.json()["usage"]
+    secret = base64.b64decode(cli("export-key", "-k", "cli-hmac").out)
+    assert cli("--json", "export-key", "-k", "cli-hmac").json() == {
+        "name": "cli-hmac",
+        "format": "base64",
+        "data": base64.b64encode(secret).decode(),
+    }
+    tag = cli("mac", "-k", "cli-hmac", "data").out.strip()
+    assert base64.b64decode(tag) == hmac.digest(secret, b"data", "sha256")
+    assert cli("verify-mac", "-k", "cli-hmac", "-m", tag, "data").out == "Verified OK\n"
+    assert cli("--json", "mac", "-k", "cli-hmac", "data").json()["mac"] == tag
+    assert cli("--json", "verify-mac", "-k", "cli-hmac", "--mac", tag, "data").json()["valid"]
+    cli("verify-mac", "-k", "cli-hmac", "-m", tag, "datA").failed(ExitCode.INVALID_SIGNATURE)
+
+    cli("create-key", "-k", "cli-ecc-x", "--spec", "ecdsa-p256", "--exportable")
+    exported = cli("--json", "export-key", "-k", "cli-ecc-x").json()
+    assert exported["format"] == "pem"
+    private = serialization.load_pem_private_key(exported["data"].encode(), None)
+    assert isinstance(private, ec.EllipticCurvePrivateKey)
+
+
+def test_aead_encrypt_decrypt(cli: Run) -> None:
+    cli("create-key", "-k", "cli-aes", "--spec", "aes-256-gcm")
+    sealed = cli("encrypt", "-k", "cli-aes", "aead text").out.strip()
+    assert cli("decrypt", "-k", "cli-aes", sealed).out == "aead text\n"
+    tampered = bytearray(base64.b64decode(sealed))
+    tampered[-1] ^= 1
+    altered = cli("decrypt", "-k", "cli-aes", base64.b64encode(bytes(tampered)).decode())
+    assert "altered" in altered.failed(ExitCode.INVALID_SIGNATURE)
+
+
+def test_import_key(cli: Run, tmp_path: Path) -> None:
+    private = ec.generate_private_key(ec.SECP256R1())
+    key_file = tmp_path / "key.pem"
+    key_file.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    imported = cli("--json", "import-key", "-k", "cli-imported", os.fspath(key_file)).json()
+    assert imported["type"] == "EccKeyPair { curve_family: SecpR1 }"
+    signature = base64.b64decode(cli("sign", "-k", "cli-imported", "mine").out)
+    private.public_key().verify(signature, b"mine", ec.ECDSA(hashes.SHA256()))
+
+    public_file = tmp_path / "public.der"
+    public_file.write_bytes(
+        private.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    assert cli("import-key", "-k", "cli-public", os.fspath(public_file)).code == 0
+    outside = base64.b64encode(private.sign(b"theirs", ec.ECDSA(hashes.SHA256()))).decode()
+    assert cli("verify", "-k", "cli-public", "-s", outside, "theirs").code == 0
+
+    secret_file = tmp_path / "secret.bin"
+    secret_file.write_bytes(bytes(range(32)))
+    assert (
+        cli("import-key", "-k", "cli-raw", "--spec", "hmac-sha256", os.fspath(secret_file)).code
+        == 0
+    )
+    tag = base64.b64decode(cli("mac", "-k", "cli-raw", "x").out)
+    assert tag == hmac.digest(bytes(range(32)), b"x", "sha256")
+    message = cli("import-key", "-k", "cli-bad", os.fspath(secret_file)).failed(ExitCode.USAGE)
+    assert "not a PEM or DER key" in message
+
+
+def test_input_from_file_and_stdin(
+    cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"\x00\xffbinary")
+    assert cli("hash", "--input-file", os.fspath(data)).out.strip() == (
+        hashlib.sha256(b"\x00\xffbinary").hexdigest()
+    )
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"from stdin")))
+    assert cli("hash", "-f", "-").out.strip() == hashlib.sha256(b"from stdin").hexdigest()
+
+
+def test_admin_list_and_delete_client(cli: Run) -> None:
+    assert cli("--app-name", "cli-alice", "create-ecc-key", "-k", "alice-key").code == 0
+    assert "cli-alice" in cli("--app-name", "admin", "list-clients").out.splitlines()
+    assert "cli-alice" in cli("--json", "--app-name", "admin", "list-clients").json()["clients"]
+    assert cli("--app-name", "admin", "delete-client", "-c", "cli-alice") == Result(0, "", "")
+    assert cli("--app-name", "cli-alice", "list-keys") == Result(0, "", "")
+    assert cli("--json", "--app-name", "cli-alice", "list-keys").json() == {"keys": []}
+    cli("--app-name", "cli-bob", "create-ecc-key", "-k", "bob-key")
+    deleted = cli("--json", "--app-name", "admin", "delete-client", "--client", "cli-bob")
+    assert deleted.json() == {"deleted_client": "cli-bob"}
+
+
+# failures: one line on stderr, one exit code per family
+
+
+@pytest.fixture(scope="module")
+def signing_key(service: RunningService) -> str:
+    """An ECC key for the failure tests (made once)."""
+    assert (
+        main(["--endpoint", f"unix:{service.socket_path}", "create-ecc-key", "-k", "cli-err"]) == 0
+    )
+    return "cli-err"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "text"),
+    [
+        (["sign", "-k", "nope", "x"], ExitCode.NOT_FOUND, "no key named 'nope'"),
+        (["-p", "1", "sign", "-k", "nope", "x"], ExitCode.NOT_FOUND, "in provider 1"),
+        (["--app-name", "admin", "delete-client", "-c", "nobody"], ExitCode.NOT_FOUND, ""),
+        (["create-ecc-key", "-k", "cli-err"], ExitCode.ALREADY_EXISTS, "already exists"),
+        (["export-key", "-k", "cli-err"], ExitCode.NOT_PERMITTED, "PsaExportKey"),
+        (["list-clients"], ExitCode.NOT_PERMITTED, "administrators"),
+        (["-p", "9", "create-ecc-key", "-k", "x"], ExitCode.NOT_SUPPORTED, "provider"),
+        (["verify", "-k", "cli-err", "-s", "A" * 88, "x"], ExitCode.INVALID_SIGNATURE, "'cli-err'"),
+        (["decrypt", "-k", "cli-err", "not base64!"], ExitCode.USAGE, "DATA is not valid base64"),
+        (["verify", "-k", "cli-err", "-s", "@@", "x"], ExitCode.USAGE, "--signature is not valid"),
+        (["sign", "-k", "cli-err", "-f", "/nonexistent/x"], ExitCode.USAGE, "cannot read"),
+        (["sign", "-k", "cli-err", "-f", "-", "x"], ExitCode.USAGE, "not both"),
+        (["sign", "-k", "cli-err"], ExitCode.USAGE, "either as DATA"),
+        (["encrypt", "-k", "cli-err", "x"], ExitCode.USAGE, "cannot encrypt"),
+        (["export-public-key", "-k", "cli-err", "--pkcs1"], ExitCode.USAGE, "RSA keys only"),
+        (["create-csr", "-k", "cli-err", "--c", "GBR"], ExitCode.USAGE, "--c"),
+        (["sign", "x"], ExitCode.USAGE, "sign: the following arguments are required"),
+        (["no-such-command"], ExitCode.USAGE, "invalid choice"),
+        (["-p", "256", "ping"], ExitCode.USAGE, "provider ids are 0-255"),
+        (["-t", "-1", "ping"], ExitCode.USAGE, "timeout"),
+        (["create-rsa-key", "-k", "x", "--bits", "0"], ExitCode.USAGE, "positive"),
+        (["--app-name", "", "list-keys"], ExitCode.USAGE, "app_name"),
+    ],
+)
+def test_failures(cli: Run, signing_key: str, args: list[str], code: ExitCode, text: str) -> None:
+    assert text in cli(*args).failed(code)
+
+
+def test_bad_endpoint(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--endpoint", "http://localhost/", "ping"]) == ExitCode.USAGE
+    assert capsys.readouterr().err.startswith("tessera: endpoint 'http://localhost/'")
+
+
+def test_timeout_and_malformed_answers(short_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    silent = socket.socket(socket.AF_UNIX)
+    silent.bind(os.fspath(short_tmp / "silent.sock"))
+    silent.listen()  # connections complete in the backlog, nobody answers
+    noisy = socket.socket(socket.AF_UNIX)
+    noisy.bind(os.fspath(short_tmp / "noisy.sock"))
+    noisy.listen()
+
+    def answer_garbage() -> None:
+        connection, _ = noisy.accept()
+        with connection:
+            connection.recv(4096)
+            connection.sendall(b"\xde\xad\xbe\xef" * 16)
+
+    thread = threading.Thread(target=answer_garbage, daemon=True)
+    thread.start()
+    try:
+        assert (
+            main(["--endpoint", f"{short_tmp}/silent.sock", "-t", "0.2", "ping"])
+            == ExitCode.TRANSPORT
+        )
+        assert capsys.readouterr().err.count("\n") == 1
+        assert main(["--endpoint", f"{short_tmp}/noisy.sock", "ping"]) == ExitCode.PROTOCOL
+        assert "malformed" in capsys.readouterr().err
+    finally:
+        thread.join(5)
+        silent.close()
+        noisy.close()
+
+
+class _ClosedPipe(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_interrupt_broken_pipe_and_bugs_print_no_traceback(
+    cli: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(self: tessera.Client) -> tuple[int, int]:
+        raise KeyboardInterrupt
+
+    def buggy(self: tessera.Client) -> tuple[int, int]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(tessera.Client, "ping", interrupted)
+    assert cli("ping") == Result(ExitCode.INTERRUPTED, "", "")
+    monkeypatch.setattr(tessera.Client, "ping", buggy)
+    assert cli("ping").failed(ExitCode.INTERNAL) == "tessera: internal error: RuntimeError: boom\n"
+    monkeypatch.undo()
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    closed = cli("generate-random", "-n", "8")
+    assert (closed.code, closed.err) == (ExitCode.BROKEN_PIPE, "")
+
+
+def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    assert "create-ecc-key" in capsys.readouterr().out
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("tessera ")
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (tessera.AuthenticationError(), ExitCode.AUTHENTICATION),
+        (tessera.NotAuthenticatedError(), ExitCode.AUTHENTICATION),
+        (tessera.AuthenticatorNotRegisteredError(), ExitCode.AUTHENTICATION),
+        (tessera.OpcodeDoesNotExistError(), ExitCode.NOT_SUPPORTED),
+        (tessera.DeprecatedPrimitiveError(), ExitCode.NOT_SUPPORTED),
+        (tessera.InvalidArgumentError(), ExitCode.SERVICE),
+        (tessera.GenericError(), ExitCode.SERVICE),
+        (tessera.CallTimeoutError("slow"), ExitCode.TRANSPORT),
+        (tessera.ProtocolError("bad"), ExitCode.PROTOCOL),
+        (tessera.UsageError("wrong"), ExitCode.USAGE),
+        (ValueError("bug"), ExitCode.INTERNAL),
+    ],
+)
+def test_exit_code_families(error: Exception, code: ExitCode) -> None:
+    assert _errors.exit_code(error) == code
+
+
+# as a process: exit codes and stderr end to end
+
+
+def test_process_success_and_failures(endpoint: str, short_tmp: Path) -> None:
+    done = subprocess_cli("--endpoint", endpoint, "--json", "ping")
+    assert (done.returncode, json.loads(done.stdout), done.stderr) == (
+        0,
+        {"wire_protocol_version": "1.0", "major": 1, "minor": 0},
+        "",
+    )
+    missing = subprocess_cli("--endpoint", endpoint, "sign", "-k", "absent", "data")
+    assert (missing.returncode, missing.stdout) == (ExitCode.NOT_FOUND, "")
+    assert missing.stderr == "tessera: no key named 'absent'\n"
+    usage = subprocess_cli("--endpoint", endpoint, "sign", "data")
+    assert usage.returncode == ExitCode.USAGE and usage.stderr.count("\n") == 1
+    down = subprocess_cli("--endpoint", f"unix:{short_tmp}/absent.sock", "-t", "0.3", "ping")
+    assert (down.returncode, down.stdout) == (ExitCode.TRANSPORT, "")
+    assert (
+        down.stderr.startswith("tessera: cannot reach the service") and down.stderr.count("\n") == 1
+    )
+
+
+def _spawn(*args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tessera.cli.main", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_process_broken_pipe_is_quiet(endpoint: str) -> None:
+    with _spawn("--endpoint", endpoint, "generate-random", "-n", "65536") as process:
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()  # the reader goes away before the first byte is written
+        stderr = process.stderr.read()
+        assert process.wait(20) == ExitCode.BROKEN_PIPE
+    assert stderr == b""
+
+
+def test_process_interrupt_is_quiet(short_tmp: Path) -> None:
+    silent = socket.socket(socket.AF_UNIX)
+    silent.bind(os.fspath(short_tmp / "hang.sock"))
+    silent.listen()
+    silent.settimeout(20)
+    with silent, _spawn("--endpoint", f"{short_tmp}/hang.sock", "ping") as process:
+        connection, _ = silent.accept()  # the command now waits for an answer
+        with connection:
+            connection.recv(4096)
+            process.send_signal(signal.SIGINT)
+            stdout, stderr = process.communicate(timeout=20)
+    assert (process.returncode, stdout, stderr) == (ExitCode.INTERRUPTED, b"", b"")
