@@ -19,6 +19,7 @@ from tessera.cli import (
     csr_cmd,
     identity_cmd,
     keys_cmd,
+    orchestrator_cmd,
     service_cmd,
     up_cmd,
 )
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     up_cmd.register(commands)
     service_cmd.register(commands)
     identity_cmd.register(commands)
+    orchestrator_cmd.register(commands)
     admin_cmd.register(commands)
     keys_cmd.register(commands)
     crypto_cmd.register(commands)

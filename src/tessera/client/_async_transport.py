@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from pathlib import Path
 
 from tessera.client._errors import CallTimeoutError, ProtocolError, TransportError
-from tessera.client._transport import response_limits
-from tessera.wire.framing import Frame, FrameReader
+from tessera.client._transport import RECV_SIZE, hang_up_message, response_limits
+from tessera.wire.framing import Event, Frame, FrameReader
 
 _MAX_IDLE = 8
 _NOT_LISTENING = (FileNotFoundError, ConnectionRefusedError)
@@ -36,23 +37,20 @@ class AsyncTransport:
         while self._idle:
             connection = self._idle.pop()
             if connection[0].at_eof():
-                connection[1].close()
+                await _discard(connection[1])
                 continue
             try:
                 return await self._round_trip(connection, data, deadline, reused=True)
             except _StaleConnectionError:
-                break
+                await self.aclose()  # the service restarted or dropped idle connections
         connection = await self._connect(deadline)
-        try:
-            return await self._round_trip(connection, data, deadline, reused=False)
-        except _StaleConnectionError:
-            raise TransportError("the service closed the connection without answering") from None
+        return await self._round_trip(connection, data, deadline, reused=False)
 
     async def aclose(self) -> None:
         """Close idle connections."""
         idle, self._idle = self._idle, []
         for _, writer in idle:
-            writer.close()
+            await _discard(writer)
 
     async def _connect(self, deadline: float) -> Connection:
         delay = 0.02
@@ -78,44 +76,66 @@ class AsyncTransport:
     async def _round_trip(
         self, connection: Connection, data: bytes, deadline: float, *, reused: bool
     ) -> Frame:
-        reader_stream, writer = connection
+        _, writer = connection
         frames = FrameReader(response_limits(), responses=True)
-        received_any = False
+        failure: Exception
         try:
-            writer.write(data)
-            await asyncio.wait_for(writer.drain(), max(deadline - time.monotonic(), 0.001))
-            while True:
-                chunk = await asyncio.wait_for(
-                    reader_stream.read(65536), max(deadline - time.monotonic(), 0.001)
-                )
-                if not chunk:
-                    if reused and not received_any:
-                        raise _StaleConnectionError
-                    raise TransportError("the service closed the connection mid-answer")
-                received_any = True
-                events = frames.feed(chunk)
-                if events:
-                    break
-        except (_StaleConnectionError, TransportError):
+            events, received_any = await _send_and_receive(connection, frames, data, deadline)
+        except TimeoutError:
+            failure = CallTimeoutError("no complete answer within the timeout")
+        except OSError as error:
+            failure = TransportError(f"connection error: {error}")
+        except BaseException:  # cancelled mid-answer: the stream cannot be reused
             writer.close()
             raise
-        except TimeoutError:
-            writer.close()
-            raise CallTimeoutError("no complete answer within the timeout") from None
-        except (BrokenPipeError, ConnectionResetError):
-            writer.close()
-            if reused and not received_any:
-                raise _StaleConnectionError from None
-            raise TransportError("the connection to the service broke") from None
-        except OSError as error:
-            writer.close()
-            raise TransportError(f"connection error: {error}") from None
-        event = events[0]
-        if not isinstance(event, Frame):
-            writer.close()
-            raise ProtocolError(f"malformed answer from the service ({event.status.name})")
-        if frames.buffered or len(events) > 1 or len(self._idle) >= _MAX_IDLE:
-            writer.close()
         else:
-            self._idle.append(connection)
-        return event
+            if not events:
+                failure = (
+                    _StaleConnectionError()
+                    if reused and not received_any
+                    else TransportError(hang_up_message(received_any))
+                )
+            elif not isinstance(events[0], Frame):
+                status = events[0].status.name
+                failure = ProtocolError(f"malformed answer from the service ({status})")
+            else:
+                if frames.buffered or len(events) > 1 or len(self._idle) >= _MAX_IDLE:
+                    await _discard(writer)  # bytes beyond one answer, or the pool is full
+                else:
+                    self._idle.append(connection)
+                return events[0]
+        await _discard(writer)
+        raise failure
+
+
+async def _discard(writer: asyncio.StreamWriter) -> None:
+    """Close a connection and wait for it (collecting any error, so none is left unretrieved)."""
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
+
+
+async def _send_and_receive(
+    connection: Connection, frames: FrameReader, data: bytes, deadline: float
+) -> tuple[list[Event], bool]:
+    """Send a request and read until an answer completes: (events, whether any byte came).
+
+    No events means the service hung up (EOF or reset) first.
+    """
+    reader, writer = connection
+    received_any = False
+    try:
+        writer.write(data)
+        await asyncio.wait_for(writer.drain(), max(deadline - time.monotonic(), 0.001))
+        while True:
+            chunk = await asyncio.wait_for(
+                reader.read(RECV_SIZE), max(deadline - time.monotonic(), 0.001)
+            )
+            if not chunk:
+                return [], received_any
+            received_any = True
+            events = frames.feed(chunk)
+            if events:
+                return events, True
+    except (BrokenPipeError, ConnectionResetError):
+        return [], received_any

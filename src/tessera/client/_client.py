@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from cryptography import x509
 
@@ -36,6 +36,12 @@ from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
 from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes
 
 T = TypeVar("T")
+
+
+def _copy(attributes: KeyAttributes) -> KeyAttributes:
+    copy = KeyAttributes()
+    copy.CopyFrom(attributes)
+    return copy
 
 
 class Key:
@@ -60,8 +66,8 @@ class Key:
 
     @property
     def attributes(self) -> KeyAttributes:
-        """The key's PSA attributes (type, size, policy)."""
-        return self._ref.attributes
+        """The key's PSA attributes (type, size, policy): a copy, free to modify."""
+        return _copy(self._ref.attributes)
 
     def sign(self, data: bytes) -> bytes:
         """Sign a message with the key's algorithm (PSA format: ECDSA signatures are r || s)."""
@@ -122,11 +128,17 @@ class Key:
 class Client:
     """A connection to the Tessera (or Parsec) service, with smart defaults.
 
-    `endpoint`: `unix:` URI or socket path (default `PARSEC_SERVICE_ENDPOINT`, then the
-    documented defaults). Authentication is chosen automatically: identity-provider tokens when
-    available, else Unix peer credentials, else direct authentication as `app_name`. `auth`
-    forces a choice. `provider` forces a provider; by default each new key goes to the first
-    provider that says it can make it.
+    `endpoint`: `unix:` URI or socket path (default `PARSEC_SERVICE_ENDPOINT`, else
+    `$TESSERA_STATE_DIR/run/parsec.sock` if it exists, else `/run/parsec/parsec.sock`).
+    Authentication is chosen automatically: identity-provider tokens when available, else Unix
+    peer credentials, else direct authentication as `app_name`; `auth` forces a choice.
+    `provider` forces a provider; by default each new key goes to the first provider that says
+    (CanDoCrypto) it can make it. `timeout`: seconds each call to the service may take,
+    reconnecting included (then `CallTimeoutError`, or `TransportError` if nobody listens).
+
+    Nothing is sent until the first call. Connections are kept open, pooled, and replaced
+    transparently when the service restarts; one client may be shared by many threads.
+    `operations` is the `OperationClient` underneath, for every PSA knob.
     """
 
     def __init__(
@@ -137,14 +149,20 @@ class Client:
         auth: Authentication | None = None,
         provider: int | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        identity_endpoint: Endpoint = None,
     ) -> None:
         self.operations = OperationClient(
-            endpoint, auth=auth, app_name=app_name, provider=provider, timeout=timeout
+            endpoint,
+            auth=auth,
+            app_name=app_name,
+            provider=provider,
+            timeout=timeout,
+            identity_endpoint=identity_endpoint,
         )
         self._provider = provider
         self._providers: list[int] | None = None
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -252,8 +270,8 @@ class AsyncKey:
 
     @property
     def attributes(self) -> KeyAttributes:
-        """The key's PSA attributes."""
-        return self._ref.attributes
+        """The key's PSA attributes (type, size, policy): a copy, free to modify."""
+        return _copy(self._ref.attributes)
 
     async def sign(self, data: bytes) -> bytes:
         """See `Key.sign`."""
@@ -309,7 +327,10 @@ class AsyncKey:
 
 
 class AsyncClient:
-    """`Client` for asyncio: the same arguments, the same methods, awaited."""
+    """`Client` for asyncio: the same arguments, the same methods, awaited.
+
+    Use it from one event loop (its pooled connections belong to that loop).
+    """
 
     def __init__(
         self,
@@ -319,14 +340,20 @@ class AsyncClient:
         auth: Authentication | None = None,
         provider: int | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        identity_endpoint: Endpoint = None,
     ) -> None:
         self.operations = AsyncOperationClient(
-            endpoint, auth=auth, app_name=app_name, provider=provider, timeout=timeout
+            endpoint,
+            auth=auth,
+            app_name=app_name,
+            provider=provider,
+            timeout=timeout,
+            identity_endpoint=identity_endpoint,
         )
         self._provider = provider
         self._providers: list[int] | None = None
 
-    async def __aenter__(self) -> AsyncClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(

@@ -22,7 +22,9 @@ def sequence(*elements: bytes) -> bytes:
 
 
 def integer(value: int) -> bytes:
-    """A non-negative INTEGER."""
+    """A non-negative INTEGER (minimal two's-complement encoding)."""
+    if value < 0:
+        raise ValueError("only non-negative integers are encoded here")
     encoded = value.to_bytes(value.bit_length() // 8 + 1, "big")
     return tlv(0x02, encoded)
 
@@ -30,8 +32,11 @@ def integer(value: int) -> bytes:
 def oid(dotted: str) -> bytes:
     """An OBJECT IDENTIFIER from its dotted form."""
     parts = [int(p) for p in dotted.split(".")]
-    body = bytearray([40 * parts[0] + parts[1]])
-    for part in parts[2:]:
+    if len(parts) < 2 or parts[0] > 2 or (parts[0] < 2 and parts[1] >= 40) or min(parts) < 0:
+        raise ValueError(f"not an object identifier: {dotted!r}")
+    body = bytearray()
+    # The first two arcs share one subidentifier (X.690 8.19.4), base 128 like the others.
+    for part in [40 * parts[0] + parts[1], *parts[2:]]:
         chunk = [part & 0x7F]
         rest = part >> 7
         while rest:

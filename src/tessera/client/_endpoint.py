@@ -1,4 +1,4 @@
-"""Where the security service is: an explicit endpoint, `PARSEC_SERVICE_ENDPOINT`, or defaults.
+"""Where the daemons are: an explicit endpoint, an environment variable, or defaults.
 
 Endpoints are URIs as Parsec's clients write them: `unix:/path/to/socket` (also `unix:///path`).
 """
@@ -9,10 +9,12 @@ import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from tessera._paths import PARSEC_DEFAULT_SOCKET, default_socket_path
+from tessera._paths import PARSEC_DEFAULT_SOCKET, default_socket_path, default_state_dir
 from tessera.client._errors import UsageError
 
 SERVICE_ENDPOINT_ENV = "PARSEC_SERVICE_ENDPOINT"
+IDENTITY_ENDPOINT_ENV = "TESSERA_IDENTITY_ENDPOINT"
+IDENTITY_SOCKET_NAME = "identity.sock"
 
 
 def parse_endpoint(uri: str) -> Path:
@@ -35,13 +37,35 @@ def resolve_service_endpoint(explicit: str | os.PathLike[str] | None = None) -> 
     default socket (under the default state directory) if it exists, then Parsec's default
     `/run/parsec/parsec.sock`.
     """
-    if explicit is not None:
-        text = os.fspath(explicit)
-        return parse_endpoint(text) if ":" in text.split("/", 1)[0] else Path(text)
-    from_env = os.environ.get(SERVICE_ENDPOINT_ENV)
-    if from_env:
-        return parse_endpoint(from_env)
+    given = _given(explicit, SERVICE_ENDPOINT_ENV)
+    if given is not None:
+        return given
     tessera_default = default_socket_path()
     if tessera_default.exists():
         return tessera_default
     return PARSEC_DEFAULT_SOCKET
+
+
+def resolve_identity_endpoint(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The identity provider's socket: the argument, `TESSERA_IDENTITY_ENDPOINT` (which the
+    orchestrator sets for the applications it starts), or the default socket under the state
+    directory when it exists. None: no identity provider here."""
+    given = _given(explicit, IDENTITY_ENDPOINT_ENV)
+    if given is not None:
+        return given
+    default = default_state_dir() / "run" / IDENTITY_SOCKET_NAME
+    return default if default.exists() else None
+
+
+def _given(explicit: str | os.PathLike[str] | None, variable: str) -> Path | None:
+    """An explicit endpoint (URI or path), else the environment variable's, else None."""
+    if explicit is not None:
+        text = os.fspath(explicit)
+        return parse_endpoint(text) if ":" in text.split("/", 1)[0] else Path(text)
+    from_env = os.environ.get(variable)
+    if not from_env:
+        return None
+    try:
+        return parse_endpoint(from_env)
+    except UsageError as error:
+        raise UsageError(f"{variable}: {error}") from None

@@ -45,8 +45,15 @@ class ServiceError(TesseraError):
     status: Status = Status.PSA_ERROR_GENERIC_ERROR
 
     def __init__(
-        self, message: str = "", *, operation: str = "", key_name: str | None = None
+        self,
+        message: str = "",
+        *,
+        operation: str = "",
+        key_name: str | None = None,
+        status: Status | None = None,
     ) -> None:
+        if status is not None:
+            self.status = status  # a status with no class of its own is raised as ServiceError
         self.operation = operation
         self.key_name = key_name
         super().__init__(message or self._describe())
@@ -322,5 +329,5 @@ _BY_STATUS: dict[int, type[ServiceError]] = {
 
 
 def error_for_status(status: int) -> type[ServiceError]:
-    """The exception class for a wire status (ServiceError itself for an unknown one)."""
+    """The exception class for a wire status (ServiceError itself for one without a class)."""
     return _BY_STATUS.get(status, ServiceError)

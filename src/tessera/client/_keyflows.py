@@ -213,7 +213,13 @@ def verify_mac(ref: KeyRef, data: bytes, tag: bytes) -> KeyFlow[None]:
 
 
 def public_key(ref: KeyRef) -> KeyFlow[formats.PublicKey]:
-    """The public key as a `cryptography` object."""
+    """The public key as a `cryptography` object (UsageError for symmetric keys)."""
+    try:
+        asymmetric = parse_key_type(ref.attributes.key_type).is_asymmetric
+    except StatusError:
+        asymmetric = True  # a type this library does not know: let the service decide
+    if not asymmetric:
+        raise UsageError(f"key {ref.name!r} is symmetric: it has no public key")
     data = yield from _run(_calls.export_public_key(ref.provider, ref.name))
     try:
         key_type = parse_key_type(ref.attributes.key_type).public()
@@ -241,10 +247,10 @@ def certificate_request(
 ) -> KeyFlow[x509.CertificateSigningRequest]:
     """A PKCS#10 request for `subject`, signed by the key in the service."""
     name = _csr.subject_name(subject)
-    key = yield from public_key(ref)
-    info = _csr.request_info(name, key)
     alg = signature_algorithm(ref)
     algorithm_id, is_ecdsa = _csr.signature_algorithm(alg)
+    key = yield from public_key(ref)
+    info = _csr.request_info(name, key)
     signature = yield from sign(ref, info)
     return _csr.assemble(info, algorithm_id, signature, ecdsa=is_ecdsa)
 

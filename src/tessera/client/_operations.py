@@ -6,19 +6,26 @@ sans-I/O flows (`_protocol.flow`) and call builders (`_calls`): this module hold
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Self, TypeVar
 
 from tessera.client import _calls
 from tessera.client._async_transport import AsyncTransport
 from tessera.client._auth import NoAuth
 from tessera.client._calls import AuthenticatorInfo, KeyInfo, ProviderInfo
 from tessera.client._choice import choose_authentication, default_provider
-from tessera.client._endpoint import resolve_service_endpoint
-from tessera.client._errors import UsageError
-from tessera.client._protocol import Authentication, Call, Target, flow
+from tessera.client._endpoint import (
+    IDENTITY_ENDPOINT_ENV,
+    resolve_identity_endpoint,
+    resolve_service_endpoint,
+)
+from tessera.client._errors import CallTimeoutError, TesseraError, UsageError
+from tessera.client._protocol import Authentication, Call, Flow, Pause, Target, flow
+from tessera.client._token import TokenAuth
 from tessera.client._transport import SyncTransport
 from tessera.wire.proto.attest_key_pb2 import AttestationMechanismParams, AttestationOutput
 from tessera.wire.proto.can_do_crypto_pb2 import CheckType
@@ -36,6 +43,14 @@ DEFAULT_TIMEOUT = 60.0
 Endpoint = str | os.PathLike[str] | None
 
 
+def _remaining(deadline: float) -> float:
+    """Seconds left for a call; CallTimeoutError once its budget is spent."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise CallTimeoutError("the call did not complete within the timeout")
+    return left
+
+
 class _Settings:
     """What both clients are configured with."""
 
@@ -46,9 +61,16 @@ class _Settings:
         app_name: str | None,
         provider: int | None,
         timeout: float,
+        *,
+        identity_endpoint: Endpoint = None,
     ) -> None:
         if timeout <= 0:
             raise UsageError("timeout must be positive")
+        self.identity_path = resolve_identity_endpoint(identity_endpoint)
+        # Given explicitly or by the orchestrator: this process is meant to use tokens.
+        self.identity_committed = identity_endpoint is not None or bool(
+            os.environ.get(IDENTITY_ENDPOINT_ENV)
+        )
         self.socket_path: Path = resolve_service_endpoint(endpoint)
         self.auth = auth
         self.app_name = app_name
@@ -72,9 +94,13 @@ class OperationClient:
         app_name: str | None = None,
         provider: int | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        identity_endpoint: Endpoint = None,
     ) -> None:
-        self._settings = _Settings(endpoint, auth, app_name, provider, timeout)
+        self._settings = _Settings(
+            endpoint, auth, app_name, provider, timeout, identity_endpoint=identity_endpoint
+        )
         self._transport = SyncTransport(self._settings.socket_path, timeout=timeout)
+        self._identity: SyncTransport | None = None
 
     @property
     def socket_path(self) -> Path:
@@ -84,8 +110,10 @@ class OperationClient:
     def close(self) -> None:
         """Close pooled connections."""
         self._transport.close()
+        if self._identity is not None:
+            self._identity.close()
 
-    def __enter__(self) -> OperationClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -101,8 +129,24 @@ class OperationClient:
         """The authentication in use (chosen on first need)."""
         if self._settings.auth is None:
             active = [a.id for a in self._run_as(_calls.list_authenticators(), None)]
-            self._settings.auth = choose_authentication(active, app_name=self._settings.app_name)
+            self._settings.auth = choose_authentication(
+                active, app_name=self._settings.app_name, token_auth=self._token_auth()
+            )
         return self._settings.auth
+
+    def _token_auth(self) -> TokenAuth | None:
+        """Token authentication if an identity provider serves this process."""
+        if self._settings.identity_path is None:
+            return None
+        if self._settings.identity_committed:
+            return TokenAuth()
+        probe = TokenAuth(wait=0)  # a default socket nearby: use it only if it knows us
+        try:
+            self._drive(probe.credentials(), time.monotonic() + self._settings.timeout)
+        except TesseraError:
+            return None
+        probe.wait = TokenAuth().wait
+        return probe
 
     def _provider(self, explicit: int | None) -> int:
         if explicit is not None:
@@ -116,16 +160,33 @@ class OperationClient:
         return self._run_as(call, auth)
 
     def _run_as(self, call: Call[T], auth: Authentication | None) -> T:
-        steps = flow(call, auth or NoAuth())
+        deadline = time.monotonic() + self._settings.timeout  # one budget for the whole call
+        return self._drive(flow(call, auth or NoAuth()), deadline)
+
+    def _drive(self, steps: Flow[T], deadline: float) -> T:
+        """Run a flow: send its exchanges to the right daemon, honour its pauses."""
         try:
-            exchange = next(steps)
+            step = next(steps)
             while True:
-                if exchange.target is not Target.SERVICE:
-                    raise UsageError(f"no endpoint configured for {exchange.target.value}")
-                exchange = steps.send(self._transport.exchange(exchange.data))
+                if isinstance(step, Pause):
+                    time.sleep(min(step.seconds, _remaining(deadline)))
+                    step = steps.send(None)
+                    continue
+                transport = self._transport
+                if step.target is Target.IDENTITY:
+                    transport = self._identity_transport()
+                step = steps.send(transport.exchange(step.data, _remaining(deadline)))
         except StopIteration as done:
             result: T = done.value
             return result
+
+    def _identity_transport(self) -> SyncTransport:
+        if self._identity is None:
+            path = self._settings.identity_path
+            if path is None:
+                raise UsageError("no identity provider endpoint (TESSERA_IDENTITY_ENDPOINT)")
+            self._identity = SyncTransport(path, timeout=self._settings.timeout)
+        return self._identity
 
     def ping(self) -> tuple[int, int]:
         """The wire protocol version (major, minor) the service speaks."""
@@ -381,9 +442,13 @@ class AsyncOperationClient:
         app_name: str | None = None,
         provider: int | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        identity_endpoint: Endpoint = None,
     ) -> None:
-        self._settings = _Settings(endpoint, auth, app_name, provider, timeout)
+        self._settings = _Settings(
+            endpoint, auth, app_name, provider, timeout, identity_endpoint=identity_endpoint
+        )
         self._transport = AsyncTransport(self._settings.socket_path, timeout=timeout)
+        self._identity: AsyncTransport | None = None
 
     @property
     def socket_path(self) -> Path:
@@ -393,8 +458,10 @@ class AsyncOperationClient:
     async def aclose(self) -> None:
         """Close pooled connections."""
         await self._transport.aclose()
+        if self._identity is not None:
+            await self._identity.aclose()
 
-    async def __aenter__(self) -> AsyncOperationClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -409,8 +476,24 @@ class AsyncOperationClient:
         """The authentication in use (chosen on first need)."""
         if self._settings.auth is None:
             active = [a.id for a in await self._run_as(_calls.list_authenticators(), None)]
-            self._settings.auth = choose_authentication(active, app_name=self._settings.app_name)
+            self._settings.auth = choose_authentication(
+                active, app_name=self._settings.app_name, token_auth=await self._token_auth()
+            )
         return self._settings.auth
+
+    async def _token_auth(self) -> TokenAuth | None:
+        """Token authentication if an identity provider serves this process."""
+        if self._settings.identity_path is None:
+            return None
+        if self._settings.identity_committed:
+            return TokenAuth()
+        probe = TokenAuth(wait=0)
+        try:
+            await self._drive(probe.credentials(), time.monotonic() + self._settings.timeout)
+        except TesseraError:
+            return None
+        probe.wait = TokenAuth().wait
+        return probe
 
     async def _provider(self, explicit: int | None) -> int:
         if explicit is not None:
@@ -424,16 +507,34 @@ class AsyncOperationClient:
         return await self._run_as(call, auth)
 
     async def _run_as(self, call: Call[T], auth: Authentication | None) -> T:
-        steps = flow(call, auth or NoAuth())
+        deadline = time.monotonic() + self._settings.timeout  # one budget for the whole call
+        return await self._drive(flow(call, auth or NoAuth()), deadline)
+
+    async def _drive(self, steps: Flow[T], deadline: float) -> T:
+        """Run a flow: send its exchanges to the right daemon, honour its pauses."""
         try:
-            exchange = next(steps)
+            step = next(steps)
             while True:
-                if exchange.target is not Target.SERVICE:
-                    raise UsageError(f"no endpoint configured for {exchange.target.value}")
-                exchange = steps.send(await self._transport.exchange(exchange.data))
+                if isinstance(step, Pause):
+                    await asyncio.sleep(min(step.seconds, _remaining(deadline)))
+                    step = steps.send(None)
+                    continue
+                transport = self._transport
+                if step.target is Target.IDENTITY:
+                    transport = self._identity_transport()
+                frame = await transport.exchange(step.data, _remaining(deadline))
+                step = steps.send(frame)
         except StopIteration as done:
             result: T = done.value
             return result
+
+    def _identity_transport(self) -> AsyncTransport:
+        if self._identity is None:
+            path = self._settings.identity_path
+            if path is None:
+                raise UsageError("no identity provider endpoint (TESSERA_IDENTITY_ENDPOINT)")
+            self._identity = AsyncTransport(path, timeout=self._settings.timeout)
+        return self._identity
 
     async def ping(self) -> tuple[int, int]:
         """The wire protocol version (major, minor) the service speaks."""

@@ -14,7 +14,12 @@ from typing import Generic, Protocol, TypeVar
 
 from google.protobuf.message import Message
 
-from tessera.client._errors import AuthenticationError, ProtocolError, error_for_status
+from tessera.client._errors import (
+    AuthenticationError,
+    ProtocolError,
+    ServiceError,
+    error_for_status,
+)
 from tessera.wire.contracts import decode_result
 from tessera.wire.framing import Frame, encode_request
 from tessera.wire.header import FLAG_KEEP_ALIVE, Header
@@ -33,6 +38,11 @@ class Call(Generic[T]):
     parse: Callable[[Message], T]
     provider: int = 0
     key_name: str | None = None
+
+    @property
+    def operation(self) -> str:
+        """The operation's name as Parsec writes it (PsaSignHash), for error messages."""
+        return self.opcode.name.title().replace("_", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +68,18 @@ class Exchange:
     data: bytes
 
 
-# A multi-step exchange: yields requests, receives their response frames, returns a value.
-Flow = Generator[Exchange, Frame, T]
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Wait `seconds` before the next step (a short retry); the driver sends back None."""
+
+    seconds: float
+
+
+Step = Exchange | Pause
+
+# A multi-step exchange: yields requests (or pauses), receives their response frames, returns a
+# value.
+Flow = Generator[Step, Frame | None, T]
 
 
 class Authentication(Protocol):
@@ -97,26 +117,59 @@ def decode_reply(call: Call[T], frame: Frame) -> T:
     """
     header = frame.header
     if header.status != Status.SUCCESS:
-        operation = call.opcode.name.title().replace("_", "")  # PsaSignHash, as Parsec names it
-        raise error_for_status(header.status)(operation=operation, key_name=call.key_name)
+        try:
+            status = Status(header.status)
+        except ValueError:
+            raise ProtocolError(
+                f"answer to {call.operation} carried unknown status {header.status}"
+            ) from None
+        raise error_for_status(status)(
+            operation=call.operation, key_name=call.key_name, status=status
+        )
     if header.opcode != call.opcode:
-        raise ProtocolError(f"answer to {call.opcode.name} carried opcode {header.opcode}")
+        raise ProtocolError(f"answer to {call.operation} carried opcode {header.opcode}")
     try:
         result = decode_result(call.opcode, frame.body)
     except StatusError:
-        raise ProtocolError(f"undecodable answer to {call.opcode.name}") from None
+        raise ProtocolError(f"undecodable answer to {call.operation}") from None
     return call.parse(result)
 
 
+# A service that does not trust the identity provider yet (it just restarted) answers
+# TrustNoRoot; the identity provider re-shares within its heartbeat. Waited out briefly.
+NOT_READY_RETRIES = 20
+NOT_READY_PAUSE = 0.05
+NOT_READY_PAUSE_MAX = 0.5
+
+
 def flow(call: Call[T], auth: Authentication) -> Flow[T]:
-    """Send a call and read its answer; refresh credentials and retry once if they were refused."""
+    """Send a call and read its answer.
+
+    After an AuthenticationError, credentials that can be refreshed are refetched once and the
+    call retried once. A service that is not ready to check tokens yet is waited for briefly.
+    """
     credentials = (yield from auth.credentials()) if call.opcode.needs_auth else None
     frame = yield Exchange(Target.SERVICE, encode_call(call, credentials))
-    try:
-        return decode_reply(call, frame)
-    except AuthenticationError:
-        if credentials is None or not auth.invalidate():
-            raise
-    credentials = yield from auth.credentials()
-    frame = yield Exchange(Target.SERVICE, encode_call(call, credentials))
-    return decode_reply(call, frame)
+    refreshed = False
+    pause = NOT_READY_PAUSE
+    for _ in range(NOT_READY_RETRIES):
+        try:
+            return decode_reply(call, _frame(frame))
+        except AuthenticationError:
+            if refreshed or credentials is None or not auth.invalidate():
+                raise
+            refreshed = True
+            credentials = yield from auth.credentials()
+        except ServiceError as error:
+            if error.status is not Status.TRUST_NO_ROOT or credentials is None:
+                raise
+            yield Pause(pause)
+            pause = min(pause * 2, NOT_READY_PAUSE_MAX)
+        frame = yield Exchange(Target.SERVICE, encode_call(call, credentials))
+    return decode_reply(call, _frame(frame))
+
+
+def _frame(received: Frame | None) -> Frame:
+    if received is None:
+        raise ProtocolError("the driver sent no frame for an exchange")
+    return received

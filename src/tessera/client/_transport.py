@@ -3,6 +3,7 @@
 Safe to share between threads: every exchange borrows its own connection from the pool. A reused
 connection that turns out closed (the service restarted, or closes after each answer as Parsec's
 does) is replaced once, transparently; connecting retries briefly while the service restarts.
+A forked child starts with an empty pool.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import time
 from pathlib import Path
 
 from tessera.client._errors import CallTimeoutError, ProtocolError, TransportError
-from tessera.wire.framing import Frame, FrameReader, Limits
+from tessera.wire.framing import Event, Frame, FrameReader, Limits
 
-_RECV_SIZE = 65536
+RECV_SIZE = 65536
 _MAX_IDLE = 8  # idle connections kept per transport
 # Errors meaning "nobody is listening (yet)": worth retrying while the service (re)starts.
 _NOT_LISTENING = (FileNotFoundError, ConnectionRefusedError)
@@ -40,7 +41,7 @@ class SyncTransport:
         self.connect_retry = connect_retry
         self._idle: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._closed = False
+        self._pid = os.getpid()
 
     def exchange(self, data: bytes, timeout: float | None = None) -> Frame:
         """Send one request and return its response frame."""
@@ -50,12 +51,8 @@ class SyncTransport:
             try:
                 return self._round_trip(sock, data, deadline, reused=True)
             except _StaleConnectionError:
-                pass
-        sock = self._connect(deadline)
-        try:
-            return self._round_trip(sock, data, deadline, reused=False)
-        except _StaleConnectionError:
-            raise TransportError("the service closed the connection without answering") from None
+                self.close()  # the service restarted or dropped idle connections: all are stale
+        return self._round_trip(self._connect(deadline), data, deadline, reused=False)
 
     def close(self) -> None:
         """Close every idle connection; the transport can still be used afterwards."""
@@ -66,6 +63,12 @@ class SyncTransport:
 
     def _take_idle(self) -> socket.socket | None:
         with self._lock:
+            if self._pid != os.getpid():
+                # A forked child must not share its parent's connections (answers would mix):
+                # close its copies (the parent's stay open) and start its own pool.
+                inherited, self._idle, self._pid = self._idle, [], os.getpid()
+                for sock in inherited:
+                    sock.close()
             return self._idle.pop() if self._idle else None
 
     def _give_back(self, sock: socket.socket) -> None:
@@ -110,40 +113,30 @@ class SyncTransport:
             except OSError as error:
                 sock.close()
                 raise TransportError(f"cannot connect to {self.path}: {error}") from None
+            except BaseException:  # KeyboardInterrupt and the like: leave no socket behind
+                sock.close()
+                raise
 
     def _round_trip(
         self, sock: socket.socket, data: bytes, deadline: float, *, reused: bool
     ) -> Frame:
         reader = FrameReader(response_limits(), responses=True)
-        received_any = False
         try:
-            sock.settimeout(max(deadline - time.monotonic(), 0.001))
-            sock.sendall(data)
-            while True:
-                sock.settimeout(max(deadline - time.monotonic(), 0.001))
-                chunk = sock.recv(_RECV_SIZE)
-                if not chunk:
-                    if reused and not received_any:
-                        raise _StaleConnectionError
-                    raise TransportError("the service closed the connection mid-answer")
-                received_any = True
-                events = reader.feed(chunk)
-                if events:
-                    break
-        except (_StaleConnectionError, TransportError):
-            sock.close()
-            raise
+            events, received_any = _send_and_receive(sock, reader, data, deadline)
         except TimeoutError:
             sock.close()
             raise CallTimeoutError("no complete answer within the timeout") from None
-        except (BrokenPipeError, ConnectionResetError):
-            sock.close()
-            if reused and not received_any:
-                raise _StaleConnectionError from None
-            raise TransportError("the connection to the service broke") from None
         except OSError as error:
             sock.close()
             raise TransportError(f"connection error: {error}") from None
+        except BaseException:  # interrupted mid-answer: the stream cannot be reused
+            sock.close()
+            raise
+        if not events:
+            sock.close()
+            if reused and not received_any:
+                raise _StaleConnectionError
+            raise TransportError(hang_up_message(received_any))
         event = events[0]
         if not isinstance(event, Frame):
             sock.close()
@@ -153,3 +146,33 @@ class SyncTransport:
         else:
             self._give_back(sock)
         return event
+
+
+def _send_and_receive(
+    sock: socket.socket, reader: FrameReader, data: bytes, deadline: float
+) -> tuple[list[Event], bool]:
+    """Send a request and read until an answer completes: (events, whether any byte came).
+
+    No events means the service hung up (EOF or reset) first.
+    """
+    received_any = False
+    try:
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        sock.sendall(data)
+        while True:
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            chunk = sock.recv(RECV_SIZE)
+            if not chunk:
+                return [], received_any
+            received_any = True
+            events = reader.feed(chunk)
+            if events:
+                return events, True
+    except (BrokenPipeError, ConnectionResetError):
+        return [], received_any
+
+
+def hang_up_message(received_any: bool) -> str:
+    if received_any:
+        return "the service closed the connection mid-answer"
+    return "the service closed the connection without answering"

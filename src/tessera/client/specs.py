@@ -51,6 +51,11 @@ class KeySpec:
         )
 
 
+def _hash_name(hash_alg: Algorithm.Hash) -> str:
+    """sha256 for SHA_256, sha3-256 for SHA3_256."""
+    return Algorithm.Hash.Name(hash_alg).lower().replace("sha_", "sha").replace("_", "-")
+
+
 def _hash_sign(variant: str, hash_alg: Algorithm.Hash) -> Algorithm:
     choice = Algorithm.AsymmetricSignature.SignHash(specific=hash_alg)
     signature = Algorithm.AsymmetricSignature()
@@ -113,7 +118,7 @@ def hmac(hash_alg: Algorithm.Hash = Algorithm.SHA_256, bits: int = 256) -> KeySp
         )
     )
     return KeySpec(
-        "hmac",
+        f"hmac-{_hash_name(hash_alg)}",
         KeyType(hmac=KeyType.Hmac()),
         bits,
         alg,

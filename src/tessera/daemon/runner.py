@@ -49,9 +49,10 @@ def install_event_loop_policy() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-def run(main: Coroutine[Any, Any, None]) -> None:
-    """Run a daemon's main coroutine on the fastest available event loop."""
-    install_event_loop_policy()
+def run(main: Coroutine[Any, Any, None], *, fast_loop: bool = True) -> None:
+    """Run a daemon's main coroutine, on uvloop when `fast_loop` and it is installed."""
+    if fast_loop:
+        install_event_loop_policy()
     asyncio.run(main)
 
 
@@ -86,11 +87,12 @@ async def serve(
         await stop.wait()
         log.info("stopping: answering requests in flight")
         for task in running:
-            task.cancel()
+            task.cancel()  # once: a task may still await its own clean-up
         await listener.stop(settings.drain_timeout)
     finally:
         for task in running:
-            task.cancel()
+            if not task.done() and not task.cancelling():
+                task.cancel()
         for task in running:
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 # stalled rotation does not strand the service with an expired intermediate at once.
 INTERMEDIATE_LIFETIME_PERIODS = 3
 RETRY_DELAY = 0.5
+MIN_TOKEN_LIFETIME = timedelta(milliseconds=50)  # less is not worth sending
 
 
 def utc_now() -> datetime:
@@ -38,20 +40,35 @@ def utc_now() -> datetime:
 class TrustedSide:
     """Holds the root and the current intermediate; shares them with one trusting daemon."""
 
-    def __init__(self, peer_socket: Path, *, rotation_period: float, name: str) -> None:
+    def __init__(
+        self,
+        peer_socket: Path,
+        *,
+        rotation_period: float,
+        name: str,
+        on_reshared: Callable[[bool], Awaitable[None]] | None = None,
+    ) -> None:
         self._peer_socket = peer_socket
+        self._on_reshared = on_reshared
         self._period = timedelta(seconds=rotation_period)
         subject = f"Tessera {name} on {socket.gethostname()} (pid {os.getpid()})"
         self.root = RootAuthority.generate(subject)
         self.root_kid = thumbprint(self.root.der)
         self._current: Intermediate | None = None
         self._retire_at = utc_now()
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # one intermediate change at a time
+        self._sync_lock = asyncio.Lock()  # one synchronization at a time
+        self._trusted = asyncio.Event()
 
     @property
     def current(self) -> Intermediate | None:
         """The intermediate the peer accepted last (None before the first success)."""
         return self._current
+
+    @property
+    def peer_socket(self) -> Path:
+        """The trusting daemon's socket."""
+        return self._peer_socket
 
     @property
     def retire_at(self) -> datetime:
@@ -73,6 +90,14 @@ class TrustedSide:
                 raise
             # Our own earlier share went through (its answer was lost): nothing to do.
 
+    async def wait_trusted(self, timeout: float) -> bool:
+        """Wait until the peer accepted an intermediate of ours; False on timeout."""
+        try:
+            await asyncio.wait_for(self._trusted.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
     async def rotate(self) -> None:
         """Share a fresh intermediate; sign with it once the peer accepted it."""
         async with self._lock:
@@ -80,20 +105,27 @@ class TrustedSide:
             await self._share(fresh.der, root=False)
             self._current = fresh
             self._retire_at = utc_now() + self._period
+            self._trusted.set()
             log.info("rotated to a new intermediate")
 
     async def synchronize(self) -> None:
         """Make sure the peer trusts our root and current intermediate (re-share if not)."""
-        status = await link.call(
-            self._peer_socket, Opcode.TRUST_STATUS, trust_status_pb2.Operation()
-        )
-        assert isinstance(status, trust_status_pb2.Result)
-        if status.root_kid != self.root_kid:
-            log.info("the peer does not hold our root: sharing root and intermediate")
-            await self._share_root()
-            await self._reshare_current()
-        elif self._current is None or status.intermediate_kid != self._current.kid:
-            await self._reshare_current()
+        async with self._sync_lock:
+            status = await link.call(
+                self._peer_socket, Opcode.TRUST_STATUS, trust_status_pb2.Operation()
+            )
+            assert isinstance(status, trust_status_pb2.Result)
+            if status.root_kid != self.root_kid:
+                was_trusted = self._trusted.is_set()
+                log.info("the peer does not hold our root: sharing root and intermediate")
+                await self._share_root()
+                await self._reshare_current()
+                if self._on_reshared is not None:
+                    # A peer that lost our root (it restarted) lost all we told it: replay
+                    # everything. The first time, only what could not be told before.
+                    await self._on_reshared(was_trusted)
+            elif self._current is None or status.intermediate_kid != self._current.kid:
+                await self._reshare_current()
 
     async def _reshare_current(self) -> None:
         async with self._lock:
@@ -119,7 +151,11 @@ class TrustedSide:
             await asyncio.sleep(max(delay, 0.01))
 
     def issue_token(self, subject: str, audience: str, lifetime: float) -> tuple[str, datetime]:
-        """A JWT-SVID for `subject`; it expires by the intermediate's scheduled retirement."""
+        """A JWT-SVID for `subject`; it expires by the intermediate's scheduled retirement.
+
+        Right at a rotation (the current intermediate retiring, its successor not yet accepted)
+        there is nothing to sign with: TrustNoRoot, which clients wait out briefly.
+        """
         current = self._current
         if current is None:
             raise StatusError(
@@ -127,9 +163,12 @@ class TrustedSide:
             )
         now = utc_now()
         expires = min(now + timedelta(seconds=lifetime), self._retire_at, current.not_after)
-        if expires <= now:
-            raise StatusError(Status.TRUST_NO_ROOT, "rotation is overdue: no token can be issued")
-        token = current.issue_token(
-            subject=subject, audience=audience, lifetime=expires - now, not_after=expires
-        )
+        if expires - now < MIN_TOKEN_LIFETIME:
+            raise StatusError(Status.TRUST_NO_ROOT, "a rotation is under way: retry shortly")
+        try:
+            token = current.issue_token(
+                subject=subject, audience=audience, lifetime=expires - now, not_after=expires
+            )
+        except StatusError:
+            raise StatusError(Status.TRUST_NO_ROOT, "a rotation is under way") from None
         return token, expires

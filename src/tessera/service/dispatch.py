@@ -20,7 +20,7 @@ from tessera.service.trust_endpoint import TRUST_OPCODES, TrustEndpoint
 from tessera.wire.contracts import decode_operation
 from tessera.wire.framing import Frame, FramingError, encode_response
 from tessera.wire.header import Header, response_header_for
-from tessera.wire.opcodes import IDENTITY_OPCODES, AuthType, Opcode
+from tessera.wire.opcodes import TESSERA_OPCODES, AuthType, Opcode
 from tessera.wire.status import Status, StatusError
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ class Dispatcher:
         return Application(name, auth_type, name in self._admins)
 
     def _route(self, provider_id: int, opcode: Opcode) -> CoreProvider | Provider | TrustEndpoint:
-        if opcode in IDENTITY_OPCODES:
+        if opcode in TESSERA_OPCODES:
             if opcode not in TRUST_OPCODES:
                 raise StatusError(Status.OPCODE_DOES_NOT_EXIST, "served by the identity provider")
             if provider_id != CORE_PROVIDER_ID:

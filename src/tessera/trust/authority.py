@@ -22,9 +22,10 @@ typing, so one can never be passed off as the other):
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography import x509
@@ -146,20 +147,24 @@ class Intermediate:
         now + `lifetime`, `not_after` and this intermediate's own end (a token never outlives
         the scheduled retirement of its signer), `iat`, and a random 128-bit `jti`. Raises
         ValueError for a bad subject or audience or a non-positive lifetime, and
-        TrustError(TRUST_UNKNOWN_SIGNER) when `exp` would not lie in the future (whole seconds:
-        the intermediate or `not_after` has run out; rotate first).
+        TrustError(TRUST_UNKNOWN_SIGNER) when `exp` would not lie in the future (the
+        intermediate or `not_after` has run out; rotate first). `exp` has millisecond
+        precision.
         """
         workload_id(subject)
         if not isinstance(audience, str) or not audience:
             raise ValueError("audience must be a non-empty string")
         _positive(lifetime)
         now = self._clock()
-        ends = [now + lifetime, self.not_after]
+        iat = int(now.timestamp())
+        # The lifetime counts from `iat` (whole seconds), so exp - iat never exceeds it.
+        ends = [datetime.fromtimestamp(iat, UTC) + lifetime, self.not_after]
         if not_after is not None:
             ends.append(not_after)
-        exp = int(min(ends).timestamp())
-        iat = int(now.timestamp())
-        if exp <= iat:
+        # NumericDates may be fractional (RFC 7519 §2): milliseconds let a token end exactly at
+        # its signer's retirement even when intermediates rotate every second.
+        exp = math.floor(min(ends).timestamp() * 1000) / 1000
+        if exp <= now.timestamp():
             raise TrustError(
                 Status.TRUST_UNKNOWN_SIGNER,
                 "the token would be born expired: the intermediate is retired or expiring",

@@ -14,6 +14,8 @@ from tessera.wire.proto import (
     can_do_crypto_pb2,
     delete_client_pb2,
     fetch_token_pb2,
+    launch_app_pb2,
+    list_apps_pb2,
     list_authenticators_pb2,
     list_clients_pb2,
     list_keys_pb2,
@@ -87,6 +89,8 @@ CONTRACTS: Final[dict[Opcode, ModuleType]] = {
     Opcode.PROVE_CLIENT: prove_client_pb2,
     Opcode.REMOVE_CLIENT: remove_client_pb2,
     Opcode.FETCH_TOKEN: fetch_token_pb2,
+    Opcode.LAUNCH_APP: launch_app_pb2,
+    Opcode.LIST_APPS: list_apps_pb2,
 }
 
 

@@ -43,13 +43,15 @@ class Opcode(enum.IntEnum):
     ATTEST_KEY = 0x1E
     PREPARE_KEY_ATTESTATION = 0x1F
     CAN_DO_CRYPTO = 0x20
-    # Tessera's identity protocol, above Parsec's range (docs/identity.md).
+    # Tessera's own protocol, above Parsec's range (docs/identity.md).
     SHARE_TRUST_BUNDLE = 0x0001_0001
     TRUST_STATUS = 0x0001_0002
     ADD_CLIENT = 0x0001_0011
     PROVE_CLIENT = 0x0001_0012
     REMOVE_CLIENT = 0x0001_0013
     FETCH_TOKEN = 0x0001_0021
+    LAUNCH_APP = 0x0001_0031
+    LIST_APPS = 0x0001_0032
 
     @property
     def is_core(self) -> bool:
@@ -87,6 +89,8 @@ UNAUTHENTICATED_OPCODES = frozenset(
         Opcode.PROVE_CLIENT,
         Opcode.REMOVE_CLIENT,
         Opcode.FETCH_TOKEN,
+        Opcode.LAUNCH_APP,
+        Opcode.LIST_APPS,
         Opcode.PING,
         Opcode.LIST_PROVIDERS,
         Opcode.LIST_OPCODES,
@@ -99,9 +103,9 @@ UNAUTHENTICATED_OPCODES = frozenset(
 
 ADMIN_OPCODES = frozenset({Opcode.LIST_CLIENTS, Opcode.DELETE_CLIENT})
 
-# Opcodes of Tessera's identity protocol. They carry no auth field: each proves its caller its
-# own way (peer credentials against the trust policy, or a JWS from the trusted side).
-IDENTITY_OPCODES = frozenset(
+# Tessera's own opcodes (identity protocol, orchestrator control). They carry no auth field:
+# each proves its caller its own way (peer credentials, or a JWS from the trusted side).
+TESSERA_OPCODES = frozenset(
     {
         Opcode.SHARE_TRUST_BUNDLE,
         Opcode.TRUST_STATUS,
@@ -109,9 +113,11 @@ IDENTITY_OPCODES = frozenset(
         Opcode.PROVE_CLIENT,
         Opcode.REMOVE_CLIENT,
         Opcode.FETCH_TOKEN,
+        Opcode.LAUNCH_APP,
+        Opcode.LIST_APPS,
     }
 )
-PARSEC_OPCODES = frozenset(Opcode) - IDENTITY_OPCODES
+PARSEC_OPCODES = frozenset(Opcode) - TESSERA_OPCODES
 
 
 class AuthType(enum.IntEnum):

@@ -39,6 +39,10 @@ class TokenAuthenticator:
             token = payload.decode("ascii")
         except UnicodeDecodeError:
             raise StatusError(Status.AUTHENTICATION_ERROR, "token is not ASCII") from None
+        if self._store.current_kid is None:
+            # Not the token's fault: this service (just restarted?) has not been re-shared the
+            # identity provider's trust yet. A distinct status lets the client wait, not refetch.
+            raise StatusError(Status.TRUST_NO_ROOT, "the identity provider's trust is not held")
         generation = self._store.generation
         now = time.time()
         with self._lock:

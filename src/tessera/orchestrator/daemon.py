@@ -1,0 +1,63 @@
+"""Running the orchestrator: trust towards the identity provider, the applications, control."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from tessera.daemon import runner
+from tessera.daemon.errors import ConfigError
+from tessera.daemon.trusted_side import TrustedSide
+from tessera.orchestrator.config import OrchestratorConfig
+from tessera.orchestrator.control import ControlHandler
+from tessera.orchestrator.registrar import Registrar
+from tessera.orchestrator.supervisor import Supervisor
+from tessera.wire.framing import Limits
+
+
+def run_orchestrator(config: OrchestratorConfig) -> None:
+    """Run until SIGTERM or SIGINT; the applications are stopped on the way out."""
+    if os.geteuid() == 0 and not config.allow_root:
+        raise ConfigError("refusing to run as root (set orchestrator.allow_root to override)")
+    config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # uvloop cannot start processes as another user: the standard loop can.
+    runner.run(serve(config), fast_loop=not any(app.user for app in config.apps))
+
+
+async def serve(config: OrchestratorConfig) -> None:
+    """Start the applications, keep the identity provider in step, serve control requests."""
+    supervisor: Supervisor | None = None
+
+    async def replay(everything: bool) -> None:
+        if supervisor is not None:
+            await supervisor.replay(everything=everything)
+
+    trusted = TrustedSide(
+        config.identity_socket,
+        rotation_period=config.rotation_period,
+        name="orchestrator",
+        on_reshared=replay,
+    )
+    supervisor = Supervisor(config, Registrar(trusted))
+    handler = ControlHandler(supervisor, asyncio.get_running_loop())
+
+    async def keep_identity_trusting() -> None:
+        await trusted.keep_trusted(config.heartbeat)
+
+    async def run_applications() -> None:
+        assert supervisor is not None
+        try:
+            await supervisor.start()
+            await asyncio.Event().wait()  # until cancelled at shutdown
+        finally:
+            await supervisor.stop_all()
+
+    settings = runner.ListenerSettings(
+        socket_path=config.control_socket,
+        socket_group=None,
+        limits=Limits(),
+        request_timeout=1.0,
+        idle_timeout=60.0,
+        drain_timeout=5.0,
+    )
+    await runner.serve(handler, settings, tasks=[keep_identity_trusting, run_applications])

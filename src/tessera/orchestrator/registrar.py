@@ -1,0 +1,91 @@
+"""Keeping the identity provider in step with the running applications.
+
+Every start is defined and proven, every exit withdrawn. The identity provider keeps nothing on
+disk, so when it restarts (it lost our root) everything live is replayed. A payload signed just
+before a rotation is refused as signed by an unknown signer: synchronize and send it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from google.protobuf.message import Message
+
+from tessera.daemon import link
+from tessera.daemon.trusted_side import TrustedSide
+from tessera.orchestrator.claims import definition_claims, proof_claims, removal_claims
+from tessera.trust.peer import Incarnation
+from tessera.wire.opcodes import Opcode
+from tessera.wire.proto import add_client_pb2, prove_client_pb2, remove_client_pb2
+from tessera.wire.status import Status, StatusError
+
+log = logging.getLogger(__name__)
+
+_RETRYABLE = (Status.TRUST_UNKNOWN_SIGNER, Status.TRUST_NO_ROOT)
+TRUST_WAIT = 5.0  # seconds a registration waits for trust with the identity provider
+
+
+class Registrar:
+    """Defines, proves and removes clients at the identity provider."""
+
+    def __init__(self, trusted: TrustedSide) -> None:
+        self._trusted = trusted
+
+    async def _send(self, opcode: Opcode, claims: dict[str, Any]) -> Message | None:
+        """Sign and send one payload; None if the identity provider cannot be reached now."""
+        for attempt in range(2):
+            current = self._trusted.current
+            if current is None:
+                # Trust is being established by the heartbeat; wait for it briefly rather
+                # than racing it (what misses the window is replayed once trust exists).
+                await self._trusted.wait_trusted(TRUST_WAIT)
+                current = self._trusted.current
+                if current is None:
+                    return None
+            token = current.sign_jws(claims | {"jti": f"{claims['jti']}-{attempt}"})
+            body: Message
+            if opcode is Opcode.ADD_CLIENT:
+                body = add_client_pb2.Operation(definition=token)
+            elif opcode is Opcode.PROVE_CLIENT:
+                body = prove_client_pb2.Operation(proof=token)
+            else:
+                body = remove_client_pb2.Operation(removal=token)
+            try:
+                return await link.call(self._trusted.peer_socket, opcode, body)
+            except StatusError as error:
+                if error.status not in _RETRYABLE or attempt:
+                    raise
+                await self._trusted.synchronize()
+        return None
+
+    async def register(
+        self, client_id: str, *, name: str, command: list[str], user: str, uid: int, pid: int
+    ) -> str | None:
+        """Define and prove one running process; its SPIFFE ID, or None if not possible now."""
+        try:
+            defined = await self._send(
+                Opcode.ADD_CLIENT,
+                definition_claims(client_id, name=name, command=command, user=user, uid=uid),
+            )
+            if defined is None:
+                return None
+            proven = await self._send(Opcode.PROVE_CLIENT, proof_claims(client_id, pid))
+        except (link.LinkError, StatusError, OSError, RuntimeError) as error:
+            log.warning("could not register %s (pid %d): %s", client_id, pid, error)
+            return None
+        if proven is None:
+            return None
+        assert isinstance(proven, prove_client_pb2.Result)
+        log.info("%s (pid %d) is %s", client_id, pid, proven.spiffe_id)
+        return proven.spiffe_id
+
+    async def unregister(self, client_id: str, incarnation: Incarnation | None) -> None:
+        """Withdraw a process (or the whole client) that exited; best effort."""
+        try:
+            await self._send(Opcode.REMOVE_CLIENT, removal_claims(client_id, incarnation))
+        except StatusError as error:
+            if error.status is not Status.IDENTITY_CLIENT_UNKNOWN:
+                log.info("could not withdraw %s: %s", client_id, error.status.name)
+        except link.LinkError as error:
+            log.info("could not withdraw %s: %s", client_id, error)

@@ -1,0 +1,104 @@
+"""Finding the service: explicit endpoint, PARSEC_SERVICE_ENDPOINT, then the defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tessera._paths import PARSEC_DEFAULT_SOCKET
+from tessera.client import OperationClient, UsageError
+from tessera.client._endpoint import (
+    SERVICE_ENDPOINT_ENV,
+    parse_endpoint,
+    resolve_service_endpoint,
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No endpoint variable, and a state directory with no socket in it."""
+    monkeypatch.delenv(SERVICE_ENDPOINT_ENV, raising=False)
+    monkeypatch.setenv("TESSERA_STATE_DIR", str(tmp_path / "state"))
+
+
+@pytest.mark.parametrize(
+    ("uri", "path"),
+    [
+        ("unix:/run/parsec/parsec.sock", "/run/parsec/parsec.sock"),
+        ("unix:///run/parsec/parsec.sock", "/run/parsec/parsec.sock"),
+        ("unix://localhost/tmp/a.sock", "/tmp/a.sock"),
+        ("UNIX:/tmp/a.sock", "/tmp/a.sock"),
+        ("unix:/tmp/with%20space.sock", "/tmp/with space.sock"),
+    ],
+)
+def test_parse_unix_uris(uri: str, path: str) -> None:
+    assert parse_endpoint(uri) == Path(path)
+
+
+@pytest.mark.parametrize(
+    ("uri", "complaint"),
+    [
+        ("tcp://127.0.0.1:1234", "not a unix: URI"),
+        ("http:/tmp/a.sock", "not a unix: URI"),
+        ("/tmp/a.sock", "not a unix: URI"),
+        ("unix:relative.sock", "absolute"),
+        ("unix:", "absolute"),
+        ("unix://otherhost/tmp/a.sock", "names a host"),
+    ],
+)
+def test_bad_endpoints_are_usage_errors(uri: str, complaint: str) -> None:
+    with pytest.raises(UsageError, match=complaint):
+        parse_endpoint(uri)
+
+
+def test_explicit_endpoint_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SERVICE_ENDPOINT_ENV, "unix:/from/env.sock")
+    assert resolve_service_endpoint("unix:/explicit.sock") == Path("/explicit.sock")
+    assert resolve_service_endpoint("/plain/path.sock") == Path("/plain/path.sock")
+    assert resolve_service_endpoint(Path("/a/path.sock")) == Path("/a/path.sock")
+    assert resolve_service_endpoint("relative/path.sock") == Path("relative/path.sock")
+
+
+def test_explicit_uri_with_a_bad_scheme_is_refused() -> None:
+    with pytest.raises(UsageError):
+        resolve_service_endpoint("tcp://localhost:1")
+
+
+def test_environment_variable_wins_over_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SERVICE_ENDPOINT_ENV, "unix:/from/env.sock")
+    assert resolve_service_endpoint() == Path("/from/env.sock")
+
+
+def test_environment_variable_must_be_a_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SERVICE_ENDPOINT_ENV, "/a/bare/path.sock")
+    with pytest.raises(UsageError, match=r"^PARSEC_SERVICE_ENDPOINT: .*not a unix: URI"):
+        resolve_service_endpoint()
+
+
+def test_empty_environment_variable_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SERVICE_ENDPOINT_ENV, "")
+    assert resolve_service_endpoint() == PARSEC_DEFAULT_SOCKET
+
+
+def test_tessera_default_socket_when_it_exists(tmp_path: Path) -> None:
+    socket_path = tmp_path / "state" / "run" / "parsec.sock"
+    socket_path.parent.mkdir(parents=True)
+    socket_path.touch()
+    assert resolve_service_endpoint() == socket_path
+
+
+def test_parsec_default_socket_last() -> None:
+    assert resolve_service_endpoint() == Path("/run/parsec/parsec.sock")
+
+
+def test_clients_resolve_at_construction_without_io(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SERVICE_ENDPOINT_ENV, "unix:/nowhere/at/all.sock")
+    client = OperationClient()  # nothing listens there, and nothing is attempted yet
+    assert client.socket_path == Path("/nowhere/at/all.sock")
+    assert OperationClient("unix:/x.sock").socket_path == Path("/x.sock")
+
+
+def test_timeout_must_be_positive() -> None:
+    with pytest.raises(UsageError, match="timeout"):
+        OperationClient("unix:/x.sock", timeout=0)

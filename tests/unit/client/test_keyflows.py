@@ -1,0 +1,231 @@
+"""The idiomatic operations as flows of calls, driven here without any service."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pytest
+from google.protobuf.message import Message
+
+import tessera
+from tessera.client import _keyflows
+from tessera.client._calls import KeyInfo
+from tessera.client._errors import (
+    DoesNotExistError,
+    InvalidSignatureError,
+    NotSupportedError,
+    TesseraError,
+    UsageError,
+)
+from tessera.client._keyflows import KeyFlow, KeyRef
+from tessera.client._protocol import Call
+from tessera.client.specs import ECDSA_P256, KeySpec
+from tessera.wire.opcodes import Opcode
+from tessera.wire.proto import (
+    list_opcodes_pb2,
+    psa_aead_decrypt_pb2,
+    psa_aead_encrypt_pb2,
+    psa_asymmetric_encrypt_pb2,
+    psa_generate_random_pb2,
+    psa_sign_hash_pb2,
+    psa_sign_message_pb2,
+    psa_verify_hash_pb2,
+)
+from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
+
+T = TypeVar("T")
+M = TypeVar("M", bound=Message)
+Responder = Callable[[Call[Any]], Any]
+
+
+def drive(steps: KeyFlow[T], respond: Responder) -> tuple[T, list[Call[Any]]]:
+    """Run a flow as the clients do: each call's result (or exception) goes back into it."""
+    calls: list[Call[Any]] = []
+    try:
+        call = next(steps)
+        while True:
+            calls.append(call)
+            try:
+                result = respond(call)
+            except TesseraError as error:
+                call = steps.throw(error)
+                continue
+            call = steps.send(result)
+    except StopIteration as done:
+        value: T = done.value
+        return value, calls
+
+
+def body_of(call: Call[Any], kind: type[M]) -> M:
+    """A call's body, as the message type it must be."""
+    assert isinstance(call.body, kind)
+    return call.body
+
+
+def ref(spec: KeySpec, name: str = "k", provider: int = 1) -> KeyRef:
+    return KeyRef(name, provider, spec.attributes())
+
+
+def test_sign_uses_sign_message_with_the_specs_algorithm() -> None:
+    signature, calls = drive(_keyflows.sign(ref(ECDSA_P256), b"data"), lambda c: b"sig")
+    assert signature == b"sig"
+    [call] = calls
+    assert call.opcode is Opcode.PSA_SIGN_MESSAGE
+    assert call.provider == 1 and call.key_name == "k"
+    body = body_of(call, psa_sign_message_pb2.Operation)
+    assert body.message == b"data"
+    assert body.alg.ecdsa.hash_alg.specific == Algorithm.SHA_256
+
+
+def test_a_hash_only_key_hashes_here_and_signs_the_digest() -> None:
+    attributes = ECDSA_P256.attributes()
+    attributes.key_policy.key_usage_flags.sign_message = False
+    attributes.key_policy.key_usage_flags.verify_message = False
+    key = KeyRef("h", 1, attributes)
+    _, calls = drive(_keyflows.sign(key, b"data"), lambda c: b"sig")
+    assert [c.opcode for c in calls] == [Opcode.PSA_SIGN_HASH]
+    assert body_of(calls[0], psa_sign_hash_pb2.Operation).hash == hashlib.sha256(b"data").digest()
+    _, calls = drive(_keyflows.verify(key, b"sig", b"data"), lambda c: None)
+    assert [c.opcode for c in calls] == [Opcode.PSA_VERIFY_HASH]
+    verified = body_of(calls[0], psa_verify_hash_pb2.Operation)
+    assert verified.hash == hashlib.sha256(b"data").digest()
+
+
+def test_a_wildcard_hash_becomes_the_curves_hash() -> None:
+    attributes = tessera.ECDSA_P384.attributes()
+    attributes.key_policy.key_algorithm.asymmetric_signature.ecdsa.hash_alg.any.SetInParent()
+    alg = _keyflows.signature_algorithm(KeyRef("k", 1, attributes))
+    assert alg.ecdsa.hash_alg.specific == Algorithm.SHA_384
+
+
+def test_verification_failure_propagates() -> None:
+    def refuse(call: Call[Any]) -> None:
+        raise InvalidSignatureError(operation=call.operation, key_name=call.key_name)
+
+    with pytest.raises(InvalidSignatureError, match="PsaVerifyMessage on key 'k'"):
+        drive(_keyflows.verify(ref(ECDSA_P256), b"sig", b"data"), refuse)
+
+
+def test_aead_encrypt_takes_a_fresh_nonce_from_the_service() -> None:
+    def service(call: Call[Any]) -> bytes:
+        if call.opcode is Opcode.PSA_GENERATE_RANDOM:
+            assert body_of(call, psa_generate_random_pb2.Operation).size == 12
+            return b"N" * 12
+        assert call.opcode is Opcode.PSA_AEAD_ENCRYPT
+        body = body_of(call, psa_aead_encrypt_pb2.Operation)
+        assert body.nonce == b"N" * 12
+        assert body.additional_data == b"ad"
+        assert body.alg.aead_with_default_length_tag == Algorithm.Aead.GCM
+        return b"sealed+tag"
+
+    sealed, calls = drive(_keyflows.encrypt(ref(tessera.AES_256_GCM), b"pt", b"ad"), service)
+    assert sealed == b"N" * 12 + b"sealed+tag"
+    assert calls[0].provider == 1  # the nonce comes from the key's own provider
+
+
+def test_aead_decrypt_splits_the_nonce_off() -> None:
+    def service(call: Call[Any]) -> bytes:
+        assert call.opcode is Opcode.PSA_AEAD_DECRYPT
+        body = body_of(call, psa_aead_decrypt_pb2.Operation)
+        assert (body.nonce, body.ciphertext) == (b"N" * 12, b"sealed")
+        return b"pt"
+
+    plain, _ = drive(
+        _keyflows.decrypt(ref(tessera.AES_256_GCM), b"N" * 12 + b"sealed", b""), service
+    )
+    assert plain == b"pt"
+    with pytest.raises(UsageError, match="shorter than its nonce"):
+        drive(_keyflows.decrypt(ref(tessera.AES_256_GCM), b"short", b""), service)
+
+
+def test_rsa_encryption_label_is_the_associated_data() -> None:
+    _, calls = drive(_keyflows.encrypt(ref(tessera.RSA_3072_OAEP), b"pt", b"label"), lambda c: b"")
+    [call] = calls
+    assert call.opcode is Opcode.PSA_ASYMMETRIC_ENCRYPT
+    assert body_of(call, psa_asymmetric_encrypt_pb2.Operation).salt == b"label"
+
+
+@pytest.mark.parametrize(
+    ("flow", "complaint"),
+    [
+        (lambda: _keyflows.sign(ref(tessera.AES_256_GCM), b""), "cannot sign"),
+        (lambda: _keyflows.encrypt(ref(ECDSA_P256), b"", b""), "cannot encrypt"),
+        (lambda: _keyflows.mac(ref(ECDSA_P256), b""), "cannot compute MACs"),
+        (lambda: _keyflows.agree(ref(ECDSA_P256), b""), "cannot agree"),
+        (lambda: _keyflows.public_key(ref(tessera.HMAC_SHA256)), "symmetric"),
+        (
+            lambda: _keyflows.certificate_request(ref(tessera.AES_256_GCM), "CN=x"),
+            "cannot sign",
+        ),
+    ],
+)
+def test_misuse_is_refused_before_anything_is_sent(
+    flow: Callable[[], KeyFlow[Any]], complaint: str
+) -> None:
+    def nothing_expected(call: Call[Any]) -> None:
+        raise AssertionError(f"sent {call.opcode.name}")
+
+    with pytest.raises(UsageError, match=complaint):
+        drive(flow(), nothing_expected)
+
+
+def _provider_service(
+    opcodes: dict[int, list[int]], can: set[int]
+) -> tuple[Responder, list[tuple[str, int]]]:
+    asked: list[tuple[str, int]] = []
+
+    def respond(call: Call[Any]) -> Any:
+        if call.opcode is Opcode.LIST_OPCODES:
+            provider_id = body_of(call, list_opcodes_pb2.Operation).provider_id
+            asked.append(("ListOpcodes", provider_id))
+            return opcodes[provider_id]
+        assert call.opcode is Opcode.CAN_DO_CRYPTO
+        asked.append(("CanDoCrypto", call.provider))
+        if call.provider not in can:
+            raise NotSupportedError(operation="CanDoCrypto")
+        return None
+
+    return respond, asked
+
+
+def test_first_provider_that_says_it_can() -> None:
+    full = [int(Opcode.CAN_DO_CRYPTO), int(Opcode.PSA_GENERATE_KEY)]
+    respond, asked = _provider_service({1: full, 2: full}, can={2})
+    chosen, _ = drive(
+        _keyflows.choose_provider(ECDSA_P256.attributes(), _keyflows.GENERATE, [1, 2]), respond
+    )
+    assert chosen == 2
+    assert asked == [("ListOpcodes", 1), ("CanDoCrypto", 1), ("ListOpcodes", 2), ("CanDoCrypto", 2)]
+
+
+def test_a_provider_that_cannot_say_is_the_fallback() -> None:
+    full = [int(Opcode.CAN_DO_CRYPTO)]
+    respond, _ = _provider_service({1: [int(Opcode.PSA_GENERATE_KEY)], 2: full}, can=set())
+    chosen, _ = drive(
+        _keyflows.choose_provider(ECDSA_P256.attributes(), _keyflows.GENERATE, [1, 2]), respond
+    )
+    assert chosen == 1
+
+
+def test_no_provider_can() -> None:
+    respond, _ = _provider_service({1: [int(Opcode.CAN_DO_CRYPTO)]}, can=set())
+    with pytest.raises(NotSupportedError):
+        drive(_keyflows.choose_provider(ECDSA_P256.attributes(), _keyflows.GENERATE, [1]), respond)
+
+
+def test_lookup_follows_provider_priority() -> None:
+    keys = [
+        KeyInfo(2, "k", tessera.AES_256_GCM.attributes()),
+        KeyInfo(1, "k", ECDSA_P256.attributes()),
+        KeyInfo(2, "only-in-2", tessera.HMAC_SHA256.attributes()),
+    ]
+    found, _ = drive(_keyflows.lookup("k", [1, 2]), lambda c: keys)
+    assert (found.provider, found.attributes) == (1, ECDSA_P256.attributes())
+    found, _ = drive(_keyflows.lookup("k", [2, 1]), lambda c: keys)
+    assert found.provider == 2
+    found, _ = drive(_keyflows.lookup("only-in-2", [1]), lambda c: keys)
+    assert found.provider == 2  # in a provider the client did not list: still found
+    with pytest.raises(DoesNotExistError, match="'missing'"):
+        drive(_keyflows.lookup("missing", [1, 2]), lambda c: keys)
