@@ -1,0 +1,1 @@
+"""`tessera up`: the whole system, supervised, on embedded defaults."""
