@@ -6,9 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tessera.cli.service_cmd import StartupError
-from tessera.daemon.errors import ConfigError
-from tessera.daemon.socket_file import SocketInUseError
+from tessera.cli._daemon import run_daemon
 from tessera.service.config import LOG_LEVELS
 
 
@@ -34,12 +32,11 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the configuration, apply overrides, serve until a signal."""
-    from tessera.cli.main import configure_logging
-    from tessera.identity.config import load_identity_config
+    from tessera.identity.config import IdentityConfig, load_identity_config
     from tessera.identity.daemon import run_identity
 
-    try:
-        config = load_identity_config(args.config).with_overrides(
+    def load() -> IdentityConfig:
+        return load_identity_config(args.config).with_overrides(
             state_dir=args.state_dir,
             socket_path=args.socket,
             service_socket=args.service_socket,
@@ -50,10 +47,5 @@ def run(args: argparse.Namespace) -> int:
             log_level=args.log_level,
             allow_root=args.allow_root,
         )
-        configure_logging(config.log_level)
-        run_identity(config)
-    except (ConfigError, SocketInUseError) as error:
-        raise StartupError(str(error)) from None
-    except OSError as error:
-        raise StartupError(f"cannot start the identity provider: {error}") from None
-    return 0
+
+    return run_daemon("identity provider", load, run_identity)

@@ -24,6 +24,7 @@ from tessera.cli import (
     up_cmd,
 )
 from tessera.cli._common import add_global_options, fail
+from tessera.cli._daemon import StartupError
 from tessera.cli._errors import CliError, ExitCode
 
 EXIT_USAGE = ExitCode.USAGE
@@ -73,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.run(args)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    except service_cmd.StartupError as error:
+    except StartupError as error:
         print(f"tessera: {error}", file=sys.stderr)
         return EXIT_CONFIG
     return code

@@ -8,9 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tessera.cli.service_cmd import StartupError
-from tessera.daemon.errors import ConfigError
-from tessera.daemon.socket_file import SocketInUseError
+from tessera.cli._daemon import StartupError, run_daemon
 from tessera.service.config import LOG_LEVELS
 
 
@@ -20,7 +18,7 @@ def register(commands: Any) -> None:
         "orchestrator", help="run the orchestrator, or talk to a running one"
     )
     _daemon_options(parser)
-    parser.set_defaults(run=run_daemon)
+    parser.set_defaults(run=run_orchestrator_daemon)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     launch = actions.add_parser("run", help="launch a one-off application: run NAME -- COMMAND")
     launch.add_argument("name", help="application name (its identity derives from it)")
@@ -50,13 +48,16 @@ def _daemon_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run_daemon(args: argparse.Namespace) -> int:
+def run_orchestrator_daemon(args: argparse.Namespace) -> int:
     """Run the orchestrator until a signal."""
-    from tessera.cli.main import configure_logging
-    from tessera.orchestrator.config import load_manifest, load_orchestrator_config
+    from tessera.orchestrator.config import (
+        OrchestratorConfig,
+        load_manifest,
+        load_orchestrator_config,
+    )
     from tessera.orchestrator.daemon import run_orchestrator
 
-    try:
+    def load() -> OrchestratorConfig:
         config = load_orchestrator_config(args.config).with_overrides(
             state_dir=args.state_dir,
             identity_socket=args.identity_socket,
@@ -69,13 +70,9 @@ def run_daemon(args: argparse.Namespace) -> int:
         )
         if args.manifest is not None:
             config = config.with_apps(load_manifest(args.manifest))
-        configure_logging(config.log_level)
-        run_orchestrator(config)
-    except (ConfigError, SocketInUseError) as error:
-        raise StartupError(str(error)) from None
-    except OSError as error:
-        raise StartupError(f"cannot start the orchestrator: {error}") from None
-    return 0
+        return config
+
+    return run_daemon("orchestrator", load, run_orchestrator)
 
 
 def _control_socket(args: argparse.Namespace) -> Path:

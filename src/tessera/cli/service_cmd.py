@@ -6,12 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tessera.daemon.socket_file import SocketInUseError
-from tessera.service.config import LOG_LEVELS, ConfigError, load_config
-
-
-class StartupError(Exception):
-    """The daemon cannot start; the message is one line for the user."""
+from tessera.cli._daemon import run_daemon
+from tessera.service.config import LOG_LEVELS, ServiceConfig, load_config
 
 
 def register(commands: Any) -> None:
@@ -38,11 +34,10 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the configuration, apply overrides, serve until a signal."""
-    from tessera.cli.main import configure_logging
     from tessera.service.daemon import run_service
 
-    try:
-        config = load_config(args.config).with_overrides(
+    def load() -> ServiceConfig:
+        return load_config(args.config).with_overrides(
             socket_path=args.socket,
             state_dir=args.state_dir,
             authenticators=_names(args.auth),
@@ -50,13 +45,8 @@ def run(args: argparse.Namespace) -> int:
             log_level=args.log_level,
             allow_root=args.allow_root,
         )
-        configure_logging(config.log_level)
-        run_service(config)
-    except (ConfigError, SocketInUseError) as error:
-        raise StartupError(str(error)) from None
-    except OSError as error:
-        raise StartupError(f"cannot start the service: {error}") from None
-    return 0
+
+    return run_daemon("service", load, run_service)
 
 
 def _names(value: str | None) -> list[str] | None:

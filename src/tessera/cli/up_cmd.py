@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from tessera.cli.service_cmd import StartupError
+from tessera.cli._daemon import StartupError
 
 COMPONENT_STOP_TIMEOUT = 15.0
 

@@ -12,7 +12,7 @@ asyncio. Both run the flows of `_keyflows`, so they do exactly the same things.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -119,10 +119,14 @@ class Key:
         """Delete the key from the service."""
         self._client._drive(_keyflows.destroy(self._ref))
 
-    def certificate_request(self, subject: x509.Name | str) -> x509.CertificateSigningRequest:
+    def certificate_request(
+        self, subject: x509.Name | str, alternative_names: Sequence[str] = ()
+    ) -> x509.CertificateSigningRequest:
         """A PKCS#10 certificate request for `subject` (x509.Name or "CN=...,O=..."), signed
         by this key inside the service."""
-        return self._client._drive(_keyflows.certificate_request(self._ref, subject))
+        return self._client._drive(
+            _keyflows.certificate_request(self._ref, subject, alternative_names)
+        )
 
 
 class Client:
@@ -321,9 +325,13 @@ class AsyncKey:
         """See `Key.destroy`."""
         await self._client._drive(_keyflows.destroy(self._ref))
 
-    async def certificate_request(self, subject: x509.Name | str) -> x509.CertificateSigningRequest:
+    async def certificate_request(
+        self, subject: x509.Name | str, alternative_names: Sequence[str] = ()
+    ) -> x509.CertificateSigningRequest:
         """See `Key.certificate_request`."""
-        return await self._client._drive(_keyflows.certificate_request(self._ref, subject))
+        return await self._client._drive(
+            _keyflows.certificate_request(self._ref, subject, alternative_names)
+        )
 
 
 class AsyncClient:

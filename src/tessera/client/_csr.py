@@ -6,9 +6,12 @@ here, its signature comes from the service, and `cryptography` parses and checks
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Sequence
+
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from tessera.client import _der
@@ -35,6 +38,9 @@ _HASH_SIZES = {Algorithm.SHA_256: 32, Algorithm.SHA_384: 48, Algorithm.SHA_512: 
 _RSA_PSS_OID = "1.2.840.113549.1.1.10"
 _MGF1_OID = "1.2.840.113549.1.1.8"
 _ED25519_OID = "1.3.101.112"
+_ED448_OID = "1.3.101.113"
+_EXTENSION_REQUEST_OID = "1.2.840.113549.1.9.14"
+_SAN_OID = "2.5.29.17"
 
 
 def subject_name(subject: x509.Name | str) -> x509.Name:
@@ -47,23 +53,52 @@ def subject_name(subject: x509.Name | str) -> x509.Name:
         raise UsageError(f"not a distinguished name: {subject!r} ({error})") from None
 
 
-def request_info(subject: x509.Name, public_key: object) -> bytes:
-    """The DER CertificationRequestInfo (version 0, no attributes)."""
+def alternative_names(names: Sequence[str]) -> x509.SubjectAlternativeName:
+    """Subject alternative names: IP addresses where they parse as such, else DNS names."""
+    entries: list[x509.GeneralName] = []
+    for name in names:
+        try:
+            entries.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            entries.append(x509.DNSName(name))
+    return x509.SubjectAlternativeName(entries)
+
+
+def request_info(subject: x509.Name, public_key: object, alt_names: Sequence[str] = ()) -> bytes:
+    """The DER CertificationRequestInfo (version 0), with an extension request for SANs."""
     if not isinstance(
-        public_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+        public_key,
+        rsa.RSAPublicKey
+        | ec.EllipticCurvePublicKey
+        | ed25519.Ed25519PublicKey
+        | ed448.Ed448PublicKey,
     ):
-        raise UsageError("certificate requests need an RSA, ECDSA or Ed25519 key")
+        raise UsageError("certificate requests need an RSA, ECDSA or EdDSA key")
     spki = public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    return _der.sequence(_der.integer(0), subject.public_bytes(), spki, _der.explicit(0, b""))
+    attributes = b""
+    if alt_names:
+        try:
+            san = alternative_names(alt_names).public_bytes()
+        except ValueError as error:
+            raise UsageError(f"subject alternative name: {error}") from None
+        extension = _der.sequence(_der.oid(_SAN_OID), _der.tlv(0x04, san))
+        attributes = _der.sequence(
+            _der.oid(_EXTENSION_REQUEST_OID), _der.tlv(0x31, _der.sequence(extension))
+        )
+    return _der.sequence(
+        _der.integer(0), subject.public_bytes(), spki, _der.explicit(0, attributes)
+    )
 
 
-def signature_algorithm(alg: Algorithm.AsymmetricSignature) -> tuple[bytes, bool]:
+def signature_algorithm(
+    alg: Algorithm.AsymmetricSignature, key_bits: int = 255
+) -> tuple[bytes, bool]:
     """The DER AlgorithmIdentifier of a PSA signature algorithm, and whether it is ECDSA."""
     variant = alg.WhichOneof("variant")
     if variant == "pure_eddsa":
-        return _der.sequence(_der.oid(_ED25519_OID)), False
+        return _der.sequence(_der.oid(_ED448_OID if key_bits == 448 else _ED25519_OID)), False
     if variant in ("ecdsa", "deterministic_ecdsa", "rsa_pkcs1v15_sign", "rsa_pss"):
         hash_alg = getattr(alg, variant).hash_alg.specific
         if hash_alg not in _HASH_NAMES:

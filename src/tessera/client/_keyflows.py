@@ -6,7 +6,7 @@ Each flow yields `Call`s and receives their results; `Client` runs them blocking
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -243,14 +243,15 @@ def agree(ref: KeyRef, peer: formats.PublicKey | bytes) -> KeyFlow[bytes]:
 
 
 def certificate_request(
-    ref: KeyRef, subject: x509.Name | str
+    ref: KeyRef, subject: x509.Name | str, alternative_names: Sequence[str] = ()
 ) -> KeyFlow[x509.CertificateSigningRequest]:
-    """A PKCS#10 request for `subject`, signed by the key in the service."""
+    """A PKCS#10 request for `subject` (with subject alternative names: DNS names or IP
+    addresses), signed by the key in the service."""
     name = _csr.subject_name(subject)
     alg = signature_algorithm(ref)
-    algorithm_id, is_ecdsa = _csr.signature_algorithm(alg)
+    algorithm_id, is_ecdsa = _csr.signature_algorithm(alg, ref.attributes.key_bits)
     key = yield from public_key(ref)
-    info = _csr.request_info(name, key)
+    info = _csr.request_info(name, key, alternative_names)
     signature = yield from sign(ref, info)
     return _csr.assemble(info, algorithm_id, signature, ecdsa=is_ecdsa)
 

@@ -81,28 +81,6 @@ CORE_OPCODES = frozenset(
     }
 )
 
-UNAUTHENTICATED_OPCODES = frozenset(
-    {
-        Opcode.SHARE_TRUST_BUNDLE,
-        Opcode.TRUST_STATUS,
-        Opcode.ADD_CLIENT,
-        Opcode.PROVE_CLIENT,
-        Opcode.REMOVE_CLIENT,
-        Opcode.FETCH_TOKEN,
-        Opcode.LAUNCH_APP,
-        Opcode.LIST_APPS,
-        Opcode.PING,
-        Opcode.LIST_PROVIDERS,
-        Opcode.LIST_OPCODES,
-        Opcode.LIST_AUTHENTICATORS,
-        Opcode.PSA_GENERATE_RANDOM,
-        Opcode.PSA_HASH_COMPUTE,
-        Opcode.PSA_HASH_COMPARE,
-    }
-)
-
-ADMIN_OPCODES = frozenset({Opcode.LIST_CLIENTS, Opcode.DELETE_CLIENT})
-
 # Tessera's own opcodes (identity protocol, orchestrator control). They carry no auth field:
 # each proves its caller its own way (peer credentials, or a JWS from the trusted side).
 TESSERA_OPCODES = frozenset(
@@ -118,6 +96,20 @@ TESSERA_OPCODES = frozenset(
     }
 )
 PARSEC_OPCODES = frozenset(Opcode) - TESSERA_OPCODES
+
+UNAUTHENTICATED_OPCODES = TESSERA_OPCODES | frozenset(
+    {
+        Opcode.PING,
+        Opcode.LIST_PROVIDERS,
+        Opcode.LIST_OPCODES,
+        Opcode.LIST_AUTHENTICATORS,
+        Opcode.PSA_GENERATE_RANDOM,
+        Opcode.PSA_HASH_COMPUTE,
+        Opcode.PSA_HASH_COMPARE,
+    }
+)
+
+ADMIN_OPCODES = frozenset({Opcode.LIST_CLIENTS, Opcode.DELETE_CLIENT})
 
 
 class AuthType(enum.IntEnum):

@@ -138,7 +138,7 @@ def test_bad_subject_is_a_usage_error() -> None:
 
 
 def test_keys_that_cannot_sign_requests() -> None:
-    with pytest.raises(UsageError, match="RSA, ECDSA or Ed25519"):
+    with pytest.raises(UsageError, match="RSA, ECDSA or EdDSA"):
         _csr.request_info(SUBJECT, x25519.X25519PrivateKey.generate().public_key())
     for algorithm in (RSA_3072_OAEP.algorithm, HMAC_SHA256.algorithm):
         with pytest.raises(UsageError):
@@ -150,3 +150,16 @@ def test_request_hash_must_be_sha2() -> None:
     alg.ecdsa.hash_alg.specific = Algorithm.SHA_224
     with pytest.raises(UsageError, match="SHA-256"):
         _csr.signature_algorithm(alg)
+
+
+def test_alternative_names_go_into_an_extension_request() -> None:
+    private = ec.generate_private_key(ec.SECP256R1())
+    info = _csr.request_info(SUBJECT, private.public_key(), ["example.org", "192.0.2.7"])
+    alg, _ = _csr.signature_algorithm(ECDSA_P256.algorithm.asymmetric_signature)
+    signature = private.sign(info, ec.ECDSA(hashes.SHA256()))
+    r, s = decode_dss_signature(signature)
+    raw = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    csr = _csr.assemble(info, alg, raw, ecdsa=True)
+    names = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["example.org"]
+    assert [str(a) for a in names.get_values_for_type(x509.IPAddress)] == ["192.0.2.7"]
