@@ -37,7 +37,7 @@ from tests.support import RunningService, running_service, start_service, stop_s
 pytestmark = pytest.mark.integration
 
 T = TypeVar("T")
-SERVICE_ARGS = ("--auth", "direct,unix-peer", "--admin", "admin")
+SERVICE_ARGS = ("--auth", "direct,unix-peer", "--admin", "direct:admin")
 _names = itertools.count()
 
 

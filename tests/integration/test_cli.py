@@ -67,7 +67,9 @@ def service() -> Iterator[RunningService]:
     """One daemon for the module: direct and Unix-peer authentication, `admin` administers."""
     state = Path(tempfile.mkdtemp(prefix="ts-", dir="/tmp"))
     try:
-        with running_service(state, "--auth", "direct,unix-peer", "--admin", "admin") as running:
+        with running_service(
+            state, "--auth", "direct,unix-peer", "--admin", "direct:admin"
+        ) as running:
             yield running
     finally:
         shutil.rmtree(state, ignore_errors=True)

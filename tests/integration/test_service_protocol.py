@@ -63,7 +63,9 @@ def seed(service: RunningService) -> None:
 @pytest.fixture(scope="module")
 def service() -> Iterator[RunningService]:
     state = Path(tempfile.mkdtemp(prefix="ts-proto-", dir="/tmp"))
-    with running_service(state, "--auth", "direct,unix-peer", "--admin", "root-admin") as running:
+    with running_service(
+        state, "--auth", "direct,unix-peer", "--admin", "direct:root-admin"
+    ) as running:
         seed(running)
         yield running
         assert running.alive(), "the daemon must survive everything this module sends"

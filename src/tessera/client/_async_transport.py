@@ -13,7 +13,12 @@ from tessera.client._transport import RECV_SIZE, hang_up_message, response_limit
 from tessera.wire.framing import Event, Frame, FrameReader
 
 _MAX_IDLE = 8
-_NOT_LISTENING = (FileNotFoundError, ConnectionRefusedError)
+# "Nobody is listening (yet)" or "the listen queue is full" (EAGAIN): worth retrying while
+# the service (re)starts or drains a burst of connections.
+_NOT_LISTENING = (FileNotFoundError, ConnectionRefusedError, BlockingIOError)
+_HINT: dict[type[OSError], str] = {
+    FileNotFoundError: " (is it running? PARSEC_SERVICE_ENDPOINT=unix:/path names it)"
+}
 
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
@@ -65,6 +70,7 @@ class AsyncTransport:
                 if time.monotonic() + delay > give_up:
                     raise TransportError(
                         f"cannot reach the service at {self.path}: {error.strerror}"
+                        + _HINT.get(type(error), "")
                     ) from None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.25)

@@ -19,8 +19,12 @@ from tessera.wire.framing import Event, Frame, FrameReader, Limits
 
 RECV_SIZE = 65536
 _MAX_IDLE = 8  # idle connections kept per transport
-# Errors meaning "nobody is listening (yet)": worth retrying while the service (re)starts.
-_NOT_LISTENING = (FileNotFoundError, ConnectionRefusedError)
+# "Nobody is listening (yet)" or "the listen queue is full" (EAGAIN): worth retrying while
+# the service (re)starts or drains a burst of connections.
+_NOT_LISTENING = (FileNotFoundError, ConnectionRefusedError, BlockingIOError)
+_HINT: dict[type[OSError], str] = {
+    FileNotFoundError: " (is it running? PARSEC_SERVICE_ENDPOINT=unix:/path names it)"
+}
 
 
 class _StaleConnectionError(Exception):
@@ -104,6 +108,7 @@ class SyncTransport:
                 if time.monotonic() + delay > give_up:
                     raise TransportError(
                         f"cannot reach the service at {self.path}: {error.strerror}"
+                        + _HINT.get(type(error), "")
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.25)

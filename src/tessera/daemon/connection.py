@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _DRAIN_GRACE = 0.05  # seconds an idle connection may still deliver a request at shutdown
+WRITE_BUFFER_HIGH = 256 << 10  # answers queued for a slow reader before we stop producing
 
 
 class Connection(asyncio.Protocol):
@@ -59,6 +60,7 @@ class Connection(asyncio.Protocol):
         self._reading_paused = False
         self._writing_paused = False
         self._timer: asyncio.TimerHandle | None = None
+        self._stall_timer: asyncio.TimerHandle | None = None
         self._last_activity = 0.0
         self._frame_started = 0.0
 
@@ -71,6 +73,7 @@ class Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
+        self._transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
         sock = cast("socket.socket | None", transport.get_extra_info("socket"))
         self._peer = peer_credentials(sock) if sock is not None else None
         self._last_activity = asyncio.get_running_loop().time()
@@ -99,15 +102,34 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
         self._cancel_timer()
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
         self._on_close(self)
 
     def pause_writing(self) -> None:
+        # The client is not reading its answers: stop producing more until it does, and give
+        # up on it if it stays stalled (answers must not pile up in memory).
         self._writing_paused = True
         self._update_reading()
+        if self._stall_timer is None:
+            loop = asyncio.get_running_loop()
+            self._stall_timer = loop.call_later(self._idle_timeout, self._stalled)
 
     def resume_writing(self) -> None:
         self._writing_paused = False
-        self._update_reading()
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
+        self._pump()
+
+    def _stalled(self) -> None:
+        self._stall_timer = None
+        if self._writing_paused and self._transport is not None:
+            log.info("closing a connection whose client stopped reading its answers")
+            self._closing = True
+            self._cancel_timer()
+            self._transport.abort()
 
     # serving
 
@@ -135,7 +157,7 @@ class Connection(asyncio.Protocol):
             self.close()
 
     def _pump(self) -> None:
-        while self._pending and not self._busy and not self._closing:
+        while self._pending and not self._busy and not self._closing and not self._writing_paused:
             event = self._pending.popleft()
             if isinstance(event, FramingError):
                 self._send(self._dispatcher.framing_error(event), keep=self._keeps(event))

@@ -11,7 +11,7 @@ from typing import Any
 
 from tessera.daemon.connection import Connection
 from tessera.daemon.handler import RequestHandler
-from tessera.daemon.socket_file import bind_socket, unlink_socket
+from tessera.daemon.socket_file import BACKLOG, bind_socket, unlink_socket
 from tessera.wire.framing import Limits
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,9 @@ class Listener:
         *,
         request_timeout: float,
         idle_timeout: float,
+        max_connections: int = 1024,
     ) -> None:
+        self._max_connections = max_connections
         self._dispatcher = dispatcher
         self._executor = executor
         self._limits = limits
@@ -39,7 +41,12 @@ class Listener:
         self._path: Path | None = None
         self._inode = 0
 
-    def _make_connection(self) -> Connection:
+    def _make_connection(self) -> asyncio.Protocol:
+        if len(self._connections) >= self._max_connections:
+            # Beyond the limit a connection is closed at once: the client sees EOF and may
+            # retry; file descriptors and memory stay bounded.
+            log.warning("refusing a connection: %d are open", len(self._connections))
+            return _Refused()
         connection = Connection(
             self._dispatcher,
             self._executor,
@@ -57,7 +64,10 @@ class Listener:
         self._path = path
         self._inode = path.lstat().st_ino
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_unix_server(self._make_connection, sock=sock)
+        # Pass the backlog again: create_unix_server calls listen() itself (default 100).
+        self._server = await loop.create_unix_server(
+            self._make_connection, sock=sock, backlog=BACKLOG
+        )
         log.info("listening on %s", path)
 
     async def stop(self, drain_timeout: float) -> None:
@@ -76,3 +86,10 @@ class Listener:
         if self._server is not None:
             await self._server.wait_closed()
         log.info("listener stopped")
+
+
+class _Refused(asyncio.Protocol):
+    """A connection over the limit: closed as soon as it is made."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()

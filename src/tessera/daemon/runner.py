@@ -38,6 +38,7 @@ class ListenerSettings:
     request_timeout: float
     idle_timeout: float
     drain_timeout: float
+    max_connections: int = 1024
 
 
 def install_event_loop_policy() -> None:
@@ -76,6 +77,7 @@ async def serve(
         settings.limits,
         request_timeout=settings.request_timeout,
         idle_timeout=settings.idle_timeout,
+        max_connections=settings.max_connections,
     )
     running: list[asyncio.Task[None]] = []
     try:

@@ -62,7 +62,10 @@ def remove_stale_socket(path: Path) -> None:
     raise SocketInUseError(f"another service is listening on {path}")
 
 
-def bind_socket(path: Path, group: str | None, backlog: int = 512) -> socket.socket:
+BACKLOG = 1024  # connections the kernel queues before accept(); bursts of clients
+
+
+def bind_socket(path: Path, group: str | None, backlog: int = BACKLOG) -> socket.socket:
     """A listening Unix socket at `path` (mode 0600, or 0660 for the client group)."""
     prepare_directory(path.parent, group)
     remove_stale_socket(path)

@@ -110,6 +110,7 @@ class TrustedSide:
 
     async def synchronize(self) -> None:
         """Make sure the peer trusts our root and current intermediate (re-share if not)."""
+        replay: bool | None = None
         async with self._sync_lock:
             status = await link.call(
                 self._peer_socket, Opcode.TRUST_STATUS, trust_status_pb2.Operation()
@@ -120,12 +121,14 @@ class TrustedSide:
                 log.info("the peer does not hold our root: sharing root and intermediate")
                 await self._share_root()
                 await self._reshare_current()
-                if self._on_reshared is not None:
-                    # A peer that lost our root (it restarted) lost all we told it: replay
-                    # everything. The first time, only what could not be told before.
-                    await self._on_reshared(was_trusted)
+                replay = was_trusted
             elif self._current is None or status.intermediate_kid != self._current.kid:
                 await self._reshare_current()
+        if replay is not None and self._on_reshared is not None:
+            # Outside the lock: the replay's own calls may need to synchronize again (the peer
+            # restarting once more meanwhile). A peer that lost our root lost all we told it:
+            # replay everything; the first time, only what could not be told before.
+            await self._on_reshared(replay)
 
     async def _reshare_current(self) -> None:
         async with self._lock:

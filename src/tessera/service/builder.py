@@ -84,7 +84,7 @@ def build(config: ServiceConfig) -> Assembly:
         core = CoreProvider(providers, list(authenticators.values()), keystore)
         dispatcher = Dispatcher(
             authenticators,
-            config.admins,
+            config.admin_identities(),
             core,
             {p.provider_id: p for p in providers},
             TrustEndpoint(trust),

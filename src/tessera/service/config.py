@@ -44,6 +44,14 @@ class ProviderConfig:
 
 
 @dataclass(frozen=True)
+class Admin:
+    """An administrator: an application name, proven by `auth` (None: see `admin_identities`)."""
+
+    name: str
+    auth: AuthType | None = None
+
+
+@dataclass(frozen=True)
 class TrustConfig:
     """`[trust]`: who may share the root of trust (the identity provider) and token audience.
 
@@ -85,12 +93,31 @@ class ServiceConfig:
     request_timeout: float = 1.0
     idle_timeout: float = 60.0
     drain_timeout: float = 5.0
+    max_connections: int = 1024
     authenticators: tuple[AuthType, ...] = (AuthType.JWT, AuthType.UNIX_PEER_CREDENTIALS)
-    admins: frozenset[str] = frozenset()
+    admins: frozenset[Admin] = frozenset()
     trust: TrustConfig = field(default_factory=TrustConfig)
     jwt_svid: JwtSvidConfig | None = None
     providers: tuple[ProviderConfig, ...] = (ProviderConfig("software", 1, "software"),)
     database_path: Path | None = None
+
+    def admin_identities(self) -> frozenset[tuple[AuthType, str]]:
+        """Who is an administrator, as (authenticator, name).
+
+        An entry without an authenticator names the application under the only authenticator
+        when there is one (Parsec's case), else under every authenticator but direct: a name
+        anyone can claim must not grant administration beside authenticators that prove it.
+        """
+        active = self.authenticators
+        granted: set[tuple[AuthType, str]] = set()
+        for admin in self.admins:
+            if admin.auth is not None:
+                granted.add((admin.auth, admin.name))
+            elif len(active) == 1:
+                granted.add((active[0], admin.name))
+            else:
+                granted.update((a, admin.name) for a in active if a is not AuthType.DIRECT)
+        return frozenset(granted)
 
     @property
     def key_store_path(self) -> Path:
@@ -119,7 +146,8 @@ class ServiceConfig:
         if authenticators is not None:
             updated = replace(updated, authenticators=_authenticators(authenticators))
         if admins is not None:
-            updated = replace(updated, admins=self.admins | frozenset(admins))
+            extra = frozenset(parse_admin(a) for a in admins)
+            updated = replace(updated, admins=self.admins | extra)
         if log_level is not None:
             updated = replace(updated, log_level=_choice("log_level", log_level, LOG_LEVELS))
         if allow_root is not None:
@@ -176,6 +204,7 @@ def parse_config(document: dict[str, Any]) -> ServiceConfig:
         request_timeout=_get(listener, "timeout", int, 1000, minimum=1) / 1000,
         idle_timeout=_get(listener, "idle_timeout", int, 60000, minimum=1) / 1000,
         drain_timeout=_get(listener, "drain_timeout", int, 5000, minimum=0) / 1000,
+        max_connections=_get(listener, "max_connections", int, 1024, minimum=1),
         authenticators=_authenticators(_get(auth, "auth_types", list, ["jwt", "unix-peer"])),
         admins=frozenset(_admins(auth.get("admins", []))),
         trust=_trust(_table(document, "trust")),
@@ -261,17 +290,38 @@ def _jwt_svid(table: dict[str, Any]) -> JwtSvidConfig | None:
     return JwtSvidConfig(Path(bundle).expanduser(), audience)
 
 
-def _admins(entries: Any) -> list[str]:
+def _admins(entries: Any) -> list[Admin]:
     if not isinstance(entries, list):
         raise ConfigError("authenticator.admins must be a list")
-    names = []
+    admins = []
     for entry in entries:
-        # Parsec writes `admins = [{ name = "x" }]`; a bare string is accepted too.
-        name = entry.get("name") if isinstance(entry, dict) else entry
-        if not isinstance(name, str) or not name:
-            raise ConfigError("each authenticator.admins entry needs a non-empty name")
-        names.append(name)
-    return names
+        # Parsec writes `admins = [{ name = "x" }]`; Tessera adds an optional `auth`, since
+        # several authenticators may be active. A bare "NAME" or "AUTH:NAME" string works too.
+        if isinstance(entry, dict):
+            admins.append(_admin(entry.get("name"), entry.get("auth")))
+        else:
+            admins.append(parse_admin(entry))
+    return admins
+
+
+def parse_admin(text: Any) -> Admin:
+    """An administrator from "NAME" or "AUTH:NAME" (AUTH an authenticator name)."""
+    if not isinstance(text, str):
+        raise ConfigError("each authenticator.admins entry needs a non-empty name")
+    prefix, sep, rest = text.partition(":")
+    if sep and prefix in AUTHENTICATOR_NAMES:
+        return _admin(rest, prefix)
+    return _admin(text, None)
+
+
+def _admin(name: Any, auth: Any) -> Admin:
+    if not isinstance(name, str) or not name:
+        raise ConfigError("each authenticator.admins entry needs a non-empty name")
+    if auth is None:
+        return Admin(name, None)
+    if not isinstance(auth, str) or auth not in AUTHENTICATOR_NAMES:
+        raise ConfigError(f"admin {name!r}: unknown authenticator {auth!r}")
+    return Admin(name, AUTHENTICATOR_NAMES[auth])
 
 
 def _providers(entries: Any) -> tuple[ProviderConfig, ...]:

@@ -18,6 +18,7 @@ def listener_settings(config: ServiceConfig) -> runner.ListenerSettings:
         request_timeout=config.request_timeout,
         idle_timeout=config.idle_timeout,
         drain_timeout=config.drain_timeout,
+        max_connections=config.max_connections,
     )
 
 

@@ -49,7 +49,7 @@ class Dispatcher:
     def __init__(
         self,
         authenticators: Mapping[AuthType, Authenticator],
-        admins: frozenset[str],
+        admins: frozenset[tuple[AuthType, str]],
         core: CoreProvider,
         providers: Mapping[int, Provider],
         trust: TrustEndpoint,
@@ -119,7 +119,7 @@ class Dispatcher:
         if authenticator is None:
             raise StatusError(Status.AUTHENTICATOR_NOT_REGISTERED, f"{auth_type.name} is off")
         name = authenticator.authenticate(auth, peer)
-        return Application(name, auth_type, name in self._admins)
+        return Application(name, auth_type, (auth_type, name) in self._admins)
 
     def _route(self, provider_id: int, opcode: Opcode) -> CoreProvider | Provider | TrustEndpoint:
         if opcode in TESSERA_OPCODES:

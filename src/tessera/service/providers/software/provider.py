@@ -69,9 +69,17 @@ class SoftwareProvider(Provider):
     """PSA operations computed in this process with `cryptography`."""
 
     info = SOFTWARE_INFO
-    # RSA key generation takes up to seconds and FFDH is pure Python: those leave the event
-    # loop. The rest takes well under a few milliseconds (RSA-4096 private operations at most).
-    blocking_opcodes = frozenset({Opcode.PSA_GENERATE_KEY, Opcode.PSA_RAW_KEY_AGREEMENT})
+    # RSA key generation takes up to seconds, and FFDH (pure Python) makes agreement, import
+    # checks and public-key export of DH keys slow: those leave the event loop. The rest takes
+    # well under a few milliseconds (RSA-4096 private operations at most).
+    blocking_opcodes = frozenset(
+        {
+            Opcode.PSA_GENERATE_KEY,
+            Opcode.PSA_IMPORT_KEY,
+            Opcode.PSA_EXPORT_PUBLIC_KEY,
+            Opcode.PSA_RAW_KEY_AGREEMENT,
+        }
+    )
 
     def __init__(
         self, provider_id: int, name: str, keystore: KeyStore, config: ServiceConfig
