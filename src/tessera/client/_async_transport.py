@@ -9,7 +9,12 @@ import time
 from pathlib import Path
 
 from tessera.client._errors import CallTimeoutError, ProtocolError, TransportError
-from tessera.client._transport import RECV_SIZE, hang_up_message, response_limits
+from tessera.client._transport import (
+    MAYBE_DONE,
+    RECV_SIZE,
+    hang_up_message,
+    response_limits,
+)
 from tessera.wire.framing import Event, Frame, FrameReader
 
 _MAX_IDLE = 8
@@ -36,8 +41,10 @@ class AsyncTransport:
         self.connect_retry = connect_retry
         self._idle: list[Connection] = []
 
-    async def exchange(self, data: bytes, timeout: float | None = None) -> Frame:
-        """Send one request and return its response frame."""
+    async def exchange(
+        self, data: bytes, timeout: float | None = None, *, idempotent: bool = True
+    ) -> Frame:
+        """Send one request and return its response frame (see `SyncTransport.exchange`)."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         while self._idle:
             connection = self._idle.pop()
@@ -48,6 +55,8 @@ class AsyncTransport:
                 return await self._round_trip(connection, data, deadline, reused=True)
             except _StaleConnectionError:
                 await self.aclose()  # the service restarted or dropped idle connections
+                if not idempotent:
+                    raise TransportError(MAYBE_DONE) from None
         connection = await self._connect(deadline)
         return await self._round_trip(connection, data, deadline, reused=False)
 

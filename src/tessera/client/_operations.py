@@ -175,7 +175,10 @@ class OperationClient:
                 transport = self._transport
                 if step.target is Target.IDENTITY:
                     transport = self._identity_transport()
-                step = steps.send(transport.exchange(step.data, _remaining(deadline)))
+                frame = transport.exchange(
+                    step.data, _remaining(deadline), idempotent=step.idempotent
+                )
+                step = steps.send(frame)
         except StopIteration as done:
             result: T = done.value
             return result
@@ -522,7 +525,9 @@ class AsyncOperationClient:
                 transport = self._transport
                 if step.target is Target.IDENTITY:
                     transport = self._identity_transport()
-                frame = await transport.exchange(step.data, _remaining(deadline))
+                frame = await transport.exchange(
+                    step.data, _remaining(deadline), idempotent=step.idempotent
+                )
                 step = steps.send(frame)
         except StopIteration as done:
             result: T = done.value

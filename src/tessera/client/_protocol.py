@@ -28,6 +28,11 @@ from tessera.wire.status import Status, StatusError
 
 T = TypeVar("T")
 
+# Sent twice (the first answer lost with a broken connection), these would fail or act twice.
+NOT_IDEMPOTENT = frozenset(
+    {Opcode.PSA_GENERATE_KEY, Opcode.PSA_IMPORT_KEY, Opcode.PSA_DESTROY_KEY, Opcode.DELETE_CLIENT}
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Call(Generic[T]):
@@ -43,6 +48,11 @@ class Call(Generic[T]):
     def operation(self) -> str:
         """The operation's name as Parsec writes it (PsaSignHash), for error messages."""
         return self.opcode.name.title().replace("_", "")
+
+    @property
+    def idempotent(self) -> bool:
+        """False for operations that must not run twice (they create or destroy state)."""
+        return self.opcode not in NOT_IDEMPOTENT
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +76,7 @@ class Exchange:
 
     target: Target
     data: bytes
+    idempotent: bool = True  # False: never sent twice, even over a connection that broke
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +160,7 @@ def flow(call: Call[T], auth: Authentication) -> Flow[T]:
     call retried once. A service that is not ready to check tokens yet is waited for briefly.
     """
     credentials = (yield from auth.credentials()) if call.opcode.needs_auth else None
-    frame = yield Exchange(Target.SERVICE, encode_call(call, credentials))
+    frame = yield Exchange(Target.SERVICE, encode_call(call, credentials), call.idempotent)
     refreshed = False
     pause = NOT_READY_PAUSE
     for _ in range(NOT_READY_RETRIES):
@@ -165,7 +176,7 @@ def flow(call: Call[T], auth: Authentication) -> Flow[T]:
                 raise
             yield Pause(pause)
             pause = min(pause * 2, NOT_READY_PAUSE_MAX)
-        frame = yield Exchange(Target.SERVICE, encode_call(call, credentials))
+        frame = yield Exchange(Target.SERVICE, encode_call(call, credentials), call.idempotent)
     return decode_reply(call, _frame(frame))
 
 

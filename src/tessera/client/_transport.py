@@ -31,6 +31,27 @@ class _StaleConnectionError(Exception):
     """A pooled connection was found closed before any answer byte: retry on a new one."""
 
 
+MAYBE_DONE = (
+    "the connection broke after the request was sent and before any answer: the operation "
+    "may or may not have taken effect (it is not repeated automatically)"
+)
+
+
+def _still_open(sock: socket.socket) -> bool:
+    """True for an idle connection with nothing pending; False once the peer closed it.
+
+    (MSG_DONTWAIT alone is not enough: a socket with a timeout would wait for it.)
+    """
+    try:
+        sock.setblocking(False)
+        sock.recv(1, socket.MSG_PEEK)
+    except BlockingIOError:
+        return True  # nothing to read: open and idle, as it should be
+    except OSError:
+        return False
+    return False  # EOF, or bytes nobody asked for: either way not reusable
+
+
 def response_limits() -> Limits:
     """What we accept from a service: generous, but still bounded before allocation."""
     return Limits(max_header_size=1024, max_body_size=64 << 20)
@@ -47,15 +68,27 @@ class SyncTransport:
         self._lock = threading.Lock()
         self._pid = os.getpid()
 
-    def exchange(self, data: bytes, timeout: float | None = None) -> Frame:
-        """Send one request and return its response frame."""
+    def exchange(
+        self, data: bytes, timeout: float | None = None, *, idempotent: bool = True
+    ) -> Frame:
+        """Send one request and return its response frame.
+
+        A pooled connection found closed is replaced. If one closes after the request went out
+        and before any answer, the request is sent again on a new connection only when
+        `idempotent`: otherwise it may have taken effect, and TransportError says so.
+        """
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         sock = self._take_idle()
+        while sock is not None and not _still_open(sock):
+            sock.close()
+            sock = self._take_idle()
         if sock is not None:
             try:
                 return self._round_trip(sock, data, deadline, reused=True)
             except _StaleConnectionError:
                 self.close()  # the service restarted or dropped idle connections: all are stale
+                if not idempotent:
+                    raise TransportError(MAYBE_DONE) from None
         return self._round_trip(self._connect(deadline), data, deadline, reused=False)
 
     def close(self) -> None:
@@ -77,15 +110,7 @@ class SyncTransport:
 
     def _give_back(self, sock: socket.socket) -> None:
         # A service that closes after each answer (Parsec's does) leaves EOF behind: drop those.
-        # (MSG_DONTWAIT alone is not enough: a socket with a timeout would wait for it.)
-        try:
-            sock.setblocking(False)
-            peeked: bytes | None = sock.recv(1, socket.MSG_PEEK)
-        except BlockingIOError:
-            peeked = None  # nothing pending: open and idle, as it should be
-        except OSError:
-            peeked = b""
-        if peeked is not None:
+        if not _still_open(sock):
             sock.close()
             return
         with self._lock:
