@@ -10,7 +10,6 @@ from pathlib import Path
 
 from tessera.client._errors import CallTimeoutError, ProtocolError, TransportError
 from tessera.client._transport import (
-    MAYBE_DONE,
     RECV_SIZE,
     hang_up_message,
     response_limits,
@@ -46,7 +45,7 @@ class AsyncTransport:
     ) -> Frame:
         """Send one request and return its response frame (see `SyncTransport.exchange`)."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        while self._idle:
+        while self._idle and idempotent:  # a non-idempotent request takes a fresh connection
             connection = self._idle.pop()
             if connection[0].at_eof():
                 await _discard(connection[1])
@@ -55,8 +54,6 @@ class AsyncTransport:
                 return await self._round_trip(connection, data, deadline, reused=True)
             except _StaleConnectionError:
                 await self.aclose()  # the service restarted or dropped idle connections
-                if not idempotent:
-                    raise TransportError(MAYBE_DONE) from None
         connection = await self._connect(deadline)
         return await self._round_trip(connection, data, deadline, reused=False)
 

@@ -31,12 +31,6 @@ class _StaleConnectionError(Exception):
     """A pooled connection was found closed before any answer byte: retry on a new one."""
 
 
-MAYBE_DONE = (
-    "the connection broke after the request was sent and before any answer: the operation "
-    "may or may not have taken effect (it is not repeated automatically)"
-)
-
-
 def _still_open(sock: socket.socket) -> bool:
     """True for an idle connection with nothing pending; False once the peer closed it.
 
@@ -73,12 +67,16 @@ class SyncTransport:
     ) -> Frame:
         """Send one request and return its response frame.
 
-        A pooled connection found closed is replaced. If one closes after the request went out
-        and before any answer, the request is sent again on a new connection only when
-        `idempotent`: otherwise it may have taken effect, and TransportError says so.
+        A pooled connection found closed is replaced; one that closes after the request went
+        out and before any answer is replaced and the request sent again. A request that is
+        not `idempotent` always uses a fresh connection and is never sent twice: if that
+        connection breaks before any answer, TransportError says the outcome is unknown.
         """
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        sock = self._take_idle()
+        # A request that must not run twice goes on a fresh connection: a pooled one may be
+        # closing just now (a service that closes after each answer), and then whether the
+        # request was read could not be told.
+        sock = self._take_idle() if idempotent else None
         while sock is not None and not _still_open(sock):
             sock.close()
             sock = self._take_idle()
@@ -87,8 +85,6 @@ class SyncTransport:
                 return self._round_trip(sock, data, deadline, reused=True)
             except _StaleConnectionError:
                 self.close()  # the service restarted or dropped idle connections: all are stale
-                if not idempotent:
-                    raise TransportError(MAYBE_DONE) from None
         return self._round_trip(self._connect(deadline), data, deadline, reused=False)
 
     def close(self) -> None:
@@ -205,4 +201,7 @@ def _send_and_receive(
 def hang_up_message(received_any: bool) -> str:
     if received_any:
         return "the service closed the connection mid-answer"
-    return "the service closed the connection without answering"
+    return (
+        "the service closed the connection without answering"
+        " (the operation may or may not have taken effect)"
+    )

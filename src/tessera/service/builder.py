@@ -55,7 +55,12 @@ def build_authenticator(
     if config.jwt_svid is None:
         raise ConfigError("the jwt-svid authenticator needs authenticator.jwt_svid_bundle")
     svid = config.jwt_svid
-    return JwtSvidAuthenticator(svid.bundle, audience=svid.audience, leeway=config.trust.leeway)
+    return JwtSvidAuthenticator(
+        svid.bundle,
+        audience=svid.audience,
+        leeway=config.trust.leeway,
+        trust_domain=svid.trust_domain,
+    )
 
 
 def build_trust_store(config: ServiceConfig) -> TrustStore:

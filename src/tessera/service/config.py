@@ -75,6 +75,7 @@ class JwtSvidConfig:
 
     bundle: Path
     audience: str = "parsec"
+    trust_domain: str | None = None  # when set, tokens of other trust domains are refused
 
 
 @dataclass(frozen=True)
@@ -287,7 +288,10 @@ def _jwt_svid(table: dict[str, Any]) -> JwtSvidConfig | None:
     if not isinstance(bundle, str):
         raise ConfigError("authenticator.jwt_svid_bundle must be a path")
     audience = _get(table, "jwt_svid_audience", str, "parsec")
-    return JwtSvidConfig(Path(bundle).expanduser(), audience)
+    trust_domain = table.get("jwt_svid_trust_domain")
+    if trust_domain is not None and (not isinstance(trust_domain, str) or not trust_domain):
+        raise ConfigError("authenticator.jwt_svid_trust_domain must be a trust domain name")
+    return JwtSvidConfig(Path(bundle).expanduser(), audience, trust_domain)
 
 
 def _admins(entries: Any) -> list[Admin]:

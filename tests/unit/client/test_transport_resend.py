@@ -23,8 +23,8 @@ from tessera.wire.header import FLAG_KEEP_ALIVE, Header
 
 
 class HangUpAfterOne:
-    """Answers every request with an empty success, except that each connection's second
-    request is read and then dropped without an answer."""
+    """Answers every request with an empty success, except the second one it receives, which
+    it reads and then drops without an answer (closing that connection)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -45,7 +45,6 @@ class HangUpAfterOne:
 
     def _handle(self, connection: socket.socket) -> None:
         reader = FrameReader()
-        answered = 0
         with connection:
             while True:
                 data = connection.recv(65536)
@@ -54,9 +53,8 @@ class HangUpAfterOne:
                 for event in reader.feed(data):
                     assert isinstance(event, Frame)
                     self.received += 1
-                    if answered == 1:
+                    if self.received == 2:
                         return  # read it, then hang up without an answer
-                    answered += 1
                     connection.sendall(encode_response(Header(opcode=event.header.opcode), b""))
 
     def close(self) -> None:
@@ -79,16 +77,20 @@ def request(opcode: int) -> bytes:
 
 def test_an_idempotent_request_is_resent_on_a_new_connection(server: HangUpAfterOne) -> None:
     transport = SyncTransport(server.path, timeout=5)
-    assert transport.exchange(request(1)).header.status == 0
-    assert transport.exchange(request(1), idempotent=True).header.status == 0
-    assert server.received == 3  # the dropped one, and its resend
-    transport.close()
+    try:
+        assert transport.exchange(request(1)).header.status == 0
+        assert transport.exchange(request(1), idempotent=True).header.status == 0
+        assert server.received == 3  # the dropped one, and its resend
+    finally:
+        transport.close()
 
 
 def test_a_key_creation_is_not_resent(server: HangUpAfterOne) -> None:
     transport = SyncTransport(server.path, timeout=5)
-    assert transport.exchange(request(1)).header.status == 0
-    with pytest.raises(TransportError, match="may or may not have taken effect"):
-        transport.exchange(request(2), idempotent=False)
-    assert server.received == 2
-    transport.close()
+    try:
+        assert transport.exchange(request(1)).header.status == 0
+        with pytest.raises(TransportError, match="may or may not have taken effect"):
+            transport.exchange(request(2), idempotent=False)
+        assert server.received == 2  # read once, never again
+    finally:
+        transport.close()

@@ -6,13 +6,19 @@ For SPIRE deployments: the bundle is the trust domain's JWKS (as `spire-server b
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
 from datetime import timedelta
 from pathlib import Path
 
+from tessera.daemon.errors import ConfigError
 from tessera.daemon.peer import PeerCredentials
 from tessera.trust.bundle import JwtBundle, load_jwt_bundle
 from tessera.wire.opcodes import AuthType
 from tessera.wire.status import Status, StatusError
+
+log = logging.getLogger(__name__)
 
 
 class JwtSvidAuthenticator:
@@ -21,10 +27,41 @@ class JwtSvidAuthenticator:
     auth_type = AuthType.JWT_SVID
     description = "JWT-SVID: SPIFFE identity tokens checked against a JWT bundle"
 
-    def __init__(self, bundle_path: Path, *, audience: str, leeway: float) -> None:
-        self._bundle: JwtBundle = load_jwt_bundle(bundle_path)
+    def __init__(
+        self, bundle_path: Path, *, audience: str, leeway: float, trust_domain: str | None
+    ) -> None:
+        self._path = bundle_path
+        self._trust_domain = trust_domain
         self._audience = audience
         self._leeway = timedelta(seconds=leeway)
+        self._lock = threading.Lock()
+        try:
+            self._version = self._file_version()
+            self._bundle: JwtBundle = load_jwt_bundle(bundle_path, trust_domain=trust_domain)
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"JWT-SVID bundle {bundle_path}: {error}") from None
+
+    def _file_version(self) -> tuple[int, int, int]:
+        info = os.stat(self._path)
+        return (info.st_ino, info.st_size, info.st_mtime_ns)
+
+    def _current_bundle(self) -> JwtBundle:
+        """The bundle, re-read when the file changed (SPIRE rotates its JWT keys)."""
+        try:
+            version = self._file_version()
+        except OSError:
+            return self._bundle  # momentarily missing while being replaced: keep the last good
+        if version != self._version:
+            with self._lock:
+                try:
+                    bundle = load_jwt_bundle(self._path, trust_domain=self._trust_domain)
+                except (OSError, ValueError) as error:
+                    log.warning("keeping the previous JWT-SVID bundle: %s", error)
+                else:
+                    self._bundle = bundle
+                    log.info("reloaded the JWT-SVID bundle %s", self._path)
+                self._version = version
+        return self._bundle
 
     def authenticate(self, payload: bytes, peer: PeerCredentials | None) -> str:
         try:
@@ -33,7 +70,9 @@ class JwtSvidAuthenticator:
             # As Parsec's JWT-SVID authenticator: a payload that is not text is InvalidEncoding.
             raise StatusError(Status.INVALID_ENCODING, "token is not ASCII") from None
         try:
-            claims = self._bundle.verify(token, audience=self._audience, leeway=self._leeway)
+            claims = self._current_bundle().verify(
+                token, audience=self._audience, leeway=self._leeway
+            )
         except StatusError as error:
             raise StatusError(Status.AUTHENTICATION_ERROR, f"JWT-SVID refused: {error}") from None
         return claims.subject
