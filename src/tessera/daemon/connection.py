@@ -43,7 +43,9 @@ class Connection(asyncio.Protocol):
         request_timeout: float,
         idle_timeout: float,
         on_close: Callable[[Connection], None],
+        peer_start_time: bool = False,
     ) -> None:
+        self._peer_start_time = peer_start_time
         self._dispatcher = dispatcher
         self._executor = executor
         self._reader = FrameReader(limits)
@@ -75,7 +77,9 @@ class Connection(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)
         self._transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
         sock = cast("socket.socket | None", transport.get_extra_info("socket"))
-        self._peer = peer_credentials(sock) if sock is not None else None
+        self._peer = (
+            peer_credentials(sock, start_time=self._peer_start_time) if sock is not None else None
+        )
         self._last_activity = asyncio.get_running_loop().time()
         self._arm_timer()
 

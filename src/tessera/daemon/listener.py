@@ -29,8 +29,10 @@ class Listener:
         request_timeout: float,
         idle_timeout: float,
         max_connections: int = 1024,
+        peer_start_time: bool = False,
     ) -> None:
         self._max_connections = max_connections
+        self._peer_start_time = peer_start_time
         self._dispatcher = dispatcher
         self._executor = executor
         self._limits = limits
@@ -54,6 +56,7 @@ class Listener:
             request_timeout=self._request_timeout,
             idle_timeout=self._idle_timeout,
             on_close=self._connections.discard,
+            peer_start_time=self._peer_start_time,
         )
         self._connections.add(connection)
         return connection

@@ -6,20 +6,28 @@ import socket
 import struct
 from dataclasses import dataclass
 
+from tessera.trust.peer import incarnation_of
+
 _UCRED = struct.Struct("3i")  # pid, uid, gid
 
 
 @dataclass(frozen=True, slots=True)
 class PeerCredentials:
-    """The connecting process as the kernel reports it (SO_PEERCRED), read once per connection."""
+    """The connecting process as the kernel reports it (SO_PEERCRED), read once per connection.
+
+    `start_time` (clock ticks since boot, from /proc) is read at connect time where a daemon
+    asks for it, so that a later check can tell whether the pid still names the same process.
+    """
 
     pid: int
     uid: int
     gid: int
+    start_time: int | None = None
 
 
-def peer_credentials(sock: socket.socket) -> PeerCredentials | None:
-    """SO_PEERCRED of a connected Unix socket; None where the platform lacks it."""
+def peer_credentials(sock: socket.socket, *, start_time: bool = False) -> PeerCredentials | None:
+    """SO_PEERCRED of a connected Unix socket (and the peer's start time if asked); None where
+    the platform lacks it."""
     option = getattr(socket, "SO_PEERCRED", None)
     if option is None:
         return None
@@ -28,4 +36,6 @@ def peer_credentials(sock: socket.socket) -> PeerCredentials | None:
     except OSError:
         return None
     pid, uid, gid = _UCRED.unpack(raw)
-    return PeerCredentials(pid=pid, uid=uid, gid=gid)
+    incarnation = incarnation_of(pid) if start_time else None
+    started = incarnation.start_time if incarnation is not None else None
+    return PeerCredentials(pid=pid, uid=uid, gid=gid, start_time=started)

@@ -39,6 +39,8 @@ class ListenerSettings:
     idle_timeout: float
     drain_timeout: float
     max_connections: int = 1024
+    # Read each peer's start time at connect: daemons that later identify callers by pid.
+    peer_start_time: bool = False
 
 
 def install_event_loop_policy() -> None:
@@ -78,6 +80,7 @@ async def serve(
         request_timeout=settings.request_timeout,
         idle_timeout=settings.idle_timeout,
         max_connections=settings.max_connections,
+        peer_start_time=settings.peer_start_time,
     )
     running: list[asyncio.Task[None]] = []
     try:

@@ -23,8 +23,13 @@ class SocketInUseError(RuntimeError):
 
 
 def prepare_directory(directory: Path, group: str | None) -> None:
-    """Create (or tighten) the socket directory: 0700, or 0750 group-owned by `group`."""
-    mode = 0o750 if group else 0o700
+    """Create the socket directory 0700 (0750, group-owned by `group`), or tighten an existing
+    one without undoing what another daemon sharing it set up.
+
+    The security service and the identity provider may share a directory with different
+    groups: an existing directory keeps the access it grants a group, gains what `group`
+    needs, and always loses access for others.
+    """
     created = not directory.exists()
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     info = directory.stat()
@@ -34,10 +39,13 @@ def prepare_directory(directory: Path, group: str | None) -> None:
         return
     if info.st_uid != os.geteuid():
         raise SocketInUseError(f"socket directory {directory} belongs to another user")
+    mode = stat.S_IMODE(info.st_mode)
+    wanted = 0o700 if created else mode & ~0o007
     if group:
         os.chown(directory, -1, grp.getgrnam(group).gr_gid)
-    if created or stat.S_IMODE(info.st_mode) != mode:
-        os.chmod(directory, mode)
+        wanted = (wanted & ~0o070) | 0o050
+    if wanted != mode or created:
+        os.chmod(directory, wanted)
 
 
 def remove_stale_socket(path: Path) -> None:

@@ -19,6 +19,7 @@ path = "/web/{name}"
 from __future__ import annotations
 
 import fnmatch
+import grp
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -82,6 +83,7 @@ class IdentityConfig:
     rules: tuple[MappingRule, ...] = (MappingRule(),)
     allow_root: bool = False
     log_level: str = "info"
+    socket_group: str | None = None
     limits: Limits = field(default_factory=Limits)
     request_timeout: float = 1.0
     idle_timeout: float = 60.0
@@ -135,9 +137,23 @@ def load_identity_config(path: Path | None) -> IdentityConfig:
         rules=rules,
         allow_root=bool(section.get("allow_root", False)),
         log_level=_text(section, "log_level", "info"),
+        socket_group=_group(section.get("socket_group")),
     )
     config.spiffe_id_for({"name": "probe"})  # fails fast on a bad trust domain or template
     return config
+
+
+def _group(value: Any) -> str | None:
+    """The group whose members may fetch tokens (applications running as other users)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigError("identity.socket_group must be a group name")
+    try:
+        grp.getgrnam(value)
+    except KeyError:
+        raise ConfigError(f"identity.socket_group: no group named {value!r}") from None
+    return value
 
 
 def _text(table: dict[str, Any], key: str, default: str) -> str:

@@ -43,10 +43,11 @@ async def serve(config: IdentityConfig) -> None:
 
     settings = runner.ListenerSettings(
         socket_path=config.socket_path,
-        socket_group=None,
+        socket_group=config.socket_group,
         limits=config.limits,
         request_timeout=config.request_timeout,
         idle_timeout=config.idle_timeout,
         drain_timeout=config.drain_timeout,
+        peer_start_time=True,
     )
     await runner.serve(handler, settings, tasks=[keep_service_trusting, purge_exited])
