@@ -195,7 +195,9 @@ def run(seconds: float, clients: int) -> list[Result]:
         stop_service(service)
 
     # The same operations in this process, on the same key store, without sockets.
-    config = parse_config({"core_settings": {"state_dir": str(state)}})
+    config = parse_config(
+        {"core_settings": {"state_dir": str(state)}, "authenticator": {"auth_types": ["direct"]}}
+    )
     assembly = build(config)
     try:
         dispatcher = assembly.dispatcher
