@@ -229,6 +229,47 @@ def start_identity(
     return RunningService(path, state_dir, process, log_path, args)
 
 
+def start_orchestrator(
+    state_dir: Path,
+    *extra: str,
+    service_socket: Path,
+    identity_socket: Path,
+    manifest: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> RunningService:
+    """Start `tessera orchestrator` with its state (and control socket) in `state_dir`.
+
+    Its applications inherit `env` (default: ours) and write to its log.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "run" / "orchestrator.sock"
+    args = [
+        sys.executable,
+        "-m",
+        "tessera.cli.main",
+        "orchestrator",
+        "--allow-root",
+        "--state-dir",
+        os.fspath(state_dir),
+        "--identity-socket",
+        os.fspath(identity_socket),
+        "--service-socket",
+        os.fspath(service_socket),
+        "--heartbeat",
+        "0.2",
+        "--log-level",
+        "debug",
+        *extra,
+    ]
+    if manifest is not None:
+        args += ["--manifest", os.fspath(manifest)]
+    log_path = state_dir / "orchestrator.log"
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT, env=env)
+    wait_for_socket(path, process, log_path)
+    return RunningService(path, state_dir, process, log_path, args)
+
+
 def call(path: Path, opcode: Opcode, body: Message, timeout: float = 10.0) -> Response:
     """One request (no auth) on its own connection to any daemon."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:

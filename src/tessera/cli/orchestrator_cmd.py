@@ -25,12 +25,22 @@ def register(commands: Any) -> None:
     launch.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command")
     launch.add_argument("--restart", choices=("never", "on-failure", "always"), default="never")
     launch.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
-    launch.add_argument("--control-socket", type=Path, help="the orchestrator's control socket")
+    _control_option(launch)
     launch.set_defaults(run=run_launch)
     status = actions.add_parser("status", help="applications with their identities")
-    status.add_argument("--control-socket", type=Path, help="the orchestrator's control socket")
+    _control_option(status)
     status.add_argument("--json", action="store_true", dest="as_json", help="JSON output")
     status.set_defaults(run=run_status)
+
+
+def _control_option(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS: when not given here, `orchestrator --control-socket X ACTION` still counts.
+    parser.add_argument(
+        "--control-socket",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="the orchestrator's control socket",
+    )
 
 
 def _daemon_options(parser: argparse.ArgumentParser) -> None:
@@ -76,9 +86,17 @@ def run_orchestrator_daemon(args: argparse.Namespace) -> int:
 
 
 def _control_socket(args: argparse.Namespace) -> Path:
-    from tessera.orchestrator.config import default_control_socket
+    """--control-socket, else where the daemon's --config and --state-dir put it."""
+    from tessera.daemon.errors import ConfigError
+    from tessera.orchestrator.config import load_orchestrator_config
 
-    return args.control_socket or default_control_socket()
+    if args.control_socket is not None:
+        return Path(args.control_socket)
+    try:
+        config = load_orchestrator_config(args.config).with_overrides(state_dir=args.state_dir)
+    except ConfigError as error:
+        raise StartupError(str(error)) from None
+    return config.control_socket
 
 
 def _call(path: Path, opcode: Any, body: Any, timeout: float) -> Any:

@@ -30,11 +30,14 @@ async def call(path: Path, opcode: Opcode, body: Message, *, timeout: float = 5.
     """Send one request; return the result message, or raise StatusError with the peer's status."""
     request = encode_request(Header(opcode=int(opcode)), body.SerializeToString())
     try:
-        frame = await asyncio.wait_for(_exchange(path, request), timeout)
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that
+        # arrives as the exchange completes, and a daemon's task would then never stop.
+        async with asyncio.timeout(timeout):
+            frame = await _exchange(path, request)
+    except TimeoutError:  # before OSError, of which it is a subclass
+        raise LinkError(f"no answer from {path} within {timeout} s") from None
     except (OSError, asyncio.IncompleteReadError) as error:
         raise LinkError(f"cannot reach {path}: {error}") from None
-    except TimeoutError:
-        raise LinkError(f"no answer from {path} within {timeout} s") from None
     status = frame.header.status
     if status != Status.SUCCESS:
         try:

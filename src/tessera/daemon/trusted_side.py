@@ -93,7 +93,8 @@ class TrustedSide:
     async def wait_trusted(self, timeout: float) -> bool:
         """Wait until the peer accepted an intermediate of ours; False on timeout."""
         try:
-            await asyncio.wait_for(self._trusted.wait(), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: see link.call
+                await self._trusted.wait()
         except TimeoutError:
             return False
         return True

@@ -175,7 +175,7 @@ class IdentityHandler:
 
 
 def _definition_fields(claims: dict[str, Any]) -> dict[str, Any]:
-    keep = ("name", "digest", "host", "user", "uid", "command")
+    keep = ("name", "digest", "script_digest", "host", "user", "uid", "command")
     return {k: claims[k] for k in keep if k in claims}
 
 

@@ -7,6 +7,7 @@ provider checks the same facts again before believing a proof.
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import shutil
 import socket
@@ -21,6 +22,10 @@ from tessera.trust.procfs import (
     real_uid,
 )
 from tessera.wire.payload_kinds import DEFINITION, PROOF, REMOVAL
+
+MAX_INTERPRETER_DEPTH = 4  # interpreters that are scripts themselves: the kernel's limit
+SHEBANG_MAX = 256  # the longest `#!` line the kernel reads
+_ENV_OPTIONS_WITH_VALUE = frozenset({"-u", "--unset", "-C", "--chdir"})
 
 
 class ProcessGoneError(RuntimeError):
@@ -39,29 +44,98 @@ def host_id() -> str:
     return socket.gethostname()
 
 
-def resolve_executable(command: list[str]) -> Path:
-    """The file the first word of a command runs."""
-    found = shutil.which(command[0])
+def resolve_executable(
+    command: list[str], *, search_path: str | None = None, cwd: Path | None = None
+) -> Path:
+    """The file the first word of a command names, found as starting the process finds it:
+    on `search_path` (the application's PATH) if it is a bare name, else relative to `cwd`."""
+    word = command[0]
+    if os.sep in word and cwd is not None:
+        word = os.fspath(cwd / word)  # an absolute word stays as it is
+    found = shutil.which(word, path=search_path)
     if found is None:
         raise FileNotFoundError(f"no executable {command[0]!r} on PATH")
     return Path(found).resolve()
 
 
+def program_of(path: Path, *, search_path: str | None = None) -> Path:
+    """The program the kernel runs when `path` is executed, which /proc/<pid>/exe shows.
+
+    A `#!` script runs its interpreter (followed, as the kernel does, through interpreters that
+    are scripts themselves); `#!/usr/bin/env NAME` runs NAME from the PATH, as `env` replaces
+    itself with it straight away.
+    """
+    for _ in range(MAX_INTERPRETER_DEPTH):
+        words = _shebang(path)
+        if words is None:
+            return path
+        interpreter = Path(words[0])
+        if interpreter.name == "env" and len(words) > 1:
+            named = _env_program(words[1].split())
+            found = shutil.which(named, path=search_path) if named else None
+            if found is not None:
+                interpreter = Path(found)
+        path = interpreter.resolve()
+    return path
+
+
+def _env_program(arguments: list[str]) -> str | None:
+    """The program `env ARGUMENTS` runs: the first word that is no option nor assignment."""
+    skip = False
+    for word in arguments:
+        if skip:
+            skip = False
+        elif word in _ENV_OPTIONS_WITH_VALUE:
+            skip = True
+        elif not word.startswith("-") and "=" not in word:
+            return word
+    return None
+
+
+def _shebang(path: Path) -> list[str] | None:
+    """The interpreter and its optional argument from a `#!` line (None: not a script)."""
+    try:
+        with path.open("rb") as file:
+            line = file.readline(SHEBANG_MAX)
+    except OSError:
+        return None
+    if not line.startswith(b"#!"):
+        return None
+    words = line[2:].decode(errors="replace").strip().split(maxsplit=1)
+    return words or None
+
+
 def definition_claims(
-    client_id: str, *, name: str, command: list[str], user: str, uid: int
+    client_id: str,
+    *,
+    name: str,
+    command: list[str],
+    user: str,
+    uid: int,
+    search_path: str | None = None,
+    cwd: Path | None = None,
 ) -> dict[str, Any]:
-    """A client definition: what the application is, independent of any running process."""
-    return {
+    """A client definition: what the application is, independent of any running process.
+
+    `digest` is the program its processes run (what a proof's `exe_digest` shows); a script's
+    own digest is `script_digest`.
+    """
+    named = resolve_executable(command, search_path=search_path, cwd=cwd)
+    program = program_of(named, search_path=search_path)
+    claims: dict[str, Any] = {
         "kind": DEFINITION,
         "jti": secrets.token_urlsafe(16),
         "client_id": client_id,
         "name": name,
-        "digest": executable_digest(resolve_executable(command)),
+        "digest": executable_digest(program),
         "host": host_id(),
         "user": user,
         "uid": uid,
         "command": command,
     }
+    if program != named:
+        claims["script_digest"] = executable_digest(named)
+    return claims
 
 
 def proof_claims(client_id: str, pid: int) -> dict[str, Any]:

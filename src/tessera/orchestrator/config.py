@@ -20,6 +20,8 @@ replicas = 1
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import pwd
 import re
@@ -63,6 +65,14 @@ class AppSpec:
     def user_name(self) -> str:
         """The user name the application runs as."""
         return self.user or pwd.getpwuid(os.getuid()).pw_name
+
+    @property
+    def fingerprint(self) -> str:
+        """A digest of how the application starts (command, directory, environment, user): a
+        process recorded with another fingerprint runs an old version, to be replaced rather
+        than re-attached. A digest, so no environment value reaches the state file."""
+        launch = [list(self.command), str(self.working_dir or ""), list(self.env), self.user]
+        return hashlib.sha256(json.dumps(launch).encode()).hexdigest()
 
 
 @dataclass(frozen=True)

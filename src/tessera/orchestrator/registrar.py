@@ -7,7 +7,10 @@ before a rotation is refused as signed by an unknown signer: synchronize and sen
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 from google.protobuf.message import Message
@@ -24,6 +27,32 @@ log = logging.getLogger(__name__)
 
 _RETRYABLE = (Status.TRUST_UNKNOWN_SIGNER, Status.TRUST_NO_ROOT)
 TRUST_WAIT = 5.0  # seconds a registration waits for trust with the identity provider
+SETTLE_WAIT = 1.0  # seconds a new process may take to exec into its defined program
+SETTLE_POLL = 0.02
+
+
+async def _settled_proof(client_id: str, pid: int, digest: str) -> dict[str, Any]:
+    """A proof of `pid` once it runs the defined program. A process may replace its program
+    just after it started (`#!/usr/bin/env python3` runs env, which runs python3): wait for
+    that briefly rather than send a proof the identity provider must refuse."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + SETTLE_WAIT
+    claims = proof_claims(client_id, pid)
+    program = _program_path(pid)
+    while claims.get("exe_digest") not in (None, digest) and loop.time() < give_up:
+        await asyncio.sleep(SETTLE_POLL)
+        now = _program_path(pid)
+        if now != program:  # it exec'd: look again (hashing only then)
+            program = now
+            claims = proof_claims(client_id, pid)
+    return claims
+
+
+def _program_path(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
 
 
 class Registrar:
@@ -32,11 +61,17 @@ class Registrar:
     def __init__(self, trusted: TrustedSide) -> None:
         self._trusted = trusted
 
-    async def _send(self, opcode: Opcode, claims: dict[str, Any]) -> Message | None:
-        """Sign and send one payload; None if the identity provider cannot be reached now."""
+    async def _send(
+        self, opcode: Opcode, claims: dict[str, Any], *, wait: bool = True
+    ) -> Message | None:
+        """Sign and send one payload; None if the identity provider cannot be reached now.
+
+        With no trust yet, `wait` for it briefly; else give up at once."""
         for attempt in range(2):
             current = self._trusted.current
             if current is None:
+                if not wait:
+                    return None
                 # Trust is being established by the heartbeat; wait for it briefly rather
                 # than racing it (what misses the window is replayed once trust exists).
                 await self._trusted.wait_trusted(TRUST_WAIT)
@@ -60,17 +95,37 @@ class Registrar:
         return None
 
     async def register(
-        self, client_id: str, *, name: str, command: list[str], user: str, uid: int, pid: int
+        self,
+        client_id: str,
+        *,
+        name: str,
+        command: list[str],
+        user: str,
+        uid: int,
+        pid: int,
+        search_path: str | None = None,
+        cwd: Path | None = None,
     ) -> str | None:
-        """Define and prove one running process; its SPIFFE ID, or None if not possible now."""
+        """Define and prove one running process; its SPIFFE ID, or None if not possible now.
+
+        `search_path` and `cwd` are the application's PATH and working directory, where its
+        command is found.
+        """
         try:
-            defined = await self._send(
-                Opcode.ADD_CLIENT,
-                definition_claims(client_id, name=name, command=command, user=user, uid=uid),
+            definition = definition_claims(
+                client_id,
+                name=name,
+                command=command,
+                user=user,
+                uid=uid,
+                search_path=search_path,
+                cwd=cwd,
             )
+            defined = await self._send(Opcode.ADD_CLIENT, definition)
             if defined is None:
                 return None
-            proven = await self._send(Opcode.PROVE_CLIENT, proof_claims(client_id, pid))
+            proof = await _settled_proof(client_id, pid, definition["digest"])
+            proven = await self._send(Opcode.PROVE_CLIENT, proof)
         except (link.LinkError, StatusError, OSError, RuntimeError) as error:
             log.warning("could not register %s (pid %d): %s", client_id, pid, error)
             return None
@@ -81,9 +136,15 @@ class Registrar:
         return proven.spiffe_id
 
     async def unregister(self, client_id: str, incarnation: Incarnation | None) -> None:
-        """Withdraw a process (or the whole client) that exited; best effort."""
+        """Withdraw a process (or the whole client) that exited; best effort.
+
+        It never waits for trust: without it nothing was told in this incarnation, the
+        identity provider forgets exited processes itself, and at shutdown (when the heartbeat
+        that establishes trust is gone) waiting would only hold the stop up.
+        """
         try:
-            await self._send(Opcode.REMOVE_CLIENT, removal_claims(client_id, incarnation))
+            claims = removal_claims(client_id, incarnation)
+            await self._send(Opcode.REMOVE_CLIENT, claims, wait=False)
         except StatusError as error:
             if error.status is not Status.IDENTITY_CLIENT_UNKNOWN:
                 log.info("could not withdraw %s: %s", client_id, error.status.name)

@@ -1,7 +1,7 @@
 """The orchestrator's record of what it runs, on disk, so a restart re-attaches.
 
-Nothing secret: application names, client ids, pids and start times. Written atomically
-(temporary file, fsync, rename) on every change.
+Nothing secret: application names, client ids, pids, start times and digests of how each
+application was started. Written atomically (temporary file, fsync, rename) on every change.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ class RecordedInstance:
     app: str
     client_id: str
     incarnation: Incarnation
+    fingerprint: str = ""  # how it was started (AppSpec.fingerprint); "" if not recorded
 
 
 def load_state(path: Path) -> list[RecordedInstance]:
@@ -31,7 +32,10 @@ def load_state(path: Path) -> list[RecordedInstance]:
         document = json.loads(path.read_text())
         return [
             RecordedInstance(
-                entry["app"], entry["client_id"], Incarnation(entry["pid"], entry["start_time"])
+                entry["app"],
+                entry["client_id"],
+                Incarnation(entry["pid"], entry["start_time"]),
+                str(entry.get("fingerprint", "")),
             )
             for entry in document.get("instances", [])
         ]
@@ -48,6 +52,7 @@ def save_state(path: Path, instances: list[RecordedInstance]) -> None:
                 "client_id": i.client_id,
                 "pid": i.incarnation.pid,
                 "start_time": i.incarnation.start_time,
+                "fingerprint": i.fingerprint,
             }
             for i in instances
         ]

@@ -26,6 +26,7 @@ BACKOFF_START = 0.5
 BACKOFF_MAX = 30.0
 STABLE_AFTER = 10.0  # seconds of running that reset the backoff
 ADOPTED_POLL = 0.2
+_ENDED = frozenset({"stopped", "failed"})  # an instance's task is over
 
 
 @dataclass
@@ -57,6 +58,7 @@ class Supervisor:
         self._registrar = registrar
         self._instances: dict[str, Instance] = {}
         self._apps: dict[str, AppSpec] = {app.name: app for app in config.apps}
+        self._manifest = frozenset(self._apps)
 
     @property
     def instances(self) -> list[Instance]:
@@ -74,8 +76,18 @@ class Supervisor:
             for replica in range(app.replicas):
                 instance = Instance(app, replica)
                 previous = recorded.pop(instance.client_id, None)
-                adopt = previous if previous and is_alive(previous.incarnation) else None
-                self._spawn_task(instance, adopt)
+                if previous is None or not is_alive(previous.incarnation):
+                    self._spawn_task(instance, None)
+                elif previous.fingerprint in ("", app.fingerprint):
+                    self._spawn_task(instance, previous)
+                else:
+                    # Started from an older manifest (an upgrade): replace it, same identity.
+                    log.info(
+                        "replacing %s (pid %d): the manifest changed how it starts",
+                        instance.client_id,
+                        previous.incarnation.pid,
+                    )
+                    self._spawn_task(instance, None, replace=previous.incarnation)
         for leftover in recorded.values():
             # No longer in the manifest but still running: stop it rather than orphan it.
             if is_alive(leftover.incarnation):
@@ -84,8 +96,12 @@ class Supervisor:
         self._save()
 
     async def launch(self, app: AppSpec) -> Instance:
-        """Start a one-off application (development); returns once it runs and is registered."""
-        if app.name in self._apps:
+        """Start a one-off application (development); returns once it runs and is registered.
+
+        A name may be launched again once its previous one-off run has ended."""
+        if app.name in self._manifest:
+            raise ValueError(f"an application named {app.name!r} is in the manifest")
+        if any(i.app.name == app.name and i.state not in _ENDED for i in self._instances.values()):
             raise ValueError(f"an application named {app.name!r} already runs")
         self._apps[app.name] = app
         instance = Instance(app, 0)
@@ -105,6 +121,8 @@ class Supervisor:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        # A process that started as the first pass looked (its task then cancelled) goes too.
+        await asyncio.gather(*(self._stop(i) for i in self._instances.values()))
         self._instances.clear()
         self._save()
 
@@ -122,15 +140,24 @@ class Supervisor:
         instance: Instance,
         adopt: RecordedInstance | None,
         started: asyncio.Event | None = None,
+        *,
+        replace: Incarnation | None = None,
     ) -> None:
         self._instances[instance.client_id] = instance
-        instance.task = asyncio.create_task(self._keep_running(instance, adopt, started))
+        instance.task = asyncio.create_task(self._keep_running(instance, adopt, started, replace))
 
     async def _keep_running(
-        self, instance: Instance, adopt: RecordedInstance | None, started: asyncio.Event | None
+        self,
+        instance: Instance,
+        adopt: RecordedInstance | None,
+        started: asyncio.Event | None,
+        replace: Incarnation | None,
     ) -> None:
         backoff = BACKOFF_START
         loop = asyncio.get_running_loop()
+        if replace is not None:  # an outdated process of this instance: it goes first
+            await self._terminate(replace, None)
+            await self._registrar.unregister(instance.client_id, replace)
         while not instance.stopping:
             began = loop.time()
             if adopt is not None:
@@ -165,17 +192,22 @@ class Supervisor:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
 
-    async def _start_process(self, instance: Instance) -> bool:
-        app = instance.app
+    def _environment(self, instance: Instance) -> dict[str, str]:
+        """The environment an instance's process starts with."""
         env = dict(os.environ)
         env.update(
             PARSEC_SERVICE_ENDPOINT=f"unix:{self._config.service_socket}",
             TESSERA_IDENTITY_ENDPOINT=f"unix:{self._config.identity_socket}",
-            TESSERA_APP_NAME=app.name,
+            TESSERA_APP_NAME=instance.app.name,
             TESSERA_CLIENT_ID=instance.client_id,
         )
         env.update(dict(self._config.extra_env))
-        env.update(dict(app.env))
+        env.update(dict(instance.app.env))
+        return env
+
+    async def _start_process(self, instance: Instance) -> bool:
+        app = instance.app
+        env = self._environment(instance)
         try:
             if app.user:  # only the standard event loop can switch users (see daemon.py)
                 process = await asyncio.create_subprocess_exec(
@@ -214,6 +246,8 @@ class Supervisor:
                 user=app.user_name,
                 uid=app.uid,
                 pid=incarnation.pid,
+                search_path=self._environment(instance).get("PATH"),
+                cwd=app.working_dir,
             )
         finally:
             instance.registering = False
@@ -233,23 +267,29 @@ class Supervisor:
         incarnation = instance.incarnation
         if incarnation is None or not is_alive(incarnation):
             return
+        await self._terminate(incarnation, instance.process)
+        await self._registrar.unregister(instance.client_id, incarnation)
+
+    async def _terminate(
+        self, incarnation: Incarnation, process: asyncio.subprocess.Process | None
+    ) -> None:
+        """SIGTERM the process group, SIGKILL it after the stop timeout; wait for the end."""
         _signal_group(incarnation.pid, signal.SIGTERM)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._config.stop_timeout
         while is_alive(incarnation) and loop.time() < deadline:
-            if instance.process is not None and instance.process.returncode is not None:
+            if process is not None and process.returncode is not None:
                 break
             await asyncio.sleep(0.05)
         if is_alive(incarnation):
             _signal_group(incarnation.pid, signal.SIGKILL)
-        if instance.process is not None:
+        if process is not None:
             with contextlib.suppress(ProcessLookupError):
-                await instance.process.wait()
-        await self._registrar.unregister(instance.client_id, incarnation)
+                await process.wait()
 
     def _save(self) -> None:
         records = [
-            RecordedInstance(i.app.name, i.client_id, i.incarnation)
+            RecordedInstance(i.app.name, i.client_id, i.incarnation, i.app.fingerprint)
             for i in self._instances.values()
             if i.incarnation is not None and i.state == "running"
         ]
