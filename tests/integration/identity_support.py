@@ -11,6 +11,7 @@ from typing import Any
 
 from tessera.orchestrator.claims import definition_claims, proof_claims, removal_claims
 from tessera.trust.authority import Intermediate, RootAuthority
+from tessera.trust.peer import incarnation_of
 from tessera.wire.opcodes import Opcode
 from tessera.wire.proto import (
     add_client_pb2,
@@ -50,7 +51,9 @@ class Orchestrating:
         return call(self.socket, Opcode.ADD_CLIENT, add_client_pb2.Operation(definition=token))
 
     def prove(self, client_id: str, pid: int, **changes: Any) -> Response:
-        claims = proof_claims(client_id, pid) | changes
+        process = incarnation_of(pid)
+        assert process is not None, f"process {pid} is not running"
+        claims = proof_claims(client_id, process) | changes
         token = self.intermediate.sign_jws(claims)
         return call(self.socket, Opcode.PROVE_CLIENT, prove_client_pb2.Operation(proof=token))
 

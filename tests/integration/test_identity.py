@@ -323,3 +323,15 @@ def run_proven_fetcher(
     result: dict[str, Any] = json.loads(output)
     assert result["status"] == 0, f"status {result['status']}"
     return result
+
+
+def test_a_proof_must_name_the_executable(system: Any) -> None:
+    _, _identity, orchestrator = system
+    assert status(orchestrator.add("nodigest-1", "nodigest")) is Status.SUCCESS
+    sleeper = spawn_sleeper()
+    try:
+        response = orchestrator.prove("nodigest-1", sleeper.pid, exe_digest=None)
+        assert status(response) is Status.IDENTITY_ATTESTATION_FAILED
+    finally:
+        sleeper.kill()
+        sleeper.wait()

@@ -68,10 +68,10 @@ class AsyncTransport:
         give_up = min(deadline, time.monotonic() + self.connect_retry)
         while True:
             try:
-                return await asyncio.wait_for(
-                    asyncio.open_unix_connection(os.fspath(self.path)),
-                    max(deadline - time.monotonic(), 0.001),
-                )
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                # cancellation that arrives as the awaited call completes.
+                async with asyncio.timeout(max(deadline - time.monotonic(), 0.001)):
+                    return await asyncio.open_unix_connection(os.fspath(self.path))
             except _NOT_LISTENING as error:
                 if time.monotonic() + delay > give_up:
                     raise TransportError(
@@ -138,11 +138,11 @@ async def _send_and_receive(
     received_any = False
     try:
         writer.write(data)
-        await asyncio.wait_for(writer.drain(), max(deadline - time.monotonic(), 0.001))
+        async with asyncio.timeout(max(deadline - time.monotonic(), 0.001)):
+            await writer.drain()
         while True:
-            chunk = await asyncio.wait_for(
-                reader.read(RECV_SIZE), max(deadline - time.monotonic(), 0.001)
-            )
+            async with asyncio.timeout(max(deadline - time.monotonic(), 0.001)):
+                chunk = await reader.read(RECV_SIZE)
             if not chunk:
                 return [], received_any
             received_any = True

@@ -15,7 +15,7 @@ from tessera.identity.attestation import attest
 from tessera.identity.config import IdentityConfig
 from tessera.identity.payloads import PayloadVerifier
 from tessera.identity.registry import Registry
-from tessera.trust.peer import Incarnation
+from tessera.trust.peer import Incarnation, incarnation_of
 from tessera.trust.store import TrustStore
 from tessera.wire import payload_kinds
 from tessera.wire.contracts import decode_operation
@@ -135,10 +135,18 @@ class IdentityHandler:
     def _prove_client(self, token: str) -> Message:
         claims = self._payloads.verify(token, payload_kinds.PROOF)
         defined = self._definition(claims["client_id"])
+        if not claims.get("exe_digest"):
+            raise StatusError(
+                Status.IDENTITY_ATTESTATION_FAILED, "the proof names no executable digest"
+            )
         digest = defined.get("digest")
-        if digest and claims.get("exe_digest") and digest != claims["exe_digest"]:
+        if digest and digest != claims["exe_digest"]:
             raise StatusError(
                 Status.IDENTITY_ATTESTATION_FAILED, "the process runs another executable"
+            )
+        if "uid" in defined and defined["uid"] != claims.get("uid"):
+            raise StatusError(
+                Status.IDENTITY_ATTESTATION_FAILED, "the process runs as another user"
             )
         attest(claims)
         incarnation = Incarnation(claims["pid"], claims["start_time"])
@@ -158,6 +166,14 @@ class IdentityHandler:
     def _fetch_token(self, audience: str, peer: PeerCredentials | None) -> Message:
         if peer is None:
             raise StatusError(Status.IDENTITY_CLIENT_NOT_PROVEN, "peer credentials unavailable")
+        if peer.start_time is not None:
+            # The pid was read when the caller connected: it must still name that process (not
+            # one that took over the pid after the caller passed its socket on and exited).
+            now = incarnation_of(peer.pid)
+            if now is None or now.start_time != peer.start_time:
+                raise StatusError(
+                    Status.IDENTITY_CLIENT_NOT_PROVEN, "the connecting process is gone"
+                )
         resolved = self._registry.resolve(peer.pid, peer.uid)
         token, expires = self._issuer.issue_token(
             resolved.spiffe_id, audience or self._config.audience, self._config.token_lifetime

@@ -6,7 +6,6 @@ provider checks the same facts again before believing a proof.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shutil
@@ -138,12 +137,18 @@ def definition_claims(
     return claims
 
 
-def proof_claims(client_id: str, pid: int) -> dict[str, Any]:
-    """A proof: what /proc says about a running process of that client."""
+def proof_claims(client_id: str, process: Incarnation) -> dict[str, Any]:
+    """A proof: what /proc says about a running process of that client.
+
+    The process is named by its incarnation (pid and start time) as recorded when it was
+    started: if that pid now names another process (the application exited and the pid was
+    reused), there is nothing to prove.
+    """
+    pid = process.pid
     incarnation = incarnation_of(pid)
     uid = real_uid(pid)
-    if incarnation is None or uid is None:
-        raise ProcessGoneError(f"process {pid} is not running")
+    if incarnation is None or uid is None or incarnation != process or not process.start_time:
+        raise ProcessGoneError(f"process {pid} is not running (or its pid was reused)")
     gid = Path(f"/proc/{pid}").stat().st_gid
     claims: dict[str, Any] = {
         "kind": PROOF,
@@ -156,10 +161,15 @@ def proof_claims(client_id: str, pid: int) -> dict[str, Any]:
         "cgroup": process_cgroup(pid),
         "namespaces": process_namespaces(pid),
     }
-    # Another user's executable may be unreadable: the identity provider still checks the uid
-    # and start time.
-    with contextlib.suppress(OSError):
+    # The identity provider requires the digest: the orchestrator can always read it (its own
+    # user's processes, or any as root, which it must be to start other users' applications).
+    try:
         claims["exe_digest"] = executable_digest(f"/proc/{pid}/exe")
+    except OSError as error:
+        raise ProcessGoneError(f"cannot read the executable of process {pid}: {error}") from None
+    again = incarnation_of(pid)
+    if again != process:
+        raise ProcessGoneError(f"process {pid} exited while it was being observed")
     return claims
 
 

@@ -31,20 +31,21 @@ SETTLE_WAIT = 1.0  # seconds a new process may take to exec into its defined pro
 SETTLE_POLL = 0.02
 
 
-async def _settled_proof(client_id: str, pid: int, digest: str) -> dict[str, Any]:
+async def _settled_proof(client_id: str, process: Incarnation, digest: str) -> dict[str, Any]:
     """A proof of `pid` once it runs the defined program. A process may replace its program
     just after it started (`#!/usr/bin/env python3` runs env, which runs python3): wait for
     that briefly rather than send a proof the identity provider must refuse."""
     loop = asyncio.get_running_loop()
     give_up = loop.time() + SETTLE_WAIT
-    claims = proof_claims(client_id, pid)
+    pid = process.pid
+    claims = proof_claims(client_id, process)
     program = _program_path(pid)
     while claims.get("exe_digest") not in (None, digest) and loop.time() < give_up:
         await asyncio.sleep(SETTLE_POLL)
         now = _program_path(pid)
         if now != program:  # it exec'd: look again (hashing only then)
             program = now
-            claims = proof_claims(client_id, pid)
+            claims = proof_claims(client_id, process)
     return claims
 
 
@@ -102,7 +103,7 @@ class Registrar:
         command: list[str],
         user: str,
         uid: int,
-        pid: int,
+        process: Incarnation,
         search_path: str | None = None,
         cwd: Path | None = None,
     ) -> str | None:
@@ -124,15 +125,15 @@ class Registrar:
             defined = await self._send(Opcode.ADD_CLIENT, definition)
             if defined is None:
                 return None
-            proof = await _settled_proof(client_id, pid, definition["digest"])
+            proof = await _settled_proof(client_id, process, definition["digest"])
             proven = await self._send(Opcode.PROVE_CLIENT, proof)
         except (link.LinkError, StatusError, OSError, RuntimeError) as error:
-            log.warning("could not register %s (pid %d): %s", client_id, pid, error)
+            log.warning("could not register %s (pid %d): %s", client_id, process.pid, error)
             return None
         if proven is None:
             return None
         assert isinstance(proven, prove_client_pb2.Result)
-        log.info("%s (pid %d) is %s", client_id, pid, proven.spiffe_id)
+        log.info("%s (pid %d) is %s", client_id, process.pid, proven.spiffe_id)
         return proven.spiffe_id
 
     async def unregister(self, client_id: str, incarnation: Incarnation | None) -> None:

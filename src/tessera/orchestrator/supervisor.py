@@ -71,6 +71,7 @@ class Supervisor:
 
     async def start(self) -> None:
         """Re-attach to what a previous incarnation left running, then start the rest."""
+        self._warn_about_shared_users()
         recorded = {r.client_id: r for r in load_state(self._config.state_file)}
         for app in self._config.apps:
             for replica in range(app.replicas):
@@ -94,6 +95,21 @@ class Supervisor:
                 log.info("stopping %s: no longer in the manifest", leftover.client_id)
                 _signal_group(leftover.incarnation.pid, signal.SIGTERM)
         self._save()
+
+    def _warn_about_shared_users(self) -> None:
+        """Applications running as the service's own user could read its key-encryption key:
+        fine for development, not for isolation (docs/security.md)."""
+        try:
+            service_uid = self._config.service_socket.stat().st_uid
+        except OSError:
+            return
+        shared = [app.name for app in self._config.apps if app.uid == service_uid]
+        if shared:
+            log.warning(
+                "%s run as the security service's user: they are not isolated from its key "
+                "store (set user= in the manifest; see docs/security.md)",
+                ", ".join(shared),
+            )
 
     async def launch(self, app: AppSpec) -> Instance:
         """Start a one-off application (development); returns once it runs and is registered.
@@ -245,7 +261,7 @@ class Supervisor:
                 command=list(app.command),
                 user=app.user_name,
                 uid=app.uid,
-                pid=incarnation.pid,
+                process=incarnation,
                 search_path=self._environment(instance).get("PATH"),
                 cwd=app.working_dir,
             )

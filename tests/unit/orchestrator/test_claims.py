@@ -89,3 +89,19 @@ def test_state_records_fingerprints_and_reads_older_files(tmp_path: Path) -> Non
     assert "hunter2" not in path.read_text()  # the environment only as part of a digest
     path.write_text('{"instances": [{"app": "a", "client_id": "a/0", "pid": 1, "start_time": 2}]}')
     assert load_state(path) == [RecordedInstance("a", "a/0", Incarnation(1, 2), "")]
+
+
+def test_no_proof_for_a_pid_that_names_another_process() -> None:
+    import os
+
+    import pytest
+
+    from tessera.orchestrator.claims import ProcessGoneError, proof_claims
+    from tessera.trust.peer import Incarnation, incarnation_of
+
+    me = incarnation_of(os.getpid())
+    assert me is not None
+    assert proof_claims("c", me)["start_time"] == me.start_time
+    for other in (Incarnation(me.pid, me.start_time + 1), Incarnation(me.pid, 0)):
+        with pytest.raises(ProcessGoneError):
+            proof_claims("c", other)
