@@ -96,6 +96,14 @@ class IdentityConfig:
                 return rule.render(self.trust_domain, definition)
         return MappingRule().render(self.trust_domain, definition)
 
+    def validated(self) -> IdentityConfig:
+        """Itself, once a probe identity renders (fails fast on a bad trust domain or rule)."""
+        try:
+            self.spiffe_id_for({"name": "probe"})
+        except ValueError as error:
+            raise ConfigError(f"identity.trust_domain or rule: {error}") from None
+        return self
+
     def with_overrides(self, **changes: Any) -> IdentityConfig:
         """Command-line overrides (None values are ignored)."""
         given = {k: v for k, v in changes.items() if v is not None}
@@ -103,7 +111,7 @@ class IdentityConfig:
             state = given["state_dir"]
             given.setdefault("socket_path", default_identity_socket(state))
             given.setdefault("service_socket", default_socket_path(state))
-        return replace(self, **given)
+        return replace(self, **given).validated()
 
 
 def load_identity_config(path: Path | None) -> IdentityConfig:
@@ -139,8 +147,7 @@ def load_identity_config(path: Path | None) -> IdentityConfig:
         log_level=_text(section, "log_level", "info"),
         socket_group=_group(section.get("socket_group")),
     )
-    config.spiffe_id_for({"name": "probe"})  # fails fast on a bad trust domain or template
-    return config
+    return config.validated()
 
 
 def _group(value: Any) -> str | None:
