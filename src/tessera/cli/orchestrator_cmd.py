@@ -166,12 +166,3 @@ def run_status(args: argparse.Namespace) -> int:
             print(f"  {i.client_id}  pid {i.pid}  {i.state}  restarts {i.restarts}")
     sys.stdout.flush()
     return 0
-
-
-def _instance_json(instance: Any) -> dict[str, Any]:
-    return {
-        "client_id": instance.client_id,
-        "pid": instance.pid,
-        "state": instance.state,
-        "restarts": instance.restarts,
-    }

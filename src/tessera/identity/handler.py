@@ -21,7 +21,7 @@ from tessera.wire import payload_kinds
 from tessera.wire.contracts import decode_operation
 from tessera.wire.framing import Frame, FramingError, encode_response
 from tessera.wire.header import Header, response_header_for
-from tessera.wire.opcodes import Opcode
+from tessera.wire.opcodes import Opcode, opcode_name
 from tessera.wire.proto import (
     add_client_pb2,
     fetch_token_pb2,
@@ -186,17 +186,10 @@ class IdentityHandler:
         return self._registry.definition(client_id)
 
     def _failure(self, header: Header, error: StatusError) -> bytes:
-        log.info("%s refused: %s", _name(header.opcode), error.status.name)
+        log.info("%s refused: %s", opcode_name(header.opcode), error.status.name)
         return encode_response(response_header_for(header, error.status), b"")
 
 
 def _definition_fields(claims: dict[str, Any]) -> dict[str, Any]:
     keep = ("name", "digest", "script_digest", "host", "user", "uid", "command")
     return {k: claims[k] for k in keep if k in claims}
-
-
-def _name(opcode: int) -> str:
-    try:
-        return Opcode(opcode).name
-    except ValueError:
-        return f"opcode {opcode}"

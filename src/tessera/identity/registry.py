@@ -24,7 +24,6 @@ class Client:
     client_id: str
     definition: dict[str, Any]
     spiffe_id: str
-    uid: int | None = None
     instances: dict[Incarnation, int] = field(default_factory=dict)  # incarnation -> uid
 
 
@@ -116,14 +115,6 @@ class Registry:
                 client_id = self._by_incarnation.pop(incarnation)
                 self._clients[client_id].instances.pop(incarnation, None)
         return len(dead)
-
-    def snapshot(self) -> list[Client]:
-        """A copy of every client, for status reports."""
-        with self._lock:
-            return [
-                Client(c.client_id, dict(c.definition), c.spiffe_id, c.uid, dict(c.instances))
-                for c in self._clients.values()
-            ]
 
     def _forget_instances(self, client: Client) -> None:
         for incarnation in client.instances:

@@ -20,7 +20,7 @@ from tessera.service.trust_endpoint import TRUST_OPCODES, TrustEndpoint
 from tessera.wire.contracts import decode_operation
 from tessera.wire.framing import Frame, FramingError, encode_response
 from tessera.wire.header import Header, response_header_for
-from tessera.wire.opcodes import TESSERA_OPCODES, AuthType, Opcode
+from tessera.wire.opcodes import TESSERA_OPCODES, AuthType, Opcode, opcode_name
 from tessera.wire.status import Status, StatusError
 
 log = logging.getLogger(__name__)
@@ -143,14 +143,7 @@ class Dispatcher:
 
     def _failure(self, header: Header, error: StatusError) -> bytes:
         if self._log_details:
-            log.info("%s failed: %s (%s)", _opname(header), error.status.name, error)
+            log.info("%s failed: %s (%s)", opcode_name(header.opcode), error.status.name, error)
         else:
-            log.info("%s failed: %s", _opname(header), error.status.name)
+            log.info("%s failed: %s", opcode_name(header.opcode), error.status.name)
         return encode_response(response_header_for(header, error.status), b"")
-
-
-def _opname(header: Header) -> str:
-    try:
-        return Opcode(header.opcode).name
-    except ValueError:
-        return f"opcode {header.opcode}"

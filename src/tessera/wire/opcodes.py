@@ -112,6 +112,14 @@ UNAUTHENTICATED_OPCODES = TESSERA_OPCODES | frozenset(
 ADMIN_OPCODES = frozenset({Opcode.LIST_CLIENTS, Opcode.DELETE_CLIENT})
 
 
+def opcode_name(value: int) -> str:
+    """The name of an opcode value, for logs (a number the service does not know stays one)."""
+    try:
+        return Opcode(value).name
+    except ValueError:
+        return f"opcode {value}"
+
+
 class AuthType(enum.IntEnum):
     """How a request proves who sent it (the header's auth type field)."""
 
