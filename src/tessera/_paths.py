@@ -11,6 +11,7 @@ from pathlib import Path
 
 STATE_DIR_ENV = "TESSERA_STATE_DIR"
 SERVICE_SOCKET_NAME = "parsec.sock"
+IDENTITY_SOCKET_NAME = "identity.sock"
 PARSEC_DEFAULT_SOCKET = Path("/run/parsec/parsec.sock")
 
 
@@ -27,3 +28,8 @@ def default_state_dir() -> Path:
 def default_socket_path(state_dir: Path | None = None) -> Path:
     """The security service's socket under a state directory."""
     return (state_dir or default_state_dir()) / "run" / SERVICE_SOCKET_NAME
+
+
+def default_identity_socket(state_dir: Path | None = None) -> Path:
+    """The identity provider's socket under a state directory."""
+    return (state_dir or default_state_dir()) / "run" / IDENTITY_SOCKET_NAME

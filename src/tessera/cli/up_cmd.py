@@ -45,9 +45,8 @@ def demo_manifest(state_dir: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Start, supervise and finally stop the three components."""
-    from tessera._paths import default_socket_path, default_state_dir
+    from tessera._paths import default_identity_socket, default_socket_path, default_state_dir
     from tessera.cli.main import configure_logging
-    from tessera.identity.config import default_identity_socket
     from tessera.orchestrator.config import default_control_socket
     from tessera.up.supervisor import Component, SystemSupervisor
 

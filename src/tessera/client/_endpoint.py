@@ -9,12 +9,11 @@ import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from tessera._paths import PARSEC_DEFAULT_SOCKET, default_socket_path, default_state_dir
+from tessera._paths import PARSEC_DEFAULT_SOCKET, default_identity_socket, default_socket_path
 from tessera.client._errors import UsageError
 
 SERVICE_ENDPOINT_ENV = "PARSEC_SERVICE_ENDPOINT"
 IDENTITY_ENDPOINT_ENV = "TESSERA_IDENTITY_ENDPOINT"
-IDENTITY_SOCKET_NAME = "identity.sock"
 
 
 def parse_endpoint(uri: str) -> Path:
@@ -53,7 +52,7 @@ def resolve_identity_endpoint(explicit: str | os.PathLike[str] | None = None) ->
     given = _given(explicit, IDENTITY_ENDPOINT_ENV)
     if given is not None:
         return given
-    default = default_state_dir() / "run" / IDENTITY_SOCKET_NAME
+    default = default_identity_socket()
     return default if default.exists() else None
 
 

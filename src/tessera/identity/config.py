@@ -26,18 +26,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from tessera._paths import default_socket_path, default_state_dir
+from tessera._paths import default_identity_socket, default_socket_path, default_state_dir
 from tessera.daemon.errors import ConfigError
 from tessera.trust.spiffe import spiffe_id
 from tessera.wire.framing import Limits
 
-IDENTITY_SOCKET_NAME = "identity.sock"
 IDENTITY_ENDPOINT_ENV = "TESSERA_IDENTITY_ENDPOINT"
-
-
-def default_identity_socket(state_dir: Path | None = None) -> Path:
-    """The identity provider's socket under a state directory."""
-    return (state_dir or default_state_dir()) / "run" / IDENTITY_SOCKET_NAME
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from tessera._paths import default_socket_path, default_state_dir
+from tessera._paths import default_identity_socket, default_socket_path, default_state_dir
 from tessera.daemon.errors import ConfigError
-from tessera.identity.config import default_identity_socket
 
 RESTART_POLICIES = ("never", "on-failure", "always")
 CONTROL_SOCKET_NAME = "orchestrator.sock"
