@@ -32,7 +32,9 @@ def test_signal_with_requests_in_flight(short_tmp: Path, sig: int) -> None:
     RSA key generation runs on the worker pool, so those requests are truly in flight when the
     signal lands; hashing runs inline. Every key answered as created must exist afterwards.
     """
-    service = start_service(short_tmp, "--auth", "direct")
+    config = short_tmp / "config.toml"
+    config.write_text("[listener]\ndrain_timeout = 60000\n")  # a busy machine is slow, not wrong
+    service = start_service(short_tmp, "--auth", "direct", config=config)
     hashing = request_bytes(
         Opcode.PSA_HASH_COMPUTE,
         psa_hash_compute_pb2.Operation(

@@ -340,13 +340,13 @@ def test_request_timeout(short_tmp: Path) -> None:
 
 def test_idle_timeout_counts_from_the_last_request(short_tmp: Path) -> None:
     config = short_tmp / "config.toml"
-    config.write_text("[listener]\nidle_timeout = 400\n")
+    config.write_text("[listener]\nidle_timeout = 2000\n")
     with running_service(short_tmp, config=config) as idle, idle.connect() as sock:
-        for session in range(8):  # 8 x 0.1 s of activity: twice the idle timeout
+        for session in range(12):  # 12 x 0.25 s of activity: longer than the idle timeout
             sock.sendall(request_bytes(Opcode.PING, session=session, keep_alive=True))
             assert read_response(sock).header.session == session
-            time.sleep(0.1)
-        sock.settimeout(10)
+            time.sleep(0.25)
+        sock.settimeout(20)
         assert sock.recv(10) == b""  # then, idle, the service closes it
 
 
