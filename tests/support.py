@@ -172,9 +172,13 @@ def wait_for_socket(path: Path, process: subprocess.Popen[bytes], log_path: Path
 
 
 def start_service(
-    state_dir: Path, *extra: str, config: Path | None = None, socket_path: Path | None = None
+    state_dir: Path,
+    *extra: str,
+    config: Path | None = None,
+    socket_path: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> RunningService:
-    """Start `tessera service` on a socket inside `state_dir`."""
+    """Start `tessera service` on a socket inside `state_dir` (environment `env`, default ours)."""
     state_dir.mkdir(parents=True, exist_ok=True)
     path = socket_path or state_dir / "run" / "parsec.sock"
     args = [
@@ -195,7 +199,7 @@ def start_service(
         args += ["--config", os.fspath(config)]
     log_path = state_dir / "service.log"
     with log_path.open("ab") as log_file:
-        process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT, env=env)
     wait_for_socket(path, process, log_path)
     return RunningService(path, state_dir, process, log_path, args)
 

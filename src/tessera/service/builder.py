@@ -74,6 +74,10 @@ def build_provider(entry: ProviderConfig, config: ServiceConfig, keystore: KeySt
         from tessera.service.providers.software import SoftwareProvider
 
         return SoftwareProvider(entry.provider_id, entry.name, keystore, config)
+    if entry.provider_type == "pkcs11":
+        from tessera.service.providers.pkcs11.provider import Pkcs11Provider
+
+        return Pkcs11Provider(entry.provider_id, entry.name, keystore, config, entry.settings)
     raise ConfigError(f"unknown provider type {entry.provider_type!r}")
 
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from tessera._paths import default_socket_path, default_state_dir
 from tessera.daemon.errors import ConfigError
+from tessera.service.providers.pkcs11.config import Pkcs11Settings, parse_pkcs11
 from tessera.wire.framing import Limits
 from tessera.wire.opcodes import AuthType
 
@@ -30,7 +31,7 @@ AUTHENTICATOR_NAMES: dict[str, AuthType] = {
     "unix-peer": AuthType.UNIX_PEER_CREDENTIALS,
     "jwt-svid": AuthType.JWT_SVID,
 }
-PROVIDER_TYPES = ("software",)
+PROVIDER_TYPES = ("software", "pkcs11")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -41,6 +42,7 @@ class ProviderConfig:
     provider_type: str
     provider_id: int
     name: str
+    settings: Pkcs11Settings | None = None  # type-specific settings (pkcs11)
 
 
 @dataclass(frozen=True)
@@ -338,12 +340,13 @@ def _providers(entries: Any) -> tuple[ProviderConfig, ...]:
         if not isinstance(entry, dict):
             raise ConfigError("each [[provider]] must be a table")
         kind = _choice("provider_type", str(entry.get("provider_type", "")).lower(), PROVIDER_TYPES)
-        default_id = {"software": 1}[kind]
+        default_id = {"software": 1, "pkcs11": 2}[kind]
         provider_id = _get(entry, "provider_id", int, default_id, minimum=1, maximum=255)
         name = _get(entry, "name", str, kind)
         if any(p.provider_id == provider_id for p in providers):
             raise ConfigError(f"two providers share the id {provider_id}")
         if any(p.name == name for p in providers):
             raise ConfigError(f"two providers share the name {name!r}")
-        providers.append(ProviderConfig(kind, provider_id, name))
+        settings = parse_pkcs11(entry) if kind == "pkcs11" else None
+        providers.append(ProviderConfig(kind, provider_id, name, settings))
     return tuple(providers)

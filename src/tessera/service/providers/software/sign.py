@@ -122,9 +122,10 @@ def _sign(private: PrivateKey, key: OpenKey, alg: SignAlgorithm, hash_value: byt
     return r.to_bytes(size, "big") + s.to_bytes(size, "big")
 
 
-def _verify(
-    public: PublicKey, key: OpenKey, alg: SignAlgorithm, hash_value: bytes, signature: bytes
+def verify_public(
+    public: PublicKey, bits: int, alg: SignAlgorithm, hash_value: bytes, signature: bytes
 ) -> None:
+    """Verify an RSA or ECDSA signature over `hash_value` in PSA format (InvalidSignature)."""
     try:
         if isinstance(public, rsa.RSAPublicKey):
             if len(signature) != (public.key_size + 7) // 8:
@@ -140,7 +141,7 @@ def _verify(
             public.verify(signature, hash_value, pad, _prehashed(alg, hash_value))
             return
         assert isinstance(public, ec.EllipticCurvePublicKey)
-        size = ecc_byte_length(key.bits)
+        size = ecc_byte_length(bits)
         if len(signature) != 2 * size:
             raise InvalidSignature
         r = int.from_bytes(signature[:size], "big")
@@ -201,7 +202,7 @@ def _verify_any(
             except InvalidSignature:
                 raise StatusError(Status.PSA_ERROR_INVALID_SIGNATURE, "invalid signature") from None
             return
-        _verify(public, key, alg, value, signature)
+        verify_public(public, key.bits, alg, value, signature)
     except UnsupportedAlgorithm:
         raise StatusError(Status.PSA_ERROR_NOT_SUPPORTED, "unsupported by the backend") from None
 
