@@ -6,6 +6,7 @@ fails fast (ConfigError) on anything that cannot work.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from tessera.service.authenticators import (
@@ -20,9 +21,13 @@ from tessera.service.core_provider import CoreProvider
 from tessera.service.dispatch import Dispatcher
 from tessera.service.keystore import KeyStore
 from tessera.service.providers.base import Provider
+from tessera.service.providers.pkcs11.config import Pkcs11Settings
+from tessera.service.providers.tpm.config import TpmSettings, TpmUnavailable
 from tessera.service.trust_endpoint import TrustEndpoint
 from tessera.trust.store import TrustPolicy, TrustStore
 from tessera.wire.opcodes import AuthType
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -77,7 +82,13 @@ def build_provider(entry: ProviderConfig, config: ServiceConfig, keystore: KeySt
     if entry.provider_type == "pkcs11":
         from tessera.service.providers.pkcs11.provider import Pkcs11Provider
 
+        assert entry.settings is None or isinstance(entry.settings, Pkcs11Settings)
         return Pkcs11Provider(entry.provider_id, entry.name, keystore, config, entry.settings)
+    if entry.provider_type == "tpm":
+        from tessera.service.providers.tpm.provider import TpmProvider
+
+        assert entry.settings is None or isinstance(entry.settings, TpmSettings)
+        return TpmProvider(entry.provider_id, entry.name, keystore, config, entry.settings)
     raise ConfigError(f"unknown provider type {entry.provider_type!r}")
 
 
@@ -87,7 +98,12 @@ def build(config: ServiceConfig) -> Assembly:
     providers: list[Provider] = []
     try:
         for entry in config.providers:
-            providers.append(build_provider(entry, config, keystore))
+            try:
+                providers.append(build_provider(entry, config, keystore))
+            except TpmUnavailable as error:
+                if not (isinstance(entry.settings, TpmSettings) and entry.settings.skip_if_no_tpm):
+                    raise
+                log.warning("provider %d left out (skip_if_no_tpm): %s", entry.provider_id, error)
         trust = build_trust_store(config)
         authenticators = {t: build_authenticator(t, config, trust) for t in config.authenticators}
         core = CoreProvider(providers, list(authenticators.values()), keystore)

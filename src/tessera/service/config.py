@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from tessera._paths import default_socket_path, default_state_dir
 from tessera.daemon.errors import ConfigError
 from tessera.service.providers.pkcs11.config import Pkcs11Settings, parse_pkcs11
+from tessera.service.providers.tpm.config import TpmSettings, parse_tpm
 from tessera.wire.framing import Limits
 from tessera.wire.opcodes import AuthType
 
@@ -31,7 +32,7 @@ AUTHENTICATOR_NAMES: dict[str, AuthType] = {
     "unix-peer": AuthType.UNIX_PEER_CREDENTIALS,
     "jwt-svid": AuthType.JWT_SVID,
 }
-PROVIDER_TYPES = ("software", "pkcs11")
+PROVIDER_TYPES = ("software", "pkcs11", "tpm")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -42,7 +43,7 @@ class ProviderConfig:
     provider_type: str
     provider_id: int
     name: str
-    settings: Pkcs11Settings | None = None  # type-specific settings (pkcs11)
+    settings: Pkcs11Settings | TpmSettings | None = None  # type-specific settings
 
 
 @dataclass(frozen=True)
@@ -340,13 +341,17 @@ def _providers(entries: Any) -> tuple[ProviderConfig, ...]:
         if not isinstance(entry, dict):
             raise ConfigError("each [[provider]] must be a table")
         kind = _choice("provider_type", str(entry.get("provider_type", "")).lower(), PROVIDER_TYPES)
-        default_id = {"software": 1, "pkcs11": 2}[kind]
+        default_id = {"software": 1, "pkcs11": 2, "tpm": 3}[kind]
         provider_id = _get(entry, "provider_id", int, default_id, minimum=1, maximum=255)
         name = _get(entry, "name", str, kind)
         if any(p.provider_id == provider_id for p in providers):
             raise ConfigError(f"two providers share the id {provider_id}")
         if any(p.name == name for p in providers):
             raise ConfigError(f"two providers share the name {name!r}")
-        settings = parse_pkcs11(entry) if kind == "pkcs11" else None
+        settings: Pkcs11Settings | TpmSettings | None = None
+        if kind == "pkcs11":
+            settings = parse_pkcs11(entry)
+        elif kind == "tpm":
+            settings = parse_tpm(entry)
         providers.append(ProviderConfig(kind, provider_id, name, settings))
     return tuple(providers)

@@ -1,0 +1,147 @@
+"""Signatures and asymmetric encryption with TPM keys.
+
+Private-key operations (sign, decrypt) run in the TPM. Public-key operations (verify, encrypt)
+run with `cryptography` on the public key from the stored TPM2B_PUBLIC (or the imported data):
+they need no secret, and this also serves imported public keys, which are never loaded into the
+TPM. PSA formats as the software provider: ECDSA signatures are r || s; RSA-PSS salts are as long
+as the hash (what the TPM uses); RSA PKCS#1 v1.5 signs a hash whose DigestInfo the TPM builds.
+"""
+
+from __future__ import annotations
+
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from tessera.psa.algorithms import (
+    EncryptionScheme,
+    SignAlgorithm,
+    SignScheme,
+    parse_encryption,
+    parse_sign,
+    require_specific,
+)
+from tessera.psa.hashes import digest, hash_algorithm
+from tessera.psa.usage import Usage
+from tessera.service.keystore import Owner
+from tessera.service.providers.software.sign import verify_public
+from tessera.service.providers.tpm import checks
+from tessera.service.providers.tpm.context import Context, HeldKey, open_for, public_object
+from tessera.wire.proto import (
+    psa_algorithm_pb2,
+    psa_asymmetric_decrypt_pb2,
+    psa_asymmetric_encrypt_pb2,
+    psa_sign_hash_pb2,
+    psa_sign_message_pb2,
+    psa_verify_hash_pb2,
+    psa_verify_message_pb2,
+)
+from tessera.wire.status import Status, StatusError
+
+_TPM_SCHEMES = {
+    SignScheme.ECDSA: "ecdsa",
+    SignScheme.ECDSA_ANY: "ecdsa",
+    SignScheme.RSA_PKCS1V15: "rsassa",
+    SignScheme.RSA_PSS: "rsapss",
+}
+
+
+def _prepare(
+    ctx: Context,
+    owner: Owner,
+    name: str,
+    alg_pb: psa_algorithm_pb2.Algorithm.AsymmetricSignature,
+    usage: Usage,
+) -> tuple[HeldKey, SignAlgorithm]:
+    alg = require_specific(parse_sign(alg_pb))
+    key = open_for(ctx, owner, name, usage, alg)
+    checks.check_sign(ctx.caps, key.attributes.key_type, key.bits, alg, usage)
+    return key, alg
+
+
+def _sign(ctx: Context, key: HeldKey, alg: SignAlgorithm, hash_value: bytes) -> bytes:
+    hash_alg = checks.tpm_hash(ctx.caps, alg, hash_value)
+    if key.wrapped is None:  # check_sign refuses signing with public keys; kept for safety
+        raise StatusError(Status.PSA_ERROR_INVALID_ARGUMENT, "signing needs a key pair")
+    return ctx.tpm.sign(key.wrapped, _TPM_SCHEMES[alg.scheme], hash_alg, hash_value)
+
+
+def _verify(key: HeldKey, alg: SignAlgorithm, hash_value: bytes, signature: bytes) -> None:
+    verify_public(public_object(key), key.bits, alg, hash_value, signature)
+
+
+def sign_hash(
+    ctx: Context, owner: Owner, op: psa_sign_hash_pb2.Operation
+) -> psa_sign_hash_pb2.Result:
+    """PsaSignHash."""
+    key, alg = _prepare(ctx, owner, op.key_name, op.alg, Usage.SIGN_HASH)
+    return psa_sign_hash_pb2.Result(signature=_sign(ctx, key, alg, op.hash))
+
+
+def verify_hash(
+    ctx: Context, owner: Owner, op: psa_verify_hash_pb2.Operation
+) -> psa_verify_hash_pb2.Result:
+    """PsaVerifyHash."""
+    key, alg = _prepare(ctx, owner, op.key_name, op.alg, Usage.VERIFY_HASH)
+    checks.tpm_hash(ctx.caps, alg, op.hash)
+    _verify(key, alg, op.hash, op.signature)
+    return psa_verify_hash_pb2.Result()
+
+
+def sign_message(
+    ctx: Context, owner: Owner, op: psa_sign_message_pb2.Operation
+) -> psa_sign_message_pb2.Result:
+    """PsaSignMessage: hash here, sign in the TPM."""
+    key, alg = _prepare(ctx, owner, op.key_name, op.alg, Usage.SIGN_MESSAGE)
+    assert alg.hash is not None
+    signature = _sign(ctx, key, alg, digest(alg.hash, op.message))
+    return psa_sign_message_pb2.Result(signature=signature)
+
+
+def verify_message(
+    ctx: Context, owner: Owner, op: psa_verify_message_pb2.Operation
+) -> psa_verify_message_pb2.Result:
+    """PsaVerifyMessage."""
+    key, alg = _prepare(ctx, owner, op.key_name, op.alg, Usage.VERIFY_MESSAGE)
+    assert alg.hash is not None
+    _verify(key, alg, digest(alg.hash, op.message), op.signature)
+    return psa_verify_message_pb2.Result()
+
+
+def _check_salt(scheme: EncryptionScheme, salt: bytes) -> None:
+    if scheme is EncryptionScheme.RSA_PKCS1V15 and salt:
+        raise checks.invalid("PKCS#1 v1.5 encryption takes no salt")
+    if salt:
+        raise checks.unsupported("this provider does not take OAEP labels")
+
+
+def asymmetric_encrypt(
+    ctx: Context, owner: Owner, op: psa_asymmetric_encrypt_pb2.Operation
+) -> psa_asymmetric_encrypt_pb2.Result:
+    """PsaAsymmetricEncrypt (RSA key pair or public key), with the public key."""
+    alg = parse_encryption(op.alg)
+    key = open_for(ctx, owner, op.key_name, Usage.ENCRYPT, alg)
+    checks.check_encryption(ctx.caps, key.attributes.key_type, key.bits, alg, Usage.ENCRYPT)
+    _check_salt(alg.scheme, op.salt)
+    limit = key.bits // 8 - (11 if alg.hash is None else 2 * alg.hash.size + 2)
+    if len(op.plaintext) > limit:
+        raise checks.invalid("plaintext too long for this key and algorithm")
+    public = public_object(key)
+    assert isinstance(public, rsa.RSAPublicKey)
+    pad: padding.AsymmetricPadding = padding.PKCS1v15()
+    if alg.hash is not None:
+        hash_obj = hash_algorithm(alg.hash)
+        pad = padding.OAEP(mgf=padding.MGF1(hash_obj), algorithm=hash_obj, label=None)
+    return psa_asymmetric_encrypt_pb2.Result(ciphertext=public.encrypt(op.plaintext, pad))
+
+
+def asymmetric_decrypt(
+    ctx: Context, owner: Owner, op: psa_asymmetric_decrypt_pb2.Operation
+) -> psa_asymmetric_decrypt_pb2.Result:
+    """PsaAsymmetricDecrypt (RSA key pair, in the TPM); every failure is InvalidPadding."""
+    alg = parse_encryption(op.alg)
+    key = open_for(ctx, owner, op.key_name, Usage.DECRYPT, alg)
+    checks.check_encryption(ctx.caps, key.attributes.key_type, key.bits, alg, Usage.DECRYPT)
+    _check_salt(alg.scheme, op.salt)
+    if key.wrapped is None or len(op.ciphertext) != key.bits // 8:
+        raise StatusError(Status.PSA_ERROR_INVALID_PADDING, "decryption failed")
+    plaintext = ctx.tpm.rsa_decrypt(key.wrapped, op.ciphertext, alg.hash)
+    return psa_asymmetric_decrypt_pb2.Result(plaintext=plaintext)

@@ -1,0 +1,114 @@
+"""Key management: generate (in the TPM), import (public keys), export public, export, destroy.
+
+A generated key is a row whose `material` holds the TPM's TPM2B_PUBLIC and wrapped TPM2B_PRIVATE
+(`context`): nothing lives in the TPM between uses, so creation and destruction are one row
+insert or delete, with no crash window. Private keys never leave the TPM unwrapped, so PsaExportKey
+works for imported public keys only.
+"""
+
+from __future__ import annotations
+
+from tessera.psa.attributes import KeyAttributes, encode_attributes, parse_attributes
+from tessera.psa.formats import encode_key, import_key
+from tessera.psa.key_types import KeyKind
+from tessera.psa.usage import Usage
+from tessera.service.keystore import KeyRecord, Owner
+from tessera.service.keystore.sqlite import check_key_name
+from tessera.service.providers.tpm import checks
+from tessera.service.providers.tpm.context import (
+    Context,
+    check_deprecation,
+    encode_public,
+    encode_wrapped,
+    open_key,
+    public_object,
+)
+from tessera.wire.proto import (
+    psa_destroy_key_pb2,
+    psa_export_key_pb2,
+    psa_export_public_key_pb2,
+    psa_generate_key_pb2,
+    psa_import_key_pb2,
+)
+from tessera.wire.status import Status, StatusError
+
+
+def _exists(ctx: Context, owner: Owner, name: str) -> bool:
+    try:
+        ctx.keystore.get(owner, ctx.provider_id, name)
+    except StatusError as error:
+        if error.status is Status.PSA_ERROR_DOES_NOT_EXIST:
+            return False
+        raise
+    return True
+
+
+def generate_key(
+    ctx: Context, owner: Owner, op: psa_generate_key_pb2.Operation
+) -> psa_generate_key_pb2.Result:
+    """PsaGenerateKey: a child of the TPM's storage key, stored wrapped."""
+    check_key_name(op.key_name)
+    attributes = parse_attributes(op.attributes)
+    check_deprecation(ctx, attributes, generate=True)
+    checks.check_generatable(ctx.caps, attributes)
+    if _exists(ctx, owner, op.key_name):
+        raise StatusError(Status.PSA_ERROR_ALREADY_EXISTS, "a key with this name exists")
+    bits = attributes.bits
+    kind = "rsa" if attributes.key_type.kind is KeyKind.RSA_KEY_PAIR else "ecc"
+    wrapped = ctx.tpm.create(f"{kind}{bits}")
+    stored = encode_attributes(op.attributes, bits)
+    ctx.keystore.insert(
+        KeyRecord(owner, ctx.provider_id, op.key_name, stored, encode_wrapped(wrapped))
+    )
+    return psa_generate_key_pb2.Result()
+
+
+def import_key_op(
+    ctx: Context, owner: Owner, op: psa_import_key_pb2.Operation
+) -> psa_import_key_pb2.Result:
+    """PsaImportKey: RSA and SECP_R1 public keys, in PSA format (used in software)."""
+    check_key_name(op.key_name)
+    attributes = parse_attributes(op.attributes)
+    checks.check_importable(attributes)
+    key_type = attributes.key_type
+    bits, data = import_key(key_type, attributes.bits, op.data)
+    sized = KeyAttributes(key_type, bits, attributes.usage, attributes.algorithm)
+    checks.check_importable(sized)
+    check_deprecation(ctx, sized, generate=False)
+    if _exists(ctx, owner, op.key_name):
+        raise StatusError(Status.PSA_ERROR_ALREADY_EXISTS, "a key with this name exists")
+    stored = encode_attributes(op.attributes, bits)
+    ctx.keystore.insert(KeyRecord(owner, ctx.provider_id, op.key_name, stored, encode_public(data)))
+    return psa_import_key_pb2.Result()
+
+
+def export_public_key(
+    ctx: Context, owner: Owner, op: psa_export_public_key_pb2.Operation
+) -> psa_export_public_key_pb2.Result:
+    """PsaExportPublicKey: RSAPublicKey DER, or the uncompressed ECC point."""
+    key = open_key(ctx, owner, op.key_name)
+    return psa_export_public_key_pb2.Result(data=encode_key(public_object(key), key.bits))
+
+
+def export_key(
+    ctx: Context, owner: Owner, op: psa_export_key_pb2.Operation
+) -> psa_export_key_pb2.Result:
+    """PsaExportKey: needs the export flag; only public keys (TPM private keys never leave)."""
+    key = open_key(ctx, owner, op.key_name)
+    key.attributes.usage.require(Usage.EXPORT)
+    if key.wrapped is not None:
+        raise StatusError(
+            Status.PSA_ERROR_NOT_PERMITTED, "private keys held by the TPM cannot be exported"
+        )
+    return psa_export_key_pb2.Result(data=encode_key(public_object(key), key.bits))
+
+
+def destroy_key(
+    ctx: Context, owner: Owner, op: psa_destroy_key_pb2.Operation
+) -> psa_destroy_key_pb2.Result:
+    """PsaDestroyKey: delete the row (the only copy of the wrapped blob); flush it if loaded."""
+    key = open_key(ctx, owner, op.key_name)
+    ctx.keystore.delete(owner, ctx.provider_id, op.key_name)
+    if key.wrapped is not None:
+        ctx.tpm.forget(key.wrapped)
+    return psa_destroy_key_pb2.Result()
