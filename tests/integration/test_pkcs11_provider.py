@@ -16,11 +16,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from google.protobuf.message import Message
 
 from tessera.daemon.errors import ConfigError
 from tessera.service.config import parse_config
-from tessera.wire.contracts import decode_result
 from tessera.wire.opcodes import Opcode
 from tessera.wire.proto import (
     can_do_crypto_pb2,
@@ -43,6 +41,7 @@ from tessera.wire.proto import (
     psa_verify_message_pb2,
 )
 from tessera.wire.status import Status
+from tests.integration.provider_calls import ProviderCalls, sign_flags
 from tests.support import RunningService, direct, request_bytes, start_service, stop_service
 from tests.unit.software.builders import SECP_R1, A, aead, attributes, oaep, pkcs1v15_crypt, sign
 
@@ -76,6 +75,11 @@ class Hsm:
     config: Path
     env: dict[str, str]
     service: RunningService
+
+    @property
+    def wire(self) -> ProviderCalls:
+        """Requests to the provider under test."""
+        return ProviderCalls(self.service, PKCS11)
 
 
 def _config(state: Path, *, software_public: bool = False) -> Path:
@@ -125,48 +129,6 @@ def hsm() -> Iterator[Hsm]:
         shutil.rmtree(state, ignore_errors=True)
 
 
-def call(hsm: Hsm, opcode: Opcode, op: Message, app: str = "alice") -> tuple[Status, Any]:
-    provider = 0 if opcode.is_core else PKCS11
-    response = hsm.service.call(request_bytes(opcode, op, provider=provider, **direct(app)))
-    status = Status(response.header.status)
-    return status, decode_result(opcode, response.body) if status is Status.SUCCESS else None
-
-
-def ok(hsm: Hsm, opcode: Opcode, op: Message, app: str = "alice") -> Any:
-    status, result = call(hsm, opcode, op, app)
-    assert status is Status.SUCCESS, f"{opcode.name}: {status.name}"
-    return result
-
-
-def fails(hsm: Hsm, opcode: Opcode, op: Message, app: str = "alice") -> Status:
-    status, _ = call(hsm, opcode, op, app)
-    assert status is not Status.SUCCESS
-    return status
-
-
-def generate(
-    hsm: Hsm, name: str, attrs: psa_key_attributes_pb2.KeyAttributes, app: str = "alice"
-) -> None:
-    ok(
-        hsm,
-        Opcode.PSA_GENERATE_KEY,
-        psa_generate_key_pb2.Operation(key_name=name, attributes=attrs),
-        app,
-    )
-
-
-def public(hsm: Hsm, name: str, app: str = "alice") -> bytes:
-    result = ok(
-        hsm, Opcode.PSA_EXPORT_PUBLIC_KEY, psa_export_public_key_pb2.Operation(key_name=name), app
-    )
-    data: bytes = result.data
-    return data
-
-
-def sign_flags() -> dict[str, bool]:
-    return {"sign_hash": True, "verify_hash": True, "sign_message": True, "verify_message": True}
-
-
 def token_objects(key_ids: list[bytes] | None = None) -> int:
     """How many objects the token holds (with the given ids), seen with python-pkcs11."""
     import pkcs11
@@ -181,7 +143,7 @@ def token_objects(key_ids: list[bytes] | None = None) -> int:
 
 
 def test_list_providers(hsm: Hsm) -> None:
-    result = ok(hsm, Opcode.LIST_PROVIDERS, list_providers_pb2.Operation())
+    result = hsm.wire.ok(Opcode.LIST_PROVIDERS, list_providers_pb2.Operation())
     uuids = {p.id: p.uuid for p in result.providers}
     assert uuids[PKCS11] == "30e39502-eba6-4d60-a4af-c518b7f5e38f"
 
@@ -190,20 +152,18 @@ def test_list_providers(hsm: Hsm) -> None:
 def test_ecdsa(hsm: Hsm, bits: int) -> None:
     alg = sign("ecdsa", SHA256)
     name = f"ec{bits}"
-    generate(
-        hsm,
+    hsm.wire.generate(
         name,
         attributes(
             "ecc_key_pair", bits, A(asymmetric_signature=alg), family=SECP_R1, **sign_flags()
         ),
     )
     curve = ec.SECP256R1() if bits == 256 else ec.SECP384R1()
-    key = ec.EllipticCurvePublicKey.from_encoded_point(curve, public(hsm, name))
+    key = ec.EllipticCurvePublicKey.from_encoded_point(curve, hsm.wire.public(name))
     digest = hashes.Hash(hashes.SHA256())
     digest.update(b"message")
     hash_value = digest.finalize()
-    sig = ok(
-        hsm,
+    sig = hsm.wire.ok(
         Opcode.PSA_SIGN_HASH,
         psa_sign_hash_pb2.Operation(key_name=name, alg=alg, hash=hash_value),
     ).signature
@@ -213,27 +173,23 @@ def test_ecdsa(hsm: Hsm, bits: int) -> None:
         int.from_bytes(sig[:size], "big"), int.from_bytes(sig[size:], "big")
     )
     key.verify(der, b"message", ec.ECDSA(hashes.SHA256()))
-    ok(
-        hsm,
+    hsm.wire.ok(
         Opcode.PSA_VERIFY_HASH,
         psa_verify_hash_pb2.Operation(key_name=name, alg=alg, hash=hash_value, signature=sig),
     )
     bad = bytes([sig[0] ^ 1]) + sig[1:]
     assert (
-        fails(
-            hsm,
+        hsm.wire.fails(
             Opcode.PSA_VERIFY_HASH,
             psa_verify_hash_pb2.Operation(key_name=name, alg=alg, hash=hash_value, signature=bad),
         )
         is Status.PSA_ERROR_INVALID_SIGNATURE
     )
-    msig = ok(
-        hsm,
+    msig = hsm.wire.ok(
         Opcode.PSA_SIGN_MESSAGE,
         psa_sign_message_pb2.Operation(key_name=name, alg=alg, message=b"m2"),
     ).signature
-    ok(
-        hsm,
+    hsm.wire.ok(
         Opcode.PSA_VERIFY_MESSAGE,
         psa_verify_message_pb2.Operation(key_name=name, alg=alg, message=b"m2", signature=msig),
     )
@@ -242,13 +198,11 @@ def test_ecdsa(hsm: Hsm, bits: int) -> None:
 def test_rsa_signatures_and_encryption(hsm: Hsm) -> None:
     pkcs1 = sign("rsa_pkcs1v15_sign", SHA256)
     pss = sign("rsa_pss", SHA256)
-    generate(
-        hsm,
+    hsm.wire.generate(
         "rsa-pkcs1",
         attributes("rsa_key_pair", 2048, A(asymmetric_signature=pkcs1), **sign_flags()),
     )
-    generate(
-        hsm,
+    hsm.wire.generate(
         "rsa-pss",
         attributes("rsa_key_pair", 2048, A(asymmetric_signature=pss), **sign_flags()),
     )
@@ -257,26 +211,23 @@ def test_rsa_signatures_and_encryption(hsm: Hsm) -> None:
         ("rsa-pss", pss, padding.PSS(padding.MGF1(hashes.SHA256()), 32)),
     ):
         key = (
-            serialization.load_der_public_key(public(hsm, name))
+            serialization.load_der_public_key(hsm.wire.public(name))
             if False
-            else _rsa(public(hsm, name))
+            else _rsa(hsm.wire.public(name))
         )
-        sig = ok(
-            hsm,
+        sig = hsm.wire.ok(
             Opcode.PSA_SIGN_MESSAGE,
             psa_sign_message_pb2.Operation(key_name=name, alg=alg, message=b"hello"),
         ).signature
         key.verify(sig, b"hello", pad, hashes.SHA256())
-        ok(
-            hsm,
+        hsm.wire.ok(
             Opcode.PSA_VERIFY_MESSAGE,
             psa_verify_message_pb2.Operation(
                 key_name=name, alg=alg, message=b"hello", signature=sig
             ),
         )
         assert (
-            fails(
-                hsm,
+            hsm.wire.fails(
                 Opcode.PSA_VERIFY_MESSAGE,
                 psa_verify_message_pb2.Operation(
                     key_name=name, alg=alg, message=b"other", signature=sig
@@ -286,31 +237,27 @@ def test_rsa_signatures_and_encryption(hsm: Hsm) -> None:
         )
     crypt_flags = {"encrypt": True, "decrypt": True}
     for name, enc, pad in (("rsa-v15", pkcs1v15_crypt(), padding.PKCS1v15()),):
-        generate(
-            hsm, name, attributes("rsa_key_pair", 2048, A(asymmetric_encryption=enc), **crypt_flags)
+        hsm.wire.generate(
+            name, attributes("rsa_key_pair", 2048, A(asymmetric_encryption=enc), **crypt_flags)
         )
-        ct = ok(
-            hsm,
+        ct = hsm.wire.ok(
             Opcode.PSA_ASYMMETRIC_ENCRYPT,
             psa_asymmetric_encrypt_pb2.Operation(key_name=name, alg=enc, plaintext=b"secret"),
         ).ciphertext
-        pt = ok(
-            hsm,
+        pt = hsm.wire.ok(
             Opcode.PSA_ASYMMETRIC_DECRYPT,
             psa_asymmetric_decrypt_pb2.Operation(key_name=name, alg=enc, ciphertext=ct),
         ).plaintext
         assert pt == b"secret"
-        ours = _rsa(public(hsm, name)).encrypt(b"from outside", pad)
-        pt = ok(
-            hsm,
+        ours = _rsa(hsm.wire.public(name)).encrypt(b"from outside", pad)
+        pt = hsm.wire.ok(
             Opcode.PSA_ASYMMETRIC_DECRYPT,
             psa_asymmetric_decrypt_pb2.Operation(key_name=name, alg=enc, ciphertext=ours),
         ).plaintext
         assert pt == b"from outside"
         bad = bytes(256)
         assert (
-            fails(
-                hsm,
+            hsm.wire.fails(
                 Opcode.PSA_ASYMMETRIC_DECRYPT,
                 psa_asymmetric_decrypt_pb2.Operation(key_name=name, alg=enc, ciphertext=bad),
             )
@@ -321,7 +268,7 @@ def test_rsa_signatures_and_encryption(hsm: Hsm) -> None:
         "rsa_key_pair", 2048, A(asymmetric_encryption=oaep(A.Hash.SHA_1)), decrypt=True
     )
     op = psa_generate_key_pb2.Operation(key_name="oaep1", attributes=sha1)
-    assert fails(hsm, Opcode.PSA_GENERATE_KEY, op) is Status.DEPRECATED_PRIMITIVE
+    assert hsm.wire.fails(Opcode.PSA_GENERATE_KEY, op) is Status.DEPRECATED_PRIMITIVE
 
 
 def _rsa(der: bytes) -> rsa.RSAPublicKey:
@@ -333,20 +280,18 @@ def _rsa(der: bytes) -> rsa.RSAPublicKey:
 def test_aes_gcm(hsm: Hsm) -> None:
     gcm = aead(A.Aead.GCM)
     for bits in (128, 192, 256):
-        generate(
-            hsm, f"aes{bits}", attributes("aes", bits, A(aead=gcm), encrypt=True, decrypt=True)
+        hsm.wire.generate(
+            f"aes{bits}", attributes("aes", bits, A(aead=gcm), encrypt=True, decrypt=True)
         )
     nonce = b"\x07" * 12
-    ct = ok(
-        hsm,
+    ct = hsm.wire.ok(
         Opcode.PSA_AEAD_ENCRYPT,
         psa_aead_encrypt_pb2.Operation(
             key_name="aes256", alg=gcm, nonce=nonce, additional_data=b"ad", plaintext=b"data"
         ),
     ).ciphertext
     assert len(ct) == 4 + 16
-    pt = ok(
-        hsm,
+    pt = hsm.wire.ok(
         Opcode.PSA_AEAD_DECRYPT,
         psa_aead_decrypt_pb2.Operation(
             key_name="aes256", alg=gcm, nonce=nonce, additional_data=b"ad", ciphertext=ct
@@ -355,8 +300,7 @@ def test_aes_gcm(hsm: Hsm) -> None:
     assert pt == b"data"
     tampered = ct[:-1] + bytes([ct[-1] ^ 1])
     assert (
-        fails(
-            hsm,
+        hsm.wire.fails(
             Opcode.PSA_AEAD_DECRYPT,
             psa_aead_decrypt_pb2.Operation(
                 key_name="aes256", alg=gcm, nonce=nonce, additional_data=b"ad", ciphertext=tampered
@@ -366,16 +310,16 @@ def test_aes_gcm(hsm: Hsm) -> None:
     )
     # The key cannot be exported, so the GCM output is checked with a known key below instead.
     assert (
-        fails(hsm, Opcode.PSA_EXPORT_KEY, psa_export_key_pb2.Operation(key_name="aes256"))
+        hsm.wire.fails(Opcode.PSA_EXPORT_KEY, psa_export_key_pb2.Operation(key_name="aes256"))
         is Status.PSA_ERROR_NOT_PERMITTED
     )
     assert (
         AESGCM(bytes(16)).decrypt(nonce, AESGCM(bytes(16)).encrypt(nonce, b"x", b""), b"") == b"x"
     )
     ccm = aead(A.Aead.CCM)
-    generate(hsm, "ccm", attributes("aes", 128, A(aead=ccm), encrypt=True))
+    hsm.wire.generate("ccm", attributes("aes", 128, A(aead=ccm), encrypt=True))
     op = psa_aead_encrypt_pb2.Operation(key_name="ccm", alg=ccm, nonce=nonce, plaintext=b"x")
-    assert fails(hsm, Opcode.PSA_AEAD_ENCRYPT, op) is Status.PSA_ERROR_NOT_SUPPORTED
+    assert hsm.wire.fails(Opcode.PSA_AEAD_ENCRYPT, op) is Status.PSA_ERROR_NOT_SUPPORTED
 
 
 def test_import_public_and_random(hsm: Hsm) -> None:
@@ -392,17 +336,15 @@ def test_import_public_and_random(hsm: Hsm) -> None:
         verify_hash=True,
         verify_message=True,
     )
-    ok(
-        hsm,
+    hsm.wire.ok(
         Opcode.PSA_IMPORT_KEY,
         psa_import_key_pb2.Operation(key_name="imported", attributes=attrs, data=point),
     )
-    assert public(hsm, "imported") == point
+    assert hsm.wire.public("imported") == point
     der = private.sign(b"msg", ec.ECDSA(hashes.SHA256()))
     r, s = utils.decode_dss_signature(der)
     sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
-    ok(
-        hsm,
+    hsm.wire.ok(
         Opcode.PSA_VERIFY_MESSAGE,
         psa_verify_message_pb2.Operation(
             key_name="imported", alg=alg, message=b"msg", signature=sig
@@ -414,23 +356,21 @@ def test_import_public_and_random(hsm: Hsm) -> None:
     )
     scalar = private.private_numbers().private_value.to_bytes(32, "big")
     assert (
-        fails(
-            hsm,
+        hsm.wire.fails(
             Opcode.PSA_IMPORT_KEY,
             psa_import_key_pb2.Operation(key_name="p", attributes=pair, data=scalar),
         )
         is Status.PSA_ERROR_NOT_SUPPORTED
     )
-    rnd = ok(
-        hsm, Opcode.PSA_GENERATE_RANDOM, psa_generate_random_pb2.Operation(size=48)
+    rnd = hsm.wire.ok(
+        Opcode.PSA_GENERATE_RANDOM, psa_generate_random_pb2.Operation(size=48)
     ).random_bytes
     assert len(rnd) == 48
 
 
 def test_policy_refusals(hsm: Hsm) -> None:
     alg = sign("ecdsa", SHA256)
-    generate(
-        hsm,
+    hsm.wire.generate(
         "verify-only",
         attributes(
             "ecc_key_pair", 256, A(asymmetric_signature=alg), family=SECP_R1, verify_hash=True
@@ -438,48 +378,42 @@ def test_policy_refusals(hsm: Hsm) -> None:
     )
     h = bytes(32)
     assert (
-        fails(
-            hsm,
+        hsm.wire.fails(
             Opcode.PSA_SIGN_HASH,
             psa_sign_hash_pb2.Operation(key_name="verify-only", alg=alg, hash=h),
         )
         is Status.PSA_ERROR_NOT_PERMITTED
     )
     other = sign("ecdsa", A.Hash.SHA_384)
-    generate(
-        hsm,
+    hsm.wire.generate(
         "signer",
         attributes(
             "ecc_key_pair", 256, A(asymmetric_signature=alg), family=SECP_R1, sign_hash=True
         ),
     )
     assert (
-        fails(
-            hsm,
+        hsm.wire.fails(
             Opcode.PSA_SIGN_HASH,
             psa_sign_hash_pb2.Operation(key_name="signer", alg=other, hash=bytes(48)),
         )
         is Status.PSA_ERROR_NOT_PERMITTED
     )
     assert (
-        fails(
-            hsm,
+        hsm.wire.fails(
             Opcode.PSA_SIGN_HASH,
             psa_sign_hash_pb2.Operation(key_name="signer", alg=alg, hash=bytes(20)),
         )
         is Status.PSA_ERROR_INVALID_ARGUMENT
     )
     wildcard = sign("ecdsa", any_hash=True)
-    generate(
-        hsm,
+    hsm.wire.generate(
         "wild",
         attributes(
             "ecc_key_pair", 256, A(asymmetric_signature=wildcard), family=SECP_R1, sign_hash=True
         ),
     )
     assert (
-        fails(
-            hsm,
+        hsm.wire.fails(
             Opcode.PSA_SIGN_HASH,
             psa_sign_hash_pb2.Operation(
                 key_name="wild", alg=sign("ecdsa", A.Hash.SHA_1), hash=bytes(20)
@@ -487,16 +421,14 @@ def test_policy_refusals(hsm: Hsm) -> None:
         )
         is Status.DEPRECATED_PRIMITIVE
     )
-    ok(
-        hsm,
+    hsm.wire.ok(
         Opcode.PSA_SIGN_HASH,
         psa_sign_hash_pb2.Operation(
             key_name="wild", alg=sign("ecdsa", A.Hash.SHA_384), hash=bytes(48)
         ),
     )
     assert (
-        fails(
-            hsm,
+        hsm.wire.fails(
             Opcode.PSA_GENERATE_KEY,
             psa_generate_key_pb2.Operation(
                 key_name="k1",
@@ -512,8 +444,7 @@ def test_policy_refusals(hsm: Hsm) -> None:
         is Status.PSA_ERROR_NOT_SUPPORTED
     )
     assert (
-        fails(
-            hsm,
+        hsm.wire.fails(
             Opcode.PSA_GENERATE_KEY,
             psa_generate_key_pb2.Operation(key_name="signer", attributes=attributes("aes", 128)),
         )
@@ -567,8 +498,7 @@ def test_can_do_crypto_is_truthful(hsm: Hsm) -> None:
         ),
     ]
     for index, (attrs, expected) in enumerate(cases):
-        status, _ = call(
-            hsm,
+        status, _ = hsm.wire.call(
             Opcode.CAN_DO_CRYPTO,
             can_do_crypto_pb2.Operation(check_type=can_do_crypto_pb2.GENERATE, attributes=attrs),
         )
@@ -576,29 +506,25 @@ def test_can_do_crypto_is_truthful(hsm: Hsm) -> None:
         if not expected:
             assert status is Status.PSA_ERROR_NOT_SUPPORTED
         # What it says can be generated and used, can be: do it.
-        gstatus, _ = call(
-            hsm,
+        gstatus, _ = hsm.wire.call(
             Opcode.PSA_GENERATE_KEY,
             psa_generate_key_pb2.Operation(key_name=f"cdc{index}", attributes=attrs),
         )
         if expected:
             assert gstatus is Status.SUCCESS
     nonce = b"\x01" * 12
-    ok(
-        hsm,
+    hsm.wire.ok(
         Opcode.PSA_AEAD_ENCRYPT,
         psa_aead_encrypt_pb2.Operation(
             key_name="cdc4", alg=aead(A.Aead.GCM), nonce=nonce, plaintext=b"x"
         ),
     )
-    ok(
-        hsm,
+    hsm.wire.ok(
         Opcode.PSA_SIGN_HASH,
         psa_sign_hash_pb2.Operation(key_name="cdc0", alg=sign("ecdsa", SHA256), hash=bytes(32)),
     )
-    ct = _rsa(public(hsm, "cdc2")).encrypt(b"y", padding.PKCS1v15())
-    ok(
-        hsm,
+    ct = _rsa(hsm.wire.public("cdc2")).encrypt(b"y", padding.PKCS1v15())
+    hsm.wire.ok(
         Opcode.PSA_ASYMMETRIC_DECRYPT,
         psa_asymmetric_decrypt_pb2.Operation(key_name="cdc2", alg=pkcs1v15_crypt(), ciphertext=ct),
     )
@@ -614,13 +540,12 @@ def test_isolation_restart_destroy_and_delete_client(hsm: Hsm) -> None:
         sign_hash=True,
         verify_hash=True,
     )
-    generate(hsm, "same", attrs, app="app-a")
-    generate(hsm, "same", attrs, app="app-b")
-    pub_a, pub_b = public(hsm, "same", "app-a"), public(hsm, "same", "app-b")
+    hsm.wire.generate("same", attrs, app="app-a")
+    hsm.wire.generate("same", attrs, app="app-b")
+    pub_a, pub_b = hsm.wire.public("same", "app-a"), hsm.wire.public("same", "app-b")
     assert pub_a != pub_b
     assert (
-        fails(
-            hsm,
+        hsm.wire.fails(
             Opcode.PSA_EXPORT_PUBLIC_KEY,
             psa_export_public_key_pb2.Operation(key_name="same"),
             app="app-c",
@@ -643,22 +568,19 @@ def test_isolation_restart_destroy_and_delete_client(hsm: Hsm) -> None:
     stop_service(hsm.service)
     config = _config(hsm.state, software_public=True)
     hsm.service = start_service(hsm.state / "d", "--auth", "direct", config=config, env=hsm.env)
-    assert public(hsm, "same", "app-a") == pub_a
-    sig = ok(
-        hsm,
+    assert hsm.wire.public("same", "app-a") == pub_a
+    sig = hsm.wire.ok(
         Opcode.PSA_SIGN_HASH,
         psa_sign_hash_pb2.Operation(key_name="same", alg=alg, hash=bytes(32)),
         "app-a",
     ).signature
-    ok(
-        hsm,
+    hsm.wire.ok(
         Opcode.PSA_VERIFY_HASH,
         psa_verify_hash_pb2.Operation(key_name="same", alg=alg, hash=bytes(32), signature=sig),
         "app-a",
     )
     assert (
-        fails(
-            hsm,
+        hsm.wire.fails(
             Opcode.PSA_VERIFY_HASH,
             psa_verify_hash_pb2.Operation(key_name="same", alg=alg, hash=bytes(32), signature=sig),
             "app-b",
@@ -667,14 +589,14 @@ def test_isolation_restart_destroy_and_delete_client(hsm: Hsm) -> None:
     )
     # DestroyKey removes the objects.
     before = token_objects()
-    ok(hsm, Opcode.PSA_DESTROY_KEY, psa_destroy_key_pb2.Operation(key_name="same"), "app-b")
+    hsm.wire.ok(Opcode.PSA_DESTROY_KEY, psa_destroy_key_pb2.Operation(key_name="same"), "app-b")
     assert token_objects() == before - 2
     # DeleteClient (admin) removes app-a's rows and token objects.
     stop_service(hsm.service)
     hsm.service = start_service(
         hsm.state / "d", "--auth", "direct", "--admin", "root", config=config, env=hsm.env
     )
-    generate(hsm, "second", attrs, app="app-a")
+    hsm.wire.generate("second", attrs, app="app-a")
     before = token_objects()
     response = hsm.service.call(
         request_bytes(
@@ -684,8 +606,7 @@ def test_isolation_restart_destroy_and_delete_client(hsm: Hsm) -> None:
     assert Status(response.header.status) is Status.SUCCESS
     assert token_objects() == before - 4
     assert (
-        fails(
-            hsm,
+        hsm.wire.fails(
             Opcode.PSA_EXPORT_PUBLIC_KEY,
             psa_export_public_key_pb2.Operation(key_name="same"),
             app="app-a",

@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
-from google.protobuf.message import Message
 
 from tessera.wire.contracts import decode_result
 from tessera.wire.opcodes import Opcode
@@ -45,6 +44,7 @@ from tessera.wire.proto import (
     psa_verify_message_pb2,
 )
 from tessera.wire.status import Status
+from tests.integration.provider_calls import ProviderCalls, sign_flags
 from tests.support import RunningService, direct, request_bytes, start_service, stop_service
 from tests.unit.software.builders import SECP_R1, A, attributes, oaep, pkcs1v15_crypt, sign
 
@@ -74,6 +74,11 @@ class Swtpm:
     port: int
     config: Path
     service: RunningService
+
+    @property
+    def wire(self) -> ProviderCalls:
+        """Requests to the provider under test."""
+        return ProviderCalls(self.service, TPM)
 
 
 def _free_port_pair() -> int:
@@ -177,48 +182,6 @@ def tpm() -> Iterator[Swtpm]:
         shutil.rmtree(state, ignore_errors=True)
 
 
-def call(tpm: Swtpm, opcode: Opcode, op: Message, app: str = "alice") -> tuple[Status, Any]:
-    provider = 0 if opcode.is_core else TPM
-    response = tpm.service.call(request_bytes(opcode, op, provider=provider, **direct(app)))
-    status = Status(response.header.status)
-    return status, decode_result(opcode, response.body) if status is Status.SUCCESS else None
-
-
-def ok(tpm: Swtpm, opcode: Opcode, op: Message, app: str = "alice") -> Any:
-    status, result = call(tpm, opcode, op, app)
-    assert status is Status.SUCCESS, f"{opcode.name}: {status.name}"
-    return result
-
-
-def fails(tpm: Swtpm, opcode: Opcode, op: Message, app: str = "alice") -> Status:
-    status, _ = call(tpm, opcode, op, app)
-    assert status is not Status.SUCCESS
-    return status
-
-
-def generate(
-    tpm: Swtpm, name: str, attrs: psa_key_attributes_pb2.KeyAttributes, app: str = "alice"
-) -> None:
-    ok(
-        tpm,
-        Opcode.PSA_GENERATE_KEY,
-        psa_generate_key_pb2.Operation(key_name=name, attributes=attrs),
-        app,
-    )
-
-
-def public(tpm: Swtpm, name: str, app: str = "alice") -> bytes:
-    result = ok(
-        tpm, Opcode.PSA_EXPORT_PUBLIC_KEY, psa_export_public_key_pb2.Operation(key_name=name), app
-    )
-    data: bytes = result.data
-    return data
-
-
-def sign_flags() -> dict[str, bool]:
-    return {"sign_hash": True, "verify_hash": True, "sign_message": True, "verify_message": True}
-
-
 def _rsa(der: bytes) -> rsa.RSAPublicKey:
     key = serialization.load_der_public_key(der)  # PKCS#1 RSAPublicKey
     assert isinstance(key, rsa.RSAPublicKey)
@@ -232,10 +195,10 @@ def _sha256(data: bytes) -> bytes:
 
 
 def test_list_providers_and_opcodes(tpm: Swtpm) -> None:
-    result = ok(tpm, Opcode.LIST_PROVIDERS, list_providers_pb2.Operation())
+    result = tpm.wire.ok(Opcode.LIST_PROVIDERS, list_providers_pb2.Operation())
     uuids = {p.id: p.uuid for p in result.providers}
     assert uuids[TPM] == "1e4954a4-ff21-46d3-ab0c-661eeb667e1d"
-    listed = ok(tpm, Opcode.LIST_OPCODES, list_opcodes_pb2.Operation(provider_id=TPM))
+    listed = tpm.wire.ok(Opcode.LIST_OPCODES, list_opcodes_pb2.Operation(provider_id=TPM))
     opcodes = set(listed.opcodes)
     assert Opcode.PSA_SIGN_HASH in opcodes
     assert Opcode.PSA_AEAD_ENCRYPT not in opcodes
@@ -249,22 +212,20 @@ def test_ecdsa(tpm: Swtpm, bits: int) -> None:
     )
     alg = sign("ecdsa", hash_alg)
     name = f"ec{bits}"
-    generate(
-        tpm,
+    tpm.wire.generate(
         name,
         attributes(
             "ecc_key_pair", bits, A(asymmetric_signature=alg), family=SECP_R1, **sign_flags()
         ),
     )
     curve = ec.SECP256R1() if bits == 256 else ec.SECP384R1()
-    key = ec.EllipticCurvePublicKey.from_encoded_point(curve, public(tpm, name))
+    key = ec.EllipticCurvePublicKey.from_encoded_point(curve, tpm.wire.public(name))
     digest = hashes.Hash(chash)
     digest.update(b"message")
     hash_value = digest.finalize()
     size = (bits + 7) // 8
     for _ in range(3):  # r or s with leading zero bytes must still be full length
-        sig = ok(
-            tpm,
+        sig = tpm.wire.ok(
             Opcode.PSA_SIGN_HASH,
             psa_sign_hash_pb2.Operation(key_name=name, alg=alg, hash=hash_value),
         ).signature
@@ -273,22 +234,19 @@ def test_ecdsa(tpm: Swtpm, bits: int) -> None:
             int.from_bytes(sig[:size], "big"), int.from_bytes(sig[size:], "big")
         )
         key.verify(der, b"message", ec.ECDSA(chash))
-    ok(
-        tpm,
+    tpm.wire.ok(
         Opcode.PSA_VERIFY_HASH,
         psa_verify_hash_pb2.Operation(key_name=name, alg=alg, hash=hash_value, signature=sig),
     )
     bad = bytes([sig[0] ^ 1]) + sig[1:]
     assert (
-        fails(
-            tpm,
+        tpm.wire.fails(
             Opcode.PSA_VERIFY_HASH,
             psa_verify_hash_pb2.Operation(key_name=name, alg=alg, hash=hash_value, signature=bad),
         )
         is Status.PSA_ERROR_INVALID_SIGNATURE
     )
-    msig = ok(
-        tpm,
+    msig = tpm.wire.ok(
         Opcode.PSA_SIGN_MESSAGE,
         psa_sign_message_pb2.Operation(key_name=name, alg=alg, message=b"m2"),
     ).signature
@@ -296,8 +254,7 @@ def test_ecdsa(tpm: Swtpm, bits: int) -> None:
         int.from_bytes(msig[:size], "big"), int.from_bytes(msig[size:], "big")
     )
     key.verify(der, b"m2", ec.ECDSA(chash))
-    ok(
-        tpm,
+    tpm.wire.ok(
         Opcode.PSA_VERIFY_MESSAGE,
         psa_verify_message_pb2.Operation(key_name=name, alg=alg, message=b"m2", signature=msig),
     )
@@ -306,13 +263,11 @@ def test_ecdsa(tpm: Swtpm, bits: int) -> None:
 def test_rsa_signatures(tpm: Swtpm) -> None:
     pkcs1 = sign("rsa_pkcs1v15_sign", SHA256)
     pss = sign("rsa_pss", SHA256)
-    generate(
-        tpm,
+    tpm.wire.generate(
         "rsa-pkcs1",
         attributes("rsa_key_pair", 2048, A(asymmetric_signature=pkcs1), **sign_flags()),
     )
-    generate(
-        tpm,
+    tpm.wire.generate(
         "rsa-pss",
         attributes("rsa_key_pair", 2048, A(asymmetric_signature=pss), **sign_flags()),
     )
@@ -320,37 +275,32 @@ def test_rsa_signatures(tpm: Swtpm) -> None:
         ("rsa-pkcs1", pkcs1, padding.PKCS1v15()),
         ("rsa-pss", pss, padding.PSS(padding.MGF1(hashes.SHA256()), 32)),
     ):
-        key = _rsa(public(tpm, name))
+        key = _rsa(tpm.wire.public(name))
         assert key.key_size == 2048
-        sig = ok(
-            tpm,
+        sig = tpm.wire.ok(
             Opcode.PSA_SIGN_MESSAGE,
             psa_sign_message_pb2.Operation(key_name=name, alg=alg, message=b"hello"),
         ).signature
         key.verify(sig, b"hello", pad, hashes.SHA256())
-        hsig = ok(
-            tpm,
+        hsig = tpm.wire.ok(
             Opcode.PSA_SIGN_HASH,
             psa_sign_hash_pb2.Operation(key_name=name, alg=alg, hash=_sha256(b"h")),
         ).signature
         key.verify(hsig, b"h", pad, hashes.SHA256())
-        ok(
-            tpm,
+        tpm.wire.ok(
             Opcode.PSA_VERIFY_HASH,
             psa_verify_hash_pb2.Operation(
                 key_name=name, alg=alg, hash=_sha256(b"h"), signature=hsig
             ),
         )
-        ok(
-            tpm,
+        tpm.wire.ok(
             Opcode.PSA_VERIFY_MESSAGE,
             psa_verify_message_pb2.Operation(
                 key_name=name, alg=alg, message=b"hello", signature=sig
             ),
         )
         assert (
-            fails(
-                tpm,
+            tpm.wire.fails(
                 Opcode.PSA_VERIFY_MESSAGE,
                 psa_verify_message_pb2.Operation(
                     key_name=name, alg=alg, message=b"other", signature=sig
@@ -370,30 +320,26 @@ def test_rsa_encryption(tpm: Swtpm) -> None:
             padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None),
         ),
     ):
-        generate(
-            tpm, name, attributes("rsa_key_pair", 2048, A(asymmetric_encryption=enc), **crypt_flags)
+        tpm.wire.generate(
+            name, attributes("rsa_key_pair", 2048, A(asymmetric_encryption=enc), **crypt_flags)
         )
-        ct = ok(
-            tpm,
+        ct = tpm.wire.ok(
             Opcode.PSA_ASYMMETRIC_ENCRYPT,
             psa_asymmetric_encrypt_pb2.Operation(key_name=name, alg=enc, plaintext=b"secret"),
         ).ciphertext
-        pt = ok(
-            tpm,
+        pt = tpm.wire.ok(
             Opcode.PSA_ASYMMETRIC_DECRYPT,
             psa_asymmetric_decrypt_pb2.Operation(key_name=name, alg=enc, ciphertext=ct),
         ).plaintext
         assert pt == b"secret"
-        ours = _rsa(public(tpm, name)).encrypt(b"from outside", pad)
-        pt = ok(
-            tpm,
+        ours = _rsa(tpm.wire.public(name)).encrypt(b"from outside", pad)
+        pt = tpm.wire.ok(
             Opcode.PSA_ASYMMETRIC_DECRYPT,
             psa_asymmetric_decrypt_pb2.Operation(key_name=name, alg=enc, ciphertext=ours),
         ).plaintext
         assert pt == b"from outside"
         assert (
-            fails(
-                tpm,
+            tpm.wire.fails(
                 Opcode.PSA_ASYMMETRIC_DECRYPT,
                 psa_asymmetric_decrypt_pb2.Operation(key_name=name, alg=enc, ciphertext=bytes(256)),
             )
@@ -403,26 +349,24 @@ def test_rsa_encryption(tpm: Swtpm) -> None:
     op = psa_asymmetric_encrypt_pb2.Operation(
         key_name="rsa-oaep", alg=oaep(SHA256), plaintext=b"x", salt=b"label"
     )
-    assert fails(tpm, Opcode.PSA_ASYMMETRIC_ENCRYPT, op) is Status.PSA_ERROR_NOT_SUPPORTED
+    assert tpm.wire.fails(Opcode.PSA_ASYMMETRIC_ENCRYPT, op) is Status.PSA_ERROR_NOT_SUPPORTED
 
 
 def test_rsa_3072_if_supported(tpm: Swtpm) -> None:
     alg = sign("rsa_pss", SHA256)
     attrs = attributes("rsa_key_pair", 3072, A(asymmetric_signature=alg), **sign_flags())
-    status, _ = call(
-        tpm,
+    status, _ = tpm.wire.call(
         Opcode.CAN_DO_CRYPTO,
         can_do_crypto_pb2.Operation(check_type=can_do_crypto_pb2.GENERATE, attributes=attrs),
     )
     if status is not Status.SUCCESS:
         pytest.skip("this swtpm does not create 3072-bit RSA keys")
-    generate(tpm, "rsa3072", attrs)
-    sig = ok(
-        tpm,
+    tpm.wire.generate("rsa3072", attrs)
+    sig = tpm.wire.ok(
         Opcode.PSA_SIGN_MESSAGE,
         psa_sign_message_pb2.Operation(key_name="rsa3072", alg=alg, message=b"big"),
     ).signature
-    key = _rsa(public(tpm, "rsa3072"))
+    key = _rsa(tpm.wire.public("rsa3072"))
     assert key.key_size == 3072
     key.verify(sig, b"big", padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256())
 
@@ -442,19 +386,17 @@ def test_import_public_export_and_random(tpm: Swtpm) -> None:
         verify_message=True,
         export=True,
     )
-    ok(
-        tpm,
+    tpm.wire.ok(
         Opcode.PSA_IMPORT_KEY,
         psa_import_key_pb2.Operation(key_name="imported", attributes=attrs, data=point),
     )
-    assert public(tpm, "imported") == point
-    exported = ok(tpm, Opcode.PSA_EXPORT_KEY, psa_export_key_pb2.Operation(key_name="imported"))
+    assert tpm.wire.public("imported") == point
+    exported = tpm.wire.ok(Opcode.PSA_EXPORT_KEY, psa_export_key_pb2.Operation(key_name="imported"))
     assert exported.data == point
     der = private.sign(b"msg", ec.ECDSA(hashes.SHA256()))
     r, s = utils.decode_dss_signature(der)
     sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
-    ok(
-        tpm,
+    tpm.wire.ok(
         Opcode.PSA_VERIFY_MESSAGE,
         psa_verify_message_pb2.Operation(
             key_name="imported", alg=alg, message=b"msg", signature=sig
@@ -468,13 +410,11 @@ def test_import_public_export_and_random(tpm: Swtpm) -> None:
     enc_attrs = attributes(
         "rsa_public_key", 2048, A(asymmetric_encryption=pkcs1v15_crypt()), encrypt=True
     )
-    ok(
-        tpm,
+    tpm.wire.ok(
         Opcode.PSA_IMPORT_KEY,
         psa_import_key_pb2.Operation(key_name="rsa-pub", attributes=enc_attrs, data=rsa_der),
     )
-    ct = ok(
-        tpm,
+    ct = tpm.wire.ok(
         Opcode.PSA_ASYMMETRIC_ENCRYPT,
         psa_asymmetric_encrypt_pb2.Operation(
             key_name="rsa-pub", alg=pkcs1v15_crypt(), plaintext=b"to you"
@@ -487,8 +427,7 @@ def test_import_public_export_and_random(tpm: Swtpm) -> None:
     )
     scalar = private.private_numbers().private_value.to_bytes(32, "big")
     assert (
-        fails(
-            tpm,
+        tpm.wire.fails(
             Opcode.PSA_IMPORT_KEY,
             psa_import_key_pb2.Operation(key_name="p", attributes=pair, data=scalar),
         )
@@ -497,18 +436,18 @@ def test_import_public_export_and_random(tpm: Swtpm) -> None:
     exportable = attributes(
         "ecc_key_pair", 256, A(asymmetric_signature=alg), family=SECP_R1, export=True
     )
-    generate(tpm, "exportable", exportable)
+    tpm.wire.generate("exportable", exportable)
     assert (
-        fails(tpm, Opcode.PSA_EXPORT_KEY, psa_export_key_pb2.Operation(key_name="exportable"))
+        tpm.wire.fails(Opcode.PSA_EXPORT_KEY, psa_export_key_pb2.Operation(key_name="exportable"))
         is Status.PSA_ERROR_NOT_PERMITTED
     )
     assert (
-        fails(tpm, Opcode.PSA_EXPORT_KEY, psa_export_key_pb2.Operation(key_name="ec256"))
+        tpm.wire.fails(Opcode.PSA_EXPORT_KEY, psa_export_key_pb2.Operation(key_name="ec256"))
         is Status.PSA_ERROR_NOT_PERMITTED
     )
     for size in (0, 1, 48, 1000):  # more than the TPM gives per call
-        rnd = ok(
-            tpm, Opcode.PSA_GENERATE_RANDOM, psa_generate_random_pb2.Operation(size=size)
+        rnd = tpm.wire.ok(
+            Opcode.PSA_GENERATE_RANDOM, psa_generate_random_pb2.Operation(size=size)
         ).random_bytes
         assert len(rnd) == size
     assert len(set(rnd)) > 100
@@ -516,8 +455,7 @@ def test_import_public_export_and_random(tpm: Swtpm) -> None:
 
 def test_policy_refusals(tpm: Swtpm) -> None:
     alg = sign("ecdsa", SHA256)
-    generate(
-        tpm,
+    tpm.wire.generate(
         "verify-only",
         attributes(
             "ecc_key_pair", 256, A(asymmetric_signature=alg), family=SECP_R1, verify_hash=True
@@ -525,9 +463,8 @@ def test_policy_refusals(tpm: Swtpm) -> None:
     )
     h = bytes(32)
     op = psa_sign_hash_pb2.Operation(key_name="verify-only", alg=alg, hash=h)
-    assert fails(tpm, Opcode.PSA_SIGN_HASH, op) is Status.PSA_ERROR_NOT_PERMITTED
-    generate(
-        tpm,
+    assert tpm.wire.fails(Opcode.PSA_SIGN_HASH, op) is Status.PSA_ERROR_NOT_PERMITTED
+    tpm.wire.generate(
         "signer",
         attributes(
             "ecc_key_pair", 256, A(asymmetric_signature=alg), family=SECP_R1, sign_hash=True
@@ -535,12 +472,11 @@ def test_policy_refusals(tpm: Swtpm) -> None:
     )
     other = sign("ecdsa", A.Hash.SHA_384)
     op = psa_sign_hash_pb2.Operation(key_name="signer", alg=other, hash=bytes(48))
-    assert fails(tpm, Opcode.PSA_SIGN_HASH, op) is Status.PSA_ERROR_NOT_PERMITTED
+    assert tpm.wire.fails(Opcode.PSA_SIGN_HASH, op) is Status.PSA_ERROR_NOT_PERMITTED
     op = psa_sign_hash_pb2.Operation(key_name="signer", alg=alg, hash=bytes(20))
-    assert fails(tpm, Opcode.PSA_SIGN_HASH, op) is Status.PSA_ERROR_INVALID_ARGUMENT
+    assert tpm.wire.fails(Opcode.PSA_SIGN_HASH, op) is Status.PSA_ERROR_INVALID_ARGUMENT
     wildcard = sign("ecdsa", any_hash=True)
-    generate(
-        tpm,
+    tpm.wire.generate(
         "wild",
         attributes(
             "ecc_key_pair", 256, A(asymmetric_signature=wildcard), family=SECP_R1, sign_hash=True
@@ -549,19 +485,19 @@ def test_policy_refusals(tpm: Swtpm) -> None:
     op = psa_sign_hash_pb2.Operation(
         key_name="wild", alg=sign("ecdsa", A.Hash.SHA_1), hash=bytes(20)
     )
-    assert fails(tpm, Opcode.PSA_SIGN_HASH, op) is Status.DEPRECATED_PRIMITIVE
+    assert tpm.wire.fails(Opcode.PSA_SIGN_HASH, op) is Status.DEPRECATED_PRIMITIVE
     op = psa_sign_hash_pb2.Operation(
         key_name="wild", alg=sign("ecdsa", A.Hash.SHA_384), hash=bytes(48)
     )
-    ok(tpm, Opcode.PSA_SIGN_HASH, op)
+    tpm.wire.ok(Opcode.PSA_SIGN_HASH, op)
     decrypt_only = attributes(
         "rsa_key_pair", 2048, A(asymmetric_encryption=pkcs1v15_crypt()), decrypt=True
     )
-    generate(tpm, "decrypt-only", decrypt_only)
+    tpm.wire.generate("decrypt-only", decrypt_only)
     op2 = psa_asymmetric_encrypt_pb2.Operation(
         key_name="decrypt-only", alg=pkcs1v15_crypt(), plaintext=b"x"
     )
-    assert fails(tpm, Opcode.PSA_ASYMMETRIC_ENCRYPT, op2) is Status.PSA_ERROR_NOT_PERMITTED
+    assert tpm.wire.fails(Opcode.PSA_ASYMMETRIC_ENCRYPT, op2) is Status.PSA_ERROR_NOT_PERMITTED
     k1 = attributes(
         "ecc_key_pair",
         256,
@@ -570,13 +506,13 @@ def test_policy_refusals(tpm: Swtpm) -> None:
         sign_hash=True,
     )
     op3 = psa_generate_key_pb2.Operation(key_name="k1", attributes=k1)
-    assert fails(tpm, Opcode.PSA_GENERATE_KEY, op3) is Status.PSA_ERROR_NOT_SUPPORTED
+    assert tpm.wire.fails(Opcode.PSA_GENERATE_KEY, op3) is Status.PSA_ERROR_NOT_SUPPORTED
     aes = psa_generate_key_pb2.Operation(key_name="aes", attributes=attributes("aes", 128))
-    assert fails(tpm, Opcode.PSA_GENERATE_KEY, aes) is Status.PSA_ERROR_NOT_SUPPORTED
+    assert tpm.wire.fails(Opcode.PSA_GENERATE_KEY, aes) is Status.PSA_ERROR_NOT_SUPPORTED
     again = psa_generate_key_pb2.Operation(
         key_name="signer", attributes=attributes("rsa_key_pair", 2048)
     )
-    assert fails(tpm, Opcode.PSA_GENERATE_KEY, again) is Status.PSA_ERROR_ALREADY_EXISTS
+    assert tpm.wire.fails(Opcode.PSA_GENERATE_KEY, again) is Status.PSA_ERROR_ALREADY_EXISTS
 
 
 def test_can_do_crypto_is_truthful(tpm: Swtpm) -> None:
@@ -634,24 +570,21 @@ def test_can_do_crypto_is_truthful(tpm: Swtpm) -> None:
         ),
     ]
     for index, (attrs, expected) in enumerate(cases):
-        status, _ = call(
-            tpm,
+        status, _ = tpm.wire.call(
             Opcode.CAN_DO_CRYPTO,
             can_do_crypto_pb2.Operation(check_type=can_do_crypto_pb2.GENERATE, attributes=attrs),
         )
         assert (status is Status.SUCCESS) == expected, index
         if not expected:
             assert status is Status.PSA_ERROR_NOT_SUPPORTED
-        gstatus, _ = call(
-            tpm,
+        gstatus, _ = tpm.wire.call(
             Opcode.PSA_GENERATE_KEY,
             psa_generate_key_pb2.Operation(key_name=f"cdc{index}", attributes=attrs),
         )
         if expected:
             assert gstatus is Status.SUCCESS, index
     # What it says can be generated and used, can be: do it.
-    ok(
-        tpm,
+    tpm.wire.ok(
         Opcode.PSA_SIGN_HASH,
         psa_sign_hash_pb2.Operation(key_name="cdc0", alg=sign("ecdsa", SHA256), hash=bytes(32)),
     )
@@ -659,9 +592,8 @@ def test_can_do_crypto_is_truthful(tpm: Swtpm) -> None:
         (2, pkcs1v15_crypt(), padding.PKCS1v15()),
         (3, oaep(SHA256), padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None)),
     ):
-        ct = _rsa(public(tpm, f"cdc{index}")).encrypt(b"y", pad)
-        pt = ok(
-            tpm,
+        ct = _rsa(tpm.wire.public(f"cdc{index}")).encrypt(b"y", pad)
+        pt = tpm.wire.ok(
             Opcode.PSA_ASYMMETRIC_DECRYPT,
             psa_asymmetric_decrypt_pb2.Operation(key_name=f"cdc{index}", alg=enc, ciphertext=ct),
         ).plaintext
@@ -672,7 +604,7 @@ def test_can_do_crypto_is_truthful(tpm: Swtpm) -> None:
             "rsa_public_key", 2048, A(asymmetric_encryption=pkcs1v15_crypt()), encrypt=True
         ),
     )
-    ok(tpm, Opcode.CAN_DO_CRYPTO, use)
+    tpm.wire.ok(Opcode.CAN_DO_CRYPTO, use)
 
 
 def test_isolation_many_keys_restart_and_destroy(tpm: Swtpm) -> None:
@@ -685,28 +617,27 @@ def test_isolation_many_keys_restart_and_destroy(tpm: Swtpm) -> None:
         sign_hash=True,
         verify_hash=True,
     )
-    generate(tpm, "same", attrs, app="app-a")
-    generate(tpm, "same", attrs, app="app-b")
-    pub_a, pub_b = public(tpm, "same", "app-a"), public(tpm, "same", "app-b")
+    tpm.wire.generate("same", attrs, app="app-a")
+    tpm.wire.generate("same", attrs, app="app-b")
+    pub_a, pub_b = tpm.wire.public("same", "app-a"), tpm.wire.public("same", "app-b")
     assert pub_a != pub_b
     op = psa_export_public_key_pb2.Operation(key_name="same")
     assert (
-        fails(tpm, Opcode.PSA_EXPORT_PUBLIC_KEY, op, app="app-c") is Status.PSA_ERROR_DOES_NOT_EXIST
+        tpm.wire.fails(Opcode.PSA_EXPORT_PUBLIC_KEY, op, app="app-c")
+        is Status.PSA_ERROR_DOES_NOT_EXIST
     )
     # More keys in use than the TPM has transient slots: the handle cache evicts and reloads.
     names = [f"k{i}" for i in range(5)]
     for name in names:
-        generate(tpm, name, attrs, app="app-a")
+        tpm.wire.generate(name, attrs, app="app-a")
     for _ in range(2):
         for name in names:
-            sig = ok(
-                tpm,
+            sig = tpm.wire.ok(
                 Opcode.PSA_SIGN_HASH,
                 psa_sign_hash_pb2.Operation(key_name=name, alg=alg, hash=bytes(32)),
                 "app-a",
             ).signature
-            ok(
-                tpm,
+            tpm.wire.ok(
                 Opcode.PSA_VERIFY_HASH,
                 psa_verify_hash_pb2.Operation(
                     key_name=name, alg=alg, hash=bytes(32), signature=sig
@@ -716,9 +647,8 @@ def test_isolation_many_keys_restart_and_destroy(tpm: Swtpm) -> None:
     # Restart against the same TPM: the storage key is re-derived and the blobs load again.
     stop_service(tpm.service)
     tpm.service = start_service(tpm.state / "d", "--auth", "direct", config=tpm.config)
-    assert public(tpm, "same", "app-a") == pub_a
-    sig = ok(
-        tpm,
+    assert tpm.wire.public("same", "app-a") == pub_a
+    sig = tpm.wire.ok(
         Opcode.PSA_SIGN_HASH,
         psa_sign_hash_pb2.Operation(key_name="same", alg=alg, hash=bytes(32)),
         "app-a",
@@ -729,13 +659,16 @@ def test_isolation_many_keys_restart_and_destroy(tpm: Swtpm) -> None:
     )
     key_a.verify(der, bytes(32), ec.ECDSA(utils.Prehashed(hashes.SHA256())))
     op2 = psa_verify_hash_pb2.Operation(key_name="same", alg=alg, hash=bytes(32), signature=sig)
-    assert fails(tpm, Opcode.PSA_VERIFY_HASH, op2, "app-b") is Status.PSA_ERROR_INVALID_SIGNATURE
-    # Destroy: gone for app-b, app-a's key of the same name untouched.
-    ok(tpm, Opcode.PSA_DESTROY_KEY, psa_destroy_key_pb2.Operation(key_name="same"), "app-b")
     assert (
-        fails(tpm, Opcode.PSA_EXPORT_PUBLIC_KEY, op, app="app-b") is Status.PSA_ERROR_DOES_NOT_EXIST
+        tpm.wire.fails(Opcode.PSA_VERIFY_HASH, op2, "app-b") is Status.PSA_ERROR_INVALID_SIGNATURE
     )
-    assert public(tpm, "same", "app-a") == pub_a
+    # Destroy: gone for app-b, app-a's key of the same name untouched.
+    tpm.wire.ok(Opcode.PSA_DESTROY_KEY, psa_destroy_key_pb2.Operation(key_name="same"), "app-b")
+    assert (
+        tpm.wire.fails(Opcode.PSA_EXPORT_PUBLIC_KEY, op, app="app-b")
+        is Status.PSA_ERROR_DOES_NOT_EXIST
+    )
+    assert tpm.wire.public("same", "app-a") == pub_a
 
 
 def test_skip_if_no_tpm(tpm: Swtpm) -> None:
@@ -828,8 +761,7 @@ def test_key_attestation(tpm: Swtpm) -> None:
     from tpm2_pytss.utils import make_credential
 
     alg = sign("ecdsa", SHA256)
-    generate(
-        tpm,
+    tpm.wire.generate(
         "attested",
         attributes(
             "ecc_key_pair", 256, A(asymmetric_signature=alg), family=SECP_R1, sign_hash=True
@@ -841,15 +773,15 @@ def test_key_attestation(tpm: Swtpm) -> None:
             attested_key_name="attested"
         )
     )
-    prepared = ok(
-        tpm, Opcode.PREPARE_KEY_ATTESTATION, prep.Operation(parameters=params)
+    prepared = tpm.wire.ok(
+        Opcode.PREPARE_KEY_ATTESTATION, prep.Operation(parameters=params)
     ).output.activate_credential
     # The name is nameAlg (SHA-256) || SHA-256(TPMT_PUBLIC), and that public key is the key's.
     assert prepared.name == b"\x00\x0b" + hashlib.sha256(prepared.public).digest()
     area, _ = TPMT_PUBLIC.unmarshal(prepared.public)
     x, y = bytes(area.unique.ecc.x.buffer), bytes(area.unique.ecc.y.buffer)
     point = b"\x04" + x.rjust(32, b"\0") + y.rjust(32, b"\0")
-    assert point == public(tpm, "attested")
+    assert point == tpm.wire.public("attested")
     ek, _ = TPMT_PUBLIC.unmarshal(prepared.attesting_key_pub)
     # The verifier's side, in software: a credential only this TPM can open for this key.
     blob, secret = make_credential(
@@ -863,14 +795,13 @@ def test_key_attestation(tpm: Swtpm) -> None:
             )
         )
         op = attest_key_pb2.Operation(attested_key_name=name, parameters=mechanism)
-        return call(tpm, Opcode.ATTEST_KEY, op, app)
+        return tpm.wire.call(Opcode.ATTEST_KEY, op, app)
 
     status, result = attest("attested", bytes(blob))
     assert status is Status.SUCCESS
     assert result.output.activate_credential.credential == b"proof of residency"
     # Bound to the key's name: another key cannot open it; other applications see no key.
-    generate(
-        tpm,
+    tpm.wire.generate(
         "other",
         attributes(
             "ecc_key_pair", 256, A(asymmetric_signature=alg), family=SECP_R1, sign_hash=True
@@ -884,4 +815,4 @@ def test_key_attestation(tpm: Swtpm) -> None:
         )
     )
     op = prep.Operation(parameters=named)
-    assert fails(tpm, Opcode.PREPARE_KEY_ATTESTATION, op) is Status.PSA_ERROR_NOT_SUPPORTED
+    assert tpm.wire.fails(Opcode.PREPARE_KEY_ATTESTATION, op) is Status.PSA_ERROR_NOT_SUPPORTED
