@@ -19,7 +19,7 @@ from typing import TypedDict
 from google.protobuf.message import Message
 
 from tessera.wire.framing import Frame, FrameReader, Limits, encode_request
-from tessera.wire.header import FLAG_KEEP_ALIVE, Header
+from tessera.wire.header import FLAG_EXTENSIONS, FLAG_KEEP_ALIVE, Header
 from tessera.wire.opcodes import AuthType, Opcode
 from tessera.wire.proto import psa_generate_key_pb2
 from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes
@@ -36,15 +36,16 @@ def request_bytes(
     provider: int = 0,
     session: int = 0,
     keep_alive: bool = False,
+    extensions: bool = False,
 ) -> bytes:
-    """A complete request frame."""
+    """A complete request frame (`extensions`: as a client that knows Tessera's additions)."""
     payload = body if isinstance(body, bytes) else body.SerializeToString()
     header = Header(
         provider=provider,
         session=session,
         auth_type=int(auth_type),
         opcode=int(opcode),
-        flags=FLAG_KEEP_ALIVE if keep_alive else 0,
+        flags=(FLAG_KEEP_ALIVE if keep_alive else 0) | (FLAG_EXTENSIONS if extensions else 0),
     )
     return encode_request(header, payload, auth)
 

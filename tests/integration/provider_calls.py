@@ -33,7 +33,9 @@ class ProviderCalls:
     def call(self, opcode: Opcode, op: Message, app: str = "alice") -> tuple[Status, Any]:
         """The status and, on success, the decoded result."""
         provider = 0 if opcode.is_core else self.provider
-        response = self.service.call(request_bytes(opcode, op, provider=provider, **direct(app)))
+        # As Tessera's own client: it knows the extensions (MAC opcodes in ListOpcodes).
+        request = request_bytes(opcode, op, provider=provider, extensions=True, **direct(app))
+        response = self.service.call(request)
         status = Status(response.header.status)
         return status, decode_result(opcode, response.body) if status is Status.SUCCESS else None
 

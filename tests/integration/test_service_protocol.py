@@ -116,7 +116,22 @@ def test_list_opcodes_per_provider(service: RunningService) -> None:
     unknown = service.call(
         request_bytes(Opcode.LIST_OPCODES, list_opcodes_pb2.Operation(provider_id=42))
     )
-    assert status_of(unknown) is Status.PROVIDER_DOES_NOT_EXIST
+    assert status_of(unknown) is Status.PROVIDER_NOT_REGISTERED  # as Parsec's core provider
+
+
+def test_extensions_are_listed_only_to_clients_that_know_them(service: RunningService) -> None:
+    # Parsec's Rust client rejects a whole ListOpcodes answer naming an opcode it lacks (MAC).
+    body = list_opcodes_pb2.Operation(provider_id=1)
+    plain = ok(service.call(request_bytes(Opcode.LIST_OPCODES, body)), Opcode.LIST_OPCODES)
+    extended = ok(
+        service.call(request_bytes(Opcode.LIST_OPCODES, body, extensions=True)),
+        Opcode.LIST_OPCODES,
+    )
+    assert isinstance(plain, list_opcodes_pb2.Result)
+    assert isinstance(extended, list_opcodes_pb2.Result)
+    mac = {int(Opcode.PSA_MAC_COMPUTE), int(Opcode.PSA_MAC_VERIFY)}
+    assert not mac & set(plain.opcodes)
+    assert set(extended.opcodes) == set(plain.opcodes) | mac
 
 
 def test_list_authenticators_in_configured_order(service: RunningService) -> None:
@@ -245,9 +260,15 @@ def test_only_configured_authenticators_are_active(short_tmp: Path) -> None:
 
 
 def test_routing_errors_echo_the_request(service: RunningService) -> None:
+    # An id Parsec names but this service does not run: echoed, as Parsec's dispatcher.
+    absent = service.call(request_bytes(Opcode.PSA_GENERATE_RANDOM, b"", provider=2, session=5))
+    assert status_of(absent) is Status.PROVIDER_NOT_REGISTERED
+    assert (absent.header.provider, absent.header.session) == (2, 5)
+    # An id outside Parsec's enumeration: Parsec's default header, which its clients can decode.
     unknown = service.call(request_bytes(Opcode.PSA_GENERATE_RANDOM, b"", provider=77, session=5))
     assert status_of(unknown) is Status.PROVIDER_DOES_NOT_EXIST
-    assert (unknown.header.provider, unknown.header.session) == (77, 5)
+    assert (unknown.header.provider, unknown.header.session) == (0, 0)
+    assert unknown.header.opcode == Opcode.PING
     core_elsewhere = service.call(request_bytes(Opcode.PING, provider=1))
     assert status_of(core_elsewhere) is Status.PSA_ERROR_NOT_SUPPORTED
     crypto_at_core = service.call(request_bytes(Opcode.PSA_GENERATE_RANDOM, provider=0))

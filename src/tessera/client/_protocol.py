@@ -22,7 +22,7 @@ from tessera.client._errors import (
 )
 from tessera.wire.contracts import decode_result
 from tessera.wire.framing import Frame, encode_request
-from tessera.wire.header import FLAG_KEEP_ALIVE, Header
+from tessera.wire.header import FLAG_EXTENSIONS, FLAG_KEEP_ALIVE, Header
 from tessera.wire.opcodes import AuthType, Opcode
 from tessera.wire.status import Status, StatusError
 
@@ -113,7 +113,7 @@ def encode_call(
         provider=call.provider,
         opcode=int(call.opcode),
         auth_type=int(credentials.auth_type) if credentials else int(AuthType.NO_AUTH),
-        flags=FLAG_KEEP_ALIVE if keep_alive else 0,
+        flags=FLAG_EXTENSIONS | (FLAG_KEEP_ALIVE if keep_alive else 0),
     )
     return encode_request(
         header, call.body.SerializeToString(), credentials.payload if credentials else b""

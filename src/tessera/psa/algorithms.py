@@ -114,6 +114,7 @@ class AeadKind(enum.IntEnum):
 
 
 AEAD_DEFAULT_TAG_LENGTH = 16  # the same for CCM, GCM and ChaCha20-Poly1305
+AEAD_MAX_ENCODED_TAG_LENGTH = 63
 
 
 class EncryptionScheme(enum.Enum):
@@ -329,7 +330,9 @@ def parse_aead(pb: psa_algorithm_pb2.Algorithm.Aead) -> AeadAlgorithm:
     if variant == "aead_with_shortened_tag":
         kind = _aead_kind(pb.aead_with_shortened_tag.aead_alg)
         length = pb.aead_with_shortened_tag.tag_length
-        if length == 0 or length > AEAD_DEFAULT_TAG_LENGTH:
+        # PSA encodes the length in six bits; whether the AEAD accepts it is judged on use (as
+        # Parsec, a policy with an unusable length can be stored and fails when used).
+        if length == 0 or length > AEAD_MAX_ENCODED_TAG_LENGTH:
             raise _invalid(f"AEAD tag length {length} is out of range")
         if length == AEAD_DEFAULT_TAG_LENGTH:
             return AeadAlgorithm(kind)

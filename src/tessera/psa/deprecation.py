@@ -1,8 +1,9 @@
 """Which keys and algorithms count as deprecated primitives.
 
-Deprecated: DES and ARC4 keys; RSA keys under 2048 bits; the SECP_R2 and SECT_R2 curve families
-and the 163-bit binary curves and 160-bit Brainpool curve; any algorithm built on MD2, MD4, MD5
-or SHA-1 (signatures, HMAC, OAEP, KDFs), as the wire contract marks those hashes deprecated.
+Deprecated: DES and ARC4 keys; RSA keys under 2048 bits; the SECP_R2 and SECT_R2 curve families,
+the 163-bit binary curves, the 160-bit Brainpool curve and P-192 (under 112-bit security); any
+algorithm built on MD2, MD4, MD5 or SHA-1 (signatures, HMAC, OAEP, KDFs), as the wire contract
+marks those hashes deprecated.
 
 What happens to them is the provider's call; the software provider, as Parsec, refuses to
 generate such keys (DeprecatedPrimitive) unless `allow_deprecated` is set, and imports them with
@@ -22,6 +23,7 @@ _DEPRECATED_CURVES = frozenset(
         (EccFamily.SECT_K1, 163),
         (EccFamily.SECT_R1, 163),
         (EccFamily.BRAINPOOL_P_R1, 160),
+        (EccFamily.SECP_R1, 192),
     }
 )
 _DEPRECATED_FAMILIES = frozenset({EccFamily.SECP_R2, EccFamily.SECT_R2})

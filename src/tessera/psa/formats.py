@@ -58,6 +58,8 @@ _DER = serialization.Encoding.DER
 _RAW = serialization.Encoding.Raw
 
 WEIERSTRASS_CURVES: dict[str, type[ec.EllipticCurve]] = {
+    "secp192r1": ec.SECP192R1,
+    "secp224r1": ec.SECP224R1,
     "secp256r1": ec.SECP256R1,
     "secp384r1": ec.SECP384R1,
     "secp521r1": ec.SECP521R1,
@@ -151,8 +153,10 @@ def _load_either(key_type: KeyType, bits: int, data: bytes) -> PrivateKey | Publ
 
 def _import_ecc(key_type: KeyType, bits: int, data: bytes) -> tuple[int, bytes]:
     assert isinstance(key_type.family, EccFamily)
-    if bits == 0:
-        bits = _ecc_bits_from_length(key_type.family, len(data), key_type.is_public_key)
+    from_data = _ecc_bits_from_length(key_type.family, len(data), key_type.is_public_key)
+    if bits not in (0, from_data):
+        raise _invalid("key data does not match the key size")
+    bits = from_data
     name = curve_name(key_type, bits)
     if encode_key(_load_either(key_type, bits, data), bits) != data:
         raise _invalid(f"key data is not in the PSA format for {name}")

@@ -144,6 +144,8 @@ def key_type_to_proto(key_type: KeyType) -> psa_key_attributes_pb2.KeyType:
 
 # Curves this implementation knows, by (family, bits): the OpenSSL-style curve name.
 ECC_CURVES: dict[tuple[EccFamily, int], str] = {
+    (EccFamily.SECP_R1, 192): "secp192r1",
+    (EccFamily.SECP_R1, 224): "secp224r1",
     (EccFamily.SECP_R1, 256): "secp256r1",
     (EccFamily.SECP_R1, 384): "secp384r1",
     (EccFamily.SECP_R1, 521): "secp521r1",

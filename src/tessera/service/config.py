@@ -92,6 +92,7 @@ class ServiceConfig:
     log_level: str = "info"
     log_error_details: bool = False
     allow_deprecated: bool = False
+    parsec_compatible: bool = False  # Parsec's answers where Tessera is stricter (compatibility.md)
     limits: Limits = field(default_factory=Limits)
     buffer_size_limit: int = 1 << 20
     request_timeout: float = 1.0
@@ -184,7 +185,7 @@ def parse_config(document: dict[str, Any]) -> ServiceConfig:
     limits = Limits(
         max_header_size=_get(core, "header_size_limit", int, 64, minimum=30, maximum=65535),
         max_body_size=_get(core, "body_len_limit", int, 1 << 20, minimum=0),
-        max_auth_size=_get(core, "auth_len_limit", int, 16 << 10, minimum=0, maximum=65535),
+        max_auth_size=_get(core, "auth_len_limit", int, 65535, minimum=0, maximum=65535),
     )
     store_path = key_manager.get("store_path")
     if store_path is not None and not isinstance(store_path, str):
@@ -215,6 +216,7 @@ def parse_config(document: dict[str, Any]) -> ServiceConfig:
         jwt_svid=_jwt_svid(auth),
         providers=_providers(document.get("provider")),
         database_path=Path(store_path).expanduser() if store_path else None,
+        parsec_compatible=_get(core, "parsec_compatible", bool, False),
     )
 
 

@@ -15,7 +15,7 @@ from tessera._version import VERSION_TUPLE
 from tessera.service.authenticators import Authenticator
 from tessera.service.keystore import KeyStore, Owner
 from tessera.service.providers.base import Provider, ProviderInfo, RequestContext
-from tessera.wire.opcodes import Opcode
+from tessera.wire.opcodes import EXTENSION_OPCODES, Opcode
 from tessera.wire.proto import (
     delete_client_pb2,
     list_authenticators_pb2,
@@ -83,12 +83,13 @@ class CoreProvider:
                 for a in authenticators
             ]
         )
-        self._opcodes = {
-            CORE_PROVIDER_ID: list_opcodes_pb2.Result(opcodes=sorted(CORE_LISTED_OPCODES))
-        }
+        # Per provider: (every opcode served, the ones Parsec's clients can decode).
+        core_opcodes = list_opcodes_pb2.Result(opcodes=sorted(CORE_LISTED_OPCODES))
+        self._opcodes = {CORE_PROVIDER_ID: (core_opcodes, core_opcodes)}
         for provider in providers:
-            self._opcodes[provider.provider_id] = list_opcodes_pb2.Result(
-                opcodes=sorted(provider.opcodes)
+            self._opcodes[provider.provider_id] = (
+                list_opcodes_pb2.Result(opcodes=sorted(provider.opcodes)),
+                list_opcodes_pb2.Result(opcodes=sorted(provider.opcodes - EXTENSION_OPCODES)),
             )
 
     def handle(self, opcode: Opcode, ctx: RequestContext, operation: Message) -> Message:
@@ -101,7 +102,7 @@ class CoreProvider:
             return self._list_authenticators
         if opcode is Opcode.LIST_OPCODES:
             assert isinstance(operation, list_opcodes_pb2.Operation)
-            return self._list_opcodes(operation.provider_id)
+            return self._list_opcodes(operation.provider_id, extensions=ctx.extensions)
         if opcode is Opcode.LIST_KEYS:
             return self._list_keys(ctx)
         if opcode is Opcode.LIST_CLIENTS:
@@ -111,11 +112,12 @@ class CoreProvider:
             return self._delete_client(ctx, operation.client)
         raise StatusError(Status.PSA_ERROR_NOT_SUPPORTED, f"{opcode.name} is not a core operation")
 
-    def _list_opcodes(self, provider_id: int) -> Message:
-        result = self._opcodes.get(provider_id)
-        if result is None:
-            raise StatusError(Status.PROVIDER_DOES_NOT_EXIST, f"no provider {provider_id}")
-        return result
+    def _list_opcodes(self, provider_id: int, *, extensions: bool) -> Message:
+        answers = self._opcodes.get(provider_id)
+        if answers is None:
+            raise StatusError(Status.PROVIDER_NOT_REGISTERED, f"no provider {provider_id}")
+        every, parsec_known = answers
+        return every if extensions else parsec_known
 
     def _list_keys(self, ctx: RequestContext) -> Message:
         infos = []

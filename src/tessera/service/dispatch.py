@@ -19,11 +19,14 @@ from tessera.service.providers.base import Provider, RequestContext
 from tessera.service.trust_endpoint import TRUST_OPCODES, TrustEndpoint
 from tessera.wire.contracts import decode_operation
 from tessera.wire.framing import Frame, FramingError, encode_response
-from tessera.wire.header import Header, response_header_for
+from tessera.wire.header import FLAG_EXTENSIONS, Header, response_header_for
 from tessera.wire.opcodes import TESSERA_OPCODES, AuthType, Opcode, opcode_name
 from tessera.wire.status import Status, StatusError
 
 log = logging.getLogger(__name__)
+
+# The highest provider id Parsec's interface names (CryptoAuthLib); Tessera may configure more.
+LAST_PARSEC_PROVIDER_ID = 5
 
 
 @dataclass(slots=True)
@@ -71,6 +74,10 @@ class Dispatcher:
     def admit(self, frame: Frame, peer: PeerCredentials | None) -> Admitted | bytes:
         """Authenticate and route; an early failure comes back as response bytes."""
         header = frame.header
+        if header.provider > LAST_PARSEC_PROVIDER_ID and header.provider not in self._providers:
+            # As Parsec: an id outside its provider enumeration fails while reading the header,
+            # so the answer carries the default header (clients cannot decode the id).
+            return encode_response(response_header_for(None, Status.PROVIDER_DOES_NOT_EXIST), b"")
         try:
             opcode = Opcode(header.opcode)
             app = self._authenticate(header, frame.auth, peer)
@@ -85,7 +92,8 @@ class Dispatcher:
                 raise StatusError(Status.NOT_AUTHENTICATED, f"{opcode.name} needs authentication")
         except StatusError as error:
             return self._failure(header, error)
-        return Admitted(header, opcode, handler, RequestContext(app, peer), operation)
+        ctx = RequestContext(app, peer, extensions=bool(header.flags & FLAG_EXTENSIONS))
+        return Admitted(header, opcode, handler, ctx, operation)
 
     def execute(self, request: Admitted) -> bytes:
         """Run an admitted request and encode its response."""
@@ -136,7 +144,7 @@ class Dispatcher:
             return self._core
         provider = self._providers.get(provider_id)
         if provider is None:
-            raise StatusError(Status.PROVIDER_DOES_NOT_EXIST, f"no provider {provider_id}")
+            raise StatusError(Status.PROVIDER_NOT_REGISTERED, f"no provider {provider_id}")
         if opcode.is_core:
             raise StatusError(Status.PSA_ERROR_NOT_SUPPORTED, "core operations go to provider 0")
         return provider

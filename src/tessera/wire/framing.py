@@ -24,7 +24,7 @@ class Limits:
 
     max_header_size: int = 64
     max_body_size: int = 1 << 20
-    max_auth_size: int = 16 << 10
+    max_auth_size: int = 65535  # the u16 field's own maximum, as Parsec (no lower limit)
 
     def __post_init__(self) -> None:
         if self.max_header_size < HEADER_SIZE:

@@ -19,6 +19,10 @@ VERSION_MINOR = 0
 # Tessera extension: a request with this flag asks the service to keep the connection open for
 # further requests. Parsec's service ignores flags, so clients that set it work against both.
 FLAG_KEEP_ALIVE = 0x0001
+# Tessera extension: the client knows Tessera's additions to Parsec's enumerations (opcodes that
+# Parsec's clients cannot decode). Without it, discovery answers stay within what Parsec's own
+# clients decode (docs/compatibility.md).
+FLAG_EXTENSIONS = 0x0002
 
 PREFIX = struct.Struct("<IH")  # magic, header size
 FIELDS = struct.Struct("<BBHBQBBBIHIHBB")  # the 30 bytes after the prefix

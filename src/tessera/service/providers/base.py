@@ -61,6 +61,8 @@ class RequestContext:
 
     app: Application | None
     peer: PeerCredentials | None = None
+    # The request set the extensions flag: answers may name what Parsec's clients do not know.
+    extensions: bool = False
 
     @property
     def owner(self) -> Owner:

@@ -1,8 +1,9 @@
 """Asymmetric encryption: RSA PKCS#1 v1.5 and RSA-OAEP (MGF1 with the OAEP hash).
 
 PSA passes the OAEP label in the `salt` field; PKCS#1 v1.5 takes no salt, so a non-empty one is
-PsaErrorInvalidArgument. Any decryption failure is PsaErrorInvalidPadding, with no detail (no
-padding oracle in the message either).
+PsaErrorInvalidArgument. A failed OAEP decryption is PsaErrorInvalidPadding, with no detail. A
+bad PKCS#1 v1.5 padding gives a random message by default (OpenSSL's implicit rejection: no
+padding oracle); with `parsec_compatible`, PsaErrorInvalidPadding, as Parsec answers.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from tessera.psa.key_types import KeyType
 from tessera.psa.usage import Usage
 from tessera.service.keystore import Owner
 from tessera.service.providers.software.policy import Settings, open_for
+from tessera.service.providers.software.rsa_private import pkcs1v15_decrypt_explicit
 from tessera.wire.proto import psa_asymmetric_decrypt_pb2, psa_asymmetric_encrypt_pb2
 from tessera.wire.status import Status, StatusError
 
@@ -85,6 +87,9 @@ def asymmetric_decrypt(
         raise _invalid("the ciphertext is not as long as the modulus")
     private = settings.vault.private_key(key)
     assert isinstance(private, rsa.RSAPrivateKey)
+    if alg.scheme is EncryptionScheme.RSA_PKCS1V15 and settings.parsec_compatible:
+        plaintext = pkcs1v15_decrypt_explicit(private, op.ciphertext)
+        return psa_asymmetric_decrypt_pb2.Result(plaintext=plaintext)
     try:
         plaintext = private.decrypt(op.ciphertext, pad)
     except UnsupportedAlgorithm:

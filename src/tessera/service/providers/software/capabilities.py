@@ -1,11 +1,13 @@
-"""CanDoCrypto for the software provider, answered by the same checks the operations run.
+"""CanDoCrypto for the software provider.
 
-Success means "can", PsaErrorNotSupported "can't". Check types:
+Success means "can", PsaErrorNotSupported "can't". By default the answer is what the operation
+would do, from the same checks the operations run:
 - Use: the policy names an algorithm, some usage flag fits that algorithm, and the operation's
   own key/algorithm check (`check_sign`, `check_aead`, ...) passes for a key of that type and size.
 - Generate / Import: the type and size can be generated / imported (deprecated keys cannot be
   generated unless allowed), and if the policy names an algorithm, the Use check passes too.
 - Derive: no key derivation here, so never.
+With `parsec_compatible`, the answer is Parsec's instead (`_check_parsec_style`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from tessera.psa.algorithms import (
     SignAlgorithm,
 )
 from tessera.psa.attributes import KeyAttributes, parse_attributes
-from tessera.psa.key_types import KeyType
+from tessera.psa.compatibility import compatible, psa_defines_size
+from tessera.psa.key_types import RSA_BITS, KeyType
 from tessera.psa.usage import Usage
 from tessera.service.providers.software import (
     aead,
@@ -62,6 +65,17 @@ def _family(alg: Algorithm) -> tuple[Check, Sequence[Usage]]:
     raise _cannot("no operation uses a key with this algorithm")
 
 
+# The usage flags Parsec counts as "some use of the key".
+_PARSEC_USE_FLAGS = (
+    Usage.ENCRYPT,
+    Usage.DECRYPT,
+    Usage.SIGN_HASH,
+    Usage.SIGN_MESSAGE,
+    Usage.VERIFY_HASH,
+    Usage.VERIFY_MESSAGE,
+)
+
+
 def check_use(attributes: KeyAttributes) -> None:
     """Could a key with these attributes be used with its policy's algorithm?"""
     if isinstance(attributes.algorithm, NoAlgorithm):
@@ -80,6 +94,28 @@ def check_use(attributes: KeyAttributes) -> None:
     raise _cannot("no usage flag allows an operation this key and algorithm can do")
 
 
+def _check_parsec_style(check_type: int, attributes: KeyAttributes) -> None:
+    """Parsec's answer: the attributes are well formed and coherent by PSA's tables alone.
+
+    Parsec's service does not ask its crypto library, so it answers "can" for keys the library
+    cannot make (binary curves, ECDSA on a Montgomery key). Only with `parsec_compatible`.
+    """
+    if not psa_defines_size(attributes.key_type, attributes.bits):
+        raise _cannot("PSA defines no key of this type and size")
+    if attributes.key_type.is_rsa and attributes.bits not in (0, *RSA_BITS):
+        raise _cannot("unsupported RSA key size")
+    if check_type == can_do_crypto_pb2.GENERATE and attributes.key_type.is_public_key:
+        raise _cannot("public keys cannot be generated")
+    if check_type != can_do_crypto_pb2.USE and isinstance(attributes.algorithm, NoAlgorithm):
+        return
+    if isinstance(attributes.algorithm, NoAlgorithm):
+        raise _cannot("the policy names no algorithm")
+    if not any(attributes.usage.allows(usage) for usage in _PARSEC_USE_FLAGS):
+        raise _cannot("no usage flag names an operation")
+    if not compatible(attributes.key_type, attributes.algorithm):
+        raise _cannot("this key type is not used with this algorithm")
+
+
 def can_do_crypto(settings: Settings, op: can_do_crypto_pb2.Operation) -> can_do_crypto_pb2.Result:
     """CanDoCrypto: return normally for "can", PsaErrorNotSupported for "can't"."""
     check_type = op.check_type
@@ -94,6 +130,9 @@ def can_do_crypto(settings: Settings, op: can_do_crypto_pb2.Operation) -> can_do
         attributes = parse_attributes(op.attributes)
         if check_type == can_do_crypto_pb2.DERIVE:
             raise _cannot("key derivation is not supported")
+        if settings.parsec_compatible:
+            _check_parsec_style(check_type, attributes)
+            return can_do_crypto_pb2.Result()
         if check_type == can_do_crypto_pb2.GENERATE:
             keys.check_deprecation(attributes, settings, generate=True)
             keys.check_generatable(attributes)

@@ -4,9 +4,9 @@ Deprecated primitives (see `tessera.psa.deprecation`), as Parsec: generation is 
 DeprecatedPrimitive unless `allow_deprecated` is set; import is allowed with a warning, because
 refusing would strand users migrating existing keys (the warning names no key).
 
-Sizes: RSA 2048/3072/4096 can be generated, 1024 only imported (with deprecation off, generating
-1024 is DeprecatedPrimitive; with it on, NotSupported). Generation bounds every size before
-allocating anything.
+Sizes: RSA 1024/2048/3072/4096 can be generated and imported; 1024 is a deprecated primitive,
+so generating it needs `allow_deprecated` (as in Parsec, whose own suite uses 1024-bit keys).
+Generation bounds every size before allocating anything.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from tessera.psa.formats import (
     import_key,
     weierstrass_curve,
 )
-from tessera.psa.key_types import DH_BITS, RSA_BITS, RSA_GENERATE_BITS, KeyKind
+from tessera.psa.key_types import DH_BITS, RSA_BITS, KeyKind
 from tessera.psa.usage import Usage
 from tessera.service.keystore import Owner
 from tessera.service.keystore.sqlite import check_key_name
@@ -73,7 +73,7 @@ def check_generatable(attributes: KeyAttributes) -> None:
     if key_type.kind in SYMMETRIC_KINDS:
         check_symmetric_bits(key_type, bits)
     elif key_type.kind is KeyKind.RSA_KEY_PAIR:
-        if bits not in RSA_GENERATE_BITS:
+        if bits not in RSA_BITS:
             raise _unsupported(f"cannot generate {bits}-bit RSA keys")
     elif key_type.kind is KeyKind.ECC_KEY_PAIR:
         curve_name(key_type, bits)
@@ -92,7 +92,10 @@ def check_importable(attributes: KeyAttributes) -> None:
             check_symmetric_bits(key_type, bits)
     elif key_type.is_rsa:
         if bits and bits not in RSA_BITS:
-            raise _unsupported(f"{bits}-bit RSA keys are not supported")
+            # As Parsec: a size no RSA key here can have is a bad argument (CanDoCrypto: "can't").
+            raise StatusError(
+                Status.PSA_ERROR_INVALID_ARGUMENT, f"{bits}-bit RSA keys are not held"
+            )
     elif key_type.is_ecc:
         if bits:
             curve_name(key_type, bits)
@@ -147,10 +150,13 @@ def import_key_op(
     """PsaImportKey."""
     check_key_name(op.key_name)
     attributes = parse_attributes(op.attributes)
-    check_importable(attributes)
+    # The type first; a size that disagrees with the data is then InvalidArgument (as Parsec),
+    # before asking whether that size is one held here.
+    unsized = KeyAttributes(attributes.key_type, 0, attributes.usage, attributes.algorithm)
+    check_importable(unsized)
     bits, data = import_key(attributes.key_type, attributes.bits, op.data)
-    # With bits = 0 the size is known only from the data: judge deprecation on the real size.
     sized = KeyAttributes(attributes.key_type, bits, attributes.usage, attributes.algorithm)
+    check_importable(sized)
     check_deprecation(sized, settings, generate=False)
     settings.vault.store(owner, op.key_name, encode_attributes(op.attributes, bits), data)
     return psa_import_key_pb2.Result()
@@ -159,9 +165,11 @@ def import_key_op(
 def export_key(
     settings: Settings, owner: Owner, op: psa_export_key_pb2.Operation
 ) -> psa_export_key_pb2.Result:
-    """PsaExportKey: only with the export usage flag."""
+    """PsaExportKey: with the export usage flag, or of a public key."""
     key = settings.vault.open(owner, op.key_name)
-    key.attributes.usage.require(Usage.EXPORT)
+    if not key.attributes.key_type.is_public_key:
+        # As PSA (and Mbed Crypto): a key that is only a public key needs no flag to export.
+        key.attributes.usage.require(Usage.EXPORT)
     return psa_export_key_pb2.Result(data=key.data)
 
 

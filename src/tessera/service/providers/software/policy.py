@@ -21,6 +21,8 @@ class Settings:
     vault: Vault
     allow_deprecated: bool
     buffer_limit: int
+    # Answer as Parsec's service where Tessera is otherwise stricter (docs/compatibility.md).
+    parsec_compatible: bool = False
 
 
 def open_for(settings: Settings, owner: Owner, name: str, usage: Usage, alg: Algorithm) -> OpenKey:

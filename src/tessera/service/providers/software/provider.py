@@ -100,6 +100,7 @@ class SoftwareProvider(Provider):
             vault=Vault(keystore, provider_id, kek),
             allow_deprecated=config.allow_deprecated,
             buffer_limit=config.buffer_size_limit,
+            parsec_compatible=config.parsec_compatible,
         )
 
     def psa_generate_random(

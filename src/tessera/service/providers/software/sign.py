@@ -11,8 +11,6 @@ the use; operations and CanDoCrypto share it, so CanDoCrypto answers exactly wha
 from __future__ import annotations
 
 import hmac
-import math
-import secrets
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
@@ -31,6 +29,7 @@ from tessera.psa.key_types import WEIERSTRASS_FAMILIES, EccFamily, KeyType, ecc_
 from tessera.psa.usage import Usage
 from tessera.service.keystore import Owner
 from tessera.service.providers.software.policy import Settings, open_for
+from tessera.service.providers.software.rsa_private import pkcs1v15_sign_encoded
 from tessera.service.providers.software.vault import OpenKey
 from tessera.wire.proto import (
     psa_algorithm_pb2,
@@ -51,6 +50,8 @@ _PREHASH_BY_LENGTH: dict[int, type[hashes.HashAlgorithm]] = {
     48: hashes.SHA384,
     64: hashes.SHA512,
 }
+# DER DigestInfo header for a RIPEMD-160 digest (OID 1.3.36.3.2.1), as PKCS#1 v1.5 signs it.
+_RIPEMD160_DIGEST_INFO = bytes.fromhex("3021300906052b2403020105000414")
 _SIGNING = frozenset({Usage.SIGN_HASH, Usage.SIGN_MESSAGE})
 _ON_MESSAGES = frozenset({Usage.SIGN_MESSAGE, Usage.VERIFY_MESSAGE})
 SIGN_USAGES = (Usage.SIGN_HASH, Usage.SIGN_MESSAGE, Usage.VERIFY_HASH, Usage.VERIFY_MESSAGE)
@@ -79,9 +80,19 @@ def check_sign(key_type: KeyType, bits: int, alg: SignAlgorithm, usage: Usage) -
     elif not key_type.is_ecc or key_type.family is not EccFamily.TWISTED_EDWARDS:
         raise _invalid("EdDSA needs a twisted Edwards key")
     if alg.hash is not None and alg.hash is not Hash.ANY:
-        hash_algorithm(alg.hash)  # NotSupported for hashes this build lacks
-        if alg.scheme is SignScheme.RSA_PSS and bits // 8 < 2 * alg.hash.size + 2:
-            raise _invalid("the RSA key is too small for PSS with this hash")
+        _check_hash(alg, bits)
+
+
+def _check_hash(alg: SignAlgorithm, bits: int) -> None:
+    assert alg.hash is not None
+    if alg.hash is Hash.RIPEMD160:
+        # No `cryptography` hash object: only schemes that need just the digest can use it.
+        if alg.scheme not in (SignScheme.RSA_PKCS1V15, SignScheme.ECDSA):
+            raise StatusError(Status.PSA_ERROR_NOT_SUPPORTED, "RIPEMD-160 with this scheme")
+        return
+    hash_algorithm(alg.hash)  # NotSupported for hashes this build lacks
+    if alg.scheme is SignScheme.RSA_PSS and bits // 8 < 2 * alg.hash.size + 2:
+        raise _invalid("the RSA key is too small for PSS with this hash")
 
 
 def _check_hash_length(alg: SignAlgorithm, hash_value: bytes, key: OpenKey) -> None:
@@ -96,7 +107,7 @@ def _check_hash_length(alg: SignAlgorithm, hash_value: bytes, key: OpenKey) -> N
 
 
 def _prehashed(alg: SignAlgorithm, hash_value: bytes) -> utils.Prehashed:
-    if alg.hash is not None:
+    if alg.hash is not None and alg.hash is not Hash.RIPEMD160:
         return utils.Prehashed(hash_algorithm(alg.hash))
     return utils.Prehashed(_PREHASH_BY_LENGTH[len(hash_value)]())
 
@@ -109,7 +120,9 @@ def _pss(alg: SignAlgorithm) -> padding.PSS:
 def _sign(private: PrivateKey, key: OpenKey, alg: SignAlgorithm, hash_value: bytes) -> bytes:
     if isinstance(private, rsa.RSAPrivateKey):
         if alg.scheme is SignScheme.RSA_PKCS1V15_RAW:
-            return raw_pkcs1v15_sign(private, hash_value)
+            return pkcs1v15_sign_encoded(private, hash_value)
+        if alg.hash is Hash.RIPEMD160:
+            return pkcs1v15_sign_encoded(private, _RIPEMD160_DIGEST_INFO + hash_value)
         pad: padding.AsymmetricPadding = padding.PKCS1v15()
         if alg.scheme is SignScheme.RSA_PSS:
             pad = _pss(alg)
@@ -130,9 +143,12 @@ def verify_public(
         if isinstance(public, rsa.RSAPublicKey):
             if len(signature) != (public.key_size + 7) // 8:
                 raise InvalidSignature
-            if alg.scheme is SignScheme.RSA_PKCS1V15_RAW:
+            if alg.scheme is SignScheme.RSA_PKCS1V15_RAW or alg.hash is Hash.RIPEMD160:
+                expected = hash_value
+                if alg.scheme is SignScheme.RSA_PKCS1V15:
+                    expected = _RIPEMD160_DIGEST_INFO + hash_value
                 recovered = public.recover_data_from_signature(signature, padding.PKCS1v15(), None)
-                if not hmac.compare_digest(recovered, hash_value):
+                if not hmac.compare_digest(recovered, expected):
                     raise InvalidSignature
                 return
             pad: padding.AsymmetricPadding = padding.PKCS1v15()
@@ -150,33 +166,6 @@ def verify_public(
         public.verify(der, hash_value, ec.ECDSA(_prehashed(alg, hash_value)))
     except (InvalidSignature, ValueError):
         raise StatusError(Status.PSA_ERROR_INVALID_SIGNATURE, "invalid signature") from None
-
-
-def raw_pkcs1v15_sign(private: rsa.RSAPrivateKey, data: bytes) -> bytes:
-    """RSASSA-PKCS1-v1_5 over caller-encoded data (PSA_ALG_RSA_PKCS1V15_SIGN_RAW).
-
-    `cryptography` always adds a DigestInfo, so the private operation is done here: the
-    message is blinded with a random r (so timing does not depend on it) and the result is
-    checked with the public exponent before release (a fault must not leak the key).
-    """
-    numbers = private.private_numbers()
-    n, e = numbers.public_numbers.n, numbers.public_numbers.e
-    k = (n.bit_length() + 7) // 8
-    encoded = b"\x00\x01" + b"\xff" * (k - 3 - len(data)) + b"\x00" + data
-    m = int.from_bytes(encoded, "big")
-    while True:
-        r = secrets.randbelow(n - 2) + 2
-        if math.gcd(r, n) == 1:
-            break
-    blinded = m * pow(r, e, n) % n
-    # CRT: two half-size exponentiations.
-    s1 = pow(blinded, numbers.dmp1, numbers.p)
-    s2 = pow(blinded, numbers.dmq1, numbers.q)
-    h = numbers.iqmp * (s1 - s2) % numbers.p
-    s = (s2 + h * numbers.q) * pow(r, -1, n) % n
-    if pow(s, e, n) != m:
-        raise StatusError(Status.PSA_ERROR_CORRUPTION_DETECTED, "RSA signature self-check failed")
-    return s.to_bytes(k, "big")
 
 
 def _sign_any(settings: Settings, key: OpenKey, alg: SignAlgorithm, value: bytes) -> bytes:
