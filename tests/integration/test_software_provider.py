@@ -87,10 +87,11 @@ def call(
 ) -> tuple[Status, Message | None]:
     """One request; the status, and the decoded result on success."""
     provider = 0 if opcode.is_core else SOFTWARE
+    # As Tessera's own client: it knows the extensions (MAC opcodes in ListOpcodes).
     if app is None:
-        request = request_bytes(opcode, op, provider=provider)
+        request = request_bytes(opcode, op, provider=provider, extensions=True)
     else:
-        request = request_bytes(opcode, op, provider=provider, **direct(app))
+        request = request_bytes(opcode, op, provider=provider, extensions=True, **direct(app))
     response = service.call(request)
     status = Status(response.header.status)
     return status, decode_result(opcode, response.body) if status is Status.SUCCESS else None

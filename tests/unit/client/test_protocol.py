@@ -29,7 +29,7 @@ from tessera.client._protocol import (
     flow,
 )
 from tessera.wire.framing import Frame, FrameReader
-from tessera.wire.header import FLAG_KEEP_ALIVE, MAGIC, Header
+from tessera.wire.header import FLAG_EXTENSIONS, FLAG_KEEP_ALIVE, MAGIC, Header
 from tessera.wire.opcodes import AuthType, Opcode
 from tessera.wire.proto import (
     list_opcodes_pb2,
@@ -74,7 +74,7 @@ def test_encode_call_bytes_are_parsec_frames() -> None:
         30,  # header size
         1,  # major
         0,  # minor
-        FLAG_KEEP_ALIVE,
+        FLAG_EXTENSIONS | FLAG_KEEP_ALIVE,
         1,  # provider
         0,  # session
         0,  # content type: protobuf
@@ -93,7 +93,7 @@ def test_encode_call_bytes_are_parsec_frames() -> None:
 def test_encode_call_without_credentials_or_keep_alive() -> None:
     frame = parse_request(encode_call(_calls.ping(), None, keep_alive=False))
     assert frame.header.auth_type == AuthType.NO_AUTH
-    assert frame.header.flags == 0
+    assert frame.header.flags == FLAG_EXTENSIONS  # Parsec's service ignores flags
     assert frame.header.opcode == Opcode.PING
     assert frame.auth == b""
     assert frame.body == b""  # an empty Ping operation
