@@ -2,7 +2,8 @@
 
 The service is set up as Parsec's CI sets up Parsec for this suite: direct authentication only,
 one software provider at id 1, an admin named "root", deprecated primitives allowed, Parsec's
-answers where Tessera is otherwise stricter (`parsec_compatible`), an empty key store.
+answers where Tessera is otherwise stricter (`parsec_compatible`), an empty key store. Once in
+Tessera's schema, once from Parsec's own configuration file.
 """
 
 from __future__ import annotations
@@ -62,13 +63,47 @@ def failures(output: str) -> list[str]:
     return re.findall(r"^test (\S+) \.\.\. FAILED", output, re.MULTILINE)
 
 
-@pytest.fixture
-def service() -> Iterator[RunningService]:
+# Parsec's own configuration file, as ../shared/interop/parsec-service writes it for the suite
+# (the socket path filled in): a drop-in must start on it and pass the suite the same.
+PARSEC_CONFIG = """\
+[core_settings]
+allow_root = true
+allow_deprecated = true
+log_level = "warn"
+log_error_details = true
+idle_listener_sleep_duration = 10
+
+[listener]
+listener_type = "DomainSocket"
+timeout = 3000
+socket_path = "{socket}"
+
+[authenticator]
+auth_type = "Direct"
+admins = [ {{ name = "root" }} ]
+
+[[key_manager]]
+name = "sqlite-manager"
+manager_type = "SQLite"
+store_path = "{state}/kim-mappings.sqlite3"
+
+[[provider]]
+provider_type = "MbedCrypto"
+key_info_manager = "sqlite-manager"
+"""
+
+
+@pytest.fixture(params=["tessera-schema", "parsec-config-file"])
+def service(request: pytest.FixtureRequest) -> Iterator[RunningService]:
     require("parsec-e2e")
     with short_dir() as state:
         config = state / "config.toml"
-        config.write_text(TESSERA_CONFIG)
-        running = start_service(state, config=config)
+        socket_path = state / "run" / "parsec.sock"
+        if request.param == "tessera-schema":
+            config.write_text(TESSERA_CONFIG)
+        else:
+            config.write_text(PARSEC_CONFIG.format(socket=socket_path, state=state))
+        running = start_service(state, config=config, socket_path=socket_path)
         try:
             yield running
         finally:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import Any
 
 from tessera.cli._daemon import run_daemon
 from tessera.service.config import LOG_LEVELS, ServiceConfig, load_config
+
+log = logging.getLogger("tessera.service.config")
 
 
 def register(commands: Any) -> None:
@@ -46,7 +49,12 @@ def run(args: argparse.Namespace) -> int:
             allow_root=args.allow_root,
         )
 
-    return run_daemon("service", load, run_service)
+    def serve(config: ServiceConfig) -> None:
+        for warning in config.warnings:  # now that logging is set up: each once, at start
+            log.warning("%s", warning)
+        run_service(config)
+
+    return run_daemon("service", load, serve)
 
 
 def _names(value: str | None) -> list[str] | None:

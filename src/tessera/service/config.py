@@ -20,7 +20,7 @@ from tessera.service.providers.tpm.config import TpmSettings, parse_tpm
 from tessera.wire.framing import Limits
 from tessera.wire.opcodes import AuthType
 
-__all__ = ["ConfigError", "ServiceConfig", "load_config", "parse_config"]
+__all__ = ["ConfigError", "ServiceConfig", "load_config", "parse_config", "parse_tessera_config"]
 
 _T = TypeVar("_T")
 
@@ -105,6 +105,7 @@ class ServiceConfig:
     jwt_svid: JwtSvidConfig | None = None
     providers: tuple[ProviderConfig, ...] = (ProviderConfig("software", 1, "software"),)
     database_path: Path | None = None
+    warnings: tuple[str, ...] = ()  # settings read but ignored: logged once at start
 
     def admin_identities(self) -> frozenset[tuple[AuthType, str]]:
         """Who is an administrator, as (authenticator, name).
@@ -175,7 +176,18 @@ def load_config(path: Path | None) -> ServiceConfig:
 
 
 def parse_config(document: dict[str, Any]) -> ServiceConfig:
-    """Validate a parsed TOML document into a `ServiceConfig`."""
+    """Validate a parsed TOML document into a `ServiceConfig`: Tessera's schema, or Parsec's own
+    `config.toml` as it is (recognised by keys only Parsec writes; see `parsec_config`)."""
+    # Imported here: parsec_config builds on this module.
+    from tessera.service.parsec_config import is_parsec_config, parse_parsec_config
+
+    if is_parsec_config(document):
+        return parse_parsec_config(document)
+    return parse_tessera_config(document)
+
+
+def parse_tessera_config(document: dict[str, Any]) -> ServiceConfig:
+    """Validate a document in Tessera's own schema."""
     core = _table(document, "core_settings")
     listener = _table(document, "listener")
     auth = _table(document, "authenticator")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -38,7 +39,7 @@ from .builders import (
     sign,
     sign_policy,
 )
-from .conftest import APP
+from .conftest import APP, make_provider
 from .test_capabilities import can
 
 SECT_K1 = 4
@@ -142,6 +143,22 @@ def test_pkcs1v15_bad_padding_is_reported_only_when_parsec_compatible(
     decrypt.ciphertext = bytes(tampered)
     with expect_status(Status.PSA_ERROR_INVALID_PADDING):
         parsec_like.psa_asymmetric_decrypt(APP, decrypt)
+
+
+def test_the_padding_oracle_needs_deprecated_primitives_allowed_too(tmp_path: Path) -> None:
+    for allow_deprecated, parsec_compatible, oracle in [
+        (False, False, False),
+        (True, False, False),
+        (False, True, False),
+        (True, True, True),
+    ]:
+        provider, store = make_provider(
+            tmp_path / f"{allow_deprecated}-{parsec_compatible}",
+            allow_deprecated=allow_deprecated,
+            parsec_compatible=parsec_compatible,
+        )
+        store.close()
+        assert provider.settings.pkcs1v15_padding_errors is oracle
 
 
 def test_pkcs1v15_default_decryption_still_round_trips(provider: SoftwareProvider) -> None:

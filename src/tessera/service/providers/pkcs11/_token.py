@@ -86,6 +86,9 @@ class Token:
 
     @staticmethod
     def _find(library: Any, settings: Pkcs11Settings) -> Any:
+        named = (settings.token_label, settings.slot_number, settings.serial_number)
+        if all(value is None for value in named):
+            return Token._only_token(library)
         try:
             for slot in library.get_slots(token_present=True):
                 token = slot.get_token()
@@ -111,6 +114,23 @@ class Token:
             if value is not None
         ]
         raise ConfigError(f"pkcs11 provider: no token with {' and '.join(wanted)}")
+
+    @staticmethod
+    def _only_token(library: Any) -> Any:
+        """The one initialized token, when the configuration names none (Parsec's rule)."""
+        try:
+            tokens = [slot.get_token() for slot in library.get_slots(token_present=True)]
+        except pkcs11.PKCS11Error as error:
+            raise ConfigError(
+                f"pkcs11 provider: cannot list slots ({type(error).__name__})"
+            ) from None
+        ready = [t for t in tokens if t.flags & pkcs11.TokenFlag.TOKEN_INITIALIZED]
+        if len(ready) != 1:
+            raise ConfigError(
+                f"pkcs11 provider: {len(ready)} initialized tokens and none named: "
+                "set slot_number, serial_number or token_label"
+            )
+        return ready[0]
 
     def close(self) -> None:
         """Log out and close the session."""

@@ -72,8 +72,12 @@ def _read_pin_file(path: Path) -> str:
     return pin
 
 
-def parse_pkcs11(entry: dict[str, Any]) -> Pkcs11Settings:
-    """Validate one `[[provider]]` table of type "pkcs11" (ConfigError, one line)."""
+def parse_pkcs11(entry: dict[str, Any], *, only_token: bool = False) -> Pkcs11Settings:
+    """Validate one `[[provider]]` table of type "pkcs11" (ConfigError, one line).
+
+    `only_token` (Parsec's rule, for its config files): a table naming no token means the only
+    initialized token.
+    """
     unknown = sorted(set(entry) - _KEYS)
     if unknown:
         raise ConfigError(f"pkcs11 provider: unknown setting {unknown[0]!r}")
@@ -83,7 +87,7 @@ def parse_pkcs11(entry: dict[str, Any]) -> Pkcs11Settings:
     label = _optional(entry, "token_label", str)
     slot = _optional(entry, "slot_number", int)
     serial = _optional(entry, "serial_number", str)
-    if label is None and slot is None and serial is None:
+    if label is None and slot is None and serial is None and not only_token:
         raise ConfigError(
             "pkcs11 provider: name the token with token_label, slot_number or serial_number"
         )

@@ -3,7 +3,8 @@
 PSA passes the OAEP label in the `salt` field; PKCS#1 v1.5 takes no salt, so a non-empty one is
 PsaErrorInvalidArgument. A failed OAEP decryption is PsaErrorInvalidPadding, with no detail. A
 bad PKCS#1 v1.5 padding gives a random message by default (OpenSSL's implicit rejection: no
-padding oracle); with `parsec_compatible`, PsaErrorInvalidPadding, as Parsec answers.
+padding oracle); with both `parsec_compatible` and `allow_deprecated` (the oracle is a deprecated
+primitive), PsaErrorInvalidPadding, as Parsec answers.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def asymmetric_decrypt(
         raise _invalid("the ciphertext is not as long as the modulus")
     private = settings.vault.private_key(key)
     assert isinstance(private, rsa.RSAPrivateKey)
-    if alg.scheme is EncryptionScheme.RSA_PKCS1V15 and settings.parsec_compatible:
+    if alg.scheme is EncryptionScheme.RSA_PKCS1V15 and settings.pkcs1v15_padding_errors:
         plaintext = pkcs1v15_decrypt_explicit(private, op.ciphertext)
         return psa_asymmetric_decrypt_pb2.Result(plaintext=plaintext)
     try:

@@ -24,6 +24,11 @@ class Settings:
     # Answer as Parsec's service where Tessera is otherwise stricter (docs/compatibility.md).
     parsec_compatible: bool = False
 
+    @property
+    def pkcs1v15_padding_errors(self) -> bool:
+        """Report bad PKCS#1 v1.5 paddings (an oracle): Parsec's answer, a deprecated primitive."""
+        return self.parsec_compatible and self.allow_deprecated
+
 
 def open_for(settings: Settings, owner: Owner, name: str, usage: Usage, alg: Algorithm) -> OpenKey:
     """Open a key and check that its policy permits `usage` with `alg` (see `check_policy`)."""

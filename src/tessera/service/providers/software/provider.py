@@ -103,6 +103,11 @@ class SoftwareProvider(Provider):
             parsec_compatible=config.parsec_compatible,
         )
 
+    @property
+    def settings(self) -> Settings:
+        """What the operation modules are given (read-only)."""
+        return self._settings
+
     def psa_generate_random(
         self, ctx: RequestContext, op: psa_generate_random_pb2.Operation
     ) -> psa_generate_random_pb2.Result:

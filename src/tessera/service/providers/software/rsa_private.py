@@ -52,7 +52,7 @@ def pkcs1v15_decrypt_explicit(private: rsa.RSAPrivateKey, ciphertext: bytes) -> 
     """RSAES-PKCS1-v1_5 decryption that reports a bad padding (PsaErrorInvalidPadding).
 
     Reporting it is a padding oracle (Bleichenbacher): only used where the operator asked for
-    Parsec's answers (`parsec_compatible`, docs/compatibility.md).
+    Parsec's answers and allowed deprecated primitives (docs/compatibility.md).
     """
     k = (private.key_size + 7) // 8
     if len(ciphertext) != k:
