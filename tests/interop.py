@@ -9,16 +9,47 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import RunningService, wait_for_socket
+from tests.support import RunningService, stop_service, wait_for_socket
 
 _REPO = Path(__file__).resolve().parents[1]
+
+# Parsec 1.1.0 set up as ../shared/interop/parsec-service sets it up (Mbed Crypto provider,
+# direct authentication, admin "root", deprecated primitives allowed), except that the SQLite
+# key-info store is named with `sqlite_db_path`, the setting Parsec reads for SQLite stores: the
+# script's `store_path` is read only for on-disk stores, so every Parsec started by the script
+# shares one machine-wide store under /var/lib/parsec. Here each Parsec keeps its own store in
+# its state directory (also its working directory, where Mbed Crypto writes key files).
+PARSEC_CONFIG = """\
+[core_settings]
+allow_root = true
+allow_deprecated = true
+log_level = "warn"
+log_error_details = true
+
+[listener]
+listener_type = "DomainSocket"
+timeout = 3000
+socket_path = "{socket}"
+
+[authenticator]
+auth_type = "Direct"
+admins = [ {{ name = "root" }} ]
+
+[[key_manager]]
+name = "sqlite-manager"
+manager_type = "SQLite"
+sqlite_db_path = "{state}/kim-mappings.sqlite3"
+
+[[provider]]
+provider_type = "MbedCrypto"
+key_info_manager = "sqlite-manager"
+"""
 
 
 def interop_dir() -> Path:
@@ -35,32 +66,25 @@ def require(program: str) -> Path:
     return path
 
 
-def start_parsec(socket_path: Path, state_dir: Path, idle_ms: int = 0) -> RunningService:
-    """Start Parsec 1.1.0's own service (Mbed Crypto provider, direct auth, admin "root").
-
-    Its working directory (and so its key files) is `state_dir`.
-    """
-    script = require("parsec-service")
+def start_parsec(socket_path: Path, state_dir: Path) -> RunningService:
+    """Start Parsec 1.1.0's own service with its state (and key store) in `state_dir`."""
+    binary = require("parsec")
     state_dir.mkdir(parents=True, exist_ok=True)
+    config = state_dir / "config.toml"
+    config.write_text(PARSEC_CONFIG.format(socket=socket_path, state=state_dir))
     log_path = state_dir / "parsec.log"
-    args = [os.fspath(script), os.fspath(socket_path), os.fspath(state_dir), str(idle_ms)]
+    args = [os.fspath(binary), "--config", os.fspath(config)]
     with log_path.open("ab") as log_file:
-        process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(args, cwd=state_dir, stdout=log_file, stderr=subprocess.STDOUT)
     wait_for_socket(socket_path, process, log_path)
     return RunningService(socket_path, state_dir, process, log_path, args)
 
 
 @contextlib.contextmanager
 def running_parsec(socket_path: Path, state_dir: Path) -> Iterator[RunningService]:
-    """`start_parsec` as a context manager that always stops Parsec (SIGTERM, then kill)."""
+    """`start_parsec` as a context manager that always stops Parsec."""
     service = start_parsec(socket_path, state_dir)
     try:
         yield service
     finally:
-        if service.alive():
-            service.process.send_signal(signal.SIGTERM)
-        try:
-            service.process.wait(20)
-        except subprocess.TimeoutExpired:
-            service.process.kill()
-            service.process.wait()
+        stop_service(service)

@@ -19,6 +19,7 @@ from tessera.cli import (
     csr_cmd,
     identity_cmd,
     keys_cmd,
+    migrate_cmd,
     orchestrator_cmd,
     service_cmd,
     up_cmd,
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     orchestrator_cmd.register(commands)
     admin_cmd.register(commands)
     keys_cmd.register(commands)
+    migrate_cmd.register(commands)
     crypto_cmd.register(commands)
     csr_cmd.register(commands)
     return parser

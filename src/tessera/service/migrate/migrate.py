@@ -1,0 +1,314 @@
+"""Bringing Parsec's keys into Tessera's key store, one key at a time.
+
+Every key keeps its owner (application name and authenticator, as Parsec's store records them)
+and its name. What happens depends on Parsec's provider:
+
+- Mbed Crypto: the key file is read and checked against the key-info entry, and the key is
+  imported into Tessera's software provider through its vault (wrapped under the KEK, one SQLite
+  insert: the key is there whole or not at all). The plaintext file is left for the operator.
+- PKCS#11 and TPM: the key stays in the hardware, so it could only be re-attached by a row
+  pointing at it, and neither of Tessera's row formats can name Parsec's objects (the reasons
+  are below): reported per key, nothing written.
+
+A key that Tessera already holds under that owner and name is reported, never overwritten:
+"already migrated" when it is the same key, "skipped" when it is another. So a second run
+changes nothing. A dry run reads and checks everything and writes nothing (not even the KEK).
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tessera.psa.attributes import KeyAttributes, encode_attributes, parse_attributes
+from tessera.psa.attributes import decode_attributes as stored_attributes
+from tessera.psa.deprecation import key_deprecation
+from tessera.psa.formats import import_key
+from tessera.service.config import ConfigError, ServiceConfig
+from tessera.service.keystore import KeyRecord, KeyStore, Owner
+from tessera.service.keystore.kek import KEK_FILE_NAME, load_or_create_file_kek
+from tessera.service.migrate.errors import FormatError, KeyFileMissingError, MigrationError
+from tessera.service.migrate.mbed_storage import read_key
+from tessera.service.migrate.parsec_attributes import decode_attributes, decode_u32_key_id
+from tessera.service.migrate.parsec_kim import KimContents, ParsecKey, ParsecProvider, read_kim
+from tessera.service.migrate.parsec_state import ParsecState, check_not_running
+from tessera.service.providers.software.keys import check_importable
+from tessera.service.providers.software.vault import Vault
+from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes as KeyAttributesPb
+from tessera.wire.status import Status, StatusError
+
+# What Tessera's PKCS#11 provider stores in a row (its context module's KEY_ID_BYTES): a random
+# CKA_ID of this many bytes. Parsec names its objects by a 4-byte CKA_ID (its u32 key id).
+TESSERA_PKCS11_ID_BYTES = 16
+PKCS11_REASON = (
+    f"Tessera's PKCS#11 rows name objects by a {TESSERA_PKCS11_ID_BYTES}-byte CKA_ID and "
+    "Parsec's object has a 4-byte one, so no row can point at it; the key stays on the token, "
+    "usable by Parsec"
+)
+TPM_REASON = (
+    "Parsec's TPM keys are children of Parsec's RSA-2048 storage key, each with its own "
+    "password, and Tessera's TPM rows hold children of its ECC P-256 storage key; a TPM key "
+    "cannot change parent, so the key stays usable by Parsec only"
+)
+
+
+class Outcome(enum.Enum):
+    """What happened to one key."""
+
+    MIGRATED = "migrated"
+    WOULD_MIGRATE = "would migrate"
+    ALREADY_MIGRATED = "already migrated"
+    NAME_TAKEN = "skipped"
+    NOT_BRIDGED = "not migrated"
+    FAILED = "failed"
+
+    @property
+    def usable(self) -> bool:
+        """True when the key is (or, in a dry run, would be) usable from Tessera."""
+        return self in (Outcome.MIGRATED, Outcome.WOULD_MIGRATE, Outcome.ALREADY_MIGRATED)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyResult:
+    """One key's outcome, with a one-line explanation (never key material)."""
+
+    owner: Owner
+    key_name: str
+    source: str  # where the key was in Parsec: "Mbed Crypto key 2"
+    outcome: Outcome
+    detail: str
+    key_file: Path | None = None  # a plaintext key file that now only needs shredding
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The whole run."""
+
+    parsec: ParsecState
+    stores: list[KimContents]
+    tessera_store: Path
+    results: list[KeyResult]
+    dry_run: bool
+
+    @property
+    def unreadable(self) -> list[str]:
+        """Key-info entries that could not even be named."""
+        return [line for store in self.stores for line in store.unreadable]
+
+    @property
+    def complete(self) -> bool:
+        """True when every key Parsec holds is usable from Tessera."""
+        return not self.unreadable and all(r.outcome.usable for r in self.results)
+
+    @property
+    def files_to_shred(self) -> list[Path]:
+        """Plaintext key files whose keys Tessera now holds."""
+        return [r.key_file for r in self.results if r.key_file is not None]
+
+
+@dataclass
+class _Target:
+    """Tessera's side, opened lazily so that a run with nothing to import writes nothing."""
+
+    config: ServiceConfig
+    dry_run: bool
+    _keystore: KeyStore | None = None
+    _vault: Vault | None = None
+    _software_id: int | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        software = [p for p in self.config.providers if p.provider_type == "software"]
+        self._software_id = software[0].provider_id if software else None
+
+    @property
+    def software_id(self) -> int | None:
+        """Tessera's first software provider (where Mbed Crypto keys go), if configured."""
+        return self._software_id
+
+    def keystore(self) -> KeyStore | None:
+        """The key store (None in a dry run when it does not exist yet)."""
+        path = self.config.key_store_path
+        if self._keystore is None and not (self.dry_run and not path.exists()):
+            self._keystore = KeyStore(path)
+        return self._keystore
+
+    def record(self, owner: Owner, name: str) -> KeyRecord | None:
+        """Tessera's software-provider row of that owner and name, if there is one."""
+        keystore = self.keystore()
+        if keystore is None or self._software_id is None:
+            return None
+        try:
+            return keystore.get(owner, self._software_id, name)
+        except StatusError as error:
+            if error.status is Status.PSA_ERROR_DOES_NOT_EXIST:
+                return None
+            raise
+
+    def vault(self) -> Vault | None:
+        """The software provider's vault, making the KEK if needed (None in a dry run without)."""
+        keystore = self.keystore()
+        if self._vault is not None or keystore is None or self._software_id is None:
+            return self._vault
+        kek_path = self.config.state_dir / KEK_FILE_NAME
+        if not kek_path.exists():
+            # As the software provider at start-up: a new KEK could never open existing keys.
+            if keystore.provider_has_keys(self._software_id):
+                raise MigrationError(
+                    f"the key-encryption key {kek_path} is missing but Tessera's key store holds "
+                    "software keys: restore the file first"
+                )
+            if self.dry_run:
+                return None
+        try:
+            kek, _ = load_or_create_file_kek(self.config.state_dir)
+        except ConfigError as error:
+            raise MigrationError(str(error)) from None
+        self._vault = Vault(keystore, self._software_id, kek)
+        return self._vault
+
+    def close(self) -> None:
+        if self._keystore is not None:
+            self._keystore.close()
+
+
+@contextmanager
+def _target(config: ServiceConfig, dry_run: bool) -> Iterator[_Target]:
+    target = _Target(config, dry_run)
+    try:
+        yield target
+    finally:
+        target.close()
+
+
+def migrate(parsec: ParsecState, config: ServiceConfig, *, dry_run: bool = False) -> Report:
+    """Migrate every key of Parsec's stores; MigrationError if the run cannot start."""
+    check_not_running(parsec)
+    stores = [read_kim(path, parsec.auth_type) for path in parsec.stores]
+    with _target(config, dry_run) as target:
+        results = [
+            migrate_key(key, parsec.directory, target) for store in stores for key in store.keys
+        ]
+    return Report(parsec, stores, config.key_store_path, results, dry_run)
+
+
+def migrate_key(key: ParsecKey, directory: Path, target: _Target) -> KeyResult:
+    """One key's migration; every failure becomes its outcome."""
+    owner = Owner(key.app_name, key.auth_type)
+    if key.provider is ParsecProvider.MBED_CRYPTO:
+        return _mbed_crypto(key, owner, directory, target)
+    if key.provider is ParsecProvider.PKCS11:
+        try:
+            source = f"PKCS#11 object with CKA_ID {decode_u32_key_id(key.key_id):08x}"
+        except FormatError:
+            source = "PKCS#11 object"
+        return KeyResult(owner, key.key_name, source, Outcome.NOT_BRIDGED, PKCS11_REASON)
+    if key.provider is ParsecProvider.TPM:
+        return KeyResult(owner, key.key_name, "TPM key", Outcome.NOT_BRIDGED, TPM_REASON)
+    reason = f"Tessera has no {key.provider_label} provider"
+    return KeyResult(owner, key.key_name, key.provider_label, Outcome.NOT_BRIDGED, reason)
+
+
+def _mbed_crypto(key: ParsecKey, owner: Owner, directory: Path, target: _Target) -> KeyResult:
+    source = "Mbed Crypto key"
+
+    def result(outcome: Outcome, detail: str, key_file: Path | None = None) -> KeyResult:
+        return KeyResult(owner, key.key_name, source, outcome, detail, key_file)
+
+    try:
+        key_id = decode_u32_key_id(key.key_id)
+        source = f"Mbed Crypto key {key_id}"
+        if target.software_id is None:
+            return result(Outcome.NOT_BRIDGED, "Tessera's configuration has no software provider")
+        requested = decode_attributes(key.attributes)
+        attributes = parse_attributes(requested)
+        try:
+            path, stored = read_key(directory, key_id)
+        except KeyFileMissingError:
+            known = _known_without_file(target, owner, key.key_name, requested)
+            if known is None:
+                raise
+            return result(*known)
+        if stored.key_type != attributes.key_type:
+            raise FormatError(
+                f"{path.name} holds key type {stored.key_type.kind.value} but Parsec's "
+                f"key-info store says {attributes.key_type.kind.value}"
+            )
+        if attributes.bits not in (0, stored.bits):
+            raise FormatError(
+                f"{path.name} holds a {stored.bits}-bit key but Parsec's key-info store says "
+                f"{attributes.bits} bits"
+            )
+        check_importable(attributes)
+        bits, data = import_key(attributes.key_type, stored.bits, stored.data)
+        row_attributes = encode_attributes(requested, bits)
+        sized = KeyAttributes(attributes.key_type, bits, attributes.usage, attributes.algorithm)
+        detail = _describe(sized, target.software_id)
+        existing = _existing(target, owner, key.key_name, row_attributes, data)
+        if existing is not None:
+            outcome, why = existing
+            kept = path if outcome is Outcome.ALREADY_MIGRATED else None
+            return result(outcome, why, kept)
+        vault = target.vault()
+        if target.dry_run or vault is None:
+            return result(Outcome.WOULD_MIGRATE, detail)
+        try:
+            vault.store(owner, key.key_name, row_attributes, data)
+        except StatusError as error:
+            if error.status is not Status.PSA_ERROR_ALREADY_EXISTS:
+                raise
+            return result(Outcome.NAME_TAKEN, "a key of that name appeared in Tessera meanwhile")
+        return result(Outcome.MIGRATED, detail, path)
+    except (FormatError, StatusError) as error:
+        return result(Outcome.FAILED, str(error))
+
+
+def _existing(
+    target: _Target, owner: Owner, name: str, row_attributes: bytes, data: bytes
+) -> tuple[Outcome, str] | None:
+    """None when Tessera has no key of that name, else what to report about the one it has."""
+    record = target.record(owner, name)
+    if record is None:
+        return None
+    vault = target.vault()
+    taken = (Outcome.NAME_TAKEN, "Tessera already holds a different key of that name")
+    if vault is None or record.attributes != row_attributes:
+        return taken
+    try:
+        opened = vault.open(owner, name)
+    except StatusError:
+        return taken
+    if not hmac.compare_digest(opened.data, data):
+        return taken
+    return Outcome.ALREADY_MIGRATED, "Tessera already holds this key"
+
+
+def _known_without_file(
+    target: _Target, owner: Owner, name: str, requested: KeyAttributesPb
+) -> tuple[Outcome, str] | None:
+    """What Tessera holds under the name of a key whose file is gone (shredded after a run)."""
+    record = target.record(owner, name)
+    if record is None:
+        return None
+    # Without the file only the attributes can be compared (with the size Tessera recorded).
+    expected = encode_attributes(requested, stored_attributes(record.attributes).key_bits)
+    if record.attributes != expected:
+        return Outcome.NAME_TAKEN, "Tessera already holds a different key of that name"
+    return (
+        Outcome.ALREADY_MIGRATED,
+        "Tessera holds a key of that name and policy; its Parsec key file is gone, so the key "
+        "material was not compared",
+    )
+
+
+def _describe(attributes: KeyAttributes, provider_id: int) -> str:
+    key_type = attributes.key_type
+    family = f" {key_type.family.name}" if key_type.family is not None else ""
+    text = (
+        f"{key_type.kind.value}{family} {attributes.bits}-bit, to software provider {provider_id}"
+    )
+    reason = key_deprecation(attributes)
+    return f"{text} (deprecated: {reason})" if reason else text
