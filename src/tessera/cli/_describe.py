@@ -1,17 +1,14 @@
-"""Human-readable names for what the service reports: key types, algorithms, opcodes, ids.
+"""What the service reports, for people and for scripts: keys, opcodes, authenticators, ids.
 
-Key types and algorithms are rendered from their protobuf form the way parsec-tool prints
-them, e.g. `EccKeyPair { curve_family: SecpR1 }` and
-`AsymmetricSignature(Ecdsa { hash_alg: Specific(Sha256) })`.
+Keys are described with `_psa_names`: structured JSON values (`{"kind": "ecc_key_pair", ...}`)
+and plain words ("ECC key pair (secp256r1)"), never Rust's debug notation.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from google.protobuf.descriptor import FieldDescriptor
-from google.protobuf.message import Message
-
+from tessera.cli._psa_names import algorithm_json, algorithm_words, key_type_json, key_type_words
 from tessera.wire.opcodes import AuthType, Opcode
 from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes
 
@@ -37,39 +34,6 @@ def camel(snake: str) -> str:
     return out
 
 
-def _value(field: Any, value: Any) -> str:
-    if field.type == FieldDescriptor.TYPE_MESSAGE:
-        return render(value)
-    if field.type == FieldDescriptor.TYPE_ENUM:
-        enum_value = field.enum_type.values_by_number.get(value) if field.enum_type else None
-        return camel(enum_value.name) if enum_value is not None else str(value)
-    if field.type == FieldDescriptor.TYPE_BOOL:
-        return "true" if value else "false"
-    return str(value)
-
-
-def render(message: Message) -> str:
-    """A protobuf PSA structure as parsec-tool shows it (Rust's Debug form of the same type)."""
-    oneof = message.DESCRIPTOR.oneofs_by_name.get("variant")
-    if oneof is not None:
-        chosen = message.WhichOneof("variant")
-        if chosen is None:
-            return "None"
-        field = message.DESCRIPTOR.fields_by_name[chosen]
-        name = camel(chosen)
-        value = getattr(message, chosen)
-        if field.type != FieldDescriptor.TYPE_MESSAGE:
-            return f"{name}({_value(field, value)})"
-        inner = render(value)
-        if not inner:
-            return name
-        if inner.startswith("{"):
-            return f"{name} {inner}"
-        return f"{name}({inner})"
-    fields = [f"{field.name}: {_value(field, value)}" for field, value in message.ListFields()]
-    return "{ " + ", ".join(fields) + " }" if fields else ""
-
-
 def usage_flags(attributes: KeyAttributes) -> list[str]:
     """The usage flags a key has, by their PSA names (export, sign_hash, ...)."""
     flags = attributes.key_policy.key_usage_flags
@@ -77,22 +41,25 @@ def usage_flags(attributes: KeyAttributes) -> list[str]:
 
 
 def key_summary(name: str, provider: int, attributes: KeyAttributes) -> dict[str, Any]:
-    """A key as the JSON output describes it."""
+    """A key as the JSON output describes it (types and algorithms as `_psa_names` JSON)."""
     return {
         "name": name,
         "provider": provider,
-        "type": render(attributes.key_type),
+        "type": key_type_json(attributes.key_type),
         "bits": attributes.key_bits,
-        "algorithm": render(attributes.key_policy.key_algorithm),
+        "algorithm": algorithm_json(attributes.key_policy.key_algorithm),
         "usage": usage_flags(attributes),
     }
 
 
 def key_line(summary: dict[str, Any]) -> str:
-    """A key as list-keys prints it."""
+    """A key as list-keys prints it, e.g. `* signing (provider 1): ECC key pair (secp256r1),
+    256 bits; permitted algorithm: ECDSA with SHA-256; usage: sign_hash, verify_hash`."""
+    usage = ", ".join(summary["usage"]) or "none"
     return (
-        f"* {summary['name']} (provider {summary['provider']}, {summary['type']}, "
-        f"{summary['bits']} bits, permitted algorithm: {summary['algorithm']})"
+        f"* {summary['name']} (provider {summary['provider']}): "
+        f"{key_type_words(summary['type'], summary['bits'])}, {summary['bits']} bits; "
+        f"permitted algorithm: {algorithm_words(summary['algorithm'])}; usage: {usage}"
     )
 
 

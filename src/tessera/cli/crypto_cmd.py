@@ -26,17 +26,12 @@ from tessera.cli._common import (
     read_data,
 )
 from tessera.cli._errors import CliError, ExitCode
+from tessera.cli._psa_names import hash_name
 from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
 
-
-def _hash_name(name: str) -> str:
-    """`sha256` for SHA_256, `sha3-256` for SHA3_256, `sha512-224` for SHA_512_224."""
-    return name.lower().replace("sha_", "sha", 1).replace("_", "-")
-
-
 HASHES: dict[str, Algorithm.Hash] = {
-    _hash_name(name): cast(Algorithm.Hash, value)
-    for name, value in Algorithm.Hash.items()
+    hash_name(value): cast(Algorithm.Hash, value)
+    for value in Algorithm.Hash.values()
     if value != Algorithm.HASH_NONE
 }
 

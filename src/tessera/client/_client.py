@@ -19,10 +19,9 @@ from typing import Any, Self, TypeVar
 from cryptography import x509
 
 from tessera.client import _keyflows
-from tessera.client._choice import CORE_PROVIDER
 from tessera.client._errors import TesseraError
 from tessera.client._importing import ImportableKey, attributes_and_data
-from tessera.client._keyflows import KeyRef
+from tessera.client._keyflows import Capabilities, KeyRef
 from tessera.client._operations import (
     DEFAULT_TIMEOUT,
     AsyncOperationClient,
@@ -71,7 +70,7 @@ class Key:
 
     def sign(self, data: bytes) -> bytes:
         """Sign a message with the key's algorithm (PSA format: ECDSA signatures are r || s)."""
-        return self._client._drive(_keyflows.sign(self._ref, data))
+        return self._client._drive(_keyflows.sign(self._ref, data, self._client._capabilities))
 
     def sign_digest(self, digest: bytes) -> bytes:
         """Sign a digest made with the key's hash algorithm."""
@@ -80,7 +79,9 @@ class Key:
     def verify(self, signature: bytes, data: bytes) -> None:
         """Check a signature over a message; raises `InvalidSignatureError` (a
         `cryptography.exceptions.InvalidSignature`) if it does not verify."""
-        self._client._drive(_keyflows.verify(self._ref, signature, data))
+        self._client._drive(
+            _keyflows.verify(self._ref, signature, data, self._client._capabilities)
+        )
 
     def verify_digest(self, signature: bytes, digest: bytes) -> None:
         """Check a signature over a digest; raises `InvalidSignatureError`."""
@@ -88,8 +89,11 @@ class Key:
 
     def encrypt(self, plaintext: bytes, associated_data: bytes = b"") -> bytes:
         """Encrypt: AEAD keys return nonce || ciphertext || tag (the nonce comes from the
-        service); RSA keys use their OAEP or PKCS#1 v1.5 scheme (associated data = OAEP label)."""
-        return self._client._drive(_keyflows.encrypt(self._ref, plaintext, associated_data))
+        provider's generator, or the host's if it has none); RSA keys use their OAEP or PKCS#1
+        v1.5 scheme (associated data = OAEP label)."""
+        return self._client._drive(
+            _keyflows.encrypt(self._ref, plaintext, associated_data, self._client._capabilities)
+        )
 
     def decrypt(self, ciphertext: bytes, associated_data: bytes = b"") -> bytes:
         """The inverse of `encrypt`; raises `InvalidSignatureError` if AEAD data was altered."""
@@ -125,7 +129,9 @@ class Key:
         """A PKCS#10 certificate request for `subject` (x509.Name or "CN=...,O=..."), signed
         by this key inside the service."""
         return self._client._drive(
-            _keyflows.certificate_request(self._ref, subject, alternative_names)
+            _keyflows.certificate_request(
+                self._ref, subject, alternative_names, self._client._capabilities
+            )
         )
 
 
@@ -164,7 +170,7 @@ class Client:
             identity_endpoint=identity_endpoint,
         )
         self._provider = provider
-        self._providers: list[int] | None = None
+        self._capabilities = Capabilities()
 
     def __enter__(self) -> Self:
         return self
@@ -189,9 +195,8 @@ class Client:
         self, name: str, spec: KeySpec = ECDSA_P256, *, provider: int | None = None
     ) -> Key:
         """Create a key named `name` in the service (default: ECDSA P-256 with SHA-256)."""
-        attributes = spec.attributes()
-        chosen = self._choose(attributes, _keyflows.GENERATE, provider)
-        return Key(self, self._drive(_keyflows.generate(name, spec, chosen)))
+        chosen = self._provider if provider is None else provider
+        return Key(self, self._drive(_keyflows.generate(name, spec, chosen, self._capabilities)))
 
     def import_key(
         self,
@@ -203,12 +208,13 @@ class Client:
     ) -> Key:
         """Import a `cryptography` key object (or secret bytes with a `spec`) under `name`."""
         attributes, data = attributes_and_data(key, spec)
-        chosen = self._choose(attributes, _keyflows.IMPORT, provider)
-        return Key(self, self._drive(_keyflows.import_key(name, attributes, data, chosen)))
+        chosen = self._provider if provider is None else provider
+        flow = _keyflows.import_key(name, attributes, data, chosen, self._capabilities)
+        return Key(self, self._drive(flow))
 
     def key(self, name: str) -> Key:
         """A handle on an existing key; raises `DoesNotExistError` if there is none."""
-        return Key(self, self._drive(_keyflows.lookup(name, self._crypto_providers())))
+        return Key(self, self._drive(_keyflows.lookup(name, self._capabilities)))
 
     def keys(self) -> list[Key]:
         """Handles on every key this application owns."""
@@ -220,21 +226,8 @@ class Client:
         return self.operations.psa_generate_random(size)
 
     def digest(self, data: bytes, algorithm: Algorithm.Hash = Algorithm.SHA_256) -> bytes:
-        """The hash of `data`, computed by the service."""
-        return self.operations.psa_hash_compute(algorithm, data)
-
-    def _crypto_providers(self) -> list[int]:
-        if self._providers is None:
-            listed = [p.id for p in self.operations.list_providers() if p.id != CORE_PROVIDER]
-            self._providers = listed
-        return self._providers
-
-    def _choose(self, attributes: KeyAttributes, check: int, explicit: int | None) -> int:
-        if explicit is not None:
-            return explicit
-        if self._provider is not None:
-            return self._provider
-        return self._drive(_keyflows.choose_provider(attributes, check, self._crypto_providers()))
+        """The hash of `data`, computed by the service (here, if its provider cannot)."""
+        return self._drive(_keyflows.digest(self._provider, algorithm, data, self._capabilities))
 
     def _drive(self, flow: Generator[Call[Any], Any, T]) -> T:
         """Run a flow of calls, feeding each result (or failure) back into it."""
@@ -279,7 +272,9 @@ class AsyncKey:
 
     async def sign(self, data: bytes) -> bytes:
         """See `Key.sign`."""
-        return await self._client._drive(_keyflows.sign(self._ref, data))
+        return await self._client._drive(
+            _keyflows.sign(self._ref, data, self._client._capabilities)
+        )
 
     async def sign_digest(self, digest: bytes) -> bytes:
         """See `Key.sign_digest`."""
@@ -287,7 +282,9 @@ class AsyncKey:
 
     async def verify(self, signature: bytes, data: bytes) -> None:
         """See `Key.verify`."""
-        await self._client._drive(_keyflows.verify(self._ref, signature, data))
+        await self._client._drive(
+            _keyflows.verify(self._ref, signature, data, self._client._capabilities)
+        )
 
     async def verify_digest(self, signature: bytes, digest: bytes) -> None:
         """See `Key.verify_digest`."""
@@ -295,7 +292,9 @@ class AsyncKey:
 
     async def encrypt(self, plaintext: bytes, associated_data: bytes = b"") -> bytes:
         """See `Key.encrypt`."""
-        return await self._client._drive(_keyflows.encrypt(self._ref, plaintext, associated_data))
+        return await self._client._drive(
+            _keyflows.encrypt(self._ref, plaintext, associated_data, self._client._capabilities)
+        )
 
     async def decrypt(self, ciphertext: bytes, associated_data: bytes = b"") -> bytes:
         """See `Key.decrypt`."""
@@ -330,7 +329,9 @@ class AsyncKey:
     ) -> x509.CertificateSigningRequest:
         """See `Key.certificate_request`."""
         return await self._client._drive(
-            _keyflows.certificate_request(self._ref, subject, alternative_names)
+            _keyflows.certificate_request(
+                self._ref, subject, alternative_names, self._client._capabilities
+            )
         )
 
 
@@ -359,7 +360,7 @@ class AsyncClient:
             identity_endpoint=identity_endpoint,
         )
         self._provider = provider
-        self._providers: list[int] | None = None
+        self._capabilities = Capabilities()
 
     async def __aenter__(self) -> Self:
         return self
@@ -384,8 +385,9 @@ class AsyncClient:
         self, name: str, spec: KeySpec = ECDSA_P256, *, provider: int | None = None
     ) -> AsyncKey:
         """See `Client.generate_key`."""
-        chosen = await self._choose(spec.attributes(), _keyflows.GENERATE, provider)
-        return AsyncKey(self, await self._drive(_keyflows.generate(name, spec, chosen)))
+        chosen = self._provider if provider is None else provider
+        flow = _keyflows.generate(name, spec, chosen, self._capabilities)
+        return AsyncKey(self, await self._drive(flow))
 
     async def import_key(
         self,
@@ -397,14 +399,13 @@ class AsyncClient:
     ) -> AsyncKey:
         """See `Client.import_key`."""
         attributes, data = attributes_and_data(key, spec)
-        chosen = await self._choose(attributes, _keyflows.IMPORT, provider)
-        ref = await self._drive(_keyflows.import_key(name, attributes, data, chosen))
-        return AsyncKey(self, ref)
+        chosen = self._provider if provider is None else provider
+        flow = _keyflows.import_key(name, attributes, data, chosen, self._capabilities)
+        return AsyncKey(self, await self._drive(flow))
 
     async def key(self, name: str) -> AsyncKey:
         """See `Client.key`."""
-        providers = await self._crypto_providers()
-        return AsyncKey(self, await self._drive(_keyflows.lookup(name, providers)))
+        return AsyncKey(self, await self._drive(_keyflows.lookup(name, self._capabilities)))
 
     async def keys(self) -> list[AsyncKey]:
         """See `Client.keys`."""
@@ -417,21 +418,8 @@ class AsyncClient:
 
     async def digest(self, data: bytes, algorithm: Algorithm.Hash = Algorithm.SHA_256) -> bytes:
         """See `Client.digest`."""
-        return await self.operations.psa_hash_compute(algorithm, data)
-
-    async def _crypto_providers(self) -> list[int]:
-        if self._providers is None:
-            listed = await self.operations.list_providers()
-            self._providers = [p.id for p in listed if p.id != CORE_PROVIDER]
-        return self._providers
-
-    async def _choose(self, attributes: KeyAttributes, check: int, explicit: int | None) -> int:
-        if explicit is not None:
-            return explicit
-        if self._provider is not None:
-            return self._provider
-        providers = await self._crypto_providers()
-        return await self._drive(_keyflows.choose_provider(attributes, check, providers))
+        flow = _keyflows.digest(self._provider, algorithm, data, self._capabilities)
+        return await self._drive(flow)
 
     async def _drive(self, flow: Generator[Call[Any], Any, T]) -> T:
         """Run a flow of calls, feeding each result (or failure) back into it."""

@@ -34,6 +34,11 @@ NOT_IDEMPOTENT = frozenset(
 )
 
 
+def operation_name(opcode: Opcode) -> str:
+    """An opcode's name as Parsec writes it (PsaSignHash), for error messages."""
+    return opcode.name.title().replace("_", "")
+
+
 @dataclass(frozen=True, slots=True)
 class Call(Generic[T]):
     """One operation: the request body and how to turn the result message into a value."""
@@ -47,7 +52,7 @@ class Call(Generic[T]):
     @property
     def operation(self) -> str:
         """The operation's name as Parsec writes it (PsaSignHash), for error messages."""
-        return self.opcode.name.title().replace("_", "")
+        return operation_name(self.opcode)
 
     @property
     def idempotent(self) -> bool:

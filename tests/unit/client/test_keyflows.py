@@ -10,16 +10,17 @@ import pytest
 from google.protobuf.message import Message
 
 import tessera
-from tessera.client import _keyflows
-from tessera.client._calls import KeyInfo
+from tessera.client import _keyflows, _placement
+from tessera.client._calls import KeyInfo, ProviderInfo
 from tessera.client._errors import (
     DoesNotExistError,
+    InvalidArgumentError,
     InvalidSignatureError,
     NotSupportedError,
     TesseraError,
     UsageError,
 )
-from tessera.client._keyflows import KeyFlow, KeyRef
+from tessera.client._keyflows import Capabilities, KeyFlow, KeyRef
 from tessera.client._protocol import Call
 from tessera.client.specs import ECDSA_P256, KeySpec
 from tessera.wire.opcodes import Opcode
@@ -68,8 +69,24 @@ def ref(spec: KeySpec, name: str = "k", provider: int = 1) -> KeyRef:
     return KeyRef(name, provider, spec.attributes())
 
 
+EVERY_OPCODE = [int(op) for op in Opcode]
+
+
+def known(opcodes: list[int] | None = None, providers: tuple[int, ...] = (1,)) -> Capabilities:
+    """Capabilities already learnt: `providers` serve `opcodes` (default: everything)."""
+    capabilities = Capabilities()
+    answers = {
+        Opcode.LIST_PROVIDERS: [ProviderInfo(p, "", "", "", (0, 0, 0)) for p in (*providers, 0)],
+        Opcode.LIST_OPCODES: EVERY_OPCODE if opcodes is None else opcodes,
+    }
+    for provider in providers:
+        drive(capabilities.opcodes(provider), lambda c: answers[c.opcode])
+    drive(capabilities.providers(), lambda c: answers[c.opcode])
+    return capabilities
+
+
 def test_sign_uses_sign_message_with_the_specs_algorithm() -> None:
-    signature, calls = drive(_keyflows.sign(ref(ECDSA_P256), b"data"), lambda c: b"sig")
+    signature, calls = drive(_keyflows.sign(ref(ECDSA_P256), b"data", known()), lambda c: b"sig")
     assert signature == b"sig"
     [call] = calls
     assert call.opcode is Opcode.PSA_SIGN_MESSAGE
@@ -84,10 +101,10 @@ def test_a_hash_only_key_hashes_here_and_signs_the_digest() -> None:
     attributes.key_policy.key_usage_flags.sign_message = False
     attributes.key_policy.key_usage_flags.verify_message = False
     key = KeyRef("h", 1, attributes)
-    _, calls = drive(_keyflows.sign(key, b"data"), lambda c: b"sig")
+    _, calls = drive(_keyflows.sign(key, b"data", known()), lambda c: b"sig")
     assert [c.opcode for c in calls] == [Opcode.PSA_SIGN_HASH]
     assert body_of(calls[0], psa_sign_hash_pb2.Operation).hash == hashlib.sha256(b"data").digest()
-    _, calls = drive(_keyflows.verify(key, b"sig", b"data"), lambda c: None)
+    _, calls = drive(_keyflows.verify(key, b"sig", b"data", known()), lambda c: None)
     assert [c.opcode for c in calls] == [Opcode.PSA_VERIFY_HASH]
     verified = body_of(calls[0], psa_verify_hash_pb2.Operation)
     assert verified.hash == hashlib.sha256(b"data").digest()
@@ -105,7 +122,7 @@ def test_verification_failure_propagates() -> None:
         raise InvalidSignatureError(operation=call.operation, key_name=call.key_name)
 
     with pytest.raises(InvalidSignatureError, match="PsaVerifyMessage on key 'k'"):
-        drive(_keyflows.verify(ref(ECDSA_P256), b"sig", b"data"), refuse)
+        drive(_keyflows.verify(ref(ECDSA_P256), b"sig", b"data", known()), refuse)
 
 
 def test_aead_encrypt_takes_a_fresh_nonce_from_the_service() -> None:
@@ -120,7 +137,8 @@ def test_aead_encrypt_takes_a_fresh_nonce_from_the_service() -> None:
         assert body.alg.aead_with_default_length_tag == Algorithm.Aead.GCM
         return b"sealed+tag"
 
-    sealed, calls = drive(_keyflows.encrypt(ref(tessera.AES_256_GCM), b"pt", b"ad"), service)
+    flow = _keyflows.encrypt(ref(tessera.AES_256_GCM), b"pt", b"ad", known())
+    sealed, calls = drive(flow, service)
     assert sealed == b"N" * 12 + b"sealed+tag"
     assert calls[0].provider == 1  # the nonce comes from the key's own provider
 
@@ -141,7 +159,8 @@ def test_aead_decrypt_splits_the_nonce_off() -> None:
 
 
 def test_rsa_encryption_label_is_the_associated_data() -> None:
-    _, calls = drive(_keyflows.encrypt(ref(tessera.RSA_3072_OAEP), b"pt", b"label"), lambda c: b"")
+    flow = _keyflows.encrypt(ref(tessera.RSA_3072_OAEP), b"pt", b"label", known())
+    _, calls = drive(flow, lambda c: b"")
     [call] = calls
     assert call.opcode is Opcode.PSA_ASYMMETRIC_ENCRYPT
     assert body_of(call, psa_asymmetric_encrypt_pb2.Operation).salt == b"label"
@@ -150,13 +169,15 @@ def test_rsa_encryption_label_is_the_associated_data() -> None:
 @pytest.mark.parametrize(
     ("flow", "complaint"),
     [
-        (lambda: _keyflows.sign(ref(tessera.AES_256_GCM), b""), "cannot sign"),
-        (lambda: _keyflows.encrypt(ref(ECDSA_P256), b"", b""), "cannot encrypt"),
+        (lambda: _keyflows.sign(ref(tessera.AES_256_GCM), b"", Capabilities()), "cannot sign"),
+        (lambda: _keyflows.encrypt(ref(ECDSA_P256), b"", b"", Capabilities()), "cannot encrypt"),
         (lambda: _keyflows.mac(ref(ECDSA_P256), b""), "cannot compute MACs"),
         (lambda: _keyflows.agree(ref(ECDSA_P256), b""), "cannot agree"),
         (lambda: _keyflows.public_key(ref(tessera.HMAC_SHA256)), "symmetric"),
         (
-            lambda: _keyflows.certificate_request(ref(tessera.AES_256_GCM), "CN=x"),
+            lambda: _keyflows.certificate_request(
+                ref(tessera.AES_256_GCM), "CN=x", (), Capabilities()
+            ),
             "cannot sign",
         ),
     ],
@@ -190,29 +211,79 @@ def _provider_service(
     return respond, asked
 
 
+def providers(*ids: int) -> Capabilities:
+    """Capabilities that know the service's providers, and nothing about their opcodes."""
+    capabilities = Capabilities()
+    listed = [ProviderInfo(p, "", "", "", (0, 0, 0)) for p in (*ids, 0)]
+    drive(capabilities.providers(), lambda c: listed)
+    return capabilities
+
+
+def choose(respond: Responder, capabilities: Capabilities) -> _placement.Placement:
+    flow = _keyflows.choose_provider(ECDSA_P256.attributes(), _keyflows.GENERATE, capabilities)
+    return drive(flow, respond)[0]
+
+
 def test_first_provider_that_says_it_can() -> None:
     full = [int(Opcode.CAN_DO_CRYPTO), int(Opcode.PSA_GENERATE_KEY)]
     respond, asked = _provider_service({1: full, 2: full}, can={2})
-    chosen, _ = drive(
-        _keyflows.choose_provider(ECDSA_P256.attributes(), _keyflows.GENERATE, [1, 2]), respond
-    )
-    assert chosen == 2
+    capabilities = providers(1, 2)
+    assert choose(respond, capabilities) == _placement.Placement(2)
     assert asked == [("ListOpcodes", 1), ("CanDoCrypto", 1), ("ListOpcodes", 2), ("CanDoCrypto", 2)]
+    asked.clear()
+    choose(respond, capabilities)
+    assert asked == [("CanDoCrypto", 1), ("CanDoCrypto", 2)]  # opcodes are asked once
 
 
 def test_a_provider_that_cannot_say_is_the_fallback() -> None:
     full = [int(Opcode.CAN_DO_CRYPTO)]
     respond, _ = _provider_service({1: [int(Opcode.PSA_GENERATE_KEY)], 2: full}, can=set())
-    chosen, _ = drive(
-        _keyflows.choose_provider(ECDSA_P256.attributes(), _keyflows.GENERATE, [1, 2]), respond
+    assert choose(respond, providers(1, 2)) == _placement.Placement(1)
+
+
+def test_when_every_provider_refuses_the_preferred_one_is_tried() -> None:
+    full = [int(Opcode.CAN_DO_CRYPTO)]
+    respond, _ = _provider_service({1: full, 2: full}, can=set())
+    assert choose(respond, providers(1, 2)) == _placement.Placement(1, (1, 2))
+
+
+def _refusing(opcodes: list[int], generate: Exception | None) -> Responder:
+    def respond(call: Call[Any]) -> Any:
+        if call.opcode is Opcode.LIST_OPCODES:
+            return opcodes
+        if call.opcode is Opcode.CAN_DO_CRYPTO:
+            raise NotSupportedError(operation="CanDoCrypto")
+        assert call.opcode is Opcode.PSA_GENERATE_KEY
+        if generate is not None:
+            raise generate
+        return None
+
+    return respond
+
+
+def test_a_key_can_do_crypto_refused_is_still_made_if_the_provider_can() -> None:
+    # Parsec 1.1.0's CanDoCrypto refuses ECDH keys its Mbed Crypto provider makes.
+    respond = _refusing([int(Opcode.CAN_DO_CRYPTO)], generate=None)
+    made, calls = drive(_keyflows.generate("k", tessera.ECDH_P256, None, providers(1)), respond)
+    assert made.provider == 1
+    assert [c.opcode for c in calls][-1] is Opcode.PSA_GENERATE_KEY
+
+
+def test_a_key_nobody_can_make_says_so() -> None:
+    refusal = InvalidArgumentError(operation="PsaGenerateKey", key_name="k")
+    respond = _refusing([int(Opcode.CAN_DO_CRYPTO)], generate=refusal)
+    with pytest.raises(NotSupportedError) as raised:
+        drive(_keyflows.generate("k", tessera.ECDSA_P384, None, providers(1)), respond)
+    assert str(raised.value) == (
+        "no provider can generate key 'k': CanDoCrypto said no (provider 1), and so did "
+        "PsaGenerateKey in provider 1: an argument is invalid (PSA_ERROR_INVALID_ARGUMENT)"
     )
-    assert chosen == 1
 
 
-def test_no_provider_can() -> None:
-    respond, _ = _provider_service({1: [int(Opcode.CAN_DO_CRYPTO)]}, can=set())
-    with pytest.raises(NotSupportedError):
-        drive(_keyflows.choose_provider(ECDSA_P256.attributes(), _keyflows.GENERATE, [1]), respond)
+def test_a_refusal_after_a_yes_is_the_services_own() -> None:
+    refusal = InvalidArgumentError(operation="PsaGenerateKey", key_name="k")
+    with pytest.raises(InvalidArgumentError):
+        drive(_keyflows.generate("k", ECDSA_P256, 1, Capabilities()), _refusing([], refusal))
 
 
 def test_lookup_follows_provider_priority() -> None:
@@ -221,11 +292,11 @@ def test_lookup_follows_provider_priority() -> None:
         KeyInfo(1, "k", ECDSA_P256.attributes()),
         KeyInfo(2, "only-in-2", tessera.HMAC_SHA256.attributes()),
     ]
-    found, _ = drive(_keyflows.lookup("k", [1, 2]), lambda c: keys)
+    found, _ = drive(_keyflows.lookup("k", providers(1, 2)), lambda c: keys)
     assert (found.provider, found.attributes) == (1, ECDSA_P256.attributes())
-    found, _ = drive(_keyflows.lookup("k", [2, 1]), lambda c: keys)
+    found, _ = drive(_keyflows.lookup("k", providers(2, 1)), lambda c: keys)
     assert found.provider == 2
-    found, _ = drive(_keyflows.lookup("only-in-2", [1]), lambda c: keys)
+    found, _ = drive(_keyflows.lookup("only-in-2", providers(1)), lambda c: keys)
     assert found.provider == 2  # in a provider the client did not list: still found
     with pytest.raises(DoesNotExistError, match="'missing'"):
-        drive(_keyflows.lookup("missing", [1, 2]), lambda c: keys)
+        drive(_keyflows.lookup("missing", providers(1, 2)), lambda c: keys)

@@ -1,0 +1,180 @@
+"""Signing and verifying messages and digests, as flows of calls.
+
+A message goes to the provider's PsaSignMessage / PsaVerifyMessage when it offers them. A
+provider that does not (Parsec's Mbed Crypto provider) gets a digest instead: the message is
+hashed here with the key's own hash and sent with PsaSignHash / PsaVerifyHash, as parsec-tool
+does. That fallback needs the key's policy to permit the hash operation: PSA makes SIGN_HASH
+imply SIGN_MESSAGE, never the reverse, and services enforce it (Mbed Crypto refuses
+psa_sign_hash to a key without SIGN_HASH). A key made for messages only is therefore never
+signed through a digest; the caller gets a NotSupportedError that says why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tessera.client import _calls
+from tessera.client._discovery import Capabilities, KeyFlow, run
+from tessera.client._errors import NotSupportedError
+from tessera.client._keyref import KeyRef, usage_error
+from tessera.client._protocol import operation_name
+from tessera.psa.hashes import digest as compute_digest
+from tessera.wire.opcodes import Opcode
+from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
+from tessera.wire.status import StatusError
+
+_CURVE_HASHES = {256: Algorithm.SHA_256, 384: Algorithm.SHA_384, 521: Algorithm.SHA_512}
+_HASH_AND_SIGN = ("rsa_pkcs1v15_sign", "rsa_pss", "ecdsa", "deterministic_ecdsa")
+
+
+@dataclass(frozen=True)
+class _Direction:
+    """Signing or verifying: the two operations and the usage flag each needs."""
+
+    verb: str
+    message_op: Opcode
+    hash_op: Opcode
+    message_flag: str
+    hash_flag: str
+
+    @property
+    def message_name(self) -> str:
+        return operation_name(self.message_op)
+
+    @property
+    def hash_name(self) -> str:
+        return operation_name(self.hash_op)
+
+    def require(self, ref: KeyRef) -> None:
+        """UsageError, before anything is sent, if the key may do neither."""
+        usage = ref.usage
+        if not (getattr(usage, self.message_flag) or getattr(usage, self.hash_flag)):
+            raise usage_error(ref, f"{self.verb} messages")
+
+
+SIGN = _Direction(
+    "sign", Opcode.PSA_SIGN_MESSAGE, Opcode.PSA_SIGN_HASH, "sign_message", "sign_hash"
+)
+VERIFY = _Direction(
+    "verify", Opcode.PSA_VERIFY_MESSAGE, Opcode.PSA_VERIFY_HASH, "verify_message", "verify_hash"
+)
+
+
+def signature_algorithm(ref: KeyRef) -> Algorithm.AsymmetricSignature:
+    """The key's signature algorithm, with a wildcard hash replaced by a concrete one."""
+    if ref.algorithm.WhichOneof("variant") != "asymmetric_signature":
+        raise usage_error(ref, "sign")
+    signature = Algorithm.AsymmetricSignature()
+    signature.CopyFrom(ref.algorithm.asymmetric_signature)
+    variant = signature.WhichOneof("variant")
+    if variant in _HASH_AND_SIGN:
+        sign_hash = getattr(signature, variant).hash_alg
+        if sign_hash.WhichOneof("variant") == "any":
+            sign_hash.specific = _CURVE_HASHES.get(ref.attributes.key_bits, Algorithm.SHA_256)
+    return signature
+
+
+def hash_of(signature: Algorithm.AsymmetricSignature) -> Algorithm.Hash | None:
+    """The hash a hash-and-sign algorithm applies to messages; None for the others."""
+    variant = signature.WhichOneof("variant")
+    if variant in _HASH_AND_SIGN:
+        specific: Algorithm.Hash = getattr(signature, variant).hash_alg.specific
+        return specific
+    return None
+
+
+def local_digest(alg: Algorithm.Hash, data: bytes) -> bytes:
+    """The digest of `data`, computed here; NotSupportedError if this library cannot."""
+    try:
+        return compute_digest(alg, data)
+    except StatusError as error:
+        raise NotSupportedError(str(error)) from None
+
+
+def _by_message(
+    ref: KeyRef,
+    direction: _Direction,
+    served: frozenset[int],
+    hash_alg: Algorithm.Hash | None,
+) -> bool:
+    """True: send the message; False: send a digest computed here. Raises if neither works.
+
+    The service's own message operation is preferred for keys that name it; a key that only
+    names the hash usage signs digests (as before), or messages where only those are offered,
+    since PSA makes the hash usage imply the message usage.
+    """
+    message_allowed: bool = getattr(ref.usage, direction.message_flag)
+    hash_allowed: bool = getattr(ref.usage, direction.hash_flag)
+    offers_message = int(direction.message_op) in served
+    offers_hash = int(direction.hash_op) in served
+    if offers_message and message_allowed:
+        return True
+    if offers_hash and hash_allowed and hash_alg is not None:
+        return False
+    if offers_message:
+        return True  # hash usage only, and no hash path: PSA lets it use the message operation
+    raise _no_route(ref, direction, offers_hash, hash_allowed, hash_alg)
+
+
+def _no_route(
+    ref: KeyRef,
+    direction: _Direction,
+    offers_hash: bool,
+    hash_allowed: bool,
+    hash_alg: Algorithm.Hash | None,
+) -> NotSupportedError:
+    where = f"provider {ref.provider} has no {direction.message_name}"
+    if not offers_hash:
+        why = f"{where} and no {direction.hash_name}"
+    elif hash_alg is None:
+        scheme = ref.algorithm.asymmetric_signature.WhichOneof("variant")
+        why = f"{where}, and its algorithm ({scheme}) names no hash to apply here"
+    else:
+        why = (
+            f"{where}, and its policy permits {direction.message_flag} but not "
+            f"{direction.hash_flag}, which {direction.hash_name} on a digest made here would need"
+        )
+    return NotSupportedError(
+        f"key {ref.name!r} cannot {direction.verb} messages: {why}",
+        operation=direction.message_name,
+        key_name=ref.name,
+    )
+
+
+def sign(ref: KeyRef, data: bytes, capabilities: Capabilities) -> KeyFlow[bytes]:
+    """Sign a message: by the provider's PsaSignMessage, or hashed here and PsaSignHash."""
+    alg = signature_algorithm(ref)
+    SIGN.require(ref)
+    hash_alg = hash_of(alg)
+    served = yield from capabilities.opcodes(ref.provider)
+    if _by_message(ref, SIGN, served, hash_alg):
+        return (yield from run(_calls.sign_message(ref.provider, ref.name, alg, data)))
+    assert hash_alg is not None
+    digest = local_digest(hash_alg, data)
+    return (yield from run(_calls.sign_hash(ref.provider, ref.name, alg, digest)))
+
+
+def verify(ref: KeyRef, signature: bytes, data: bytes, capabilities: Capabilities) -> KeyFlow[None]:
+    """Verify a message signature (as `sign` chooses); raises InvalidSignatureError."""
+    alg = signature_algorithm(ref)
+    VERIFY.require(ref)
+    hash_alg = hash_of(alg)
+    served = yield from capabilities.opcodes(ref.provider)
+    if _by_message(ref, VERIFY, served, hash_alg):
+        yield from run(_calls.verify_message(ref.provider, ref.name, alg, data, signature))
+        return
+    assert hash_alg is not None
+    digest = local_digest(hash_alg, data)
+    yield from run(_calls.verify_hash(ref.provider, ref.name, alg, digest, signature))
+
+
+def sign_digest(ref: KeyRef, digest: bytes) -> KeyFlow[bytes]:
+    """Sign a digest computed by the caller with the key's hash."""
+    alg = signature_algorithm(ref)
+    return (yield from run(_calls.sign_hash(ref.provider, ref.name, alg, digest)))
+
+
+def verify_digest(ref: KeyRef, signature: bytes, digest: bytes) -> KeyFlow[None]:
+    """Verify a signature over a digest; raises InvalidSignatureError."""
+    alg = signature_algorithm(ref)
+    yield from run(_calls.verify_hash(ref.provider, ref.name, alg, digest, signature))
