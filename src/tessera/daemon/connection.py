@@ -1,9 +1,10 @@
 """One client connection: bytes in, frames through the dispatcher, responses out, in order.
 
 Protocol-level I/O (no streams): `data_received` feeds the sans-I/O frame reader, fast requests
-are answered inline, and requests whose provider may block run on the worker pool while reading
-from this connection pauses, so responses keep the order of requests and a flooding client
-cannot grow our buffers.
+are answered inline, and requests whose provider may block go to the fair scheduler (a turn per
+tenant on the worker pool) while reading from this connection pauses, so responses keep the
+order of requests and a flooding client cannot grow our buffers. A slow request still waiting
+when its client goes is dropped, not run.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
-from concurrent.futures import Executor
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any, cast
 
+from tessera.daemon.budget import AnswerBudget
 from tessera.daemon.handler import Prepared, RequestHandler
 from tessera.daemon.peer import PeerCredentials, peer_credentials
+from tessera.daemon.scheduler import FairScheduler, QueueFullError
 from tessera.wire.framing import Event, Frame, FrameReader, FramingError, Limits
 from tessera.wire.header import FLAG_KEEP_ALIVE
 from tessera.wire.status import Status
@@ -28,7 +30,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _DRAIN_GRACE = 0.05  # seconds an idle connection may still deliver a request at shutdown
-WRITE_BUFFER_HIGH = 256 << 10  # answers queued for a slow reader before we stop producing
+# The next answer is produced only once the previous one has gone out entirely: a client that
+# does not read holds at most one answer, which the answer budget accounts for.
+WRITE_BUFFER_HIGH = 0
 
 
 class Connection(asyncio.Protocol):
@@ -37,17 +41,29 @@ class Connection(asyncio.Protocol):
     def __init__(
         self,
         dispatcher: RequestHandler[Any],
-        executor: Executor,
+        scheduler: FairScheduler,
         limits: Limits,
         *,
         request_timeout: float,
         idle_timeout: float,
         on_close: Callable[[Connection], None],
+        first_byte_timeout: float | None = None,
+        on_open: Callable[[Connection, PeerCredentials | None], bool] | None = None,
+        budget: AnswerBudget | None = None,
         peer_start_time: bool = False,
     ) -> None:
+        self._budget = budget if budget is not None else AnswerBudget()
+        # A connection that has sent nothing yet is closed after this: a silent one must not
+        # hold a slot for the whole idle timeout.
+        self._first_byte_timeout = (
+            idle_timeout if first_byte_timeout is None else first_byte_timeout
+        )
+        self._on_open = on_open
+        self._received_any = False
         self._peer_start_time = peer_start_time
         self._dispatcher = dispatcher
-        self._executor = executor
+        self._scheduler = scheduler
+        self._job: asyncio.Future[Any] | None = None  # the slow request waiting or running
         self._reader = FrameReader(limits)
         self._request_timeout = request_timeout
         self._idle_timeout = idle_timeout
@@ -75,12 +91,16 @@ class Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
-        self._transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
+        self._transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH, low=0)
         sock = cast("socket.socket | None", transport.get_extra_info("socket"))
         self._peer = (
             peer_credentials(sock, start_time=self._peer_start_time) if sock is not None else None
         )
         self._last_activity = asyncio.get_running_loop().time()
+        if self._on_open is not None and not self._on_open(self, self._peer):
+            self._closing = True
+            self._transport.abort()  # refused: nothing was read, nothing is owed
+            return
         self._arm_timer()
 
     def data_received(self, data: bytes) -> None:
@@ -88,6 +108,7 @@ class Connection(asyncio.Protocol):
             return
         now = asyncio.get_running_loop().time()
         self._last_activity = now
+        self._received_any = True
         was_empty = self._reader.buffered == 0
         events = self._reader.feed(data)
         if self._reader.buffered and (was_empty or events):
@@ -105,6 +126,9 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
+        self._budget.forget(self)
+        if self._job is not None:
+            self._job.cancel()  # not yet started: never runs; running: its answer is dropped
         self._cancel_timer()
         if self._stall_timer is not None:
             self._stall_timer.cancel()
@@ -122,6 +146,7 @@ class Connection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._writing_paused = False
+        self._budget.release(self)  # the write buffer is empty again
         if self._stall_timer is not None:
             self._stall_timer.cancel()
             self._stall_timer = None
@@ -160,8 +185,15 @@ class Connection(asyncio.Protocol):
         if not self.in_flight and self._reader.buffered == 0:
             self.close()
 
+    @property
+    def _uid(self) -> int | None:
+        return self._peer.uid if self._peer is not None else None
+
     def _pump(self) -> None:
         while self._pending and not self._busy and not self._closing and not self._writing_paused:
+            if not self._budget.allows(self._uid):
+                self._budget.wait(self, self._pump)  # answers of others must drain first
+                break
             event = self._pending.popleft()
             if isinstance(event, FramingError):
                 self._send(self._dispatcher.framing_error(event), keep=self._keeps(event))
@@ -178,13 +210,30 @@ class Connection(asyncio.Protocol):
         self._update_reading()
         self._arm_timer()
 
+    def _tenant(self, admitted: Prepared) -> Hashable:
+        # A request path may name the tenant (the service: the application); else the peer's uid.
+        tenant: Hashable | None = getattr(admitted, "tenant", None)
+        if tenant is not None:
+            return tenant
+        return ("uid", self._peer.uid if self._peer is not None else None)
+
     def _run_blocking(self, admitted: Prepared, frame: Frame) -> None:
+        try:
+            future = self._scheduler.submit(
+                self._tenant(admitted), lambda: self._dispatcher.execute(admitted)
+            )
+        except QueueFullError:
+            error = FramingError(Status.PSA_ERROR_INSUFFICIENT_MEMORY, frame.header)
+            self._send(self._dispatcher.framing_error(error), keep=self._keeps(frame))
+            return
         self._busy = True
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, self._dispatcher.execute, admitted)
+        self._job = future
 
         def done(finished: asyncio.Future[bytes]) -> None:
             self._busy = False
+            self._job = None
+            if finished.cancelled():
+                return  # the client has gone
             try:
                 response = finished.result()
             except Exception:  # execute() answers every failure itself; this is a last resort
@@ -207,6 +256,9 @@ class Connection(asyncio.Protocol):
             self._closing = True
             return
         self._transport.write(response)
+        unread = self._transport.get_write_buffer_size()
+        if unread:
+            self._budget.hold(self, self._uid, unread)
         self._last_activity = asyncio.get_running_loop().time()
         if not keep or (self._draining and not self._pending):
             # One request per connection unless the client asked otherwise: Parsec's clients
@@ -232,6 +284,8 @@ class Connection(asyncio.Protocol):
     def _deadline(self) -> float:
         if self._reader.buffered > 0:
             return self._frame_started + self._request_timeout
+        if not self._received_any:
+            return self._last_activity + self._first_byte_timeout
         return self._last_activity + self._idle_timeout
 
     def _arm_timer(self) -> None:

@@ -9,7 +9,11 @@ from tessera.wire.framing import Frame, FramingError
 
 
 class Prepared(Protocol):
-    """A request that passed authentication and routing."""
+    """A request that passed authentication and routing.
+
+    It may also have a `tenant` attribute (hashable): whose turn a slow request takes on the
+    worker pool. Without one, the connecting peer's uid is the tenant.
+    """
 
     @property
     def blocking(self) -> bool:

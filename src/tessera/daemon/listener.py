@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
+from tessera.daemon.budget import AnswerBudget
 from tessera.daemon.connection import Connection
 from tessera.daemon.handler import RequestHandler
+from tessera.daemon.peer import PeerCredentials
+from tessera.daemon.ratelimit import RateLimitedLog
+from tessera.daemon.scheduler import FairScheduler
 from tessera.daemon.socket_file import BACKLOG, bind_socket, unlink_socket
 from tessera.wire.framing import Limits
 
@@ -23,18 +26,26 @@ class Listener:
     def __init__(
         self,
         dispatcher: RequestHandler[Any],
-        executor: Executor,
+        scheduler: FairScheduler,
         limits: Limits,
         *,
         request_timeout: float,
         idle_timeout: float,
         max_connections: int = 1024,
+        max_connections_per_uid: int = 256,
+        first_byte_timeout: float = 5.0,
         peer_start_time: bool = False,
     ) -> None:
         self._max_connections = max_connections
+        self._max_per_uid = max_connections_per_uid
+        self._first_byte_timeout = first_byte_timeout
+        self._per_uid: dict[int | None, int] = {}
+        self._uid_of: dict[Connection, int | None] = {}
+        self._refusals = RateLimitedLog(log)
+        self._budget = AnswerBudget()
         self._peer_start_time = peer_start_time
         self._dispatcher = dispatcher
-        self._executor = executor
+        self._scheduler = scheduler
         self._limits = limits
         self._request_timeout = request_timeout
         self._idle_timeout = idle_timeout
@@ -47,19 +58,43 @@ class Listener:
         if len(self._connections) >= self._max_connections:
             # Beyond the limit a connection is closed at once: the client sees EOF and may
             # retry; file descriptors and memory stay bounded.
-            log.warning("refusing a connection: %d are open", len(self._connections))
+            self._refusals.warning("refusing a connection: %d are open", len(self._connections))
             return _Refused()
         connection = Connection(
             self._dispatcher,
-            self._executor,
+            self._scheduler,
             self._limits,
             request_timeout=self._request_timeout,
             idle_timeout=self._idle_timeout,
-            on_close=self._connections.discard,
+            first_byte_timeout=self._first_byte_timeout,
+            on_open=self._admit_peer,
+            budget=self._budget,
+            on_close=self._closed,
             peer_start_time=self._peer_start_time,
         )
         self._connections.add(connection)
         return connection
+
+    def _admit_peer(self, connection: Connection, peer: PeerCredentials | None) -> bool:
+        """One uid may hold only its share of the connections, so it cannot lock others out."""
+        uid = peer.uid if peer is not None else None
+        held = self._per_uid.get(uid, 0)
+        if held >= self._max_per_uid:
+            self._refusals.warning("refusing a connection of uid %s: it holds %d", uid, held)
+            return False
+        self._per_uid[uid] = held + 1
+        self._uid_of[connection] = uid
+        return True
+
+    def _closed(self, connection: Connection) -> None:
+        self._connections.discard(connection)
+        if connection in self._uid_of:
+            uid = self._uid_of.pop(connection)
+            remaining = self._per_uid[uid] - 1
+            if remaining:
+                self._per_uid[uid] = remaining
+            else:
+                del self._per_uid[uid]
 
     async def start(self, path: Path, group: str | None) -> None:
         """Bind the socket and start accepting."""

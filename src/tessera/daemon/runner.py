@@ -21,6 +21,8 @@ from typing import Any
 
 from tessera.daemon.handler import RequestHandler
 from tessera.daemon.listener import Listener
+from tessera.daemon.memory import keep_large_blocks_returnable
+from tessera.daemon.scheduler import FairScheduler
 from tessera.wire.framing import Limits
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,8 @@ class ListenerSettings:
     idle_timeout: float
     drain_timeout: float
     max_connections: int = 1024
+    max_connections_per_uid: int = 256  # one user's share, so it cannot lock the others out
+    first_byte_timeout: float = 5.0  # a new connection that says nothing is closed after this
     # Read each peer's start time at connect: daemons that later identify callers by pid.
     peer_start_time: bool = False
 
@@ -69,17 +73,21 @@ async def serve(
 ) -> None:
     """Serve until `stop` is set or SIGTERM/SIGINT arrives, running `tasks` alongside."""
     stop = stop or asyncio.Event()
+    keep_large_blocks_returnable()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="worker")
+    workers = os.cpu_count() or 2
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="worker")
     listener = Listener(
         handler,
-        executor,
+        FairScheduler(executor, workers),
         settings.limits,
         request_timeout=settings.request_timeout,
         idle_timeout=settings.idle_timeout,
         max_connections=settings.max_connections,
+        max_connections_per_uid=settings.max_connections_per_uid,
+        first_byte_timeout=settings.first_byte_timeout,
         peer_start_time=settings.peer_start_time,
     )
     running: list[asyncio.Task[None]] = []

@@ -100,6 +100,8 @@ class ServiceConfig:
     drain_timeout: float = 5.0
     max_connections: int = 1024
     authenticators: tuple[AuthType, ...] = (AuthType.JWT, AuthType.UNIX_PEER_CREDENTIALS)
+    max_connections_per_uid: int = 256
+    first_byte_timeout: float = 5.0
     admins: frozenset[Admin] = frozenset()
     trust: TrustConfig = field(default_factory=TrustConfig)
     jwt_svid: JwtSvidConfig | None = None
@@ -223,6 +225,8 @@ def parse_tessera_config(document: dict[str, Any]) -> ServiceConfig:
         drain_timeout=_get(listener, "drain_timeout", int, 5000, minimum=0) / 1000,
         max_connections=_get(listener, "max_connections", int, 1024, minimum=1),
         authenticators=_authenticators(_get(auth, "auth_types", list, ["jwt", "unix-peer"])),
+        max_connections_per_uid=_get(listener, "max_connections_per_uid", int, 256, minimum=1),
+        first_byte_timeout=_get(listener, "first_byte_timeout", int, 5000, minimum=1) / 1000,
         admins=frozenset(_admins(auth.get("admins", []))),
         trust=_trust(_table(document, "trust")),
         jwt_svid=_jwt_svid(auth),

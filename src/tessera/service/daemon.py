@@ -20,6 +20,8 @@ def listener_settings(config: ServiceConfig) -> runner.ListenerSettings:
         drain_timeout=config.drain_timeout,
         max_connections=config.max_connections,
     )
+        max_connections_per_uid=config.max_connections_per_uid,
+        first_byte_timeout=config.first_byte_timeout,
 
 
 def run_service(config: ServiceConfig) -> None:

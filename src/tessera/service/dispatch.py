@@ -8,7 +8,7 @@ bug in one operation never takes the service down.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
 from google.protobuf.message import EncodeError, Message
@@ -44,6 +44,15 @@ class Admitted:
         """True when running it may block the event loop for long."""
         handler = self.handler
         return isinstance(handler, Provider) and self.opcode in handler.blocking_opcodes
+
+    @property
+    def tenant(self) -> Hashable:
+        """Whose turn a slow request takes: the application, else the connecting uid."""
+        app = self.ctx.app
+        if app is not None:
+            return (int(app.auth_type), app.name)
+        peer = self.ctx.peer
+        return ("uid", peer.uid if peer is not None else None)
 
 
 class Dispatcher:
