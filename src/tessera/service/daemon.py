@@ -19,9 +19,9 @@ def listener_settings(config: ServiceConfig) -> runner.ListenerSettings:
         idle_timeout=config.idle_timeout,
         drain_timeout=config.drain_timeout,
         max_connections=config.max_connections,
-    )
         max_connections_per_uid=config.max_connections_per_uid,
         first_byte_timeout=config.first_byte_timeout,
+    )
 
 
 def run_service(config: ServiceConfig) -> None:
