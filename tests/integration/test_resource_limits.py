@@ -147,7 +147,8 @@ def test_many_clients_that_never_read_pin_a_bounded_amount_and_it_is_returned(
             sock.close()
         # Budget: 64 MiB in all (8 MiB per user), plus the interpreter's own churn.
         assert held < 160 << 10, f"{held} KiB held for clients that never read"
-        assert service.call(request_bytes(Opcode.PING)).header.status == Status.SUCCESS
+        ping = service.call(request_bytes(Opcode.PING), timeout=60)  # a loaded machine is slow
+        assert ping.header.status == Status.SUCCESS
         deadline = time.monotonic() + 10
         while rss_kib(pid) - before > 48 << 10 and time.monotonic() < deadline:
             time.sleep(0.1)

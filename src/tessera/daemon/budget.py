@@ -25,7 +25,8 @@ class AnswerBudget:
         self._total = 0
         self._by_uid: dict[int | None, int] = {}
         self._held: dict[Hashable, tuple[int | None, int]] = {}
-        self._waiters: dict[Hashable, Callable[[], None]] = {}
+        # Connections waiting for room, in arrival order, with their uid.
+        self._waiters: dict[Hashable, tuple[int | None, Callable[[], None]]] = {}
 
     @property
     def held(self) -> int:
@@ -45,15 +46,19 @@ class AnswerBudget:
             self._by_uid[uid] = self._by_uid.get(uid, 0) + size
 
     def release(self, holder: Hashable) -> None:
-        """`holder`'s answers were read (or it went away): wake whoever waited for room."""
-        if self._drop(holder) and self._waiters:
-            waiters, self._waiters = self._waiters, {}
-            for wake in waiters.values():
+        """`holder`'s answers were read (or it went away): wake, in order, those who now fit."""
+        if not self._drop(holder):
+            return
+        for waiter, (uid, wake) in list(self._waiters.items()):
+            if self._total >= self._total_limit:
+                break  # the rest keep waiting, in order, without being woken for nothing
+            if self.allows(uid):
+                del self._waiters[waiter]
                 wake()
 
-    def wait(self, holder: Hashable, wake: Callable[[], None]) -> None:
-        """Call `wake` once some room is released."""
-        self._waiters[holder] = wake
+    def wait(self, holder: Hashable, uid: int | None, wake: Callable[[], None]) -> None:
+        """Call `wake` once there is room for an answer of `uid`."""
+        self._waiters.setdefault(holder, (uid, wake))
 
     def forget(self, holder: Hashable) -> None:
         """`holder` is gone: release what it held and stop waiting for it."""

@@ -192,7 +192,7 @@ class Connection(asyncio.Protocol):
     def _pump(self) -> None:
         while self._pending and not self._busy and not self._closing and not self._writing_paused:
             if not self._budget.allows(self._uid):
-                self._budget.wait(self, self._pump)  # answers of others must drain first
+                self._budget.wait(self, self._uid, self._pump)  # others' answers drain first
                 break
             event = self._pending.popleft()
             if isinstance(event, FramingError):
