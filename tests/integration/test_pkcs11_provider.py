@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,6 +40,13 @@ from tessera.wire.proto import (
     psa_verify_message_pb2,
 )
 from tessera.wire.status import Status
+from tests.integration.pkcs11_support import (
+    LIBRARY,
+    SKIP_REASON,
+    SoftToken,
+    make_token,
+    softhsm_present,
+)
 from tests.integration.provider_calls import ProviderCalls, sign_flags
 from tests.support import RunningService, direct, request_bytes, start_service, stop_service
 from tests.unit.software.builders import SECP_R1, A, aead, attributes, oaep, pkcs1v15_crypt, sign
@@ -48,22 +54,10 @@ from tests.unit.software.builders import SECP_R1, A, aead, attributes, oaep, pkc
 pytestmark = pytest.mark.integration
 
 PKCS11 = 2
-LIBRARIES = (
-    "/usr/lib/softhsm/libsofthsm2.so",
-    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-    "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
-    "/usr/local/lib/softhsm/libsofthsm2.so",
-)
-LIBRARY = next((p for p in LIBRARIES if os.path.exists(p)), None)
-SKIP_REASON = (
-    "SoftHSM2 is not installed (scripts/bootstrap installs it as root): PKCS#11 tests skipped"
-)
-if LIBRARY is None or shutil.which("softhsm2-util") is None:
+if not softhsm_present():
     pytest.skip(SKIP_REASON, allow_module_level=True)
 
 SHA256 = A.Hash.SHA_256
-INIT_TOKEN = ["softhsm2-util", "--init-token", "--free", "--label", "tessera"]
-INIT_TOKEN += ["--pin", "1234", "--so-pin", "5678"]
 
 
 @dataclass
@@ -71,7 +65,7 @@ class Hsm:
     """A temporary SoftHSM2 token and a daemon using it."""
 
     state: Path
-    conf: Path
+    token: SoftToken
     config: Path
     env: dict[str, str]
     service: RunningService
@@ -82,45 +76,21 @@ class Hsm:
         return ProviderCalls(self.service, PKCS11)
 
 
-def _config(state: Path, *, software_public: bool = False) -> Path:
+def _config(state: Path, token: SoftToken, *, software_public: bool = False) -> Path:
     path = state / "config.toml"
-    path.write_text(
-        f"""
-[[provider]]
-provider_type = "software"
-
-[[provider]]
-provider_type = "pkcs11"
-library_path = "{LIBRARY}"
-token_label = "tessera"
-user_pin_file = "{state / "pin"}"
-software_public_operations = {"true" if software_public else "false"}
-""",
-        encoding="utf-8",
-    )
+    table = token.provider_table(software_public_operations=software_public)
+    path.write_text('[[provider]]\nprovider_type = "software"\n\n' + table, encoding="utf-8")
     return path
 
 
 @pytest.fixture(scope="module")
 def hsm() -> Iterator[Hsm]:
     state = Path(tempfile.mkdtemp(prefix="ts-", dir="/tmp"))
-    (state / "tokens").mkdir()
-    conf = state / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {state / 'tokens'}\nobjectstore.backend = file\n")
-    env = {**os.environ, "SOFTHSM2_CONF": str(conf)}
-    subprocess.run(
-        INIT_TOKEN,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    pin = state / "pin"
-    pin.write_text("1234\n")
-    pin.chmod(0o600)
-    os.environ["SOFTHSM2_CONF"] = str(conf)  # for the direct python-pkcs11 checks
-    config = _config(state)
-    service = start_service(state / "d", "--auth", "direct", config=config, env=env)
-    hsm = Hsm(state, conf, config, env, service)
+    token = make_token(state)
+    os.environ["SOFTHSM2_CONF"] = str(token.conf)  # for the direct python-pkcs11 checks
+    config = _config(state, token)
+    service = start_service(state / "d", "--auth", "direct", config=config, env=token.env)
+    hsm = Hsm(state, token, config, token.env, service)
     try:
         yield hsm
     finally:
@@ -140,6 +110,21 @@ def token_objects(key_ids: list[bytes] | None = None) -> int:
         if key_ids is None:
             return len(list(session.get_objects()))
         return sum(len(list(session.get_objects({Attribute.ID: i}))) for i in key_ids)
+
+
+def token_private_flags() -> set[tuple[bool, bool]]:
+    """(CKA_SENSITIVE, CKA_EXTRACTABLE) of every private and secret key on the token."""
+    import pkcs11
+    from pkcs11 import Attribute, ObjectClass
+
+    assert LIBRARY is not None
+    token = pkcs11.lib(LIBRARY).get_token(token_label="tessera")
+    with token.open(user_pin="1234") as session:
+        return {
+            (bool(o[Attribute.SENSITIVE]), bool(o[Attribute.EXTRACTABLE]))
+            for kind in (ObjectClass.PRIVATE_KEY, ObjectClass.SECRET_KEY)
+            for o in session.get_objects({Attribute.CLASS: kind})
+        }
 
 
 def test_list_providers(hsm: Hsm) -> None:
@@ -350,18 +335,27 @@ def test_import_public_and_random(hsm: Hsm) -> None:
             key_name="imported", alg=alg, message=b"msg", signature=sig
         ),
     )
-    # Private keys are not imported.
+    # Private keys are imported too, as sensitive, non-extractable token objects.
     pair = attributes(
         "ecc_key_pair", 256, A(asymmetric_signature=alg), family=SECP_R1, sign_hash=True
     )
     scalar = private.private_numbers().private_value.to_bytes(32, "big")
-    assert (
-        hsm.wire.fails(
-            Opcode.PSA_IMPORT_KEY,
-            psa_import_key_pb2.Operation(key_name="p", attributes=pair, data=scalar),
-        )
-        is Status.PSA_ERROR_NOT_SUPPORTED
+    hsm.wire.ok(
+        Opcode.PSA_IMPORT_KEY,
+        psa_import_key_pb2.Operation(key_name="p", attributes=pair, data=scalar),
     )
+    assert hsm.wire.public("p") == point
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(b"msg")
+    sig = hsm.wire.ok(
+        Opcode.PSA_SIGN_HASH,
+        psa_sign_hash_pb2.Operation(key_name="p", alg=alg, hash=digest.finalize()),
+    ).signature
+    der = utils.encode_dss_signature(
+        int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
+    )
+    private.public_key().verify(der, b"msg", ec.ECDSA(hashes.SHA256()))
+    assert token_private_flags() == {(True, False)}
     rnd = hsm.wire.ok(
         Opcode.PSA_GENERATE_RANDOM, psa_generate_random_pb2.Operation(size=48)
     ).random_bytes
@@ -436,7 +430,7 @@ def test_policy_refusals(hsm: Hsm) -> None:
                     "ecc_key_pair",
                     256,
                     A(asymmetric_signature=alg),
-                    family=A.Hash.SHA_1 and psa_key_attributes_pb2.KeyType.SECP_K1,
+                    family=psa_key_attributes_pb2.KeyType.SECT_K1,
                     sign_hash=True,
                 ),
             ),
@@ -491,7 +485,7 @@ def test_can_do_crypto_is_truthful(hsm: Hsm) -> None:
                 "ecc_key_pair",
                 256,
                 A(asymmetric_signature=sign("ecdsa", SHA256)),
-                family=psa_key_attributes_pb2.KeyType.SECP_K1,
+                family=psa_key_attributes_pb2.KeyType.SECT_K1,
                 sign_hash=True,
             ),
             False,
@@ -566,7 +560,7 @@ def test_isolation_restart_destroy_and_delete_client(hsm: Hsm) -> None:
     assert not any("app-" in label or "same" in label for label in labels)
     # Restart, with public operations in software this time: keys survive.
     stop_service(hsm.service)
-    config = _config(hsm.state, software_public=True)
+    config = _config(hsm.state, hsm.token, software_public=True)
     hsm.service = start_service(hsm.state / "d", "--auth", "direct", config=config, env=hsm.env)
     assert hsm.wire.public("same", "app-a") == pub_a
     sig = hsm.wire.ok(

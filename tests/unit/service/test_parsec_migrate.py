@@ -17,10 +17,11 @@ from tessera.service.config import ServiceConfig, parse_config
 from tessera.service.keystore import KeyStore, Owner
 from tessera.service.keystore.kek import load_or_create_file_kek
 from tessera.service.migrate.errors import MigrationError
-from tessera.service.migrate.migrate import TESSERA_PKCS11_ID_BYTES, Outcome, Report, migrate
+from tessera.service.migrate.migrate import Outcome, Report, migrate
 from tessera.service.migrate.parsec_attributes import decode_attributes as parsec_attributes
 from tessera.service.migrate.parsec_kim import read_kim
 from tessera.service.migrate.parsec_state import _DEFAULT_STORES, locate
+from tessera.service.migrate.pkcs11_keys import PARSEC_ID_BYTES
 from tessera.service.providers.software.vault import Vault
 from tests.unit.service.migrate_support import (
     AES,
@@ -155,15 +156,16 @@ def test_hardware_keys_are_reported_not_written(short_tmp: Path, config: Service
     by_name = {r.key_name: r for r in report.results}
     assert {r.outcome for r in report.results} == {Outcome.NOT_BRIDGED}
     assert by_name["token"].source == "PKCS#11 object with CKA_ID 0000002a"
-    assert "4-byte" in by_name["token"].detail and "parent" in by_name["tpm"].detail
+    assert "no PKCS#11 provider" in by_name["token"].detail
+    assert "parent" in by_name["tpm"].detail
     assert "no provider (some-uuid) provider" in by_name["other"].detail
     assert not config.key_store_path.exists()
 
 
-def test_the_pkcs11_id_width_is_the_providers() -> None:
-    from tessera.service.providers.pkcs11.context import KEY_ID_BYTES
+def test_the_pkcs11_provider_takes_parsecs_id_width() -> None:
+    from tessera.service.providers.pkcs11.context import KEY_ID_WIDTHS
 
-    assert TESSERA_PKCS11_ID_BYTES == KEY_ID_BYTES
+    assert PARSEC_ID_BYTES in KEY_ID_WIDTHS
 
 
 def test_on_disk_store(short_tmp: Path, config: ServiceConfig) -> None:

@@ -6,9 +6,11 @@ and its name. What happens depends on Parsec's provider:
 - Mbed Crypto: the key file is read and checked against the key-info entry, and the key is
   imported into Tessera's software provider through its vault (wrapped under the KEK, one SQLite
   insert: the key is there whole or not at all). The plaintext file is left for the operator.
-- PKCS#11 and TPM: the key stays in the hardware, so it could only be re-attached by a row
-  pointing at it, and neither of Tessera's row formats can name Parsec's objects (the reasons
-  are below): reported per key, nothing written.
+- PKCS#11: the key stays on the token; Tessera's first PKCS#11 provider gets a row naming
+  Parsec's objects, once they are found on its token and match Parsec's record
+  (`pkcs11_keys`).
+- TPM: the key stays in the TPM, and Tessera's TPM rows cannot name Parsec's objects (the reason
+  is below): reported per key, nothing written.
 
 A key that Tessera already holds under that owner and name is reported, never overwritten:
 "already migrated" when it is the same key, "skipped" when it is another. So a second run
@@ -36,18 +38,14 @@ from tessera.service.migrate.mbed_storage import read_key
 from tessera.service.migrate.parsec_attributes import decode_attributes, decode_u32_key_id
 from tessera.service.migrate.parsec_kim import KimContents, ParsecKey, ParsecProvider, read_kim
 from tessera.service.migrate.parsec_state import ParsecState, check_not_running
+from tessera.service.migrate.pkcs11_keys import TokenSide, parsec_object_id, plan, same_key
 from tessera.service.providers.software.keys import check_importable
 from tessera.service.providers.software.vault import Vault
 from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes as KeyAttributesPb
 from tessera.wire.status import Status, StatusError
 
-# What Tessera's PKCS#11 provider stores in a row (its context module's KEY_ID_BYTES): a random
-# CKA_ID of this many bytes. Parsec names its objects by a 4-byte CKA_ID (its u32 key id).
-TESSERA_PKCS11_ID_BYTES = 16
-PKCS11_REASON = (
-    f"Tessera's PKCS#11 rows name objects by a {TESSERA_PKCS11_ID_BYTES}-byte CKA_ID and "
-    "Parsec's object has a 4-byte one, so no row can point at it; the key stays on the token, "
-    "usable by Parsec"
+NO_PKCS11_REASON = (
+    "Tessera's configuration has no PKCS#11 provider; the key stays on the token, usable by Parsec"
 )
 TPM_REASON = (
     "Parsec's TPM keys are children of Parsec's RSA-2048 storage key, each with its own "
@@ -119,10 +117,12 @@ class _Target:
     _keystore: KeyStore | None = None
     _vault: Vault | None = None
     _software_id: int | None = field(default=None, init=False)
+    pkcs11: TokenSide | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         software = [p for p in self.config.providers if p.provider_type == "software"]
         self._software_id = software[0].provider_id if software else None
+        self.pkcs11 = TokenSide.of(self.config)
 
     @property
     def software_id(self) -> int | None:
@@ -173,6 +173,8 @@ class _Target:
     def close(self) -> None:
         if self._keystore is not None:
             self._keystore.close()
+        if self.pkcs11 is not None:
+            self.pkcs11.close()
 
 
 @contextmanager
@@ -201,11 +203,7 @@ def migrate_key(key: ParsecKey, directory: Path, target: _Target) -> KeyResult:
     if key.provider is ParsecProvider.MBED_CRYPTO:
         return _mbed_crypto(key, owner, directory, target)
     if key.provider is ParsecProvider.PKCS11:
-        try:
-            source = f"PKCS#11 object with CKA_ID {decode_u32_key_id(key.key_id):08x}"
-        except FormatError:
-            source = "PKCS#11 object"
-        return KeyResult(owner, key.key_name, source, Outcome.NOT_BRIDGED, PKCS11_REASON)
+        return _pkcs11(key, owner, target)
     if key.provider is ParsecProvider.TPM:
         return KeyResult(owner, key.key_name, "TPM key", Outcome.NOT_BRIDGED, TPM_REASON)
     reason = f"Tessera has no {key.provider_label} provider"
@@ -246,7 +244,7 @@ def _mbed_crypto(key: ParsecKey, owner: Owner, directory: Path, target: _Target)
         bits, data = import_key(attributes.key_type, stored.bits, stored.data)
         row_attributes = encode_attributes(requested, bits)
         sized = KeyAttributes(attributes.key_type, bits, attributes.usage, attributes.algorithm)
-        detail = _describe(sized, target.software_id)
+        detail = _describe(sized, f"to software provider {target.software_id}")
         existing = _existing(target, owner, key.key_name, row_attributes, data)
         if existing is not None:
             outcome, why = existing
@@ -262,6 +260,38 @@ def _mbed_crypto(key: ParsecKey, owner: Owner, directory: Path, target: _Target)
                 raise
             return result(Outcome.NAME_TAKEN, "a key of that name appeared in Tessera meanwhile")
         return result(Outcome.MIGRATED, detail, path)
+    except (FormatError, StatusError) as error:
+        return result(Outcome.FAILED, str(error))
+
+
+def _pkcs11(key: ParsecKey, owner: Owner, target: _Target) -> KeyResult:
+    source = "PKCS#11 object"
+
+    def result(outcome: Outcome, detail: str) -> KeyResult:
+        return KeyResult(owner, key.key_name, source, outcome, detail)
+
+    try:
+        source = f"PKCS#11 object with CKA_ID {parsec_object_id(key).hex()}"
+        side = target.pkcs11
+        if side is None:
+            return result(Outcome.NOT_BRIDGED, NO_PKCS11_REASON)
+        attached = plan(key, owner, side, target.keystore())
+        if attached.existing is not None:
+            if same_key(attached):
+                return result(Outcome.ALREADY_MIGRATED, "Tessera already names these objects")
+            return result(Outcome.NAME_TAKEN, "Tessera already holds a different key of that name")
+        where = f"re-attached to PKCS#11 provider {side.provider_id}, on the token"
+        detail = _describe(attached.attributes, where)
+        keystore = target.keystore()
+        if target.dry_run or keystore is None:
+            return result(Outcome.WOULD_MIGRATE, detail)
+        try:
+            keystore.insert(attached.record)
+        except StatusError as error:
+            if error.status is not Status.PSA_ERROR_ALREADY_EXISTS:
+                raise
+            return result(Outcome.NAME_TAKEN, "a key of that name appeared in Tessera meanwhile")
+        return result(Outcome.MIGRATED, detail)
     except (FormatError, StatusError) as error:
         return result(Outcome.FAILED, str(error))
 
@@ -304,11 +334,9 @@ def _known_without_file(
     )
 
 
-def _describe(attributes: KeyAttributes, provider_id: int) -> str:
+def _describe(attributes: KeyAttributes, where: str) -> str:
     key_type = attributes.key_type
     family = f" {key_type.family.name}" if key_type.family is not None else ""
-    text = (
-        f"{key_type.kind.value}{family} {attributes.bits}-bit, to software provider {provider_id}"
-    )
+    text = f"{key_type.kind.value}{family} {attributes.bits}-bit, {where}"
     reason = key_deprecation(attributes)
     return f"{text} (deprecated: {reason})" if reason else text

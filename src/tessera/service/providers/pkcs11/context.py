@@ -13,7 +13,11 @@ from tessera.service.keystore import KeyStore, Owner
 from tessera.service.providers.pkcs11._token import Token
 from tessera.wire.status import Status, StatusError
 
+#: The CKA_ID width of the keys this provider makes (random).
 KEY_ID_BYTES = 16
+#: The widths a row may hold: keys another service made keep their own ids (Parsec's PKCS#11
+#: provider names its objects by a 4-byte key id).
+KEY_ID_WIDTHS = range(1, 65)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +31,8 @@ class Context:
     buffer_limit: int
     software_public_operations: bool
     allow_export: bool
+    # Answer CanDoCrypto as Parsec's service does (docs/compatibility.md).
+    parsec_compatible: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +52,7 @@ class HeldKey:
 def open_key(ctx: Context, owner: Owner, name: str) -> HeldKey:
     """The owner's key (PsaErrorDoesNotExist if the owner has none of that name)."""
     record = ctx.keystore.get(owner, ctx.provider_id, name)
-    if len(record.material) != KEY_ID_BYTES:
+    if len(record.material) not in KEY_ID_WIDTHS:
         raise StatusError(Status.PSA_ERROR_DATA_CORRUPT, "the key's token id is malformed")
     attributes = parse_attributes(decode_attributes(record.attributes))
     return HeldKey(name, attributes, record.material)

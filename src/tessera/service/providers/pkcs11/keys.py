@@ -1,13 +1,16 @@
-"""Key management on the token: generate, import (public keys), export public, export, destroy.
+"""Key management on the token: generate, import, export public, export, destroy.
 
 A key is two things: token objects (CKA_ID a random 16 bytes, label the id in hex, so the token
-reveals no application or key name) and a key-store row whose `material` is that CKA_ID.
+reveals no application or key name) and a key-store row whose `material` is that CKA_ID. Rows
+that `tessera migrate-parsec` writes name Parsec's objects by Parsec's own 4-byte CKA_ID.
+Imported keys become token objects like generated ones; their material is kept nowhere else.
 
 Crash safety: creation makes the token objects first, then inserts the row; if the insert fails
 (the name is taken meanwhile) the objects are destroyed. Destruction deletes the row first, then
 the objects. A crash between the two steps leaves token objects without a row: unreachable through
 the service (no row names them) and harmless, only using token storage; `tessera` never adopts
-them. Nothing needs repairing at start-up.
+them (the migration adopts only objects that a Parsec record names). Nothing needs repairing at
+start-up.
 """
 
 from __future__ import annotations
@@ -19,15 +22,15 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tessera.psa.attributes import KeyAttributes, encode_attributes, parse_attributes
 from tessera.psa.deprecation import key_deprecation
-from tessera.psa.formats import encode_key, import_key, public_key
+from tessera.psa.formats import encode_key, import_key, private_key, public_key
 from tessera.psa.key_types import KeyKind, ecc_byte_length
 from tessera.psa.usage import Usage
 from tessera.service.keystore import KeyRecord, Owner
 from tessera.service.keystore.sqlite import check_key_name
 from tessera.service.providers.pkcs11.checks import (
-    EC_CURVES,
     check_generatable,
     check_importable,
+    token_curve,
 )
 from tessera.service.providers.pkcs11.context import KEY_ID_BYTES, Context, HeldKey, open_key
 from tessera.wire.proto import (
@@ -94,26 +97,34 @@ def generate_key(
     if _exists(ctx, owner, op.key_name):
         raise StatusError(Status.PSA_ERROR_ALREADY_EXISTS, "a key with this name exists")
     key_id = os.urandom(KEY_ID_BYTES)
-    extractable = ctx.allow_export and attributes.usage.allows(Usage.EXPORT)
+    extractable = _extractable(ctx, attributes)
     kind, bits = attributes.key_type.kind, attributes.bits
     if kind is KeyKind.RSA_KEY_PAIR:
         ctx.token.generate_rsa(key_id, bits, extractable=extractable)
     elif kind is KeyKind.ECC_KEY_PAIR:
-        ctx.token.generate_ec(key_id, EC_CURVES[bits], extractable=extractable)
+        curve = token_curve(attributes.key_type, bits)
+        derive = attributes.usage.allows(Usage.DERIVE)
+        ctx.token.generate_ec(key_id, curve, extractable=extractable, derive=derive)
     else:
         ctx.token.generate_aes(key_id, bits, extractable=extractable)
     _insert(ctx, owner, op.key_name, encode_attributes(op.attributes, bits), key_id)
     return psa_generate_key_pb2.Result()
 
 
+def _extractable(ctx: Context, attributes: KeyAttributes) -> bool:
+    return ctx.allow_export and attributes.usage.allows(Usage.EXPORT)
+
+
 def import_key_op(
     ctx: Context, owner: Owner, op: psa_import_key_pb2.Operation
 ) -> psa_import_key_pb2.Result:
-    """PsaImportKey: RSA and SECP_R1 public keys, in PSA format, become token objects."""
+    """PsaImportKey: key pairs, public keys and AES keys, in PSA format, become token objects."""
     check_key_name(op.key_name)
     attributes = parse_attributes(op.attributes)
-    check_importable(attributes)
     key_type = attributes.key_type
+    # As the software provider: the type first; a size that disagrees with the data is then
+    # InvalidArgument, before asking whether that size is one held here.
+    check_importable(KeyAttributes(key_type, 0, attributes.usage, attributes.algorithm))
     bits, data = import_key(key_type, attributes.bits, op.data)
     sized = KeyAttributes(key_type, bits, attributes.usage, attributes.algorithm)
     check_importable(sized)
@@ -121,15 +132,42 @@ def import_key_op(
     if _exists(ctx, owner, op.key_name):
         raise StatusError(Status.PSA_ERROR_ALREADY_EXISTS, "a key with this name exists")
     key_id = os.urandom(KEY_ID_BYTES)
-    if key_type.is_rsa:
-        public = public_key(key_type, bits, data)
-        assert isinstance(public, rsa.RSAPublicKey)
-        numbers = public.public_numbers()
-        ctx.token.import_rsa_public(key_id, numbers.n, numbers.e)
-    else:
-        ctx.token.import_ec_public(key_id, EC_CURVES[bits], data)
+    _create(ctx, key_id, sized, data)
     _insert(ctx, owner, op.key_name, encode_attributes(op.attributes, bits), key_id)
     return psa_import_key_pb2.Result()
+
+
+def _create(ctx: Context, key_id: bytes, attributes: KeyAttributes, data: bytes) -> None:
+    """Token objects for validated import data."""
+    key_type, bits = attributes.key_type, attributes.bits
+    extractable = _extractable(ctx, attributes)
+    if key_type.kind is KeyKind.AES:
+        ctx.token.import_aes(key_id, data, extractable=extractable)
+    elif key_type.is_public_key:
+        public = public_key(key_type, bits, data)
+        if isinstance(public, rsa.RSAPublicKey):
+            numbers = public.public_numbers()
+            ctx.token.import_rsa_public(key_id, numbers.n, numbers.e)
+        else:
+            ctx.token.import_ec_public(key_id, token_curve(key_type, bits), data)
+    else:
+        private = private_key(key_type, bits, data)
+        if isinstance(private, rsa.RSAPrivateKey):
+            p = private.private_numbers()
+            n, e = p.public_numbers.n, p.public_numbers.e
+            values = (n, e, p.d, p.p, p.q, p.dmp1, p.dmq1, p.iqmp)
+            ctx.token.import_rsa_pair(key_id, values, extractable=extractable)
+        else:
+            assert isinstance(private, ec.EllipticCurvePrivateKey)
+            point = encode_key(private.public_key(), bits)
+            ctx.token.import_ec_pair(
+                key_id,
+                token_curve(key_type, bits),
+                data,
+                point,
+                extractable=extractable,
+                derive=attributes.usage.allows(Usage.DERIVE),
+            )
 
 
 def public_object(ctx: Context, key: HeldKey) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
@@ -138,10 +176,9 @@ def public_object(ctx: Context, key: HeldKey) -> rsa.RSAPublicKey | ec.EllipticC
     if key_type.is_rsa:
         n, e = ctx.token.rsa_public(key.key_id)
         return rsa.RSAPublicNumbers(e, n).public_key()
-    curve = (
-        ec.SECP256R1() if key.bits == 256 else ec.SECP384R1() if key.bits == 384 else ec.SECP521R1()
-    )
-    return ec.EllipticCurvePublicKey.from_encoded_point(curve, ctx.token.ec_point(key.key_id))
+    public = public_key(key_type.public(), key.bits, ctx.token.ec_point(key.key_id))
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    return public
 
 
 def export_public_key(
@@ -159,12 +196,13 @@ def export_key(
 ) -> psa_export_key_pb2.Result:
     """PsaExportKey: needs the export flag, `allow_export`, and an extractable object."""
     key = open_key(ctx, owner, op.key_name)
+    key_type = key.attributes.key_type
+    if key_type.is_public_key:
+        # As PSA (and the software provider): a public key needs no flag to export.
+        return psa_export_key_pb2.Result(data=encode_key(public_object(ctx, key), key.bits))
     key.attributes.usage.require(Usage.EXPORT)
     if not ctx.allow_export:
         raise StatusError(Status.PSA_ERROR_NOT_PERMITTED, "this provider does not export keys")
-    key_type = key.attributes.key_type
-    if key_type.is_public_key:
-        return psa_export_key_pb2.Result(data=encode_key(public_object(ctx, key), key.bits))
     names = _RSA_PRIVATE if key_type.is_rsa else ("VALUE",)
     values = ctx.token.private_values(key.key_id, names)
     if values is None:

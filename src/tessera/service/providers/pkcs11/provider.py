@@ -7,14 +7,22 @@ keeps the base class's "everything").
 
 from __future__ import annotations
 
+import hmac
 import logging
 
 from tessera._version import VERSION_TUPLE
 from tessera.daemon.errors import ConfigError
+from tessera.psa.hashes import digest
 from tessera.service.config import ServiceConfig
 from tessera.service.keystore import KeyRecord, KeyStore
 from tessera.service.providers.base import Provider, ProviderInfo, RequestContext
-from tessera.service.providers.pkcs11 import capabilities, crypto, keys
+from tessera.service.providers.pkcs11 import (
+    agreement,
+    capabilities,
+    encryption,
+    keys,
+    signatures,
+)
 from tessera.service.providers.pkcs11._token import Token
 from tessera.service.providers.pkcs11.config import Pkcs11Settings
 from tessera.service.providers.pkcs11.context import Context
@@ -24,12 +32,17 @@ from tessera.wire.proto import (
     psa_aead_encrypt_pb2,
     psa_asymmetric_decrypt_pb2,
     psa_asymmetric_encrypt_pb2,
+    psa_cipher_decrypt_pb2,
+    psa_cipher_encrypt_pb2,
     psa_destroy_key_pb2,
     psa_export_key_pb2,
     psa_export_public_key_pb2,
     psa_generate_key_pb2,
     psa_generate_random_pb2,
+    psa_hash_compare_pb2,
+    psa_hash_compute_pb2,
     psa_import_key_pb2,
+    psa_raw_key_agreement_pb2,
     psa_sign_hash_pb2,
     psa_sign_message_pb2,
     psa_verify_hash_pb2,
@@ -73,6 +86,7 @@ class Pkcs11Provider(Provider):
             buffer_limit=config.buffer_size_limit,
             software_public_operations=settings.software_public_operations,
             allow_export=settings.allow_export,
+            parsec_compatible=config.parsec_compatible,
         )
         log.info("PKCS#11 provider %d uses token %r", provider_id, self._token.label)
 
@@ -89,6 +103,20 @@ class Pkcs11Provider(Provider):
         if op.size > self._buffer_limit:
             raise StatusError(Status.RESPONSE_TOO_LARGE, "random buffer over the limit")
         return psa_generate_random_pb2.Result(random_bytes=self._token.random(op.size))
+
+    # Hashes need no key: computed here, as the software provider does.
+
+    def psa_hash_compute(
+        self, ctx: RequestContext, op: psa_hash_compute_pb2.Operation
+    ) -> psa_hash_compute_pb2.Result:
+        return psa_hash_compute_pb2.Result(hash=digest(op.alg, op.input))
+
+    def psa_hash_compare(
+        self, ctx: RequestContext, op: psa_hash_compare_pb2.Operation
+    ) -> psa_hash_compare_pb2.Result:
+        if not hmac.compare_digest(digest(op.alg, op.input), op.hash):
+            raise StatusError(Status.PSA_ERROR_INVALID_SIGNATURE, "hash does not match")
+        return psa_hash_compare_pb2.Result()
 
     # Key management
 
@@ -122,44 +150,61 @@ class Pkcs11Provider(Provider):
     def psa_sign_hash(
         self, ctx: RequestContext, op: psa_sign_hash_pb2.Operation
     ) -> psa_sign_hash_pb2.Result:
-        return crypto.sign_hash(self._ctx, ctx.owner, op)
+        return signatures.sign_hash(self._ctx, ctx.owner, op)
 
     def psa_verify_hash(
         self, ctx: RequestContext, op: psa_verify_hash_pb2.Operation
     ) -> psa_verify_hash_pb2.Result:
-        return crypto.verify_hash(self._ctx, ctx.owner, op)
+        return signatures.verify_hash(self._ctx, ctx.owner, op)
 
     def psa_sign_message(
         self, ctx: RequestContext, op: psa_sign_message_pb2.Operation
     ) -> psa_sign_message_pb2.Result:
-        return crypto.sign_message(self._ctx, ctx.owner, op)
+        return signatures.sign_message(self._ctx, ctx.owner, op)
 
     def psa_verify_message(
         self, ctx: RequestContext, op: psa_verify_message_pb2.Operation
     ) -> psa_verify_message_pb2.Result:
-        return crypto.verify_message(self._ctx, ctx.owner, op)
+        return signatures.verify_message(self._ctx, ctx.owner, op)
 
     # Encryption
 
     def psa_asymmetric_encrypt(
         self, ctx: RequestContext, op: psa_asymmetric_encrypt_pb2.Operation
     ) -> psa_asymmetric_encrypt_pb2.Result:
-        return crypto.asymmetric_encrypt(self._ctx, ctx.owner, op)
+        return encryption.asymmetric_encrypt(self._ctx, ctx.owner, op)
 
     def psa_asymmetric_decrypt(
         self, ctx: RequestContext, op: psa_asymmetric_decrypt_pb2.Operation
     ) -> psa_asymmetric_decrypt_pb2.Result:
-        return crypto.asymmetric_decrypt(self._ctx, ctx.owner, op)
+        return encryption.asymmetric_decrypt(self._ctx, ctx.owner, op)
 
     def psa_aead_encrypt(
         self, ctx: RequestContext, op: psa_aead_encrypt_pb2.Operation
     ) -> psa_aead_encrypt_pb2.Result:
-        return crypto.aead_encrypt(self._ctx, ctx.owner, op)
+        return encryption.aead_encrypt(self._ctx, ctx.owner, op)
 
     def psa_aead_decrypt(
         self, ctx: RequestContext, op: psa_aead_decrypt_pb2.Operation
     ) -> psa_aead_decrypt_pb2.Result:
-        return crypto.aead_decrypt(self._ctx, ctx.owner, op)
+        return encryption.aead_decrypt(self._ctx, ctx.owner, op)
+
+    def psa_cipher_encrypt(
+        self, ctx: RequestContext, op: psa_cipher_encrypt_pb2.Operation
+    ) -> psa_cipher_encrypt_pb2.Result:
+        return encryption.cipher_encrypt(self._ctx, ctx.owner, op)
+
+    def psa_cipher_decrypt(
+        self, ctx: RequestContext, op: psa_cipher_decrypt_pb2.Operation
+    ) -> psa_cipher_decrypt_pb2.Result:
+        return encryption.cipher_decrypt(self._ctx, ctx.owner, op)
+
+    # Key agreement
+
+    def psa_raw_key_agreement(
+        self, ctx: RequestContext, op: psa_raw_key_agreement_pb2.Operation
+    ) -> psa_raw_key_agreement_pb2.Result:
+        return agreement.raw_key_agreement(self._ctx, ctx.owner, op)
 
     # Capability discovery
 
