@@ -22,6 +22,7 @@ from tessera.cli import (
     migrate_cmd,
     orchestrator_cmd,
     service_cmd,
+    system_cmd,
     up_cmd,
 )
 from tessera.cli._common import add_global_options, fail
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_global_options(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     up_cmd.register(commands)
+    system_cmd.register(commands)
     service_cmd.register(commands)
     identity_cmd.register(commands)
     orchestrator_cmd.register(commands)
@@ -79,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StartupError as error:
         print(f"tessera: {error}", file=sys.stderr)
         return EXIT_CONFIG
+    except CliError as error:  # commands that report their own one-line failures
+        return fail(error)
     return code
 
 

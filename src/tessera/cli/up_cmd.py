@@ -14,6 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from tessera.cli._daemon import StartupError
+from tessera.up.instance import (
+    AlreadyRunningError,
+    ComponentStatus,
+    InstanceLock,
+    SystemStatus,
+    now,
+    remove_status,
+    write_status,
+)
 
 COMPONENT_STOP_TIMEOUT = 15.0
 
@@ -45,10 +54,7 @@ def demo_manifest(state_dir: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Start, supervise and finally stop the three components."""
-    from tessera._paths import default_identity_socket, default_socket_path, default_state_dir
-    from tessera.cli.main import configure_logging
-    from tessera.orchestrator.config import default_control_socket
-    from tessera.up.supervisor import Component, SystemSupervisor
+    from tessera._paths import default_state_dir
 
     state = (args.state_dir or default_state_dir()).expanduser().resolve()
     if os.geteuid() == 0 and not args.allow_root:
@@ -57,6 +63,26 @@ def run(args: argparse.Namespace) -> int:
         state.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as error:
         raise StartupError(f"cannot create the state directory {state}: {error}") from None
+    lock = InstanceLock(state)
+    try:
+        lock.acquire()
+    except AlreadyRunningError as error:
+        raise StartupError(str(error)) from None
+    except OSError as error:
+        raise StartupError(f"cannot lock the state directory {state}: {error}") from None
+    try:
+        return _supervise(args, state)
+    finally:
+        remove_status(state)
+        lock.release()
+
+
+def _supervise(args: argparse.Namespace, state: Path) -> int:
+    from tessera._paths import default_identity_socket, default_socket_path
+    from tessera.cli.main import configure_logging
+    from tessera.orchestrator.config import default_control_socket
+    from tessera.up.supervisor import Component, SystemSupervisor
+
     level = args.log_level or "info"
     configure_logging(level)
     common = ["--state-dir", str(state), "--log-level", level]
@@ -75,7 +101,31 @@ def run(args: argparse.Namespace) -> int:
     if manifest is not None:
         orchestrator_args += ["--manifest", str(manifest)]
     logs = state / "logs"
-    supervisor = SystemSupervisor(
+    components: list[Component] = []
+    started = now()
+
+    def record() -> None:
+        write_status(
+            state,
+            SystemStatus(
+                pid=os.getpid(),
+                started=started,
+                state_dir=str(state),
+                components=[
+                    ComponentStatus(
+                        name=c.name,
+                        pid=c.process.pid if c.process is not None else None,
+                        started=c.started_wall,
+                        restarts=c.restarts,
+                        endpoint=f"unix:{c.socket}",
+                        log=str(c.log_path),
+                    )
+                    for c in components
+                ],
+            ),
+        )
+
+    components.extend(
         [
             Component(
                 "security service", ["service", *common], service_socket, logs / "service.log"
@@ -93,9 +143,9 @@ def run(args: argparse.Namespace) -> int:
                 logs / "orchestrator.log",
                 inherit_stdout=True,  # the applications' output is the demo
             ),
-        ],
-        stop_timeout=COMPONENT_STOP_TIMEOUT,
+        ]
     )
+    supervisor = SystemSupervisor(components, stop_timeout=COMPONENT_STOP_TIMEOUT, on_change=record)
 
     def announce() -> None:
         print(f"tessera up: state in {state} (logs in {logs})", flush=True)

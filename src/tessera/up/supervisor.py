@@ -3,11 +3,14 @@
 Each component is its own process in its own session (a terminal's Ctrl-C reaches only this
 supervisor, which then stops them in order: orchestrator, identity provider, service). A
 component that dies is started again, with backoff; the others heal the trust relationships
-themselves (heartbeats, root re-shares, client replay).
+themselves (heartbeats, root re-shares, client replay). If the supervisor itself dies, even by
+kill -9, the kernel sends each component SIGTERM (PR_SET_PDEATHSIG), so none is left orphaned:
+they stop in order as on any SIGTERM.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -15,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -41,6 +45,7 @@ class Component:
     restart_at: float = 0.0
     backoff: float = BACKOFF_START
     restarts: int = 0
+    started_wall: float | None = None
 
     def start(self) -> None:
         """Start the process (its stderr, the log, goes to its log file)."""
@@ -51,8 +56,21 @@ class Component:
                 stdout=None if self.inherit_stdout else log_file,
                 stderr=log_file,
                 start_new_session=True,
+                preexec_fn=_die_with_parent(os.getpid()),  # noqa: PLW1509 - no threads here
             )
         self.started_at = time.monotonic()
+        self.started_wall = time.time()
+
+    def last_words(self) -> str:
+        """The last line of the component's log: a daemon's one-line reason for stopping."""
+        try:
+            with self.log_path.open("rb") as log_file:
+                log_file.seek(0, os.SEEK_END)
+                log_file.seek(max(0, log_file.tell() - 4096))
+                lines = log_file.read().decode(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return lines[-1].strip() if lines else ""
 
     def alive(self) -> bool:
         """True while the process runs."""
@@ -90,10 +108,17 @@ def wait_ready(component: Component, timeout: float = READY_TIMEOUT) -> bool:
 class SystemSupervisor:
     """Starts the components in order, restarts the ones that die, stops them in reverse."""
 
-    def __init__(self, components: list[Component], *, stop_timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        components: list[Component],
+        *,
+        stop_timeout: float = 15.0,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
         self.components = components
         self._stop_timeout = stop_timeout
         self._stopping = False
+        self._on_change = on_change or (lambda: None)
 
     def request_stop(self, signum: int = 0, frame: FrameType | None = None) -> None:
         """Signal handler: only sets a flag."""
@@ -106,8 +131,15 @@ class SystemSupervisor:
         try:
             for component in self.components:
                 component.start()
+                self._on_change()
                 if not wait_ready(component):
-                    log.error("%s did not start: see %s", component.name, component.log_path)
+                    reason = component.last_words()
+                    log.error(
+                        "%s did not start (%s): see %s",
+                        component.name,
+                        reason or "no reason logged",
+                        component.log_path,
+                    )
                     return 1
             if callable(on_ready):
                 on_ready()
@@ -126,9 +158,12 @@ class SystemSupervisor:
                 continue
             if component.process is not None and component.process.returncode is not None:
                 code = component.process.returncode
-                log.warning("%s exited (status %s): restarting it", component.name, code)
+                reason = component.last_words()
+                because = f": {reason}" if reason and code else ""
+                log.warning("%s exited (status %s%s): restarting it", component.name, code, because)
                 print(
-                    f"tessera up: {component.name} exited (status {code}), restarting", flush=True
+                    f"tessera up: {component.name} exited (status {code}{because}), restarting",
+                    flush=True,
                 )
                 component.process = None
                 if now - component.started_at > STABLE_AFTER:
@@ -139,3 +174,22 @@ class SystemSupervisor:
             if now >= component.restart_at:
                 component.start()
                 component.backoff = min(component.backoff * 2, BACKOFF_MAX)
+                self._on_change()
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """A pre-exec hook: the child gets SIGTERM when the supervisor dies (Linux; else no-op)."""
+
+    def hook() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != parent:
+            os._exit(1)  # the supervisor died before the hook ran: do not start orphaned
+
+    return hook
+
+
+_PR_SET_PDEATHSIG = 1
