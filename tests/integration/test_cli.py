@@ -107,6 +107,16 @@ def subprocess_cli(*args: str, timeout: float = 20) -> subprocess.CompletedProce
 # service information
 
 
+def test_bare_command_prints_help_not_an_error() -> None:
+    bare = subprocess_cli()
+    assert bare.returncode == 2 and bare.stderr == ""
+    assert "COMMAND" in bare.stdout and "list-keys" in bare.stdout
+
+
+def test_list_keys_of_a_provider_the_service_lacks(cli: Run) -> None:
+    assert "no provider 7" in cli("-p", "7", "list-keys").failed(ExitCode.NOT_FOUND)
+
+
 def test_ping(cli: Run) -> None:
     assert cli("ping") == Result(0, "1.0\n", "")
     assert cli("--json", "ping").json() == {"wire_protocol_version": "1.0", "major": 1, "minor": 0}
@@ -141,7 +151,7 @@ def test_list_opcodes(cli: Run) -> None:
 
 
 def test_generate_random(cli: Run) -> None:
-    assert re.fullmatch(r"([0-9A-F]{2} ){16}\n", cli("generate-random", "-n", "16").out)
+    assert re.fullmatch(r"([0-9A-F]{2} ){15}[0-9A-F]{2}\n", cli("generate-random", "-n", "16").out)
     data = cli("--json", "generate-random", "--nbytes", "24").json()
     assert len(base64.b64decode(data["random"])) == 24
 

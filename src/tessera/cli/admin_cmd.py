@@ -10,6 +10,7 @@ from typing import Any
 
 from tessera.cli import _describe
 from tessera.cli._common import Context, command, provider_id
+from tessera.cli._errors import CliError, ExitCode
 
 CORE_PROVIDER = 0
 
@@ -119,6 +120,9 @@ def list_keys(context: Context, args: argparse.Namespace) -> None:
     """This application's keys in every provider (in one provider with --provider)."""
     keys = context.client.keys()
     if context.provider is not None:
+        served = {p.id for p in context.client.operations.list_providers()}
+        if context.provider not in served:
+            raise CliError(f"the service has no provider {context.provider}", ExitCode.NOT_FOUND)
         keys = [k for k in keys if k.provider == context.provider]
     summaries = [_describe.key_summary(k.name, k.provider, k.attributes) for k in keys]
     lines = [_describe.key_line(summary) for summary in summaries]

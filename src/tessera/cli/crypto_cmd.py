@@ -92,7 +92,7 @@ def register(commands: Any) -> None:
 def generate_random(context: Context, args: argparse.Namespace) -> None:
     """Print `--nbytes` random bytes as parsec-tool does: `0A 1B ... ` (upper-case hex)."""
     data = context.client.random(args.nbytes)
-    text = "".join(f"{byte:02X} " for byte in data)
+    text = " ".join(f"{byte:02X}" for byte in data)
     context.emit(text, {"random": b64(data)})
 
 
