@@ -150,7 +150,7 @@ def test_readme_python_example(
         assert isinstance(public, ec.EllipticCurvePublicKey)
         public.verify(psa_to_der(names["signature"]), b"hello", ec.ECDSA(hashes.SHA256()))
         with tessera.Client(app_name="readme-python") as client:
-            key = client.key("signing")
+            key = client.key("greeting")
             with pytest.raises(tessera.InvalidSignatureError):
                 key.verify(names["signature"], b"hellO")
             key.destroy()

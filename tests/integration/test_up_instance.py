@@ -112,3 +112,12 @@ def test_down_stops_everything_in_order(state: Path) -> None:
         if up.poll() is None:
             up.kill()
             up.wait()
+
+
+def test_a_component_that_cannot_start_is_reported_in_one_line(state: Path) -> None:
+    (state / "logs").write_text("not a directory\n")  # where the component logs cannot go
+    failed = tessera("up", "--allow-root", "--no-demo", "--state-dir", str(state), timeout=60)
+    assert failed.returncode == 3
+    assert "Traceback" not in failed.stderr
+    assert "cannot start the security service" in failed.stderr
+    assert failed.stderr.strip().splitlines()[-1].startswith("tessera: the system did not start")

@@ -130,7 +130,11 @@ class SystemSupervisor:
         signal.signal(signal.SIGINT, self.request_stop)
         try:
             for component in self.components:
-                component.start()
+                try:
+                    component.start()
+                except OSError as error:
+                    log.error("cannot start the %s: %s", component.name, error)
+                    return 1
                 self._on_change()
                 if not wait_ready(component):
                     reason = component.last_words()
@@ -172,7 +176,12 @@ class SystemSupervisor:
                 component.restart_at = now + component.backoff
                 continue
             if now >= component.restart_at:
-                component.start()
+                try:
+                    component.start()
+                except OSError as error:  # e.g. its log cannot be opened: try again later
+                    log.error("cannot restart the %s: %s", component.name, error)
+                    component.restart_at = now + BACKOFF_MAX
+                    continue
                 component.backoff = min(component.backoff * 2, BACKOFF_MAX)
                 self._on_change()
 
