@@ -15,6 +15,7 @@ from typing import NoReturn
 from tessera._version import __version__
 from tessera.cli import (
     admin_cmd,
+    audit_cmd,
     crypto_cmd,
     csr_cmd,
     identity_cmd,
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     admin_cmd.register(commands)
     keys_cmd.register(commands)
     migrate_cmd.register(commands)
+    audit_cmd.register(commands)
     crypto_cmd.register(commands)
     csr_cmd.register(commands)
     return parser

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from tessera.service.audit import AuditLog
 from tessera.service.authenticators import (
     Authenticator,
     DirectAuthenticator,
@@ -38,11 +39,14 @@ class Assembly:
     keystore: KeyStore
     providers: list[Provider]
     dispatcher: Dispatcher
+    audit: AuditLog | None = None
 
     def close(self) -> None:
-        """Release providers and the key store."""
+        """Release providers, the audit log and the key store."""
         for provider in self.providers:
             provider.close()
+        if self.audit is not None:
+            self.audit.close()
         self.keystore.close()
 
 
@@ -96,7 +100,15 @@ def build(config: ServiceConfig) -> Assembly:
     """Assemble the service; the caller owns the result and must close it."""
     keystore = KeyStore(config.key_store_path)
     providers: list[Provider] = []
+    audit: AuditLog | None = None
     try:
+        if config.audit.enabled:
+            audit = AuditLog(
+                config.audit_directory,
+                max_file_bytes=config.audit.max_file_bytes,
+                checkpoint_records=config.audit.checkpoint_records,
+                checkpoint_seconds=config.audit.checkpoint_seconds,
+            )
         for entry in config.providers:
             try:
                 providers.append(build_provider(entry, config, keystore))
@@ -114,10 +126,13 @@ def build(config: ServiceConfig) -> Assembly:
             {p.provider_id: p for p in providers},
             TrustEndpoint(trust),
             log_error_details=config.log_error_details,
+            audit=audit,
         )
     except BaseException:
         for provider in providers:
             provider.close()
+        if audit is not None:
+            audit.close()
         keystore.close()
         raise
-    return Assembly(config, keystore, providers, dispatcher)
+    return Assembly(config, keystore, providers, dispatcher, audit)

@@ -82,6 +82,17 @@ class JwtSvidConfig:
 
 
 @dataclass(frozen=True)
+class AuditConfig:
+    """The audit log of key use (docs/audit.md)."""
+
+    enabled: bool = True
+    directory: Path | None = None  # default: <state_dir>/audit
+    max_file_bytes: int = 16 << 20
+    checkpoint_records: int = 1000
+    checkpoint_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     """The whole, validated service configuration."""
 
@@ -107,6 +118,7 @@ class ServiceConfig:
     jwt_svid: JwtSvidConfig | None = None
     providers: tuple[ProviderConfig, ...] = (ProviderConfig("software", 1, "software"),)
     database_path: Path | None = None
+    audit: AuditConfig = field(default_factory=AuditConfig)
     warnings: tuple[str, ...] = ()  # settings read but ignored: logged once at start
 
     def admin_identities(self) -> frozenset[tuple[AuthType, str]]:
@@ -126,6 +138,11 @@ class ServiceConfig:
             else:
                 granted.update((a, admin.name) for a in active if a is not AuthType.DIRECT)
         return frozenset(granted)
+
+    @property
+    def audit_directory(self) -> Path:
+        """Where the audit log lives."""
+        return self.audit.directory or self.state_dir / "audit"
 
     @property
     def key_store_path(self) -> Path:
@@ -229,6 +246,7 @@ def parse_tessera_config(document: dict[str, Any]) -> ServiceConfig:
         first_byte_timeout=_get(listener, "first_byte_timeout", int, 5000, minimum=1) / 1000,
         admins=frozenset(_admins(auth.get("admins", []))),
         trust=_trust(_table(document, "trust")),
+        audit=_audit(_table(document, "audit")),
         jwt_svid=_jwt_svid(auth),
         providers=_providers(document.get("provider")),
         database_path=Path(store_path).expanduser() if store_path else None,
@@ -289,6 +307,25 @@ def _authenticators(names: list[Any]) -> tuple[AuthType, ...]:
         if auth_type not in chosen:
             chosen.append(auth_type)
     return tuple(chosen)
+
+
+def _audit_directory(value: object) -> Path | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError("audit.directory must be a path")
+    return Path(value).expanduser()
+
+
+def _audit(table: dict[str, Any]) -> AuditConfig:
+    directory = table.get("directory")
+    return AuditConfig(
+        enabled=_get(table, "enabled", bool, True),
+        directory=_audit_directory(directory),
+        max_file_bytes=_get(table, "max_file_bytes", int, 16 << 20, minimum=4096),
+        checkpoint_records=_get(table, "checkpoint_records", int, 1000, minimum=1),
+        checkpoint_seconds=float(_get(table, "checkpoint_seconds", int, 60, minimum=1)),
+    )
 
 
 def _trust(table: dict[str, Any]) -> TrustConfig:
