@@ -180,7 +180,7 @@ def start_service(
     env: dict[str, str] | None = None,
 ) -> RunningService:
     """Start `tessera service` on a socket inside `state_dir` (environment `env`, default ours)."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = socket_path or state_dir / "run" / "parsec.sock"
     args = [
         sys.executable,
@@ -209,7 +209,7 @@ def start_identity(
     state_dir: Path, service_socket: Path, *extra: str, socket_path: Path | None = None
 ) -> RunningService:
     """Start `tessera identity` next to a service, on a socket inside `state_dir`."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = socket_path or state_dir / "run" / "identity.sock"
     args = [
         sys.executable,
@@ -246,7 +246,7 @@ def start_orchestrator(
 
     Its applications inherit `env` (default: ours) and write to its log.
     """
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = state_dir / "run" / "orchestrator.sock"
     args = [
         sys.executable,

@@ -138,6 +138,15 @@ def test_forged_or_wrong_tokens_are_refused(trusted: Any, case: str) -> None:
     assert use(service, token) is Status.AUTHENTICATION_ERROR
 
 
+def test_a_token_expired_seconds_ago_is_refused(trusted: Any) -> None:
+    """The default leeway is seconds (5), not half a minute: every second of it lets a token
+    that has run out pass."""
+    service, _, intermediate = trusted
+    headers = {"alg": "ES256", "kid": intermediate.kid, "typ": "JWT"}
+    token = forge(intermediate, headers, claims(exp=int(time.time()) - 10))
+    assert use(service, token) is Status.AUTHENTICATION_ERROR
+
+
 def without(body: dict[str, Any], claim: str) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k != claim}
 

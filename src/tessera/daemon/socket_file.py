@@ -15,6 +15,8 @@ import socket
 import stat
 from pathlib import Path
 
+from tessera.daemon.private_state import check_unwritable_by_others
+
 log = logging.getLogger(__name__)
 
 
@@ -23,12 +25,13 @@ class SocketInUseError(RuntimeError):
 
 
 def prepare_directory(directory: Path, group: str | None) -> None:
-    """Create the socket directory 0700 (0750, group-owned by `group`), or tighten an existing
+    """Create the socket directory 0700 (0750, group-owned by `group`), or check an existing
     one without undoing what another daemon sharing it set up.
 
     The security service and the identity provider may share a directory with different
-    groups: an existing directory keeps the access it grants a group, gains what `group`
-    needs, and always loses access for others.
+    groups: an existing directory keeps the read access it grants a group, gains what `group`
+    needs, and loses access for others. One that another user owns or others may write to is
+    refused (private_state): whoever could change it could have planted anything.
     """
     created = not directory.exists()
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -37,8 +40,7 @@ def prepare_directory(directory: Path, group: str | None) -> None:
         # A shared sticky directory such as /tmp: not ours to lock down.
         log.warning("socket directory %s is shared; access is not restricted by it", directory)
         return
-    if info.st_uid != os.geteuid():
-        raise SocketInUseError(f"socket directory {directory} belongs to another user")
+    check_unwritable_by_others(directory, "socket directory", info)
     mode = stat.S_IMODE(info.st_mode)
     wanted = 0o700 if created else mode & ~0o007
     if group:

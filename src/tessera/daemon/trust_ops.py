@@ -1,8 +1,9 @@
-"""The two trust operations every trusting daemon serves: ShareTrustBundle and TrustStatus.
+"""The trust operations a trusting daemon serves: ShareTrustBundle, TrustStatus, RevokeTokens.
 
 ShareTrustBundle installs the trusted side's root (once per incarnation) or its current
-intermediate; TrustStatus says what is held, so a trusted side notices a restarted peer and
-re-shares everything.
+intermediate (with the revocation list it signed, if any); TrustStatus says what is held, so a
+trusted side notices a restarted peer and re-shares everything; RevokeTokens installs a newer
+revocation list (the identity provider withdrawing tokens; only the service asks for it).
 """
 
 from __future__ import annotations
@@ -15,26 +16,30 @@ from tessera.trust.authority import thumbprint
 from tessera.trust.peer import peer_from_credentials
 from tessera.trust.store import TrustStore
 from tessera.wire.opcodes import Opcode
-from tessera.wire.proto import share_trust_bundle_pb2, trust_status_pb2
+from tessera.wire.proto import revoke_tokens_pb2, share_trust_bundle_pb2, trust_status_pb2
 from tessera.wire.status import Status, StatusError
 
-TRUST_OPCODES = frozenset({Opcode.SHARE_TRUST_BUNDLE, Opcode.TRUST_STATUS})
+TRUST_OPCODES = frozenset({Opcode.SHARE_TRUST_BUNDLE, Opcode.TRUST_STATUS, Opcode.REVOKE_TOKENS})
 
 
 def handle_trust(
     store: TrustStore, opcode: Opcode, operation: Message, peer: PeerCredentials | None
 ) -> Message:
-    """Serve ShareTrustBundle or TrustStatus."""
+    """Serve one trust operation."""
     if opcode is Opcode.TRUST_STATUS:
         return trust_status(store)
-    assert isinstance(operation, share_trust_bundle_pb2.Operation)
     if peer is None:
         raise StatusError(Status.TRUST_PEER_NOT_ALLOWED, "peer credentials are unavailable")
     sender = peer_from_credentials(peer.pid, peer.uid, peer.gid)
+    if opcode is Opcode.REVOKE_TOKENS:
+        assert isinstance(operation, revoke_tokens_pb2.Operation)
+        store.accept_revocations(operation.revocations, sender)
+        return revoke_tokens_pb2.Result()
+    assert isinstance(operation, share_trust_bundle_pb2.Operation)
     if operation.root:
         store.accept_root(operation.certificate, sender)
     else:
-        store.accept_intermediate(operation.certificate, sender)
+        store.accept_intermediate(operation.certificate, sender, operation.revocations)
     return share_trust_bundle_pb2.Result()
 
 

@@ -4,7 +4,9 @@ service, and the orchestrator towards the identity provider.
 Root once per incarnation, intermediates on a schedule. A new intermediate is shared first and
 used for signing only once the service accepted it; a token never outlives the scheduled
 retirement of the intermediate that signed it. A heartbeat (TrustStatus) notices a service that
-restarted (and lost our root) and re-shares everything.
+restarted (and lost our root) and re-shares everything. An `attach` hook may add, to every
+intermediate shared, what must be installed with it (the identity provider's revocation list,
+signed by that intermediate), so a restarted service is never without it.
 """
 
 from __future__ import annotations
@@ -47,9 +49,11 @@ class TrustedSide:
         rotation_period: float,
         name: str,
         on_reshared: Callable[[bool], Awaitable[None]] | None = None,
+        attach: Callable[[Intermediate], str] | None = None,
     ) -> None:
         self._peer_socket = peer_socket
         self._on_reshared = on_reshared
+        self._attach = attach
         self._period = timedelta(seconds=rotation_period)
         subject = f"Tessera {name} on {socket.gethostname()} (pid {os.getpid()})"
         self.root = RootAuthority.generate(subject)
@@ -59,6 +63,10 @@ class TrustedSide:
         self._lock = asyncio.Lock()  # one intermediate change at a time
         self._sync_lock = asyncio.Lock()  # one synchronization at a time
         self._trusted = asyncio.Event()
+        # Plain counts, read by the metrics endpoint when scraped (daemon/metrics.py).
+        self.rotations = 0
+        self.peer_restarts = 0  # the peer had lost our root: it restarted
+        self.tokens_issued = 0
 
     @property
     def current(self) -> Intermediate | None:
@@ -78,9 +86,15 @@ class TrustedSide:
     def _new_intermediate(self) -> Intermediate:
         return self.root.issue_intermediate(self._period * INTERMEDIATE_LIFETIME_PERIODS)
 
-    async def _share(self, certificate: bytes, *, root: bool) -> None:
-        body = share_trust_bundle_pb2.Operation(certificate=certificate, root=root)
+    async def _share(self, certificate: bytes, *, root: bool, revocations: str = "") -> None:
+        body = share_trust_bundle_pb2.Operation(
+            certificate=certificate, root=root, revocations=revocations
+        )
         await link.call(self._peer_socket, Opcode.SHARE_TRUST_BUNDLE, body)
+
+    async def _share_intermediate(self, intermediate: Intermediate) -> None:
+        attached = self._attach(intermediate) if self._attach is not None else ""
+        await self._share(intermediate.der, root=False, revocations=attached)
 
     async def _share_root(self) -> None:
         try:
@@ -103,10 +117,11 @@ class TrustedSide:
         """Share a fresh intermediate; sign with it once the peer accepted it."""
         async with self._lock:
             fresh = self._new_intermediate()
-            await self._share(fresh.der, root=False)
+            await self._share_intermediate(fresh)
             self._current = fresh
             self._retire_at = utc_now() + self._period
             self._trusted.set()
+            self.rotations += 1
             log.info("rotated to a new intermediate")
 
     async def synchronize(self) -> None:
@@ -119,6 +134,7 @@ class TrustedSide:
             assert isinstance(status, trust_status_pb2.Result)
             if status.root_kid != self.root_kid:
                 was_trusted = self._trusted.is_set()
+                self.peer_restarts += was_trusted
                 log.info("the peer does not hold our root: sharing root and intermediate")
                 await self._share_root()
                 await self._reshare_current()
@@ -135,7 +151,7 @@ class TrustedSide:
         async with self._lock:
             if self._current is not None and self._current.not_after > utc_now() + self._period:
                 try:
-                    await self._share(self._current.der, root=False)
+                    await self._share_intermediate(self._current)
                     return
                 except StatusError as error:
                     log.info("re-sharing the intermediate failed (%s): rotating", error.status.name)
@@ -154,8 +170,11 @@ class TrustedSide:
                 delay = min(heartbeat, RETRY_DELAY)
             await asyncio.sleep(max(delay, 0.01))
 
-    def issue_token(self, subject: str, audience: str, lifetime: float) -> tuple[str, datetime]:
-        """A JWT-SVID for `subject`; it expires by the intermediate's scheduled retirement.
+    def issue_token(
+        self, subject: str, audience: str, lifetime: float, token_id: str | None = None
+    ) -> tuple[str, datetime]:
+        """A JWT-SVID for `subject` (`jti` = `token_id`, if given); it expires by the
+        intermediate's scheduled retirement.
 
         Right at a rotation (the current intermediate retiring, its successor not yet accepted)
         there is nothing to sign with: TrustNoRoot, which clients wait out briefly.
@@ -171,8 +190,13 @@ class TrustedSide:
             raise StatusError(Status.TRUST_NO_ROOT, "a rotation is under way: retry shortly")
         try:
             token = current.issue_token(
-                subject=subject, audience=audience, lifetime=expires - now, not_after=expires
+                subject=subject,
+                audience=audience,
+                lifetime=expires - now,
+                not_after=expires,
+                token_id=token_id,
             )
         except StatusError:
             raise StatusError(Status.TRUST_NO_ROOT, "a rotation is under way") from None
+        self.tokens_issued += 1
         return token, expires

@@ -106,7 +106,9 @@ class CoreProvider:
         if opcode is Opcode.LIST_KEYS:
             return self._list_keys(ctx)
         if opcode is Opcode.LIST_CLIENTS:
-            return list_clients_pb2.Result(clients=self._keystore.list_clients())
+            # The clients of the admin's own authenticator: the ones DeleteClient can name.
+            clients = self._keystore.list_clients(ctx.owner.auth_type)
+            return list_clients_pb2.Result(clients=clients)
         if opcode is Opcode.DELETE_CLIENT:
             assert isinstance(operation, delete_client_pb2.Operation)
             return self._delete_client(ctx, operation.client)

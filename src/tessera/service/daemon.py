@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 
 from tessera.daemon import runner
+from tessera.daemon.metrics import DaemonMetrics
 from tessera.service.builder import Assembly, build
 from tessera.service.config import ConfigError, ServiceConfig
+from tessera.service.state_check import prepare_state
 
 
 def listener_settings(config: ServiceConfig) -> runner.ListenerSettings:
@@ -21,6 +23,7 @@ def listener_settings(config: ServiceConfig) -> runner.ListenerSettings:
         max_connections=config.max_connections,
         max_connections_per_uid=config.max_connections_per_uid,
         first_byte_timeout=config.first_byte_timeout,
+        slow_requests_per_tenant=config.quotas.max_concurrent,
     )
 
 
@@ -28,7 +31,7 @@ def run_service(config: ServiceConfig) -> None:
     """Run until SIGTERM or SIGINT. Raises ConfigError for an unusable configuration."""
     if os.geteuid() == 0 and not config.allow_root:
         raise ConfigError("refusing to run as root (set core_settings.allow_root to override)")
-    config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    prepare_state(config)
     assembly = build(config)
     try:
         runner.run(serve(assembly))
@@ -38,4 +41,20 @@ def run_service(config: ServiceConfig) -> None:
 
 async def serve(assembly: Assembly) -> None:
     """Serve one assembled service until a termination signal."""
-    await runner.serve(assembly.dispatcher, listener_settings(assembly.config))
+    await runner.serve(
+        assembly.dispatcher, listener_settings(assembly.config), metrics=service_metrics(assembly)
+    )
+
+
+def service_metrics(assembly: Assembly) -> DaemonMetrics | None:
+    """The service's metrics when configured: the front end's, and keys per provider."""
+    if assembly.config.metrics is None:
+        return None
+    metrics = DaemonMetrics("service", assembly.config.metrics)
+    keystore = assembly.keystore
+
+    def keys() -> dict[str, float]:
+        return {str(p): float(n) for p, n in keystore.count_by_provider().items()}
+
+    metrics.gauge("tessera_keys", "Keys stored, by provider id", keys, label="provider")
+    return metrics

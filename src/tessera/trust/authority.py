@@ -140,12 +140,14 @@ class Intermediate:
         audience: str,
         lifetime: timedelta,
         not_after: datetime | None = None,
+        token_id: str | None = None,
     ) -> str:
         """Issue a JWT-SVID: header `{"alg": "ES256", "kid", "typ": "JWT"}`.
 
         Claims: `sub` (a SPIFFE ID naming a workload), `aud` (a string), `exp` = the earliest of
         now + `lifetime`, `not_after` and this intermediate's own end (a token never outlives
-        the scheduled retirement of its signer), `iat`, and a random 128-bit `jti`. Raises
+        the scheduled retirement of its signer), `iat`, and `jti` (`token_id`, else a random
+        128 bits; the identity provider prefixes it with a revocable grant). Raises
         ValueError for a bad subject or audience or a non-positive lifetime, and
         TrustError(TRUST_UNKNOWN_SIGNER) when `exp` would not lie in the future (the
         intermediate or `not_after` has run out; rotate first). `exp` has millisecond
@@ -174,7 +176,7 @@ class Intermediate:
             "aud": audience,
             "exp": exp,
             "iat": iat,
-            "jti": b64url_encode(secrets.token_bytes(16)),
+            "jti": token_id or b64url_encode(secrets.token_bytes(16)),
         }
         return sign_compact(claims, self._key, alg=_ALG, kid=self._kid, typ=TOKEN_TYP)
 

@@ -35,7 +35,9 @@ __all__ = [
 
 #: The largest clock-skew allowance a verifier may be given (DESIGN.md §3).
 MAX_LEEWAY = timedelta(seconds=60)
-DEFAULT_LEEWAY = timedelta(seconds=30)
+#: Clock skew allowed by default: seconds, since every second of it lets an expired token pass
+#: (the identity provider and the service share a host, hence a clock).
+DEFAULT_LEEWAY = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,13 @@ A `TrustStore` holds at most one root and one intermediate, both received by Sha
   each must be signed by the current root and replaces the previous one at once, so signatures
   by a superseded intermediate fail with `TRUST_UNKNOWN_SIGNER`. Re-sharing the current
   intermediate is a no-op.
-- `generation` grows with every change (root accepted or replaced, new intermediate), so callers
-  can key caches on it.
+- **Revocations** (trust/revocation.py): the root holder may send a revocation list signed by
+  the current intermediate (RevokeTokens), or attach one to the intermediate it shares, which
+  installs both in one step. The newest list (by serial) is kept; a new intermediate or root
+  replaces it (tokens of the previous signer are refused anyway). A token whose `jti` the list
+  covers is refused (`TRUST_STALE_PAYLOAD`).
+- `generation` grows with every change (root accepted or replaced, new intermediate, new
+  revocation list), so callers can key caches on it.
 
 Verification pins ES256, refuses any header but `alg`, `kid`, `typ`, and tells signed payloads
 (`typ` "JOSE") from tokens (`typ` "JWT"). Statuses: no root or no intermediate →
@@ -54,6 +59,11 @@ from tessera.trust.claims import (
 )
 from tessera.trust.errors import TrustError
 from tessera.trust.peer import Incarnation, Peer, is_alive
+from tessera.trust.revocation import (
+    REVOCATION_MAX_AGE,
+    RevocationList,
+    parse_revocation_claims,
+)
 from tessera.wire.status import Status
 
 __all__ = [
@@ -121,6 +131,7 @@ class TrustStore:
         self._lock = threading.Lock()
         self._root: _Root | None = None
         self._signer: _Signer | None = None
+        self._revocations = RevocationList()
         self._generation = 0
 
     def __repr__(self) -> str:
@@ -153,6 +164,12 @@ class TrustStore:
         """A counter bumped on every change of root or intermediate."""
         with self._lock:
             return self._generation
+
+    @property
+    def revocation_serial(self) -> int:
+        """The serial of the revocation list held (0: none)."""
+        with self._lock:
+            return self._revocations.serial
 
     @property
     def root_holder(self) -> Incarnation | None:
@@ -220,6 +237,7 @@ class TrustStore:
             kid = thumbprint(bytes(der))
             self._root = _Root(certificate=certificate, kid=kid, holder=incarnation)
             self._signer = None
+            self._revocations = RevocationList()
             self._generation += 1
             _log.info(
                 "accepted root %s from pid %d uid %d%s",
@@ -229,21 +247,31 @@ class TrustStore:
                 " (replacing the previous one)" if current is not None else "",
             )
 
-    def accept_intermediate(self, der: bytes, peer: Peer) -> None:
-        """Accept an intermediate from the root holder; it replaces the previous one at once."""
+    def _check_holder(self, peer: Peer, what: str) -> _Root:
+        """The root, if `peer` is the process that shared it (lock held)."""
+        root = self._root
+        if root is None:
+            raise self._refuse(Status.TRUST_NO_ROOT, "no root is held", what, peer)
+        if peer.incarnation is None or peer.incarnation != root.holder:
+            raise self._refuse(
+                Status.TRUST_PEER_NOT_ALLOWED,
+                f"only the process that shared the root may share {what}s",
+                what,
+                peer,
+            )
+        return root
+
+    def accept_intermediate(self, der: bytes, peer: Peer, revocations: str = "") -> None:
+        """Accept an intermediate from the root holder; it replaces the previous one at once.
+
+        `revocations`, if given, is a revocation list signed by this intermediate: both are
+        installed together or neither is."""
         with self._lock:
-            root = self._root
-            if root is None:
-                raise self._refuse(Status.TRUST_NO_ROOT, "no root is held", "intermediate", peer)
-            if peer.incarnation is None or peer.incarnation != root.holder:
-                raise self._refuse(
-                    Status.TRUST_PEER_NOT_ALLOWED,
-                    "only the process that shared the root may share intermediates",
-                    "intermediate",
-                    peer,
-                )
+            root = self._check_holder(peer, "intermediate")
             current = self._signer
             if current is not None and hmac.compare_digest(current.der, bytes(der)):
+                if revocations:
+                    self._install_revocations(revocations, current, peer, fresh=False)
                 return
             try:
                 certificate = check_intermediate(der, root.certificate, self._clock())
@@ -252,15 +280,59 @@ class TrustStore:
             key = certificate.public_key()
             assert isinstance(key, ec.EllipticCurvePublicKey)  # checked by check_intermediate
             kid = thumbprint(bytes(der))
-            self._signer = _Signer(
+            signer = _Signer(
                 certificate=certificate,
                 der=bytes(der),
                 kid=kid,
                 key=key,
                 not_after=certificate.not_valid_after_utc,
             )
+            if revocations:
+                self._install_revocations(revocations, signer, peer, fresh=True)
+            else:
+                self._revocations = RevocationList()
+            self._signer = signer
             self._generation += 1
             _log.info("accepted intermediate %s from pid %d", kid, peer.pid)
+
+    def accept_revocations(self, token: str, peer: Peer) -> None:
+        """Install a revocation list from the root holder, signed by the current intermediate;
+        one older (by serial) than the list held is ignored."""
+        with self._lock:
+            self._check_holder(peer, "revocation list")
+            signer = self._signer
+            if signer is None:
+                raise self._refuse(
+                    Status.TRUST_NO_ROOT, "no intermediate is held", "revocation list", peer
+                )
+            self._install_revocations(token, signer, peer, fresh=False)
+
+    def _install_revocations(self, token: str, signer: _Signer, peer: Peer, *, fresh: bool) -> None:
+        """Verify a list against `signer` and keep it if it is the newest (lock held). A
+        `fresh` signer (being installed) starts from no list at all."""
+        now = self._clock()
+        try:
+            header = read_header(
+                token, algorithms=_ALGORITHMS, types={PAYLOAD_TYP}, max_length=MAX_PAYLOAD_LENGTH
+            )
+            if not hmac.compare_digest(header.kid.encode(), signer.kid.encode()):
+                raise TrustError(
+                    Status.TRUST_UNKNOWN_SIGNER, "the list is not signed by the intermediate"
+                )
+            payload = verify_signature(token, header, signer.key)
+            _check_age(payload, REVOCATION_MAX_AGE, now)
+            received = parse_revocation_claims(payload)
+        except TrustError as exc:
+            raise self._refuse(exc.status, str(exc), "revocation list", peer) from None
+        if not fresh and received.serial < self._revocations.serial:
+            return  # crossed on the wire with a newer one
+        self._revocations = received.pruned(now.timestamp())
+        self._generation += 1
+        _log.info(
+            "holding %d token revocations (list %d)",
+            len(self._revocations.revoked),
+            received.serial,
+        )
 
     # -- verifying ------------------------------------------------------------------------------
 
@@ -318,7 +390,14 @@ class TrustStore:
         now = self._clock()
         signer = self._signer_for(header.kid, now)
         claims = verify_signature(token, header, signer.key)
-        return check_svid_claims(claims, audience=audience, leeway=leeway, now=now, kid=signer.kid)
+        verified = check_svid_claims(
+            claims, audience=audience, leeway=leeway, now=now, kid=signer.kid
+        )
+        with self._lock:
+            revoked = self._revocations.covers(verified.token_id)
+        if revoked:
+            raise TrustError(Status.TRUST_STALE_PAYLOAD, "the token has been revoked")
+        return verified
 
 
 def _check_age(payload: dict[str, Any], max_age: timedelta, now: datetime) -> None:

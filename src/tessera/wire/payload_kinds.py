@@ -3,3 +3,4 @@
 DEFINITION = "tessera/client-definition"
 PROOF = "tessera/client-proof"
 REMOVAL = "tessera/client-removal"
+REVOCATIONS = "tessera/revocation-list"  # identity provider -> service

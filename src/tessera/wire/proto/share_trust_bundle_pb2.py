@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+tessera/wire/proto/share_trust_bundle.proto\x12\x1ftessera.wire.share_trust_bundle\".\n\tOperation\x12\x13\n\x0b\x63\x65rtificate\x18\x01 \x01(\x0c\x12\x0c\n\x04root\x18\x02 \x01(\x08\"\x08\n\x06Resultb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+tessera/wire/proto/share_trust_bundle.proto\x12\x1ftessera.wire.share_trust_bundle\"C\n\tOperation\x12\x13\n\x0b\x63\x65rtificate\x18\x01 \x01(\x0c\x12\x0c\n\x04root\x18\x02 \x01(\x08\x12\x13\n\x0brevocations\x18\x03 \x01(\t\"\x08\n\x06Resultb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,7 +32,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tessera.wire.proto.share_tr
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_OPERATION']._serialized_start=80
-  _globals['_OPERATION']._serialized_end=126
-  _globals['_RESULT']._serialized_start=128
-  _globals['_RESULT']._serialized_end=136
+  _globals['_OPERATION']._serialized_end=147
+  _globals['_RESULT']._serialized_start=149
+  _globals['_RESULT']._serialized_end=157
 # @@protoc_insertion_point(module_scope)
