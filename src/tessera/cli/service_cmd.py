@@ -16,7 +16,13 @@ log = logging.getLogger("tessera.service.config")
 def register(commands: Any) -> None:
     """Add the `service` sub-command."""
     parser: argparse.ArgumentParser = commands.add_parser(
-        "service", help="run the security service (Parsec wire protocol on a Unix socket)"
+        "service",
+        help="run the security service (Parsec wire protocol on a Unix socket)",
+        description="Run the security service; 'tessera service rotate-kek' (service stopped) "
+        "re-wraps every software key under a new key-encryption key.",
+    )
+    parser.add_argument(
+        "action", nargs="?", choices=("rotate-kek",), help="instead of running: rotate the KEK"
     )
     parser.add_argument("--config", type=Path, help="TOML configuration file")
     parser.add_argument("--socket", type=Path, help="listen on this Unix socket path")
@@ -54,7 +60,42 @@ def run(args: argparse.Namespace) -> int:
             log.warning("%s", warning)
         run_service(config)
 
+    if args.action == "rotate-kek":
+        return run_daemon("key-encryption key rotation", load, _rotate)
     return run_daemon("service", load, serve)
+
+
+def _rotate(config: ServiceConfig) -> None:
+    """Re-wrap every software key under a new KEK, with the service stopped."""
+    import socket
+
+    from tessera.cli._daemon import StartupError
+    from tessera.service.keystore import KeyStore
+    from tessera.service.providers.software.kek_rotation import rotate_kek
+    from tessera.wire.status import StatusError
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(config.socket_path))
+        except OSError:
+            pass
+        else:
+            raise StartupError(
+                f"the service answers on {config.socket_path}: stop it before rotating the KEK"
+            )
+    software = frozenset(p.provider_id for p in config.providers if p.provider_type == "software")
+    if not (config.state_dir / "kek").exists():
+        raise StartupError(f"no key-encryption key in {config.state_dir}: nothing to rotate")
+    keystore = KeyStore(config.key_store_path)
+    try:
+        count = rotate_kek(config.state_dir, keystore, software)
+    except StatusError as error:
+        raise StartupError(
+            f"nothing was changed: a stored key cannot be opened ({error})"
+        ) from None
+    finally:
+        keystore.close()
+    print(f"key-encryption key rotated: {count} keys re-wrapped")
 
 
 def _names(value: str | None) -> list[str] | None:

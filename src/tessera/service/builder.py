@@ -24,6 +24,7 @@ from tessera.service.keystore import KeyStore
 from tessera.service.providers.base import Provider
 from tessera.service.providers.pkcs11.config import Pkcs11Settings
 from tessera.service.providers.tpm.config import TpmSettings, TpmUnavailable
+from tessera.service.quotas import Quotas
 from tessera.service.trust_endpoint import TrustEndpoint
 from tessera.trust.store import TrustPolicy, TrustStore
 from tessera.wire.opcodes import AuthType
@@ -127,6 +128,7 @@ def build(config: ServiceConfig) -> Assembly:
             TrustEndpoint(trust),
             log_error_details=config.log_error_details,
             audit=audit,
+            quotas=Quotas(config.quotas, keystore),
         )
     except BaseException:
         for provider in providers:

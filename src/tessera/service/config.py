@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tessera._paths import default_socket_path, default_state_dir
-from tessera.daemon.errors import ConfigError
+from tessera.daemon.errors import ConfigError, config_path
+from tessera.daemon.metrics_config import MetricsConfig, parse_metrics
 from tessera.service.providers.pkcs11.config import Pkcs11Settings, parse_pkcs11
 from tessera.service.providers.tpm.config import TpmSettings, parse_tpm
+from tessera.trust.claims import DEFAULT_LEEWAY
 from tessera.wire.framing import Limits
 from tessera.wire.opcodes import AuthType
 
@@ -64,7 +66,7 @@ class TrustConfig:
     uid: int | None = None
     exe: str | None = None
     audience: str = "tessera"
-    leeway: float = 30.0
+    leeway: float = DEFAULT_LEEWAY.total_seconds()
 
     @property
     def allowed_uid(self) -> int:
@@ -93,6 +95,17 @@ class AuditConfig:
 
 
 @dataclass(frozen=True)
+class QuotaConfig:
+    """`[quotas]`: what one application may use (docs/configuration.md). The defaults are
+    ceilings only a runaway client reaches; operators lower them to what their apps need."""
+
+    max_concurrent: int = 64  # slow requests waiting for or holding a worker
+    requests_per_second: int = 20000  # sustained; bursts of one second's worth
+    max_keys: int = 10000
+    max_bytes: int = 64 << 20  # stored attributes + material, summed over its keys
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     """The whole, validated service configuration."""
 
@@ -110,15 +123,17 @@ class ServiceConfig:
     idle_timeout: float = 60.0
     drain_timeout: float = 5.0
     max_connections: int = 1024
-    authenticators: tuple[AuthType, ...] = (AuthType.JWT, AuthType.UNIX_PEER_CREDENTIALS)
     max_connections_per_uid: int = 256
     first_byte_timeout: float = 5.0
+    authenticators: tuple[AuthType, ...] = (AuthType.JWT, AuthType.UNIX_PEER_CREDENTIALS)
     admins: frozenset[Admin] = frozenset()
     trust: TrustConfig = field(default_factory=TrustConfig)
     jwt_svid: JwtSvidConfig | None = None
     providers: tuple[ProviderConfig, ...] = (ProviderConfig("software", 1, "software"),)
     database_path: Path | None = None
     audit: AuditConfig = field(default_factory=AuditConfig)
+    quotas: QuotaConfig = field(default_factory=QuotaConfig)
+    metrics: MetricsConfig | None = None  # the opt-in metrics endpoint (daemon/metrics.py)
     warnings: tuple[str, ...] = ()  # settings read but ignored: logged once at start
 
     def admin_identities(self) -> frozenset[tuple[AuthType, str]]:
@@ -189,7 +204,7 @@ def load_config(path: Path | None) -> ServiceConfig:
             document = tomllib.load(file)
     except OSError as error:
         raise ConfigError(f"cannot read config file {path}: {error.strerror}") from error
-    except tomllib.TOMLDecodeError as error:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:  # TOML is UTF-8
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from error
     return parse_config(document)
 
@@ -211,7 +226,7 @@ def parse_tessera_config(document: dict[str, Any]) -> ServiceConfig:
     listener = _table(document, "listener")
     auth = _table(document, "authenticator")
     key_manager = _table(document, "key_manager")
-    state_dir = Path(_get(core, "state_dir", str, str(default_state_dir()))).expanduser()
+    state_dir = config_path(_get(core, "state_dir", str, str(default_state_dir())), "state_dir")
     socket_default = str(default_socket_path(state_dir))
     limits = Limits(
         max_header_size=_get(core, "header_size_limit", int, 64, minimum=30, maximum=65535),
@@ -225,7 +240,7 @@ def parse_tessera_config(document: dict[str, Any]) -> ServiceConfig:
     if group is not None:
         try:
             grp.getgrnam(group)
-        except KeyError:
+        except (KeyError, ValueError):  # ValueError: a NUL in the name
             raise ConfigError(f"listener.socket_group: no group named {group!r}") from None
     return ServiceConfig(
         state_dir=state_dir,
@@ -241,16 +256,18 @@ def parse_tessera_config(document: dict[str, Any]) -> ServiceConfig:
         idle_timeout=_get(listener, "idle_timeout", int, 60000, minimum=1) / 1000,
         drain_timeout=_get(listener, "drain_timeout", int, 5000, minimum=0) / 1000,
         max_connections=_get(listener, "max_connections", int, 1024, minimum=1),
-        authenticators=_authenticators(_get(auth, "auth_types", list, ["jwt", "unix-peer"])),
         max_connections_per_uid=_get(listener, "max_connections_per_uid", int, 256, minimum=1),
         first_byte_timeout=_get(listener, "first_byte_timeout", int, 5000, minimum=1) / 1000,
+        authenticators=_authenticators(_get(auth, "auth_types", list, ["jwt", "unix-peer"])),
         admins=frozenset(_admins(auth.get("admins", []))),
         trust=_trust(_table(document, "trust")),
         audit=_audit(_table(document, "audit")),
+        quotas=_quotas(_table(document, "quotas")),
         jwt_svid=_jwt_svid(auth),
         providers=_providers(document.get("provider")),
-        database_path=Path(store_path).expanduser() if store_path else None,
+        database_path=config_path(store_path, "key_manager.store_path") if store_path else None,
         parsec_compatible=_get(core, "parsec_compatible", bool, False),
+        metrics=parse_metrics(listener, "listener"),
     )
 
 
@@ -277,6 +294,9 @@ def _get(
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ConfigError(f"{key} must be of type {kind.__name__}, not {type(value).__name__}")
     if isinstance(value, int) and not isinstance(value, bool):
+        # TOML integers are 64-bit; tomllib reads longer ones, which overflow as seconds.
+        if not -(1 << 63) <= value < 1 << 63:
+            raise ConfigError(f"{key} is out of range")
         if minimum is not None and value < minimum:
             raise ConfigError(f"{key} must be at least {minimum}")
         if maximum is not None and value > maximum:
@@ -291,9 +311,9 @@ def _choice(key: str, value: str, allowed: tuple[str, ...]) -> str:
 
 
 def _socket_path(value: str) -> Path:
-    path = Path(value).expanduser()
+    path = config_path(value, "socket_path")
     if len(os.fsencode(path)) > _MAX_SOCKET_PATH:
-        raise ConfigError(f"socket path {path} is longer than {_MAX_SOCKET_PATH} bytes")
+        raise ConfigError(f"socket path {str(path)!r} is longer than {_MAX_SOCKET_PATH} bytes")
     return path
 
 
@@ -328,6 +348,21 @@ def _audit(table: dict[str, Any]) -> AuditConfig:
     )
 
 
+def _quotas(table: dict[str, Any]) -> QuotaConfig:
+    unknown = set(table) - {"max_concurrent", "requests_per_second", "max_keys", "max_bytes"}
+    if unknown:
+        raise ConfigError(f"quotas: unknown setting {sorted(unknown)[0]!r}")
+    default = QuotaConfig()
+    return QuotaConfig(
+        max_concurrent=_get(table, "max_concurrent", int, default.max_concurrent, minimum=1),
+        requests_per_second=_get(
+            table, "requests_per_second", int, default.requests_per_second, minimum=1
+        ),
+        max_keys=_get(table, "max_keys", int, default.max_keys, minimum=0),
+        max_bytes=_get(table, "max_bytes", int, default.max_bytes, minimum=0),
+    )
+
+
 def _trust(table: dict[str, Any]) -> TrustConfig:
     uid = table.get("identity_uid")
     if uid is not None and (not isinstance(uid, int) or isinstance(uid, bool) or uid < 0):
@@ -335,7 +370,8 @@ def _trust(table: dict[str, Any]) -> TrustConfig:
     exe = table.get("identity_exe")
     if exe is not None and not isinstance(exe, str):
         raise ConfigError("trust.identity_exe must be a path")
-    leeway = _get(table, "leeway", int, 30, minimum=0, maximum=60)
+    default_leeway = int(DEFAULT_LEEWAY.total_seconds())
+    leeway = _get(table, "leeway", int, default_leeway, minimum=0, maximum=60)
     return TrustConfig(uid, exe, _get(table, "audience", str, "tessera"), float(leeway))
 
 
@@ -349,7 +385,8 @@ def _jwt_svid(table: dict[str, Any]) -> JwtSvidConfig | None:
     trust_domain = table.get("jwt_svid_trust_domain")
     if trust_domain is not None and (not isinstance(trust_domain, str) or not trust_domain):
         raise ConfigError("authenticator.jwt_svid_trust_domain must be a trust domain name")
-    return JwtSvidConfig(Path(bundle).expanduser(), audience, trust_domain)
+    bundle_path = config_path(bundle, "authenticator.jwt_svid_bundle")
+    return JwtSvidConfig(bundle_path, audience, trust_domain)
 
 
 def _admins(entries: Any) -> list[Admin]:

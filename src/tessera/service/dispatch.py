@@ -18,6 +18,7 @@ from tessera.service.audit import AUDITED_OPCODES, AuditLog
 from tessera.service.authenticators import Application, Authenticator, PeerCredentials
 from tessera.service.core_provider import CORE_PROVIDER_ID, CoreProvider
 from tessera.service.providers.base import Provider, RequestContext
+from tessera.service.quotas import Quotas
 from tessera.service.trust_endpoint import TRUST_OPCODES, TrustEndpoint
 from tessera.wire.contracts import decode_operation
 from tessera.wire.framing import Frame, FramingError, encode_response
@@ -70,7 +71,9 @@ class Dispatcher:
         *,
         log_error_details: bool = False,
         audit: AuditLog | None = None,
+        quotas: Quotas | None = None,
     ) -> None:
+        self._quotas = quotas
         self._audit = audit
         self._audit_errors = RateLimitedLog(log)
         self._trust = trust
@@ -105,6 +108,8 @@ class Dispatcher:
             operation = decode_operation(opcode, frame.body)
             if app is None and opcode.needs_auth:
                 raise StatusError(Status.NOT_AUTHENTICATED, f"{opcode.name} needs authentication")
+            if self._quotas is not None:
+                self._quotas.check(app, opcode, operation)  # before any work is done
         except StatusError as error:
             return self._failure(header, error)
         ctx = RequestContext(app, peer, extensions=bool(header.flags & FLAG_EXTENSIONS))

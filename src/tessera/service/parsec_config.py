@@ -206,7 +206,7 @@ def _authenticator(auth: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
     if kind is not None:
         if "auth_types" in auth:
             raise ConfigError("authenticator: give auth_type (Parsec's) or auth_types, not both")
-        if kind not in _AUTH_TYPES:
+        if not isinstance(kind, str) or kind not in _AUTH_TYPES:  # a list is unhashable
             known = ", ".join(_AUTH_TYPES)
             raise ConfigError(f"authenticator.auth_type must be one of {known}, not {kind!r}")
         auth["auth_types"] = [_AUTH_TYPES[kind]]  # Parsec has one authenticator
@@ -238,7 +238,7 @@ def _key_store(entry: dict[str, Any], warnings: list[str]) -> ParsecKeyStore:
     name, kind = entry.get("name"), entry.get("manager_type")
     if not isinstance(name, str) or not name:
         raise ConfigError("each [[key_manager]] needs a name, as in Parsec")
-    if kind not in _STORE_KEYS:
+    if not isinstance(kind, str) or kind not in _STORE_KEYS:
         raise ConfigError(
             f"key_manager {name!r}: manager_type must be SQLite or OnDisk, not {kind!r}"
         )
@@ -290,7 +290,7 @@ def _provider(entry: dict[str, Any], managers: set[str], warnings: list[str]) ->
         raise ConfigError(f"[[provider]] {written}: name must be a non-empty string")
     label = f"provider {name!r}"
     manager = entry.get("key_info_manager")
-    if manager is not None and manager not in managers:
+    if manager is not None and (not isinstance(manager, str) or manager not in managers):
         raise ConfigError(f"{label}: key_info_manager {manager!r} names no [[key_manager]]")
     fields: dict[str, Any] = {}
     for key, value in entry.items():
@@ -315,7 +315,7 @@ def _provider(entry: dict[str, Any], managers: set[str], warnings: list[str]) ->
 
 
 def _provider_kind(written: Any) -> str:
-    if written in _PROVIDERS:
+    if isinstance(written, str) and written in _PROVIDERS:  # not a list: unhashable
         return _PROVIDERS[written]
     if isinstance(written, str) and written.lower() in PROVIDER_TYPES:
         return written.lower()  # Tessera's own names are welcome too

@@ -157,7 +157,7 @@ def test_hardware_keys_are_reported_not_written(short_tmp: Path, config: Service
     assert {r.outcome for r in report.results} == {Outcome.NOT_BRIDGED}
     assert by_name["token"].source == "PKCS#11 object with CKA_ID 0000002a"
     assert "no PKCS#11 provider" in by_name["token"].detail
-    assert "parent" in by_name["tpm"].detail
+    assert "no TPM provider" in by_name["tpm"].detail
     assert "no provider (some-uuid) provider" in by_name["other"].detail
     assert not config.key_store_path.exists()
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat
 import tempfile
 from pathlib import Path
 from typing import Protocol
@@ -25,6 +24,7 @@ from typing import Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from tessera.daemon.private_state import check_private_file
 from tessera.service.config import ConfigError
 from tessera.wire.status import Status, StatusError
 
@@ -79,6 +79,24 @@ class AesGcmKek:
             ) from None
 
 
+def read_kek_file(path: Path) -> AesGcmKek:
+    """A KEK from a file that must be ours, 0600 and 32 bytes (ConfigError otherwise)."""
+    return AesGcmKek(_read_checked(path))
+
+
+def create_kek_file(path: Path) -> AesGcmKek:
+    """Write a fresh KEK to `path` atomically; ConfigError if the file already exists."""
+    if not _create(path):
+        raise ConfigError(f"{path} already exists")
+    return read_kek_file(path)
+
+
+def replace_kek_file(source: Path, target: Path) -> None:
+    """Make `source` the KEK at `target` in one atomic rename, durable before returning."""
+    os.replace(source, target)
+    _fsync_directory(target.parent)
+
+
 def load_or_create_file_kek(state_dir: Path) -> tuple[AesGcmKek, bool]:
     """The KEK from `<state_dir>/kek`, made on first use; also whether it was just created."""
     state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -123,15 +141,7 @@ def _read_checked(path: Path) -> bytes:
         raise ConfigError(f"cannot open the key-encryption key {path}: {error.strerror}") from None
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"the key-encryption key {path} is not a regular file")
-        if info.st_uid != os.geteuid():
-            raise ConfigError(f"the key-encryption key {path} belongs to another user")
-        if info.st_mode & 0o077:
-            raise ConfigError(
-                f"the key-encryption key {path} has mode {stat.S_IMODE(info.st_mode):04o};"
-                " it must not be readable or writable by group or others (chmod 600)"
-            )
+        check_private_file(path, "key-encryption key", info)
         if info.st_size != KEK_SIZE:
             raise ConfigError(
                 f"the key-encryption key {path} is {info.st_size} bytes, not {KEK_SIZE}"

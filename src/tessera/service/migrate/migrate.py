@@ -9,8 +9,9 @@ and its name. What happens depends on Parsec's provider:
 - PKCS#11: the key stays on the token; Tessera's first PKCS#11 provider gets a row naming
   Parsec's objects, once they are found on its token and match Parsec's record
   (`pkcs11_keys`).
-- TPM: the key stays in the TPM, and Tessera's TPM rows cannot name Parsec's objects (the reason
-  is below): reported per key, nothing written.
+- TPM: the key stays a child of Parsec's storage key, which Tessera's first TPM provider
+  re-creates from Parsec's template; it gets a row with the key's blobs and its auth value sealed
+  by the KEK, once the key is found to load (`tpm_keys`).
 
 A key that Tessera already holds under that owner and name is reported, never overwritten:
 "already migrated" when it is the same key, "skipped" when it is another. So a second run
@@ -19,7 +20,6 @@ changes nothing. A dry run reads and checks everything and writes nothing (not e
 
 from __future__ import annotations
 
-import enum
 import hmac
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,80 +32,33 @@ from tessera.psa.deprecation import key_deprecation
 from tessera.psa.formats import import_key
 from tessera.service.config import ConfigError, ServiceConfig
 from tessera.service.keystore import KeyRecord, KeyStore, Owner
-from tessera.service.keystore.kek import KEK_FILE_NAME, load_or_create_file_kek
+from tessera.service.keystore.kek import KEK_FILE_NAME, KeyEncryptionKey, load_or_create_file_kek
 from tessera.service.migrate.errors import FormatError, KeyFileMissingError, MigrationError
 from tessera.service.migrate.mbed_storage import read_key
 from tessera.service.migrate.parsec_attributes import decode_attributes, decode_u32_key_id
-from tessera.service.migrate.parsec_kim import KimContents, ParsecKey, ParsecProvider, read_kim
+from tessera.service.migrate.parsec_kim import ParsecKey, ParsecProvider, read_kim
 from tessera.service.migrate.parsec_state import ParsecState, check_not_running
 from tessera.service.migrate.pkcs11_keys import TokenSide, parsec_object_id, plan, same_key
+from tessera.service.migrate.report import KeyResult, Outcome, Report
+from tessera.service.migrate.tpm_keys import (
+    NotBridgedError,
+    TpmSide,
+    check_root_record,
+    is_root_record,
+)
+from tessera.service.migrate.tpm_keys import plan as tpm_plan
+from tessera.service.migrate.tpm_keys import same_key as tpm_same_key
 from tessera.service.providers.software.keys import check_importable
 from tessera.service.providers.software.vault import Vault
 from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes as KeyAttributesPb
 from tessera.wire.status import Status, StatusError
 
+__all__ = ["KeyResult", "Outcome", "Report", "migrate", "migrate_key"]
+
 NO_PKCS11_REASON = (
     "Tessera's configuration has no PKCS#11 provider; the key stays on the token, usable by Parsec"
 )
-TPM_REASON = (
-    "Parsec's TPM keys are children of Parsec's RSA-2048 storage key, each with its own "
-    "password, and Tessera's TPM rows hold children of its ECC P-256 storage key; a TPM key "
-    "cannot change parent, so the key stays usable by Parsec only"
-)
-
-
-class Outcome(enum.Enum):
-    """What happened to one key."""
-
-    MIGRATED = "migrated"
-    WOULD_MIGRATE = "would migrate"
-    ALREADY_MIGRATED = "already migrated"
-    NAME_TAKEN = "skipped"
-    NOT_BRIDGED = "not migrated"
-    FAILED = "failed"
-
-    @property
-    def usable(self) -> bool:
-        """True when the key is (or, in a dry run, would be) usable from Tessera."""
-        return self in (Outcome.MIGRATED, Outcome.WOULD_MIGRATE, Outcome.ALREADY_MIGRATED)
-
-
-@dataclass(frozen=True, slots=True)
-class KeyResult:
-    """One key's outcome, with a one-line explanation (never key material)."""
-
-    owner: Owner
-    key_name: str
-    source: str  # where the key was in Parsec: "Mbed Crypto key 2"
-    outcome: Outcome
-    detail: str
-    key_file: Path | None = None  # a plaintext key file that now only needs shredding
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    """The whole run."""
-
-    parsec: ParsecState
-    stores: list[KimContents]
-    tessera_store: Path
-    results: list[KeyResult]
-    dry_run: bool
-
-    @property
-    def unreadable(self) -> list[str]:
-        """Key-info entries that could not even be named."""
-        return [line for store in self.stores for line in store.unreadable]
-
-    @property
-    def complete(self) -> bool:
-        """True when every key Parsec holds is usable from Tessera."""
-        return not self.unreadable and all(r.outcome.usable for r in self.results)
-
-    @property
-    def files_to_shred(self) -> list[Path]:
-        """Plaintext key files whose keys Tessera now holds."""
-        return [r.key_file for r in self.results if r.key_file is not None]
+NO_TPM_REASON = "Tessera's configuration has no TPM provider; the key stays usable by Parsec"
 
 
 @dataclass
@@ -118,11 +71,14 @@ class _Target:
     _vault: Vault | None = None
     _software_id: int | None = field(default=None, init=False)
     pkcs11: TokenSide | None = field(default=None, init=False)
+    tpm: TpmSide | None = field(default=None, init=False)
+    _kek: KeyEncryptionKey | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         software = [p for p in self.config.providers if p.provider_type == "software"]
         self._software_id = software[0].provider_id if software else None
         self.pkcs11 = TokenSide.of(self.config)
+        self.tpm = TpmSide.of(self.config)
 
     @property
     def software_id(self) -> int | None:
@@ -153,10 +109,20 @@ class _Target:
         keystore = self.keystore()
         if self._vault is not None or keystore is None or self._software_id is None:
             return self._vault
+        kek = self.kek()
+        if kek is not None:
+            self._vault = Vault(keystore, self._software_id, kek)
+        return self._vault
+
+    def kek(self) -> KeyEncryptionKey | None:
+        """Tessera's KEK, made if needed (None in a dry run without one, or without a store)."""
+        keystore = self.keystore()
+        if self._kek is not None or keystore is None:
+            return self._kek
         kek_path = self.config.state_dir / KEK_FILE_NAME
         if not kek_path.exists():
             # As the software provider at start-up: a new KEK could never open existing keys.
-            if keystore.provider_has_keys(self._software_id):
+            if self._software_id is not None and keystore.provider_has_keys(self._software_id):
                 raise MigrationError(
                     f"the key-encryption key {kek_path} is missing but Tessera's key store holds "
                     "software keys: restore the file first"
@@ -164,17 +130,18 @@ class _Target:
             if self.dry_run:
                 return None
         try:
-            kek, _ = load_or_create_file_kek(self.config.state_dir)
+            self._kek, _ = load_or_create_file_kek(self.config.state_dir)
         except ConfigError as error:
             raise MigrationError(str(error)) from None
-        self._vault = Vault(keystore, self._software_id, kek)
-        return self._vault
+        return self._kek
 
     def close(self) -> None:
         if self._keystore is not None:
             self._keystore.close()
         if self.pkcs11 is not None:
             self.pkcs11.close()
+        if self.tpm is not None:
+            self.tpm.close()
 
 
 @contextmanager
@@ -205,7 +172,7 @@ def migrate_key(key: ParsecKey, directory: Path, target: _Target) -> KeyResult:
     if key.provider is ParsecProvider.PKCS11:
         return _pkcs11(key, owner, target)
     if key.provider is ParsecProvider.TPM:
-        return KeyResult(owner, key.key_name, "TPM key", Outcome.NOT_BRIDGED, TPM_REASON)
+        return _tpm(key, owner, target)
     reason = f"Tessera has no {key.provider_label} provider"
     return KeyResult(owner, key.key_name, key.provider_label, Outcome.NOT_BRIDGED, reason)
 
@@ -292,6 +259,45 @@ def _pkcs11(key: ParsecKey, owner: Owner, target: _Target) -> KeyResult:
                 raise
             return result(Outcome.NAME_TAKEN, "a key of that name appeared in Tessera meanwhile")
         return result(Outcome.MIGRATED, detail)
+    except (FormatError, StatusError) as error:
+        return result(Outcome.FAILED, str(error))
+
+
+def _tpm(key: ParsecKey, owner: Owner, target: _Target) -> KeyResult:
+    source = "TPM key"
+
+    def result(outcome: Outcome, detail: str) -> KeyResult:
+        return KeyResult(owner, key.key_name, source, outcome, detail)
+
+    try:
+        if is_root_record(key):
+            source = "Parsec's TPM storage key record"
+            return result(Outcome.NOT_A_KEY, check_root_record(key, target.tpm))
+        side = target.tpm
+        if side is None:
+            return result(Outcome.NOT_BRIDGED, NO_TPM_REASON)
+        attached = tpm_plan(key, owner, side, target.keystore())
+        parent = attached.parent
+        if parent is not None:
+            source = f"TPM key under Parsec's storage key ({parent.label})"
+        if attached.existing is not None:
+            if tpm_same_key(attached, target.kek()):
+                return result(Outcome.ALREADY_MIGRATED, "Tessera already names this key")
+            return result(Outcome.NAME_TAKEN, "Tessera already holds a different key of that name")
+        where = f"re-attached to TPM provider {side.provider_id}, in the TPM"
+        detail = _describe(attached.attributes, where)
+        keystore, kek = target.keystore(), target.kek()
+        if target.dry_run or keystore is None or kek is None:
+            return result(Outcome.WOULD_MIGRATE, detail)
+        try:
+            keystore.insert(attached.record(kek))
+        except StatusError as error:
+            if error.status is not Status.PSA_ERROR_ALREADY_EXISTS:
+                raise
+            return result(Outcome.NAME_TAKEN, "a key of that name appeared in Tessera meanwhile")
+        return result(Outcome.MIGRATED, detail)
+    except NotBridgedError as error:
+        return result(Outcome.NOT_BRIDGED, str(error))
     except (FormatError, StatusError) as error:
         return result(Outcome.FAILED, str(error))
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tessera.daemon.errors import ConfigError
+from tessera.daemon.errors import ConfigError, config_path
 
 _KEYS = frozenset(
     {
@@ -54,21 +54,24 @@ def _optional(entry: dict[str, Any], key: str, kind: type) -> Any:
 
 
 def _read_pin_file(path: Path) -> str:
+    shown = repr(str(path))  # quoted: a newline in it must not split the message
     try:
         info = path.stat()
         if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise ConfigError(
-                f"pkcs11 provider: user_pin_file {path} must not be readable by group or others "
+                f"pkcs11 provider: user_pin_file {shown} must not be readable by group or others "
                 "(chmod 600)"
             )
         with path.open("r", encoding="utf-8") as file:
             pin = file.read().strip("\r\n")
+    except UnicodeDecodeError:
+        raise ConfigError(f"pkcs11 provider: user_pin_file {shown} is not UTF-8 text") from None
     except OSError as error:
         raise ConfigError(
-            f"pkcs11 provider: cannot read user_pin_file {path}: {error.strerror}"
+            f"pkcs11 provider: cannot read user_pin_file {shown}: {error.strerror}"
         ) from None
     if not pin:
-        raise ConfigError(f"pkcs11 provider: user_pin_file {path} is empty")
+        raise ConfigError(f"pkcs11 provider: user_pin_file {shown} is empty")
     return pin
 
 
@@ -98,7 +101,7 @@ def parse_pkcs11(entry: dict[str, Any], *, only_token: bool = False) -> Pkcs11Se
     if pin is not None and pin_file is not None:
         raise ConfigError("pkcs11 provider: give user_pin or user_pin_file, not both")
     if pin_file is not None:
-        pin = _read_pin_file(Path(pin_file).expanduser())
+        pin = _read_pin_file(config_path(pin_file, "pkcs11 provider: user_pin_file"))
     if not pin:
         raise ConfigError("pkcs11 provider: user_pin or user_pin_file is required")
     return Pkcs11Settings(

@@ -25,6 +25,7 @@ from tessera.service.providers.software import (
     mac,
     sign,
 )
+from tessera.service.providers.software.kek_rotation import finish_interrupted_rotation
 from tessera.service.providers.software.policy import Settings
 from tessera.service.providers.software.vault import Vault
 from tessera.wire.opcodes import Opcode
@@ -95,6 +96,10 @@ class SoftwareProvider(Provider):
                 f"the key-encryption key {kek_path} is missing but the key store holds keys of "
                 f"provider {provider_id}: restore the file (refusing to start)"
             )
+        software = frozenset(
+            entry.provider_id for entry in config.providers if entry.provider_type == "software"
+        )
+        finish_interrupted_rotation(config.state_dir, keystore, software | {provider_id})
         kek, _ = load_or_create_file_kek(config.state_dir)
         self._settings = Settings(
             vault=Vault(keystore, provider_id, kek),

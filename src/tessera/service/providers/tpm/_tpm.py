@@ -1,4 +1,5 @@
-"""A small typed wrapper around `tpm2-pytss`: the only module that imports it.
+"""A small typed wrapper around `tpm2-pytss` (with `_public`, which reads stored public parts, and
+`_parsec`, which loads the keys Parsec made: the only modules that import it).
 
 One ESAPI context serves the provider; it is not thread-safe, so every call holds a lock. At
 start the provider creates a primary storage key under the owner hierarchy from a fixed template:
@@ -7,7 +8,8 @@ Child keys are created under it; the TPM returns their private part wrapped (TPM
 encrypted and integrity-protected by the parent, loadable only by this TPM) with their public part
 (TPM2B_PUBLIC). Both, serialized, are all that is stored. A child is loaded on use; a few loaded
 handles are cached (a TPM has few transient slots) and flushed when evicted, destroyed, or at
-close.
+close. Keys Parsec made are children of Parsec's storage key instead, re-created for the moment
+one of them loads (`_parsec`), and are used with their own auth value.
 
 TSS errors become StatusError here, at one boundary: a failed decryption is InvalidPadding,
 anything else HardwareFailure with the TSS error text (never key material or the owner auth).
@@ -31,7 +33,6 @@ from tpm2_pytss.constants import (
     ESYS_TR,
     TPM2_ALG,
     TPM2_CAP,
-    TPM2_ECC,
     TPM2_HT,
     TPM2_RH,
     TPM2_SE,
@@ -61,6 +62,8 @@ from tpm2_pytss.utils import NoSuchIndex, create_ek_template
 
 from tessera.daemon.errors import ConfigError
 from tessera.psa.algorithms import Hash
+from tessera.service.providers.tpm._parsec import ParsecParents
+from tessera.service.providers.tpm._public import CURVES, coordinate_size, public_area
 from tessera.service.providers.tpm.caps import Capabilities, WrappedKey
 from tessera.service.providers.tpm.config import TpmSettings, TpmUnavailable
 from tessera.wire.status import Status, StatusError
@@ -76,11 +79,6 @@ _HASH_ALGS: dict[Hash, Any] = {
     Hash.SHA_384: TPM2_ALG.SHA384,
     Hash.SHA_512: TPM2_ALG.SHA512,
 }
-_CURVES: dict[Any, int] = {
-    TPM2_ECC.NIST_P256: 256,
-    TPM2_ECC.NIST_P384: 384,
-    TPM2_ECC.NIST_P521: 521,
-}
 _PRIMARY_ATTRIBUTES = (
     "userwithauth|restricted|decrypt|fixedtpm|fixedparent|sensitivedataorigin|noda"
 )
@@ -89,34 +87,6 @@ _CHILD_ATTRIBUTES = "userwithauth|fixedtpm|fixedparent|sensitivedataorigin|noda"
 
 def _failure(error: Exception) -> StatusError:
     return StatusError(Status.PSA_ERROR_HARDWARE_FAILURE, f"TPM error: {error}")
-
-
-def _public_area(public: bytes) -> Any:
-    try:
-        parsed, _ = TPM2B_PUBLIC.unmarshal(public)
-    except (TSS2_Exception, ValueError, TypeError):
-        raise StatusError(
-            Status.PSA_ERROR_DATA_CORRUPT, "the key's public part is malformed"
-        ) from None
-    return parsed.publicArea
-
-
-def rsa_public(public: bytes) -> tuple[int, int]:
-    """(modulus, public exponent) of a wrapped RSA key."""
-    area = _public_area(public)
-    if area.type != TPM2_ALG.RSA:
-        raise StatusError(Status.PSA_ERROR_DATA_CORRUPT, "the key is not an RSA key")
-    exponent = int(area.parameters.rsaDetail.exponent) or 65537
-    return int.from_bytes(bytes(area.unique.rsa.buffer), "big"), exponent
-
-
-def ecc_point(public: bytes, size: int) -> bytes:
-    """The uncompressed point of a wrapped ECC key (coordinates `size` bytes each)."""
-    area = _public_area(public)
-    if area.type != TPM2_ALG.ECC:
-        raise StatusError(Status.PSA_ERROR_DATA_CORRUPT, "the key is not an ECC key")
-    x, y = bytes(area.unique.ecc.x.buffer), bytes(area.unique.ecc.y.buffer)
-    return b"\x04" + x.rjust(size, b"\x00") + y.rjust(size, b"\x00")
 
 
 class Tpm:
@@ -132,6 +102,7 @@ class Tpm:
         self._lock = threading.Lock()
         self._loaded: OrderedDict[bytes, Any] = OrderedDict()
         self._primary: Any = None
+        self._parsec = ParsecParents()
         try:
             with suppress(TSS2_Exception):  # a TPM already started (the usual case) refuses
                 self._esapi.startup(TPM2_SU.CLEAR)
@@ -162,7 +133,7 @@ class Tpm:
         curves = {int(c) for c in data.data.eccCurves}
         rsa_bits = frozenset(bits for bits in (2048, 3072, 4096) if self._rsa_size_works(bits))
         return Capabilities(
-            ecc_bits=frozenset(bits for curve, bits in _CURVES.items() if int(curve) in curves),
+            ecc_bits=frozenset(bits for curve, bits in CURVES.items() if int(curve) in curves),
             rsa_bits=rsa_bits if int(TPM2_ALG.RSA) in algs else frozenset(),
             hashes=frozenset(h for h, alg in _HASH_ALGS.items() if int(alg) in algs),
             rsassa=int(TPM2_ALG.RSASSA) in algs,
@@ -236,15 +207,23 @@ class Tpm:
         handle = self._loaded.get(key.private)
         if handle is not None:
             self._loaded.move_to_end(key.private)
-            return handle
-        self._make_room(esapi)
-        try:
-            private, _ = TPM2B_PRIVATE.unmarshal(key.private)
-            public, _ = TPM2B_PUBLIC.unmarshal(key.public)
-        except (TSS2_Exception, ValueError, TypeError):
-            raise StatusError(Status.PSA_ERROR_DATA_CORRUPT, "the key blob is malformed") from None
-        handle = esapi.load(self._primary, private, public)
-        self._loaded[key.private] = handle
+        else:
+            try:
+                private, _ = TPM2B_PRIVATE.unmarshal(key.private)
+                public, _ = TPM2B_PUBLIC.unmarshal(key.public)
+            except (TSS2_Exception, ValueError, TypeError):
+                raise StatusError(
+                    Status.PSA_ERROR_DATA_CORRUPT, "the key blob is malformed"
+                ) from None
+            if key.parent:  # Parsec's storage key takes a slot while its child loads
+                self._make_room(esapi, keep=MAX_LOADED - 2)
+                handle = self._parsec.load(esapi, key.parent, private, public)
+            else:
+                self._make_room(esapi)
+                handle = esapi.load(self._primary, private, public)
+            self._loaded[key.private] = handle
+        if key.parent:  # set on every use: the handle serves the row that asks, with its auth
+            esapi.tr_set_auth(handle, key.auth)
         return handle
 
     # Key management
@@ -292,8 +271,7 @@ class Tpm:
         with self._locked() as esapi:
             signature = esapi.sign(self._handle(esapi, key), digest, sig_scheme, ticket)
         if scheme == "ecdsa":
-            area = _public_area(key.public)
-            size = _CURVE_BYTES.get(int(area.parameters.eccDetail.curveID), 32)
+            size = coordinate_size(key.public)
             r = bytes(signature.signature.ecdsa.signatureR.buffer).rjust(size, b"\x00")
             s = bytes(signature.signature.ecdsa.signatureS.buffer).rjust(size, b"\x00")
             return r + s
@@ -328,7 +306,7 @@ class Tpm:
             raise NoSuchIndex(index)
 
         _, template = create_ek_template("EK-RSA2048", no_nv)
-        self._make_room(esapi, keep=0)
+        self._make_room(esapi, keep=1)  # the attested key, loaded just before, stays
         handle, public, _, _, _ = esapi.create_primary(
             TPM2B_SENSITIVE_CREATE(), template, ESYS_TR.ENDORSEMENT
         )
@@ -343,7 +321,7 @@ class Tpm:
             ek, ek_public = self._endorsement_key(esapi)
             with suppress(TSS2_Exception):
                 esapi.flush_context(ek)
-        public = _public_area(key.public)
+        public = public_area(key.public)
         return name, bytes(public.marshal()), bytes(ek_public.publicArea.marshal())
 
     def activate_credential(self, key: WrappedKey, blob: bytes, secret: bytes) -> bytes:
@@ -357,10 +335,10 @@ class Tpm:
                 Status.PSA_ERROR_INVALID_ARGUMENT, "credential blob or secret too large"
             ) from None
         with self._locked() as esapi:
+            handle = self._handle(esapi, key)  # first: a Parsec key's parent needs a slot too
             ek, _ = self._endorsement_key(esapi)
             session = None
             try:
-                handle = self._handle(esapi, key)
                 session = esapi.start_auth_session(
                     ESYS_TR.NONE,
                     ESYS_TR.NONE,
@@ -394,6 +372,3 @@ class Tpm:
                     raise StatusError(Status.PSA_ERROR_HARDWARE_FAILURE, "the TPM gave no bytes")
                 out += chunk
         return bytes(out[:size])
-
-
-_CURVE_BYTES: dict[int, int] = {int(curve): (bits + 7) // 8 for curve, bits in _CURVES.items()}

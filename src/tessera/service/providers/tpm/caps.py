@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tessera.psa.algorithms import Hash
 
@@ -24,7 +24,13 @@ class Capabilities:
 @dataclass(frozen=True, slots=True)
 class WrappedKey:
     """A child key as the TPM returned it: TPM2B_PUBLIC and TPM2B_PRIVATE, marshalled. The
-    private part is encrypted under the TPM's storage key: only this TPM can load it."""
+    private part is encrypted under the TPM's storage key: only this TPM can load it.
+
+    `parent` 0 is Tessera's storage key; otherwise the key is Parsec's, a child of Parsec's
+    storage key of that template (`parsec_keys.ParsecParent`), used with its own `auth` value.
+    """
 
     public: bytes
     private: bytes = b""
+    parent: int = 0
+    auth: bytes = field(default=b"", repr=False)

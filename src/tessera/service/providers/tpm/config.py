@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tessera.daemon.errors import ConfigError
+from tessera.daemon.errors import ConfigError, config_path
 
 DEFAULT_TCTI = "device:/dev/tpmrm0"
 _KEYS = frozenset(
@@ -64,18 +64,23 @@ def parse_auth(text: str) -> bytes:
 
 
 def _read_auth_file(path: Path) -> bytes:
+    shown = repr(str(path))  # quoted: a newline in it must not split the message
     try:
         info = path.stat()
         if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise ConfigError(
-                f"tpm provider: owner_hierarchy_auth_file {path} must not be readable by group "
+                f"tpm provider: owner_hierarchy_auth_file {shown} must not be readable by group "
                 "or others (chmod 600)"
             )
         with path.open("r", encoding="utf-8") as file:
             text = file.read().strip("\r\n")
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"tpm provider: owner_hierarchy_auth_file {shown} is not UTF-8 text"
+        ) from None
     except OSError as error:
         raise ConfigError(
-            f"tpm provider: cannot read owner_hierarchy_auth_file {path}: {error.strerror}"
+            f"tpm provider: cannot read owner_hierarchy_auth_file {shown}: {error.strerror}"
         ) from None
     return parse_auth(text)
 
@@ -105,7 +110,7 @@ def parse_tpm(entry: dict[str, Any]) -> TpmSettings:
     if auth is not None:
         value = parse_auth(auth)
     elif auth_file is not None:
-        value = _read_auth_file(Path(auth_file).expanduser())
+        value = _read_auth_file(config_path(auth_file, "tpm provider: owner_hierarchy_auth_file"))
     return TpmSettings(
         tcti=_check_tcti(DEFAULT_TCTI if tcti is None else tcti),
         owner_hierarchy_auth=value,

@@ -4,13 +4,14 @@ material format, and the policy check every use of a key makes (the software pro
 A key row's `material` is one of:
 - `01 || len(public) (2 bytes, big-endian) || TPM2B_PUBLIC || TPM2B_PRIVATE`: a key pair created
   in the TPM; the private part is wrapped by the TPM's storage key and useless elsewhere;
-- `02 || PSA public key data`: an imported public key (used in software, never in the TPM).
+- `02 || PSA public key data`: an imported public key (used in software, never in the TPM);
+- `03 || ...`: a key Parsec's TPM provider made, with its KEK-sealed auth value (`parsec_keys`).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -24,6 +25,7 @@ from tessera.psa.policy import check_policy
 from tessera.psa.usage import Usage
 from tessera.service.keystore import KeyStore, Owner
 from tessera.service.providers.tpm.caps import Capabilities, WrappedKey
+from tessera.service.providers.tpm.parsec_keys import PARSEC, AuthKeeper, RowRef, split_parsec
 from tessera.wire.status import Status, StatusError
 
 if TYPE_CHECKING:
@@ -44,6 +46,7 @@ class Context:
     keystore: KeyStore
     provider_id: int
     allow_deprecated: bool
+    auth: AuthKeeper  # opens the auth values of re-attached Parsec keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +75,10 @@ def encode_public(data: bytes) -> bytes:
 
 
 def decode_material(material: bytes) -> tuple[WrappedKey | None, bytes]:
-    """(TPM blobs, None) or (None, public data) from a row's material."""
+    """(TPM blobs, b"") or (None, public data) from a row's material; for a Parsec key, (its
+    blobs without the auth value, the sealed auth value)."""
+    if material[:1] == bytes([PARSEC]):
+        return split_parsec(material)
     if material[:1] == bytes([WRAPPED]) and len(material) > 3:
         size = int.from_bytes(material[1:3], "big")
         public, private = material[3 : 3 + size], material[3 + size :]
@@ -88,6 +94,10 @@ def open_key(ctx: Context, owner: Owner, name: str) -> HeldKey:
     record = ctx.keystore.get(owner, ctx.provider_id, name)
     attributes = parse_attributes(decode_attributes(record.attributes))
     wrapped, data = decode_material(record.material)
+    if wrapped is not None and wrapped.parent:
+        row = RowRef(owner, ctx.provider_id, name, record.attributes)
+        auth = ctx.auth.open(row, wrapped, data)
+        wrapped, data = replace(wrapped, auth=auth), b""
     return HeldKey(name, attributes, wrapped, data)
 
 
@@ -112,7 +122,7 @@ def check_deprecation(ctx: Context, attributes: KeyAttributes, *, generate: bool
 
 def public_object(key: HeldKey) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
     """The `cryptography` object of a key's public half (from TPM2B_PUBLIC or imported data)."""
-    from tessera.service.providers.tpm import _tpm
+    from tessera.service.providers.tpm import _public
 
     key_type = key.attributes.key_type
     if key.wrapped is None:
@@ -120,8 +130,8 @@ def public_object(key: HeldKey) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
         assert isinstance(public, rsa.RSAPublicKey | ec.EllipticCurvePublicKey)
         return public
     if key_type.is_rsa:
-        n, e = _tpm.rsa_public(key.wrapped.public)
+        n, e = _public.rsa_public(key.wrapped.public)
         return rsa.RSAPublicNumbers(e, n).public_key()
     curve = {256: ec.SECP256R1(), 384: ec.SECP384R1(), 521: ec.SECP521R1()}[key.bits]
-    point = _tpm.ecc_point(key.wrapped.public, ecc_byte_length(key.bits))
+    point = _public.ecc_point(key.wrapped.public, ecc_byte_length(key.bits))
     return ec.EllipticCurvePublicKey.from_encoded_point(curve, point)

@@ -17,6 +17,7 @@ from tessera.service.providers.base import Provider, ProviderInfo, RequestContex
 from tessera.service.providers.tpm import attestation, capabilities, crypto, keys
 from tessera.service.providers.tpm.config import TpmSettings
 from tessera.service.providers.tpm.context import Context, decode_material
+from tessera.service.providers.tpm.parsec_keys import AuthKeeper
 from tessera.wire.proto import (
     attest_key_pb2,
     can_do_crypto_pb2,
@@ -77,6 +78,7 @@ class TpmProvider(Provider):
             keystore=keystore,
             provider_id=provider_id,
             allow_deprecated=config.allow_deprecated,
+            auth=AuthKeeper(config.state_dir),
         )
         caps = self._tpm.capabilities
         log.info(
