@@ -10,19 +10,16 @@ from pathlib import Path
 
 from tessera.client._errors import CallTimeoutError, ProtocolError, TransportError
 from tessera.client._transport import (
+    NOT_LISTENING,
     RECV_SIZE,
+    SERVICE,
     hang_up_message,
+    not_listening,
     response_limits,
 )
 from tessera.wire.framing import Event, Frame, FrameReader
 
 _MAX_IDLE = 8
-# "Nobody is listening (yet)" or "the listen queue is full" (EAGAIN): worth retrying while
-# the service (re)starts or drains a burst of connections.
-_NOT_LISTENING = (FileNotFoundError, ConnectionRefusedError, BlockingIOError)
-_HINT: dict[type[OSError], str] = {
-    FileNotFoundError: " (is it running? PARSEC_SERVICE_ENDPOINT=unix:/path names it)"
-}
 
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
@@ -34,10 +31,13 @@ class _StaleConnectionError(Exception):
 class AsyncTransport:
     """Sends request frames to one Unix socket from an event loop."""
 
-    def __init__(self, path: Path, *, timeout: float = 60.0, connect_retry: float = 5.0) -> None:
+    def __init__(
+        self, path: Path, *, timeout: float = 60.0, role: tuple[str, str] = SERVICE
+    ) -> None:
         self.path = path
         self.timeout = timeout
-        self.connect_retry = connect_retry
+        self.role = role
+        self._reached = False  # connected at least once: a vanished socket means a restart
         self._idle: list[Connection] = []
 
     async def exchange(
@@ -64,26 +64,19 @@ class AsyncTransport:
             await _discard(writer)
 
     async def _connect(self, deadline: float) -> Connection:
-        delay = 0.02
-        give_up = min(deadline, time.monotonic() + self.connect_retry)
-        while True:
-            try:
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
-                # cancellation that arrives as the awaited call completes.
-                async with asyncio.timeout(max(deadline - time.monotonic(), 0.001)):
-                    return await asyncio.open_unix_connection(os.fspath(self.path))
-            except _NOT_LISTENING as error:
-                if time.monotonic() + delay > give_up:
-                    raise TransportError(
-                        f"cannot reach the service at {self.path}: {error.strerror}"
-                        + _HINT.get(type(error), "")
-                    ) from None
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 0.25)
-            except TimeoutError:
-                raise CallTimeoutError(f"connecting to {self.path} timed out") from None
-            except OSError as error:
-                raise TransportError(f"cannot connect to {self.path}: {error}") from None
+        try:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation that arrives as the awaited call completes.
+            async with asyncio.timeout(max(deadline - time.monotonic(), 0.001)):
+                connection = await asyncio.open_unix_connection(os.fspath(self.path))
+        except NOT_LISTENING as error:
+            raise not_listening(self.path, error, role=self.role, reached=self._reached) from None
+        except TimeoutError:
+            raise CallTimeoutError(f"connecting to {self.path} timed out") from None
+        except OSError as error:
+            raise TransportError(f"cannot connect to {self.path}: {error}", sent=False) from None
+        self._reached = True
+        return connection
 
     async def _round_trip(
         self, connection: Connection, data: bytes, deadline: float, *, reused: bool
@@ -96,7 +89,7 @@ class AsyncTransport:
         except TimeoutError:
             failure = CallTimeoutError("no complete answer within the timeout")
         except OSError as error:
-            failure = TransportError(f"connection error: {error}")
+            failure = TransportError(f"connection error: {error}", transient=True)
         except BaseException:  # cancelled mid-answer: the stream cannot be reused
             writer.close()
             raise
@@ -105,7 +98,7 @@ class AsyncTransport:
                 failure = (
                     _StaleConnectionError()
                     if reused and not received_any
-                    else TransportError(hang_up_message(received_any))
+                    else TransportError(hang_up_message(received_any, self.role[0]), transient=True)
                 )
             elif not isinstance(events[0], Frame):
                 status = events[0].status.name

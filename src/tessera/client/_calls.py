@@ -6,12 +6,15 @@ every knob) and returns a Call whose parser extracts the useful part of the resu
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from google.protobuf.message import Message
 
-from tessera.client._protocol import Call
+from tessera.client._keymatch import expected_public_key, exportable, same_attributes
+from tessera.client._protocol import Call, Settle, Verdict
 from tessera.wire.opcodes import Opcode
 from tessera.wire.proto import (
     attest_key_pb2,
@@ -48,9 +51,12 @@ from tessera.wire.proto import (
     psa_verify_hash_pb2,
     psa_verify_message_pb2,
 )
+from tessera.wire.status import Status
 
 Algorithm = psa_algorithm_pb2.Algorithm
 KeyAttributes = psa_key_attributes_pb2.KeyAttributes
+U = TypeVar("U")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +173,8 @@ def list_clients() -> Call[list[str]]:
 
 def delete_client(client: str) -> Call[None]:
     """DeleteClient (administrators): remove every key of an application."""
-    return Call(Opcode.DELETE_CLIENT, delete_client_pb2.Operation(client=client), _nothing)
+    body = delete_client_pb2.Operation(client=client)
+    return Call(Opcode.DELETE_CLIENT, body, _nothing, settle=_GONE)
 
 
 # key management
@@ -176,13 +183,15 @@ def delete_client(client: str) -> Call[None]:
 def generate_key(provider: int, name: str, attributes: KeyAttributes) -> Call[None]:
     """PsaGenerateKey."""
     body = psa_generate_key_pb2.Operation(key_name=name, attributes=attributes)
-    return Call(Opcode.PSA_GENERATE_KEY, body, _nothing, provider, name)
+    settle = _created(provider, name, attributes)
+    return Call(Opcode.PSA_GENERATE_KEY, body, _nothing, provider, name, settle)
 
 
 def import_key(provider: int, name: str, attributes: KeyAttributes, data: bytes) -> Call[None]:
     """PsaImportKey: `data` in the PSA format of the key type."""
     body = psa_import_key_pb2.Operation(key_name=name, attributes=attributes, data=data)
-    return Call(Opcode.PSA_IMPORT_KEY, body, _nothing, provider, name)
+    settle = _created(provider, name, attributes, data)
+    return Call(Opcode.PSA_IMPORT_KEY, body, _nothing, provider, name, settle)
 
 
 def export_key(provider: int, name: str) -> Call[bytes]:
@@ -200,7 +209,48 @@ def export_public_key(provider: int, name: str) -> Call[bytes]:
 def destroy_key(provider: int, name: str) -> Call[None]:
     """PsaDestroyKey."""
     body = psa_destroy_key_pb2.Operation(key_name=name)
-    return Call(Opcode.PSA_DESTROY_KEY, body, _nothing, provider, name)
+    return Call(Opcode.PSA_DESTROY_KEY, body, _nothing, provider, name, _GONE)
+
+
+# After a lost answer (docs/client.md, "Restarts"): a destruction sent again that finds nothing
+# to destroy has its effect either way; a creation sent again that finds the key is ours only if
+# the key is what it would have made.
+_GONE = Settle(Status.PSA_ERROR_DOES_NOT_EXIST)
+
+
+def _created(
+    provider: int, name: str, attributes: KeyAttributes, data: bytes | None = None
+) -> Settle:
+    """AlreadyExists is ours if ListKeys shows the key with the attributes asked for and, for
+    an import, the service shows the material sent (public key, or the key if exportable)."""
+
+    def verdict(keys: list[KeyInfo]) -> Verdict:
+        found = [k for k in keys if k.name == name and k.provider_id == provider]
+        if not found or not same_attributes(attributes, found[0].attributes):
+            return False
+        if data is None:
+            return True
+        public = expected_public_key(attributes, data)
+        if public is not None:
+            return _then(export_public_key(provider, name), _equals(public))
+        if exportable(attributes):
+            return _then(export_key(provider, name), _equals(data))
+        return True  # a secret that cannot be read back: its attributes are all there is
+
+    return Settle(Status.PSA_ERROR_ALREADY_EXISTS, _then(list_keys(), verdict))
+
+
+def _then(call: Call[U], then: Callable[[U], V]) -> Call[V]:
+    """The same request, its value passed through `then`."""
+
+    def parse(result: Message) -> V:
+        return then(call.parse(result))
+
+    return Call(call.opcode, call.body, parse, call.provider, call.key_name)
+
+
+def _equals(expected: bytes) -> Callable[[bytes], bool]:
+    return lambda found: hmac.compare_digest(found, expected)
 
 
 # signatures

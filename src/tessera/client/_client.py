@@ -145,6 +145,10 @@ class Client:
     `provider` forces a provider; by default each new key goes to the first provider that says
     (CanDoCrypto) it can make it. `timeout`: seconds each call to the service may take,
     reconnecting included (then `CallTimeoutError`, or `TransportError` if nobody listens).
+    `restart_wait`: seconds of pauses a call may spend waiting for the service or the identity
+    provider to come back after a crash (default `TESSERA_RESTART_WAIT`, else 10; 0: never
+    wait); what is retried, and how a lost answer to a key creation is settled, is in
+    docs/client.md.
 
     Nothing is sent until the first call. Connections are kept open, pooled, and replaced
     transparently when the service restarts; one client may be shared by many threads.
@@ -160,6 +164,7 @@ class Client:
         provider: int | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         identity_endpoint: Endpoint = None,
+        restart_wait: float | None = None,
     ) -> None:
         self.operations = OperationClient(
             endpoint,
@@ -168,6 +173,7 @@ class Client:
             provider=provider,
             timeout=timeout,
             identity_endpoint=identity_endpoint,
+            restart_wait=restart_wait,
         )
         self._provider = provider
         self._capabilities = Capabilities()
@@ -350,6 +356,7 @@ class AsyncClient:
         provider: int | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         identity_endpoint: Endpoint = None,
+        restart_wait: float | None = None,
     ) -> None:
         self.operations = AsyncOperationClient(
             endpoint,
@@ -358,6 +365,7 @@ class AsyncClient:
             provider=provider,
             timeout=timeout,
             identity_endpoint=identity_endpoint,
+            restart_wait=restart_wait,
         )
         self._provider = provider
         self._capabilities = Capabilities()

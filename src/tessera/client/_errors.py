@@ -28,7 +28,16 @@ class UsageError(TesseraError, ValueError):
 
 
 class TransportError(TesseraError, ConnectionError):
-    """The service could not be reached, or the connection broke before the answer."""
+    """The service could not be reached, or the connection broke before the answer.
+
+    `sent` is False when the request provably never left this process (nothing to connect
+    to); `transient` is True when the daemon may be restarting, so waiting may help.
+    """
+
+    def __init__(self, message: str = "", *, sent: bool = True, transient: bool = False) -> None:
+        super().__init__(message)
+        self.sent = sent
+        self.transient = transient
 
 
 class CallTimeoutError(TransportError, TimeoutError):

@@ -24,9 +24,11 @@ from tessera.client._endpoint import (
     resolve_service_endpoint,
 )
 from tessera.client._errors import CallTimeoutError, TesseraError, UsageError
+from tessera.client._patience import Patience
+from tessera.client._patience import restart_wait as _restart_wait
 from tessera.client._protocol import Authentication, Call, Flow, Pause, Target, flow
 from tessera.client._token import TokenAuth
-from tessera.client._transport import SyncTransport
+from tessera.client._transport import IDENTITY_PROVIDER, SyncTransport
 from tessera.wire.proto.attest_key_pb2 import AttestationMechanismParams, AttestationOutput
 from tessera.wire.proto.can_do_crypto_pb2 import CheckType
 from tessera.wire.proto.prepare_key_attestation_pb2 import (
@@ -51,6 +53,13 @@ def _remaining(deadline: float) -> float:
     return left
 
 
+def _outlasts(pause: Pause, deadline: float) -> CallTimeoutError | None:
+    """The error to throw into a flow whose pause would end after the call's deadline."""
+    if time.monotonic() + pause.seconds < deadline:
+        return None
+    return CallTimeoutError("the call did not complete within the timeout")
+
+
 class _Settings:
     """What both clients are configured with."""
 
@@ -63,9 +72,11 @@ class _Settings:
         timeout: float,
         *,
         identity_endpoint: Endpoint = None,
+        restart_wait: float | None = None,
     ) -> None:
         if timeout <= 0:
             raise UsageError("timeout must be positive")
+        self.restart_wait = _restart_wait(restart_wait)
         self.identity_path = resolve_identity_endpoint(identity_endpoint)
         # Given explicitly or by the orchestrator: this process is meant to use tokens.
         self.identity_committed = identity_endpoint is not None or bool(
@@ -83,7 +94,8 @@ class OperationClient:
 
     `endpoint` is a `unix:` URI or a socket path (default: `PARSEC_SERVICE_ENDPOINT`, then the
     documented defaults); `auth` defaults to the best the service accepts (see `tessera.Client`);
-    `provider` defaults to the service's first crypto provider.
+    `provider` defaults to the service's first crypto provider; `timeout` and `restart_wait` are
+    as for `tessera.Client`.
     """
 
     def __init__(
@@ -95,9 +107,16 @@ class OperationClient:
         provider: int | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         identity_endpoint: Endpoint = None,
+        restart_wait: float | None = None,
     ) -> None:
         self._settings = _Settings(
-            endpoint, auth, app_name, provider, timeout, identity_endpoint=identity_endpoint
+            endpoint,
+            auth,
+            app_name,
+            provider,
+            timeout,
+            identity_endpoint=identity_endpoint,
+            restart_wait=restart_wait,
         )
         self._transport = SyncTransport(self._settings.socket_path, timeout=timeout)
         self._identity: SyncTransport | None = None
@@ -140,12 +159,11 @@ class OperationClient:
             return None
         if self._settings.identity_committed:
             return TokenAuth()
-        probe = TokenAuth(wait=0)  # a default socket nearby: use it only if it knows us
+        probe = TokenAuth()  # a default socket nearby: use it only if it knows us (asked once)
         try:
             self._drive(probe.credentials(), time.monotonic() + self._settings.timeout)
         except TesseraError:
             return None
-        probe.wait = TokenAuth().wait
         return probe
 
     def _provider(self, explicit: int | None) -> int:
@@ -161,23 +179,33 @@ class OperationClient:
 
     def _run_as(self, call: Call[T], auth: Authentication | None) -> T:
         deadline = time.monotonic() + self._settings.timeout  # one budget for the whole call
-        return self._drive(flow(call, auth or NoAuth()), deadline)
+        patience = Patience(self._settings.restart_wait)
+        return self._drive(flow(call, auth or NoAuth(), patience), deadline)
 
     def _drive(self, steps: Flow[T], deadline: float) -> T:
-        """Run a flow: send its exchanges to the right daemon, honour its pauses."""
+        """Run a flow: send its exchanges to the right daemon, honour its pauses, and throw
+        every failure back into it (it decides what to try again)."""
         try:
             step = next(steps)
             while True:
                 if isinstance(step, Pause):
-                    time.sleep(min(step.seconds, _remaining(deadline)))
+                    late = _outlasts(step, deadline)
+                    if late is not None:
+                        step = steps.throw(late)
+                        continue
+                    time.sleep(step.seconds)
                     step = steps.send(None)
                     continue
-                transport = self._transport
-                if step.target is Target.IDENTITY:
-                    transport = self._identity_transport()
-                frame = transport.exchange(
-                    step.data, _remaining(deadline), idempotent=step.idempotent
-                )
+                try:
+                    transport = self._transport
+                    if step.target is Target.IDENTITY:
+                        transport = self._identity_transport()
+                    frame = transport.exchange(
+                        step.data, _remaining(deadline), idempotent=step.idempotent
+                    )
+                except TesseraError as error:
+                    step = steps.throw(error)
+                    continue
                 step = steps.send(frame)
         except StopIteration as done:
             result: T = done.value
@@ -188,7 +216,9 @@ class OperationClient:
             path = self._settings.identity_path
             if path is None:
                 raise UsageError("no identity provider endpoint (TESSERA_IDENTITY_ENDPOINT)")
-            self._identity = SyncTransport(path, timeout=self._settings.timeout)
+            self._identity = SyncTransport(
+                path, timeout=self._settings.timeout, role=IDENTITY_PROVIDER
+            )
         return self._identity
 
     def ping(self) -> tuple[int, int]:
@@ -446,9 +476,16 @@ class AsyncOperationClient:
         provider: int | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         identity_endpoint: Endpoint = None,
+        restart_wait: float | None = None,
     ) -> None:
         self._settings = _Settings(
-            endpoint, auth, app_name, provider, timeout, identity_endpoint=identity_endpoint
+            endpoint,
+            auth,
+            app_name,
+            provider,
+            timeout,
+            identity_endpoint=identity_endpoint,
+            restart_wait=restart_wait,
         )
         self._transport = AsyncTransport(self._settings.socket_path, timeout=timeout)
         self._identity: AsyncTransport | None = None
@@ -490,12 +527,11 @@ class AsyncOperationClient:
             return None
         if self._settings.identity_committed:
             return TokenAuth()
-        probe = TokenAuth(wait=0)
+        probe = TokenAuth()  # asked once, as in OperationClient
         try:
             await self._drive(probe.credentials(), time.monotonic() + self._settings.timeout)
         except TesseraError:
             return None
-        probe.wait = TokenAuth().wait
         return probe
 
     async def _provider(self, explicit: int | None) -> int:
@@ -511,23 +547,32 @@ class AsyncOperationClient:
 
     async def _run_as(self, call: Call[T], auth: Authentication | None) -> T:
         deadline = time.monotonic() + self._settings.timeout  # one budget for the whole call
-        return await self._drive(flow(call, auth or NoAuth()), deadline)
+        patience = Patience(self._settings.restart_wait)
+        return await self._drive(flow(call, auth or NoAuth(), patience), deadline)
 
     async def _drive(self, steps: Flow[T], deadline: float) -> T:
-        """Run a flow: send its exchanges to the right daemon, honour its pauses."""
+        """Run a flow as `OperationClient._drive` does, awaiting instead of blocking."""
         try:
             step = next(steps)
             while True:
                 if isinstance(step, Pause):
-                    await asyncio.sleep(min(step.seconds, _remaining(deadline)))
+                    late = _outlasts(step, deadline)
+                    if late is not None:
+                        step = steps.throw(late)
+                        continue
+                    await asyncio.sleep(step.seconds)
                     step = steps.send(None)
                     continue
-                transport = self._transport
-                if step.target is Target.IDENTITY:
-                    transport = self._identity_transport()
-                frame = await transport.exchange(
-                    step.data, _remaining(deadline), idempotent=step.idempotent
-                )
+                try:
+                    transport = self._transport
+                    if step.target is Target.IDENTITY:
+                        transport = self._identity_transport()
+                    frame = await transport.exchange(
+                        step.data, _remaining(deadline), idempotent=step.idempotent
+                    )
+                except TesseraError as error:
+                    step = steps.throw(error)
+                    continue
                 step = steps.send(frame)
         except StopIteration as done:
             result: T = done.value
@@ -538,7 +583,9 @@ class AsyncOperationClient:
             path = self._settings.identity_path
             if path is None:
                 raise UsageError("no identity provider endpoint (TESSERA_IDENTITY_ENDPOINT)")
-            self._identity = AsyncTransport(path, timeout=self._settings.timeout)
+            self._identity = AsyncTransport(
+                path, timeout=self._settings.timeout, role=IDENTITY_PROVIDER
+            )
         return self._identity
 
     async def ping(self) -> tuple[int, int]:

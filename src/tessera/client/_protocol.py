@@ -1,13 +1,18 @@
 """The client's sans-I/O core: calls to request bytes, response frames to results or exceptions.
 
-No socket or event loop here. A `Call` says what to send and how to read the result; `flow()` is
-the one multi-step exchange every call goes through (credentials, request, answer, and one retry
-with fresh credentials after an AuthenticationError). The sync and async clients only drive it.
+No socket, event loop or clock here. A `Call` says what to send and how to read the result;
+`flow()` is the one multi-step exchange every call goes through: credentials, request, answer,
+fresh credentials after an AuthenticationError, and riding out restarts of the service and the
+identity provider. The sync and async clients only drive it: they send its exchanges, honour its
+pauses, and throw every transport failure back into it, which decides what to try again.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
+import json
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
@@ -16,10 +21,14 @@ from google.protobuf.message import Message
 
 from tessera.client._errors import (
     AuthenticationError,
+    CallTimeoutError,
     ProtocolError,
     ServiceError,
+    TesseraError,
+    TransportError,
     error_for_status,
 )
+from tessera.client._patience import Patience
 from tessera.wire.contracts import decode_result
 from tessera.wire.framing import Frame, encode_request
 from tessera.wire.header import FLAG_EXTENSIONS, FLAG_KEEP_ALIVE, Header
@@ -41,13 +50,18 @@ def operation_name(opcode: Opcode) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Call(Generic[T]):
-    """One operation: the request body and how to turn the result message into a value."""
+    """One operation: the request body and how to turn the result message into a value.
+
+    `settle` (for operations that must not run twice) says how to read the answer when the call
+    is sent again after its first answer was lost.
+    """
 
     opcode: Opcode
     body: Message
     parse: Callable[[Message], T]
     provider: int = 0
     key_name: str | None = None
+    settle: Settle | None = field(default=None, compare=False, repr=False)
 
     @property
     def operation(self) -> str:
@@ -58,6 +72,24 @@ class Call(Generic[T]):
     def idempotent(self) -> bool:
         """False for operations that must not run twice (they create or destroy state)."""
         return self.opcode not in NOT_IDEMPOTENT
+
+
+# What a check finds: True when the existing state is what the call would have made; or a
+# further read-only call that tells.
+Verdict = bool | Call[bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Settle:
+    """Reading an "already done" answer to a call sent again after its first answer was lost.
+
+    `status` is that answer (AlreadyExists for a creation, DoesNotExist for a destruction): the
+    lost attempt may have done it, or something else did. `check`, a read-only call, tells which;
+    without one, "already done" is the call's success (a destroyed key is gone either way).
+    """
+
+    status: Status
+    check: Call[Verdict] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,38 +183,147 @@ def decode_reply(call: Call[T], frame: Frame) -> T:
     return call.parse(result)
 
 
-# A service that does not trust the identity provider yet (it just restarted) answers
-# TrustNoRoot; the identity provider re-shares within its heartbeat. Waited out briefly.
-NOT_READY_RETRIES = 20
-NOT_READY_PAUSE = 0.05
-NOT_READY_PAUSE_MAX = 0.5
+# Answers given before anything is done that mean "not yet": the service or the identity provider
+# holds no trust yet (one of them restarted), or the orchestrator has not (re-)proven this
+# process to the identity provider. Waited out like a daemon that is not listening.
+NOT_YET = frozenset({Status.TRUST_NO_ROOT, Status.IDENTITY_CLIENT_NOT_PROVEN})
+
+# Refetches of refused credentials within one call: the second and later ones only while trust
+# is being re-established (each refused credential came from another signer).
+MAX_REFETCHES = 4
 
 
-def flow(call: Call[T], auth: Authentication) -> Flow[T]:
-    """Send a call and read its answer.
+def flow(call: Call[T], auth: Authentication, patience: Patience | None = None) -> Flow[T]:
+    """Send a call and read its answer, riding out restarts of the daemons.
 
-    After an AuthenticationError, credentials that can be refreshed are refetched once and the
-    call retried once. A service that is not ready to check tokens yet is waited for briefly.
+    - Each request, and each exchange of the credentials flow, is sent again after a pause
+      while its daemon may be restarting (`_send`), until `patience` is spent.
+    - After an AuthenticationError, credentials that can be refreshed are fetched again and the
+      call retried: once, and again only while trust is being re-established (`_may_refetch`).
+    - A call that must not run twice whose answer was lost (the connection broke after it went
+      out) is sent again once its daemon answers, and an "already done" answer is read by its
+      `settle` rule; without a rule, the TransportError is raised (it is never resent blindly).
     """
-    credentials = (yield from auth.credentials()) if call.opcode.needs_auth else None
-    frame = yield Exchange(Target.SERVICE, encode_call(call, credentials), call.idempotent)
-    refreshed = False
-    pause = NOT_READY_PAUSE
-    for _ in range(NOT_READY_RETRIES):
+    patience = patience or Patience()
+    lost = False  # an earlier attempt may have taken effect
+    refused: list[bytes] = []  # signers of the credentials the service refused
+    credentials = (
+        (yield from relay(auth.credentials(), patience)) if call.opcode.needs_auth else None
+    )
+    while True:
+        request = Exchange(Target.SERVICE, encode_call(call, credentials), call.idempotent)
         try:
-            return decode_reply(call, _frame(frame))
+            frame = yield from _send(request, patience)
+        except TransportError as error:
+            if call.settle is None or not error.transient or not (yield from _wait(patience)):
+                raise
+            lost = True
+            continue
+        try:
+            return decode_reply(call, frame)
         except AuthenticationError:
-            if refreshed or credentials is None or not auth.invalidate():
+            if not _may_refetch(credentials, refused) or not auth.invalidate():
                 raise
-            refreshed = True
-            credentials = yield from auth.credentials()
+            assert credentials is not None
+            refused.append(signer(credentials))
+            credentials = yield from relay(auth.credentials(), patience)
         except ServiceError as error:
-            if error.status is not Status.TRUST_NO_ROOT or credentials is None:
+            settle = call.settle
+            if not lost or settle is None or error.status is not settle.status:
                 raise
-            yield Pause(pause)
-            pause = min(pause * 2, NOT_READY_PAUSE_MAX)
-        frame = yield Exchange(Target.SERVICE, encode_call(call, credentials), call.idempotent)
-    return decode_reply(call, _frame(frame))
+            if not (yield from _took_effect(settle, auth, patience)):
+                raise
+            return decode_reply(call, Frame(Header(opcode=int(call.opcode)), b""))
+
+
+def relay(steps: Flow[T], patience: Patience) -> Flow[T]:
+    """Run a sub-flow (credentials), sending its exchanges again as `_send` does."""
+    try:
+        step = next(steps)
+        while True:
+            if isinstance(step, Pause):
+                yield step
+                step = steps.send(None)
+                continue
+            try:
+                frame = yield from _send(step, patience)
+            except TesseraError as error:
+                step = steps.throw(error)
+                continue
+            step = steps.send(frame)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+
+
+def _send(request: Exchange, patience: Patience) -> Generator[Step, Frame | None, Frame]:
+    """The answer to `request`, sent again after a pause while its daemon may be restarting.
+
+    Sent again when it never left (nobody listened), when the connection broke and the request
+    may run twice, and when the answer says "not yet" (`NOT_YET`). A lost answer to a request
+    that must not run twice is raised for the caller to settle; so is every other failure.
+    """
+    while True:
+        try:
+            frame = _frame((yield request))
+        except TransportError as error:
+            if not error.transient or (error.sent and not request.idempotent):
+                raise
+            if not (yield from _wait(patience)):
+                raise
+            continue
+        if frame.header.status in NOT_YET and (yield from _wait(patience)):
+            continue
+        return frame
+
+
+def _wait(patience: Patience) -> Generator[Step, Frame | None, bool]:
+    """Pause before trying again; False when patience is spent or the call's time is up."""
+    seconds = patience.next_pause()
+    if seconds is None:
+        return False
+    try:
+        yield Pause(seconds)
+    except CallTimeoutError:  # the driver: this pause would outlast the call's timeout
+        return False
+    return True
+
+
+def _may_refetch(credentials: Credentials | None, refused: list[bytes]) -> bool:
+    """Refetch once; again only if the credentials just refused came from another signer than
+    the ones refused before them: the identity provider restarted (or rotated) in between, so
+    the next token may be trusted. A signer refused twice will be refused again."""
+    if credentials is None or len(refused) >= MAX_REFETCHES:
+        return False
+    return not refused or signer(credentials) != refused[-1]
+
+
+def signer(credentials: Credentials) -> bytes:
+    """What vouches for credentials: a token's signing key (its JWT header's `kid`), else the
+    payload itself."""
+    if credentials.auth_type in (AuthType.JWT, AuthType.JWT_SVID):
+        encoded = credentials.payload.split(b".", 1)[0]
+        try:
+            header = json.loads(base64.urlsafe_b64decode(encoded + b"=" * (-len(encoded) % 4)))
+        except (binascii.Error, ValueError):
+            header = None
+        kid = header.get("kid") if isinstance(header, dict) else None
+        if isinstance(kid, str):
+            return kid.encode()
+    return credentials.payload
+
+
+def _took_effect(
+    settle: Settle, auth: Authentication, patience: Patience
+) -> Generator[Step, Frame | None, bool]:
+    """After an "already done" answer: True if it was done as this call would have done it."""
+    if settle.check is None:
+        return True
+    verdict = yield from flow(settle.check, auth, patience)
+    if isinstance(verdict, Call):
+        found: bool = yield from flow(verdict, auth, patience)
+        return found
+    return verdict
 
 
 def _frame(received: Frame | None) -> Frame:

@@ -2,8 +2,9 @@
 
 Safe to share between threads: every exchange borrows its own connection from the pool. A reused
 connection that turns out closed (the service restarted, or closes after each answer as Parsec's
-does) is replaced once, transparently; connecting retries briefly while the service restarts.
-A forked child starts with an empty pool.
+does) is replaced once, transparently. Anything else fails at once with a `TransportError` that
+says whether the request left and whether the daemon may be restarting: waiting for it is the
+flows' business (`_protocol`), not the transport's. A forked child starts with an empty pool.
 """
 
 from __future__ import annotations
@@ -21,10 +22,27 @@ RECV_SIZE = 65536
 _MAX_IDLE = 8  # idle connections kept per transport
 # "Nobody is listening (yet)" or "the listen queue is full" (EAGAIN): worth retrying while
 # the service (re)starts or drains a burst of connections.
-_NOT_LISTENING = (FileNotFoundError, ConnectionRefusedError, BlockingIOError)
-_HINT: dict[type[OSError], str] = {
-    FileNotFoundError: " (is it running? PARSEC_SERVICE_ENDPOINT=unix:/path names it)"
-}
+NOT_LISTENING = (FileNotFoundError, ConnectionRefusedError, BlockingIOError)
+SERVICE = ("the service", "PARSEC_SERVICE_ENDPOINT")
+IDENTITY_PROVIDER = ("the identity provider", "TESSERA_IDENTITY_ENDPOINT")
+
+
+def not_listening(
+    path: Path, error: OSError, *, role: tuple[str, str], reached: bool
+) -> TransportError:
+    """Nobody accepted a connection at `path`; the request never left.
+
+    A socket file nobody answers on was left by a daemon that died (its supervisor is starting
+    it again), and a daemon this client reached before may be restarting: both are worth waiting
+    for. No socket at a path never reached means nothing runs there: say so at once.
+    """
+    missing = isinstance(error, FileNotFoundError)
+    hint = f" (is it running? {role[1]}=unix:/path names it)" if missing else ""
+    return TransportError(
+        f"cannot reach {role[0]} at {path}: {error.strerror}{hint}",
+        sent=False,
+        transient=reached or not missing,
+    )
 
 
 class _StaleConnectionError(Exception):
@@ -54,10 +72,13 @@ def response_limits() -> Limits:
 class SyncTransport:
     """Sends request frames to one Unix socket and reads one response frame each."""
 
-    def __init__(self, path: Path, *, timeout: float = 60.0, connect_retry: float = 5.0) -> None:
+    def __init__(
+        self, path: Path, *, timeout: float = 60.0, role: tuple[str, str] = SERVICE
+    ) -> None:
         self.path = path
         self.timeout = timeout
-        self.connect_retry = connect_retry
+        self.role = role
+        self._reached = False  # connected at least once: a vanished socket means a restart
         self._idle: list[socket.socket] = []
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -71,6 +92,7 @@ class SyncTransport:
         out and before any answer is replaced and the request sent again. A request that is
         not `idempotent` always uses a fresh connection and is never sent twice: if that
         connection breaks before any answer, TransportError says the outcome is unknown.
+        Nothing else is retried here (see `_protocol.flow`).
         """
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         # A request that must not run twice goes on a fresh connection: a pooled one may be
@@ -116,32 +138,24 @@ class SyncTransport:
         sock.close()
 
     def _connect(self, deadline: float) -> socket.socket:
-        delay = 0.02
-        give_up = min(deadline, time.monotonic() + self.connect_retry)
-        while True:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.settimeout(max(deadline - time.monotonic(), 0.001))
-                sock.connect(os.fspath(self.path))
-                return sock
-            except _NOT_LISTENING as error:
-                sock.close()
-                if time.monotonic() + delay > give_up:
-                    raise TransportError(
-                        f"cannot reach the service at {self.path}: {error.strerror}"
-                        + _HINT.get(type(error), "")
-                    ) from None
-                time.sleep(delay)
-                delay = min(delay * 2, 0.25)
-            except TimeoutError:
-                sock.close()
-                raise CallTimeoutError(f"connecting to {self.path} timed out") from None
-            except OSError as error:
-                sock.close()
-                raise TransportError(f"cannot connect to {self.path}: {error}") from None
-            except BaseException:  # KeyboardInterrupt and the like: leave no socket behind
-                sock.close()
-                raise
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            sock.connect(os.fspath(self.path))
+        except NOT_LISTENING as error:
+            sock.close()
+            raise not_listening(self.path, error, role=self.role, reached=self._reached) from None
+        except TimeoutError:
+            sock.close()
+            raise CallTimeoutError(f"connecting to {self.path} timed out") from None
+        except OSError as error:
+            sock.close()
+            raise TransportError(f"cannot connect to {self.path}: {error}", sent=False) from None
+        except BaseException:  # KeyboardInterrupt and the like: leave no socket behind
+            sock.close()
+            raise
+        self._reached = True
+        return sock
 
     def _round_trip(
         self, sock: socket.socket, data: bytes, deadline: float, *, reused: bool
@@ -154,7 +168,7 @@ class SyncTransport:
             raise CallTimeoutError("no complete answer within the timeout") from None
         except OSError as error:
             sock.close()
-            raise TransportError(f"connection error: {error}") from None
+            raise TransportError(f"connection error: {error}", transient=True) from None
         except BaseException:  # interrupted mid-answer: the stream cannot be reused
             sock.close()
             raise
@@ -162,7 +176,7 @@ class SyncTransport:
             sock.close()
             if reused and not received_any:
                 raise _StaleConnectionError
-            raise TransportError(hang_up_message(received_any))
+            raise TransportError(hang_up_message(received_any, self.role[0]), transient=True)
         event = events[0]
         if not isinstance(event, Frame):
             sock.close()
@@ -198,10 +212,11 @@ def _send_and_receive(
         return [], received_any
 
 
-def hang_up_message(received_any: bool) -> str:
+def hang_up_message(received_any: bool, who: str = SERVICE[0]) -> str:
+    """Why an exchange failed when the daemon hung up (killed, or restarting)."""
     if received_any:
-        return "the service closed the connection mid-answer"
+        return f"{who} closed the connection mid-answer"
     return (
-        "the service closed the connection without answering"
+        f"{who} closed the connection without answering"
         " (the operation may or may not have taken effect)"
     )
