@@ -108,9 +108,10 @@ class App:
         response = call(
             Path(endpoint.removeprefix("unix:")), Opcode.FETCH_TOKEN, fetch_token_pb2.Operation()
         )
-        answer: Answer = {"status": response.header.status, "spiffe_id": ""}
+        answer: Answer = {"status": response.header.status, "spiffe_id": "", "token": ""}
         if response.header.status == 0:
-            answer["spiffe_id"] = fetch_token_pb2.Result.FromString(response.body).spiffe_id
+            result = fetch_token_pb2.Result.FromString(response.body)
+            answer.update(spiffe_id=result.spiffe_id, token=result.token)
         return answer
 
     def whoami(self, _: Request) -> Answer:

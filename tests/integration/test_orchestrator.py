@@ -32,13 +32,14 @@ import pytest
 
 import tessera
 from tessera.trust.peer import Incarnation, incarnation_of, is_alive
-from tessera.wire.opcodes import Opcode
+from tessera.wire.opcodes import AuthType, Opcode
 from tessera.wire.proto import fetch_token_pb2, list_apps_pb2
 from tessera.wire.status import Status
 from tests.integration.identity_support import trust_status
 from tests.support import (
     RunningService,
     call,
+    request_bytes,
     start_identity,
     start_orchestrator,
     start_service,
@@ -541,11 +542,16 @@ def test_one_off_run(system: System) -> None:
     assert [(i["client_id"], i["pid"], i["state"]) for i in shown["instances"]] == [
         (client_id, pid, "running")
     ]
-    # a name that runs (or is in the manifest) cannot be launched a second time
-    for taken in ("oneoff", "alpha"):
+    # a name that runs (or is in the manifest) cannot be launched a second time, and the
+    # user is told why (exit status 6: already exists)
+    reasons = {
+        "oneoff": f"an app named 'oneoff' is already running (pid {pid})",
+        "alpha": "an app named 'alpha' is already in the manifest",
+    }
+    for taken, reason in reasons.items():
         refusal = launch(system, taken, *app_command(system.apps_dir, "never-started"))
-        assert refusal.returncode != 0
-        assert "refused" in refusal.stderr
+        assert refusal.returncode == 6
+        assert refusal.stderr.startswith(f"tessera: orchestrator run: {reason}")
     assert app_processes(system, "never-started") == []
 
     # once it ended, the next run of the same name is the same application again
@@ -563,6 +569,32 @@ def test_one_off_run(system: System) -> None:
     assert me["spiffe_id"] == spiffe("oneoff")
     assert ok(ask(path, {"op": "sign", "name": "oneoff-key"}))["public_key"] == created
     assert [(i.pid, i.state) for i in status(system)["oneoff"].instances] == [(again, "running")]
+
+
+def test_a_token_stolen_from_an_ended_app_stops_working(system: System) -> None:
+    """The orchestrator withdraws an application that ended; the service then refuses the
+    tokens it was issued within a second, not when they expire (minutes later)."""
+    client_id, _ = launched(system, "robbed")
+    path = system.app_socket(client_id)
+    stolen = ok(ask(path, {"op": "fetch"}))["token"]
+    assert use_token(system, stolen) is Status.SUCCESS
+    ok(ask(path, {"op": "exit", "code": 0}))
+    eventually(
+        system,
+        lambda: [i.state for i in status(system)["robbed"].instances] == ["stopped"],
+        "the application to end and be withdrawn",
+    )
+    withdrawn = time.monotonic()
+    while use_token(system, stolen) is Status.SUCCESS:
+        assert time.monotonic() - withdrawn < 1.0, "the ended application's token still works"
+        time.sleep(0.01)
+    assert use_token(system, stolen) is Status.AUTHENTICATION_ERROR
+
+
+def use_token(system: System, token: str) -> Status:
+    """ListKeys with `token`, as anyone who holds it."""
+    request = request_bytes(Opcode.LIST_KEYS, auth_type=AuthType.JWT, auth=token.encode())
+    return Status(system.service.call(request).header.status)
 
 
 # -- 8. identity provider restart -------------------------------------------------------------
@@ -783,6 +815,5 @@ def test_a_stop_during_startup_is_prompt_and_leaves_nothing(lifecycle: System) -
         orchestrator = system.start_orchestrator()
         assert stop_service(orchestrator, timeout=STOP_DEADLINE) == 0
         assert marked_processes(str(system.apps_dir)) == {}
-        assert json.loads((system.base / "orch" / "orchestrator.json").read_text()) == {
-            "instances": []
-        }
+        record = json.loads((system.base / "orch" / "orchestrator.json").read_text())
+        assert record == {"instances": [], "one_off": []}

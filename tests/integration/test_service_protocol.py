@@ -190,6 +190,20 @@ def test_delete_client_removes_every_key(service: RunningService) -> None:
     assert len(listed_keys(service, direct("alice"))) == 2  # nobody else was touched
 
 
+def test_list_clients_lists_what_delete_client_can_delete(service: RunningService) -> None:
+    """Both act under the administrator's own authenticator: the application proven by peer
+    credentials (named by its uid) is not listed to a direct-authenticated administrator, who
+    could not delete it by that name either."""
+    admin = direct("root-admin")
+    result = ok(service.call(request_bytes(Opcode.LIST_CLIENTS, **admin)), Opcode.LIST_CLIENTS)
+    assert isinstance(result, list_clients_pb2.Result)
+    assert str(UID) not in result.clients and "alice" in result.clients
+    body = delete_client_pb2.Operation(client=str(UID))
+    refused = service.call(request_bytes(Opcode.DELETE_CLIENT, body, **admin))
+    assert status_of(refused) is Status.PSA_ERROR_DOES_NOT_EXIST
+    assert listed_keys(service, unix_peer()) == [(1, "mine", 128)]
+
+
 # authentication
 
 

@@ -17,6 +17,7 @@ codes, grouped by what a script would do about it:
     10   invalid signature, MAC or digest (verify, verify-mac, tampered AEAD ciphertext)
     11   transport: the service cannot be reached, stopped answering, or timed out
     12   protocol: the service's answer was malformed
+    13   an application could not be started (`tessera orchestrator run` / `restart`)
     130  interrupted (Ctrl-C)
     141  stdout was closed early (broken pipe); nothing is printed
 """
@@ -64,6 +65,7 @@ class ExitCode(enum.IntEnum):
     INVALID_SIGNATURE = 10
     TRANSPORT = 11
     PROTOCOL = 12
+    APP_FAILED = 13
     INTERRUPTED = 130
     BROKEN_PIPE = 141
 

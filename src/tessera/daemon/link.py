@@ -26,6 +26,15 @@ class LinkError(ConnectionError):
     """The peer daemon could not be reached or did not answer."""
 
 
+class RefusedError(StatusError):
+    """The peer answered with a failure status; `body` is what it sent with it (empty, or for
+    the orchestrator's control opcodes the reason: tessera.orchestrator.refusals)."""
+
+    def __init__(self, status: Status, message: str, body: bytes) -> None:
+        super().__init__(status, message)
+        self.body = body
+
+
 async def call(path: Path, opcode: Opcode, body: Message, *, timeout: float = 5.0) -> Message:
     """Send one request; return the result message, or raise StatusError with the peer's status."""
     request = encode_request(Header(opcode=int(opcode)), body.SerializeToString())
@@ -44,7 +53,7 @@ async def call(path: Path, opcode: Opcode, body: Message, *, timeout: float = 5.
             known = Status(status)
         except ValueError:
             known = Status.PSA_ERROR_GENERIC_ERROR
-        raise StatusError(known, f"{opcode.name} refused by {path.name}: {known.name}")
+        raise RefusedError(known, f"{opcode.name} refused by {path.name}: {known.name}", frame.body)
     return decode_result(opcode, frame.body)
 
 

@@ -14,14 +14,18 @@ command = ["python3", "-m", "myapp"]
 working_dir = "/srv/signer"   # default: the orchestrator's
 env = { LOG_LEVEL = "info" }
 user = "signer"               # run as this user (the orchestrator must be root to switch)
+group = "signer"              # its primary group (default: the user's)
+groups = ["tessera-clients"]  # its supplementary groups (default: the user's, as initgroups)
 restart = "on-failure"        # never | on-failure | always
 replicas = 1
 """
 
 from __future__ import annotations
 
+import grp
 import hashlib
 import json
+import math
 import os
 import pwd
 import re
@@ -31,7 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from tessera._paths import default_identity_socket, default_socket_path, default_state_dir
-from tessera.daemon.errors import ConfigError
+from tessera.containers.config import ContainersConfig, parse_containers
+from tessera.daemon.errors import ConfigError, config_path
+from tessera.daemon.metrics_config import MetricsConfig, parse_metrics
 
 RESTART_POLICIES = ("never", "on-failure", "always")
 CONTROL_SOCKET_NAME = "orchestrator.sock"
@@ -54,6 +60,8 @@ class AppSpec:
     user: str | None = None
     restart: str = "on-failure"
     replicas: int = 1
+    group: str | None = None
+    groups: tuple[str, ...] | None = None  # None: the user's own (initgroups)
 
     @property
     def uid(self) -> int:
@@ -70,8 +78,39 @@ class AppSpec:
         """A digest of how the application starts (command, directory, environment, user): a
         process recorded with another fingerprint runs an old version, to be replaced rather
         than re-attached. A digest, so no environment value reaches the state file."""
-        launch = [list(self.command), str(self.working_dir or ""), list(self.env), self.user]
+        launch: list[Any] = [
+            list(self.command),
+            str(self.working_dir or ""),
+            list(self.env),
+            self.user,
+        ]
+        if self.group is not None or self.groups is not None:  # unchanged digests without them
+            launch.append([self.group, None if self.groups is None else list(self.groups)])
         return hashlib.sha256(json.dumps(launch).encode()).hexdigest()
+
+    def credentials(self) -> Credentials | None:
+        """Who the application runs as; None to run as the orchestrator itself.
+
+        The user's primary group and its groups from the group database (initgroups), unless
+        the manifest names `group` / `groups`. KeyError names what no longer exists."""
+        if not self.user:
+            return None
+        entry = pwd.getpwnam(self.user)
+        gid = grp.getgrnam(self.group).gr_gid if self.group else entry.pw_gid
+        if self.groups is None:
+            extra = os.getgrouplist(entry.pw_name, gid)
+        else:
+            extra = [gid, *(grp.getgrnam(name).gr_gid for name in self.groups)]
+        return Credentials(entry.pw_uid, gid, tuple(sorted(set(extra))))
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The uid, primary gid and supplementary gids an application is started with."""
+
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -90,11 +129,18 @@ class OrchestratorConfig:
     stop_timeout: float = 5.0
     state_file_name: str = "orchestrator.json"
     extra_env: tuple[tuple[str, str], ...] = field(default=())
+    containers: ContainersConfig | None = None  # [containers]: follow an engine (containers.md)
+    metrics: MetricsConfig | None = None  # the opt-in metrics endpoint (daemon/metrics.py)
 
     @property
     def state_file(self) -> Path:
         """Where the (non-secret) record of running applications is kept."""
         return self.state_dir / self.state_file_name
+
+    @property
+    def containers_state_file(self) -> Path:
+        """The record of the containers registered (containers/watcher.py)."""
+        return self.state_dir / "containers.json"
 
     def with_overrides(self, **changes: Any) -> OrchestratorConfig:
         """Command-line overrides (None values are ignored)."""
@@ -119,7 +165,7 @@ def _read(path: Path) -> dict[str, Any]:
             return tomllib.load(file)
     except OSError as error:
         raise ConfigError(f"cannot read {path}: {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:  # TOML is UTF-8
         raise ConfigError(f"{path} is not valid TOML: {error}") from None
 
 
@@ -129,13 +175,13 @@ def load_orchestrator_config(path: Path | None) -> OrchestratorConfig:
     section = document.get("orchestrator", {})
     if not isinstance(section, dict):
         raise ConfigError("[orchestrator] must be a table")
-    state_dir = Path(str(section.get("state_dir", default_state_dir()))).expanduser()
+    state_dir = config_path(str(section.get("state_dir", default_state_dir())), "state_dir")
 
     def path_of(key: str, default: Path) -> Path:
         value = section.get(key, str(default))
         if not isinstance(value, str):
             raise ConfigError(f"orchestrator.{key} must be a path")
-        return Path(value).expanduser()
+        return config_path(value, f"orchestrator.{key}")
 
     config = OrchestratorConfig(
         state_dir=state_dir,
@@ -146,6 +192,8 @@ def load_orchestrator_config(path: Path | None) -> OrchestratorConfig:
         heartbeat=_number(section, "heartbeat", 2, minimum=0.05),
         allow_root=bool(section.get("allow_root", False)),
         stop_timeout=_number(section, "stop_timeout", 5, minimum=0),
+        containers=parse_containers(document.get("containers")),
+        metrics=parse_metrics(section, "orchestrator"),
     )
     return config.with_apps(parse_apps(document))
 
@@ -167,7 +215,17 @@ def parse_apps(document: dict[str, Any]) -> tuple[AppSpec, ...]:
 
 def parse_app(entry: dict[str, Any]) -> AppSpec:
     """One validated application."""
-    unknown = set(entry) - {"name", "command", "working_dir", "env", "user", "restart", "replicas"}
+    unknown = set(entry) - {
+        "name",
+        "command",
+        "working_dir",
+        "env",
+        "user",
+        "group",
+        "groups",
+        "restart",
+        "replicas",
+    }
     if unknown:
         raise ConfigError(f"app has unknown keys: {', '.join(sorted(unknown))}")
     name = entry.get("name")
@@ -189,20 +247,49 @@ def parse_app(entry: dict[str, Any]) -> AppSpec:
         raise ConfigError(f"app {name}: replicas must be an integer from 0 to 64")
     user = entry.get("user")
     if user is not None:
+        if not isinstance(user, str):
+            raise ConfigError(f"app {name}: user must be a user name")
         try:
             pwd.getpwnam(user)
-        except KeyError:
+        except (KeyError, ValueError):  # ValueError: a NUL in the name
             raise ConfigError(f"app {name}: no user named {user!r}") from None
+    group, groups = _groups(name, entry, user)
     working_dir = entry.get("working_dir")
+    if working_dir is not None and not isinstance(working_dir, str):
+        raise ConfigError(f"app {name}: working_dir must be a path")
     return AppSpec(
         name=name,
         command=tuple(command),
-        working_dir=Path(working_dir).expanduser() if working_dir else None,
+        working_dir=config_path(working_dir, f"app {name}: working_dir") if working_dir else None,
         env=tuple(sorted(env.items())),
         user=user,
         restart=restart,
         replicas=replicas,
+        group=group,
+        groups=groups,
     )
+
+
+def _groups(
+    name: str, entry: dict[str, Any], user: str | None
+) -> tuple[str | None, tuple[str, ...] | None]:
+    """The `group` and `groups` of an app: group names that exist, and only with a `user`."""
+    group = entry.get("group")
+    groups = entry.get("groups")
+    if (group is not None or groups is not None) and user is None:
+        raise ConfigError(f"app {name}: group and groups need user")
+    if group is not None and not isinstance(group, str):
+        raise ConfigError(f"app {name}: group must be a group name")
+    if groups is not None and (
+        not isinstance(groups, list) or not all(isinstance(g, str) for g in groups)
+    ):
+        raise ConfigError(f"app {name}: groups must be a list of group names")
+    for group_name in ([group] if group is not None else []) + (groups or []):
+        try:
+            grp.getgrnam(group_name)
+        except (KeyError, ValueError):
+            raise ConfigError(f"app {name}: no group named {group_name!r}") from None
+    return group, None if groups is None else tuple(groups)
 
 
 def _check_unique(apps: tuple[AppSpec, ...]) -> None:
@@ -214,6 +301,9 @@ def _check_unique(apps: tuple[AppSpec, ...]) -> None:
 
 def _number(table: dict[str, Any], key: str, default: float, *, minimum: float) -> float:
     value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+    # Not NaN or infinite either (TOML has both): a timer cannot wait that long.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= minimum:
         raise ConfigError(f"orchestrator.{key} must be a number of at least {minimum}")
+    if not math.isfinite(value) or value >= 1 << 63:
+        raise ConfigError(f"orchestrator.{key} is out of range")
     return float(value)

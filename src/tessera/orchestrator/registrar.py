@@ -95,6 +95,12 @@ class Registrar:
                 await self._trusted.synchronize()
         return None
 
+    async def send(
+        self, opcode: Opcode, claims: dict[str, Any], *, wait: bool = True
+    ) -> Message | None:
+        """Sign and send one payload built elsewhere (containers); as `_send`."""
+        return await self._send(opcode, claims, wait=wait)
+
     async def register(
         self,
         client_id: str,

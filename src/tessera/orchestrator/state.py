@@ -1,7 +1,12 @@
 """The orchestrator's record of what it runs, on disk, so a restart re-attaches.
 
-Nothing secret: application names, client ids, pids, start times and digests of how each
-application was started. Written atomically (temporary file, fsync, rename) on every change.
+`instances`: the running processes (application names, client ids, pids, start times and
+digests of how each was started). `one_off`: the applications launched with `run`, as the
+launch gave them (command, working directory, environment, restart policy) with whether they
+should run and how their last run ended, so that a restarted orchestrator takes them back
+instead of dropping them. The environment is as secret as a manifest's: the file is private
+(0600 in a 0700 directory, checked at start). Written atomically (temporary file, fsync,
+rename) on every change.
 """
 
 from __future__ import annotations
@@ -10,8 +15,10 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tessera.trust.peer import Incarnation
 
@@ -26,10 +33,66 @@ class RecordedInstance:
     fingerprint: str = ""  # how it was started (AppSpec.fingerprint); "" if not recorded
 
 
-def load_state(path: Path) -> list[RecordedInstance]:
-    """What a previous incarnation recorded (nothing if the file is missing or unreadable)."""
+@dataclass(frozen=True)
+class RecordedLaunch:
+    """A one-off application as launched, and what a restarted orchestrator does with it."""
+
+    name: str
+    command: tuple[str, ...]
+    working_dir: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    restart: str = "never"
+    wanted: bool = True  # run it (it ran when last recorded, and was not stopped)
+    exit_status: int | None = None  # how its last run ended, if seen
+
+    def entry(self) -> dict[str, Any]:
+        """The launch as a manifest entry (for parse_app)."""
+        entry: dict[str, Any] = {
+            "name": self.name,
+            "command": list(self.command),
+            "env": dict(self.env),
+            "restart": self.restart,
+        }
+        if self.working_dir:
+            entry["working_dir"] = self.working_dir
+        return entry
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
         document = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def load_launches(path: Path) -> list[RecordedLaunch]:
+    """The one-off applications recorded (none if the file is missing or unreadable; an entry
+    that does not parse is skipped)."""
+    launches = []
+    for entry in _read(path).get("one_off", []):
+        try:
+            exit_status = entry.get("exit_status")
+            launches.append(
+                RecordedLaunch(
+                    str(entry["name"]),
+                    tuple(str(part) for part in entry["command"]),
+                    str(entry["working_dir"]) if entry.get("working_dir") else None,
+                    tuple((str(k), str(v)) for k, v in dict(entry.get("env", {})).items()),
+                    str(entry.get("restart", "never")),
+                    bool(entry.get("wanted", False)),
+                    exit_status if isinstance(exit_status, int) else None,
+                )
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+    return launches
+
+
+def load_state(path: Path) -> list[RecordedInstance]:
+    """What a previous incarnation recorded (nothing if the file is missing or unreadable)."""
+    document = _read(path)
+    try:
         return [
             RecordedInstance(
                 entry["app"],
@@ -39,13 +102,15 @@ def load_state(path: Path) -> list[RecordedInstance]:
             )
             for entry in document.get("instances", [])
         ]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return []
 
 
-def save_state(path: Path, instances: list[RecordedInstance]) -> None:
+def save_state(
+    path: Path, instances: list[RecordedInstance], launches: Sequence[RecordedLaunch] = ()
+) -> None:
     """Replace the record atomically."""
-    document = {
+    document: dict[str, Any] = {
         "instances": [
             {
                 "app": i.app,
@@ -55,7 +120,19 @@ def save_state(path: Path, instances: list[RecordedInstance]) -> None:
                 "fingerprint": i.fingerprint,
             }
             for i in instances
-        ]
+        ],
+        "one_off": [
+            {
+                "name": launch.name,
+                "command": list(launch.command),
+                "working_dir": launch.working_dir,
+                "env": dict(launch.env),
+                "restart": launch.restart,
+                "wanted": launch.wanted,
+                "exit_status": launch.exit_status,
+            }
+            for launch in launches
+        ],
     }
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=".orchestrator-", dir=path.parent)

@@ -10,6 +10,7 @@ from google.protobuf.message import DecodeError, Message
 from tessera.wire.opcodes import Opcode
 from tessera.wire.proto import (
     add_client_pb2,
+    app_logs_pb2,
     attest_key_pb2,
     can_do_crypto_pb2,
     delete_client_pb2,
@@ -46,7 +47,10 @@ from tessera.wire.proto import (
     psa_verify_hash_pb2,
     psa_verify_message_pb2,
     remove_client_pb2,
+    restart_app_pb2,
+    revoke_tokens_pb2,
     share_trust_bundle_pb2,
+    stop_app_pb2,
     trust_status_pb2,
 )
 from tessera.wire.status import Status, StatusError
@@ -85,12 +89,16 @@ CONTRACTS: Final[dict[Opcode, ModuleType]] = {
     Opcode.CAN_DO_CRYPTO: can_do_crypto_pb2,
     Opcode.SHARE_TRUST_BUNDLE: share_trust_bundle_pb2,
     Opcode.TRUST_STATUS: trust_status_pb2,
+    Opcode.REVOKE_TOKENS: revoke_tokens_pb2,
     Opcode.ADD_CLIENT: add_client_pb2,
     Opcode.PROVE_CLIENT: prove_client_pb2,
     Opcode.REMOVE_CLIENT: remove_client_pb2,
     Opcode.FETCH_TOKEN: fetch_token_pb2,
     Opcode.LAUNCH_APP: launch_app_pb2,
     Opcode.LIST_APPS: list_apps_pb2,
+    Opcode.STOP_APP: stop_app_pb2,
+    Opcode.RESTART_APP: restart_app_pb2,
+    Opcode.APP_LOGS: app_logs_pb2,
 }
 
 

@@ -46,12 +46,16 @@ class Opcode(enum.IntEnum):
     # Tessera's own protocol, above Parsec's range (docs/identity.md).
     SHARE_TRUST_BUNDLE = 0x0001_0001
     TRUST_STATUS = 0x0001_0002
+    REVOKE_TOKENS = 0x0001_0003
     ADD_CLIENT = 0x0001_0011
     PROVE_CLIENT = 0x0001_0012
     REMOVE_CLIENT = 0x0001_0013
     FETCH_TOKEN = 0x0001_0021
     LAUNCH_APP = 0x0001_0031
     LIST_APPS = 0x0001_0032
+    STOP_APP = 0x0001_0033
+    RESTART_APP = 0x0001_0034
+    APP_LOGS = 0x0001_0035
 
     @property
     def is_core(self) -> bool:
@@ -87,12 +91,16 @@ TESSERA_OPCODES = frozenset(
     {
         Opcode.SHARE_TRUST_BUNDLE,
         Opcode.TRUST_STATUS,
+        Opcode.REVOKE_TOKENS,
         Opcode.ADD_CLIENT,
         Opcode.PROVE_CLIENT,
         Opcode.REMOVE_CLIENT,
         Opcode.FETCH_TOKEN,
         Opcode.LAUNCH_APP,
         Opcode.LIST_APPS,
+        Opcode.STOP_APP,
+        Opcode.RESTART_APP,
+        Opcode.APP_LOGS,
     }
 )
 PARSEC_OPCODES = frozenset(Opcode) - TESSERA_OPCODES

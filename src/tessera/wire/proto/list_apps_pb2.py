@@ -24,19 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"tessera/wire/proto/list_apps.proto\x12\x16tessera.wire.list_apps\"K\n\x08Instance\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12\r\n\x05state\x18\x03 \x01(\t\x12\x10\n\x08restarts\x18\x04 \x01(\r\"}\n\x03\x41pp\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tspiffe_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x03 \x03(\t\x12\x0f\n\x07restart\x18\x04 \x01(\t\x12\x33\n\tinstances\x18\x05 \x03(\x0b\x32 .tessera.wire.list_apps.Instance\"\x0b\n\tOperation\"3\n\x06Result\x12)\n\x04\x61pps\x18\x01 \x03(\x0b\x32\x1b.tessera.wire.list_apps.Appb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"tessera/wire/proto/list_apps.proto\x12\x16tessera.wire.list_apps\"\x96\x01\n\x08Instance\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12\r\n\x05state\x18\x03 \x01(\t\x12\x10\n\x08restarts\x18\x04 \x01(\r\x12\x18\n\x0b\x65xit_status\x18\x05 \x01(\x11H\x00\x88\x01\x01\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x10\n\x08log_file\x18\x07 \x01(\tB\x0e\n\x0c_exit_status\"\x8e\x01\n\x03\x41pp\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tspiffe_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x03 \x03(\t\x12\x0f\n\x07restart\x18\x04 \x01(\t\x12\x33\n\tinstances\x18\x05 \x03(\x0b\x32 .tessera.wire.list_apps.Instance\x12\x0f\n\x07one_off\x18\x06 \x01(\x08\"\x0b\n\tOperation\"3\n\x06Result\x12)\n\x04\x61pps\x18\x01 \x03(\x0b\x32\x1b.tessera.wire.list_apps.Appb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tessera.wire.proto.list_apps_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INSTANCE']._serialized_start=62
-  _globals['_INSTANCE']._serialized_end=137
-  _globals['_APP']._serialized_start=139
-  _globals['_APP']._serialized_end=264
-  _globals['_OPERATION']._serialized_start=266
-  _globals['_OPERATION']._serialized_end=277
-  _globals['_RESULT']._serialized_start=279
-  _globals['_RESULT']._serialized_end=330
+  _globals['_INSTANCE']._serialized_start=63
+  _globals['_INSTANCE']._serialized_end=213
+  _globals['_APP']._serialized_start=216
+  _globals['_APP']._serialized_end=358
+  _globals['_OPERATION']._serialized_start=360
+  _globals['_OPERATION']._serialized_end=371
+  _globals['_RESULT']._serialized_start=373
+  _globals['_RESULT']._serialized_end=424
 # @@protoc_insertion_point(module_scope)
