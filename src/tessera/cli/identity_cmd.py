@@ -19,6 +19,9 @@ def register(commands: Any) -> None:
     parser.add_argument("--socket", type=Path, help="listen on this Unix socket path")
     parser.add_argument("--state-dir", type=Path, help="directory for runtime files")
     parser.add_argument("--service-socket", type=Path, help="the security service's socket")
+    parser.add_argument(
+        "--workload-api-socket", type=Path, help="serve the SPIFFE Workload API on this socket"
+    )
     parser.add_argument("--trust-domain", help="SPIFFE trust domain of issued identities")
     parser.add_argument("--rotation-period", type=float, help="seconds between intermediates")
     parser.add_argument("--token-lifetime", type=float, help="seconds a token lives at most")
@@ -40,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
             state_dir=args.state_dir,
             socket_path=args.socket,
             service_socket=args.service_socket,
+            workload_api_socket=args.workload_api_socket,
             trust_domain=args.trust_domain,
             rotation_period=args.rotation_period,
             token_lifetime=args.token_lifetime,

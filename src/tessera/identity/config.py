@@ -9,6 +9,7 @@ rotation_period = 600         # seconds between intermediates towards the servic
 heartbeat = 2                 # seconds between checks that the service still trusts us
 audience = "tessera"          # default token audience
 orchestrator_uid = 1000       # who may share the orchestrator's root (default: our uid)
+workload_api_socket = "<state_dir>/run/workload.sock"  # SPIFFE Workload API (unset: off)
 
 [[identity.rule]]             # first match wins; default path "/{name}"
 name = "web-*"
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import fnmatch
 import grp
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -27,11 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from tessera._paths import default_identity_socket, default_socket_path, default_state_dir
-from tessera.daemon.errors import ConfigError
+from tessera.daemon.errors import ConfigError, config_path
+from tessera.daemon.metrics_config import MetricsConfig, parse_metrics
 from tessera.trust.spiffe import spiffe_id
 from tessera.wire.framing import Limits
 
 IDENTITY_ENDPOINT_ENV = "TESSERA_IDENTITY_ENDPOINT"
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,8 @@ class IdentityConfig:
     request_timeout: float = 1.0
     idle_timeout: float = 60.0
     drain_timeout: float = 5.0
+    workload_api_socket: Path | None = None  # the SPIFFE Workload API's socket; None: not served
+    metrics: MetricsConfig | None = None  # the opt-in metrics endpoint (daemon/metrics.py)
 
     def spiffe_id_for(self, definition: dict[str, Any]) -> str:
         """The application identity of a client definition (first matching rule)."""
@@ -117,12 +123,12 @@ def load_identity_config(path: Path | None) -> IdentityConfig:
                 document = tomllib.load(file)
         except OSError as error:
             raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
-        except tomllib.TOMLDecodeError as error:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:  # TOML is UTF-8
             raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
     section = document.get("identity", {})
     if not isinstance(section, dict):
         raise ConfigError("[identity] must be a table")
-    state_dir = Path(_text(section, "state_dir", str(default_state_dir()))).expanduser()
+    state_dir = config_path(_text(section, "state_dir", str(default_state_dir())), "state_dir")
     rules = tuple(_rule(entry) for entry in _list(section, "rule")) or (MappingRule(),)
     config = IdentityConfig(
         state_dir=state_dir,
@@ -134,12 +140,14 @@ def load_identity_config(path: Path | None) -> IdentityConfig:
         heartbeat=_seconds(section, "heartbeat", 2, minimum=0.05),
         audience=_text(section, "audience", "tessera"),
         orchestrator_uid=int(_seconds(section, "orchestrator_uid", os.geteuid(), minimum=0)),
-        orchestrator_exe=section.get("orchestrator_exe"),
+        orchestrator_exe=_optional_text(section, "orchestrator_exe"),
         payload_max_age=_seconds(section, "payload_max_age", 120, minimum=1),
         rules=rules,
         allow_root=bool(section.get("allow_root", False)),
-        log_level=_text(section, "log_level", "info"),
+        log_level=_log_level(section),
         socket_group=_group(section.get("socket_group")),
+        workload_api_socket=_workload_api_socket(section),
+        metrics=parse_metrics(section, "identity"),
     )
     return config.validated()
 
@@ -152,9 +160,14 @@ def _group(value: Any) -> str | None:
         raise ConfigError("identity.socket_group must be a group name")
     try:
         grp.getgrnam(value)
-    except KeyError:
+    except (KeyError, ValueError):  # ValueError: a NUL in the name
         raise ConfigError(f"identity.socket_group: no group named {value!r}") from None
     return value
+
+
+def _workload_api_socket(table: dict[str, Any]) -> Path | None:
+    value = _optional_text(table, "workload_api_socket")
+    return None if value is None else config_path(value, "identity.workload_api_socket")
 
 
 def _text(table: dict[str, Any], key: str, default: str) -> str:
@@ -164,10 +177,27 @@ def _text(table: dict[str, Any], key: str, default: str) -> str:
     return value
 
 
+def _optional_text(table: dict[str, Any], key: str) -> str | None:
+    value = table.get(key)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ConfigError(f"identity.{key} must be a non-empty string")
+    return value
+
+
+def _log_level(table: dict[str, Any]) -> str:
+    level = _text(table, "log_level", "info")
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"identity.log_level must be one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
 def _seconds(table: dict[str, Any], key: str, default: float, *, minimum: float) -> float:
     value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+    # Not NaN or infinite either (TOML has both): they fail later, as timers or a uid.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= minimum:
         raise ConfigError(f"identity.{key} must be a number of at least {minimum}")
+    if not math.isfinite(value) or value >= 1 << 63:
+        raise ConfigError(f"identity.{key} is out of range")
     return float(value)
 
 
@@ -187,6 +217,10 @@ def _rule(entry: dict[str, Any]) -> MappingRule:
         raise ConfigError("identity.rule.path must be a template starting with '/'")
     try:
         path.format(name="x", user="x", host="x")
-    except (KeyError, IndexError, ValueError) as error:
+    # "{name.x}" and "{name[x]}" reach attributes and indexes: AttributeError, TypeError.
+    except (KeyError, IndexError, ValueError, AttributeError, TypeError) as error:
         raise ConfigError(f"identity.rule.path {path!r}: {error}") from None
-    return MappingRule(path, entry.get("name"), entry.get("user"), entry.get("host"))
+    patterns = [entry.get(key) for key in ("name", "user", "host")]
+    if not all(p is None or isinstance(p, str) for p in patterns):
+        raise ConfigError("identity.rule: name, user and host must be glob patterns (strings)")
+    return MappingRule(path, *patterns)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,8 +14,10 @@ from tessera.daemon.trust_ops import handle_trust
 from tessera.daemon.trusted_side import TrustedSide
 from tessera.identity.attestation import attest
 from tessera.identity.config import IdentityConfig
+from tessera.identity.containers import ContainerAttestor
 from tessera.identity.payloads import PayloadVerifier
 from tessera.identity.registry import Registry
+from tessera.identity.revocations import Revocations
 from tessera.trust.peer import Incarnation, incarnation_of
 from tessera.trust.store import TrustStore
 from tessera.wire import payload_kinds
@@ -70,12 +73,16 @@ class IdentityHandler:
         store: TrustStore,
         registry: Registry,
         issuer: TrustedSide,
+        revocations: Revocations,
     ) -> None:
         self._config = config
         self._store = store
         self._registry = registry
         self._issuer = issuer
+        self._revocations = revocations
         self._payloads = PayloadVerifier(store, config.payload_max_age)
+        self._containers = ContainerAttestor(registry)
+        registry.resolve_containers_with(self._containers.resolve)  # for the Workload API too
 
     def framing_error(self, error: FramingError) -> bytes:
         """A request that could not be framed."""
@@ -128,13 +135,17 @@ class IdentityHandler:
             raise StatusError(Status.TRUST_BAD_SIGNATURE, "definition names no application")
         definition = _definition_fields(claims)
         spiffe_id = self._config.spiffe_id_for(definition)
-        self._registry.define(claims["client_id"], definition, spiffe_id)
+        # Redefined as another identity: what its processes were issued is withdrawn.
+        forgotten = self._registry.define(claims["client_id"], definition, spiffe_id)
+        self._revocations.revoke(forgotten, self._issuer.current)
         log.info("client %s defined as %s", claims["client_id"], spiffe_id)
         return add_client_pb2.Result(spiffe_id=spiffe_id)
 
     def _prove_client(self, token: str) -> Message:
         claims = self._payloads.verify(token, payload_kinds.PROOF)
         defined = self._definition(claims["client_id"])
+        if "container" in defined:  # checked against the container instead (docs/containers.md)
+            return prove_client_pb2.Result(spiffe_id=self._containers.prove(claims, defined))
         if not claims.get("exe_digest"):
             raise StatusError(
                 Status.IDENTITY_ATTESTATION_FAILED, "the proof names no executable digest"
@@ -160,7 +171,8 @@ class IdentityHandler:
         incarnation = (
             Incarnation(pid, start) if isinstance(pid, int) and isinstance(start, int) else None
         )
-        self._registry.remove(claims["client_id"], incarnation)
+        withdrawn = self._registry.remove(claims["client_id"], incarnation)
+        self._revocations.revoke(withdrawn, self._issuer.current)
         return remove_client_pb2.Result()
 
     def _fetch_token(self, audience: str, peer: PeerCredentials | None) -> Message:
@@ -175,8 +187,13 @@ class IdentityHandler:
                     Status.IDENTITY_CLIENT_NOT_PROVEN, "the connecting process is gone"
                 )
         resolved = self._registry.resolve(peer.pid, peer.uid)
+        # The grant prefix lets one revocation withdraw every token of this process.
+        token_id = f"{resolved.grant}.{secrets.token_urlsafe(12)}"
         token, expires = self._issuer.issue_token(
-            resolved.spiffe_id, audience or self._config.audience, self._config.token_lifetime
+            resolved.spiffe_id,
+            audience or self._config.audience,
+            self._config.token_lifetime,
+            token_id=token_id,
         )
         return fetch_token_pb2.Result(
             token=token, expires_at=int(expires.timestamp()), spiffe_id=resolved.spiffe_id
@@ -191,5 +208,5 @@ class IdentityHandler:
 
 
 def _definition_fields(claims: dict[str, Any]) -> dict[str, Any]:
-    keep = ("name", "digest", "script_digest", "host", "user", "uid", "command")
+    keep = ("name", "digest", "script_digest", "host", "user", "uid", "command", "container")
     return {k: claims[k] for k in keep if k in claims}

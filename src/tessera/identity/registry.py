@@ -5,16 +5,30 @@ rules, so it is stable across restarts and upgrades. A proof (from ProveClient) 
 process incarnation (pid and start time, so a reused pid never inherits an identity) to a
 definition. A caller is resolved through its process ancestry, so an application made of many
 processes is one identity.
+
+Each proven process also holds a random *grant*, the prefix of every token `jti` issued to it.
+Whatever withdraws a process (removal, exit, redefinition as another identity) returns its
+grants, for the caller to revoke at the service (identity/revocations.py).
 """
 
 from __future__ import annotations
 
+import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from tessera.trust.peer import Incarnation, ancestry, is_alive
 from tessera.wire.status import Status, StatusError
+
+
+@dataclass(frozen=True)
+class Proven:
+    """One proven process: the uid it was proven with, and the grant of its tokens."""
+
+    uid: int
+    grant: str
 
 
 @dataclass
@@ -24,15 +38,21 @@ class Client:
     client_id: str
     definition: dict[str, Any]
     spiffe_id: str
-    instances: dict[Incarnation, int] = field(default_factory=dict)  # incarnation -> uid
+    instances: dict[Incarnation, Proven] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Resolved:
-    """Who a calling process is."""
+    """Who a calling process is, and the grant its tokens carry."""
 
     client_id: str
     spiffe_id: str
+    grant: str
+
+
+def new_grant() -> str:
+    """A fresh grant: 96 random bits, base64url (no dot: it prefixes a `jti`)."""
+    return secrets.token_urlsafe(12)
 
 
 class Registry:
@@ -42,17 +62,28 @@ class Registry:
         self._lock = threading.Lock()
         self._clients: dict[str, Client] = {}
         self._by_incarnation: dict[Incarnation, str] = {}
+        self._container_resolver: Callable[[int], Resolved | None] | None = None
 
-    def define(self, client_id: str, definition: dict[str, Any], spiffe_id: str) -> None:
-        """Add or replace a definition (an upgrade keeps the proven processes)."""
+    def proven_count(self) -> int:
+        """Processes proven now (for metrics)."""
+        return len(self._by_incarnation)
+
+    def resolve_containers_with(self, resolver: Callable[[int], Resolved | None]) -> None:
+        """Let `resolver` (identity/containers.py) answer first for a caller in a container:
+        it is that container or nobody (it raises), and None for a caller in none."""
+        self._container_resolver = resolver
+
+    def define(self, client_id: str, definition: dict[str, Any], spiffe_id: str) -> list[str]:
+        """Add or replace a definition (an upgrade keeps the proven processes); the grants of
+        processes forgotten because the identity changed."""
         with self._lock:
             existing = self._clients.get(client_id)
             if existing is not None and existing.spiffe_id == spiffe_id:
                 existing.definition = definition
-                return
-            if existing is not None:
-                self._forget_instances(existing)
+                return []
+            forgotten = self._forget_instances(existing) if existing is not None else []
             self._clients[client_id] = Client(client_id, definition, spiffe_id)
+            return forgotten
 
     def definition(self, client_id: str) -> dict[str, Any]:
         """A copy of a client's definition; IDENTITY_CLIENT_UNKNOWN if there is none."""
@@ -73,25 +104,35 @@ class Registry:
                 raise StatusError(
                     Status.IDENTITY_ATTESTATION_FAILED, "that process is proven for another client"
                 )
-            client.instances[incarnation] = uid
+            previous = client.instances.get(incarnation)
+            # Proven again (a replay): its tokens stay valid, so it keeps its grant.
+            grant = previous.grant if previous is not None else new_grant()
+            client.instances[incarnation] = Proven(uid, grant)
             self._by_incarnation[incarnation] = client_id
             return client.spiffe_id
 
-    def remove(self, client_id: str, incarnation: Incarnation | None = None) -> None:
-        """Withdraw one proven process, or (no incarnation) the whole client."""
+    def remove(self, client_id: str, incarnation: Incarnation | None = None) -> list[str]:
+        """Withdraw one proven process, or (no incarnation) the whole client; the grants of
+        the processes withdrawn."""
         with self._lock:
             client = self._clients.get(client_id)
             if client is None:
                 raise StatusError(Status.IDENTITY_CLIENT_UNKNOWN, "no such client")
             if incarnation is None:
-                self._forget_instances(client)
+                forgotten = self._forget_instances(client)
                 del self._clients[client_id]
-                return
-            client.instances.pop(incarnation, None)
+                return forgotten
+            proven = client.instances.pop(incarnation, None)
             self._by_incarnation.pop(incarnation, None)
+            return [proven.grant] if proven is not None else []
 
     def resolve(self, pid: int, uid: int) -> Resolved:
-        """The client a calling process belongs to (itself or an ancestor proven)."""
+        """The client a calling process belongs to (its container, or itself or an ancestor
+        proven)."""
+        if self._container_resolver is not None:
+            in_container = self._container_resolver(pid)
+            if in_container is not None:
+                return in_container
         lineage = ancestry(pid)
         with self._lock:
             for incarnation in lineage:
@@ -99,24 +140,42 @@ class Registry:
                 if client_id is None:
                     continue
                 client = self._clients[client_id]
-                if client.instances.get(incarnation) != uid:
+                proven = client.instances.get(incarnation)
+                if proven is None or proven.uid != uid:
                     break  # a descendant that changed user is not the application any more
-                return Resolved(client_id, client.spiffe_id)
+                return Resolved(client_id, client.spiffe_id, proven.grant)
         raise StatusError(
             Status.IDENTITY_CLIENT_NOT_PROVEN,
             "the calling process is not (a descendant of) a process the orchestrator proved",
         )
 
-    def purge_dead(self) -> int:
-        """Forget proven processes that exited; returns how many."""
+    def resolve_incarnation(self, incarnation: Incarnation) -> Resolved | None:
+        """The client that proved exactly this process (a container's first process), if any."""
+        with self._lock:
+            client_id = self._by_incarnation.get(incarnation)
+            if client_id is None:
+                return None
+            client = self._clients[client_id]
+            proven = client.instances.get(incarnation)
+            if proven is None:
+                return None
+            return Resolved(client_id, client.spiffe_id, proven.grant)
+
+    def purge_dead(self) -> list[str]:
+        """Forget proven processes that exited; returns their grants."""
+        grants = []
         with self._lock:
             dead = [inc for inc in self._by_incarnation if not is_alive(inc)]
             for incarnation in dead:
                 client_id = self._by_incarnation.pop(incarnation)
-                self._clients[client_id].instances.pop(incarnation, None)
-        return len(dead)
+                proven = self._clients[client_id].instances.pop(incarnation, None)
+                if proven is not None:
+                    grants.append(proven.grant)
+        return grants
 
-    def _forget_instances(self, client: Client) -> None:
+    def _forget_instances(self, client: Client) -> list[str]:
         for incarnation in client.instances:
             self._by_incarnation.pop(incarnation, None)
+        grants = [proven.grant for proven in client.instances.values()]
         client.instances.clear()
+        return grants

@@ -1,0 +1,1 @@
+"""Containers: the container engine (podman, dockerd) as the orchestrator's source of clients."""
