@@ -2,6 +2,7 @@
 
 With no options it runs on embedded defaults under one state directory, with a demo manifest
 of two applications. It prints the three endpoints and stops everything on SIGINT/SIGTERM.
+With --containers the demo's applications run as podman containers instead (up/containers.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tessera.cli._daemon import StartupError
 from tessera.up.instance import (
@@ -24,6 +25,9 @@ from tessera.up.instance import (
     write_status,
 )
 
+if TYPE_CHECKING:
+    from tessera.up.containers import ContainerDemo
+
 COMPONENT_STOP_TIMEOUT = 15.0
 
 
@@ -35,6 +39,11 @@ def register(commands: Any) -> None:
     parser.add_argument("--state-dir", type=Path, help="directory for all state")
     parser.add_argument("--manifest", type=Path, help="applications to run (default: the demo)")
     parser.add_argument("--no-demo", action="store_true", help="run no applications by default")
+    parser.add_argument(
+        "--containers",
+        action="store_true",
+        help="run the demo's applications as podman containers (root; docs/containers.md)",
+    )
     parser.add_argument("--rotation-period", type=float, help="seconds between intermediates")
     parser.add_argument("--heartbeat", type=float, help="seconds between trust checks")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
@@ -52,6 +61,18 @@ def demo_manifest(state_dir: Path) -> Path:
     return path
 
 
+def _container_demo(state: Path) -> ContainerDemo:
+    """The container demo, ready to start; StartupError (one line) where it cannot run."""
+    from tessera.up.containers import ContainerDemo, ContainerDemoError
+
+    containers = ContainerDemo(state)
+    try:
+        containers.prepare()
+    except ContainerDemoError as error:
+        raise StartupError(str(error)) from None
+    return containers
+
+
 def run(args: argparse.Namespace) -> int:
     """Start, supervise and finally stop the three components."""
     from tessera._paths import default_state_dir
@@ -59,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
     state = (args.state_dir or default_state_dir()).expanduser().resolve()
     if os.geteuid() == 0 and not args.allow_root:
         raise StartupError("refusing to run as root (pass --allow-root to override)")
+    if args.containers and args.no_demo:
+        raise StartupError("--containers runs the demo: it cannot go with --no-demo")
     try:
         state.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as error:
@@ -81,7 +104,7 @@ def _supervise(args: argparse.Namespace, state: Path) -> int:
     from tessera._paths import default_identity_socket, default_socket_path
     from tessera.cli.main import configure_logging
     from tessera.orchestrator.config import default_control_socket
-    from tessera.up.supervisor import Component, SystemSupervisor
+    from tessera.up.supervisor import Component, SystemSupervisor, die_with_parent
 
     level = args.log_level or "info"
     configure_logging(level)
@@ -91,13 +114,19 @@ def _supervise(args: argparse.Namespace, state: Path) -> int:
     service_socket = default_socket_path(state)
     identity_socket = default_identity_socket(state)
     control_socket = default_control_socket(state)
+    containers = _container_demo(state) if args.containers else None
+    config = ["--config", str(containers.config)] if containers is not None else []
+    if containers is not None:
+        # Sockets a container may reach live apart from the orchestrator's control socket.
+        service_socket, identity_socket = containers.sockets
     manifest = args.manifest
-    if manifest is None and not args.no_demo:
+    if manifest is None and not args.no_demo and containers is None:
         manifest = demo_manifest(state)
     rotation = ["--rotation-period", str(args.rotation_period)] if args.rotation_period else []
     if args.heartbeat:
         rotation += ["--heartbeat", str(args.heartbeat)]
-    orchestrator_args = ["orchestrator", *common, *rotation]
+    sockets = ["--service-socket", str(service_socket), "--identity-socket", str(identity_socket)]
+    orchestrator_args = ["orchestrator", *common, *rotation, *config, *sockets]
     if manifest is not None:
         orchestrator_args += ["--manifest", str(manifest)]
     logs = state / "logs"
@@ -125,14 +154,27 @@ def _supervise(args: argparse.Namespace, state: Path) -> int:
             ),
         )
 
+    if containers is not None:
+        components.append(containers.engine_component(logs / "engine.log"))
     components.extend(
         [
             Component(
-                "security service", ["service", *common], service_socket, logs / "service.log"
+                "security service",
+                ["service", *common, "--socket", str(service_socket)],
+                service_socket,
+                logs / "service.log",
             ),
             Component(
                 "identity provider",
-                ["identity", *common, *rotation],
+                [
+                    "identity",
+                    *common,
+                    *rotation,
+                    "--socket",
+                    str(identity_socket),
+                    "--service-socket",
+                    str(service_socket),
+                ],
                 identity_socket,
                 logs / "identity.log",
             ),
@@ -152,10 +194,16 @@ def _supervise(args: argparse.Namespace, state: Path) -> int:
         print(f"  security service   unix:{service_socket}", flush=True)
         print(f"  identity provider  unix:{identity_socket}", flush=True)
         print(f"  orchestrator       unix:{control_socket}", flush=True)
+        if containers is not None:
+            print(f"  container engine   unix:{containers.engine_socket}", flush=True)
         print(f"  export PARSEC_SERVICE_ENDPOINT=unix:{service_socket}", flush=True)
         print("Ctrl-C stops everything.", flush=True)
+        if containers is not None:
+            containers.start(die_with_parent(os.getpid()))
 
-    code = supervisor.run(on_ready=announce)
+    code = supervisor.run(
+        on_ready=announce, before_stop=containers.stop if containers is not None else None
+    )
     if code:
         raise StartupError(f"the system did not start; see the logs in {logs}")
     print("tessera up: stopped", flush=True)

@@ -7,6 +7,7 @@ the service partitions keys by the application identity the orchestrator proved.
 from __future__ import annotations
 
 import hashlib
+import signal
 import sys
 import time
 
@@ -75,6 +76,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    # As a container's first process (pid 1) SIGTERM would be ignored: stop on it explicitly.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         sys.exit(main())
     except KeyboardInterrupt:

@@ -40,6 +40,7 @@ class Component:
     socket: Path
     log_path: Path
     inherit_stdout: bool = False
+    command: list[str] | None = None  # another program (default: `tessera ARGS`)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     started_at: float = 0.0
     restart_at: float = 0.0
@@ -52,11 +53,11 @@ class Component:
         self.log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with self.log_path.open("ab") as log_file:
             self.process = subprocess.Popen(  # noqa: S603 - our interpreter, our arguments
-                [sys.executable, "-m", "tessera.cli.main", *self.args],
+                self.command or [sys.executable, "-m", "tessera.cli.main", *self.args],
                 stdout=None if self.inherit_stdout else log_file,
                 stderr=log_file,
                 start_new_session=True,
-                preexec_fn=_die_with_parent(os.getpid()),  # noqa: PLW1509 - no threads here
+                preexec_fn=die_with_parent(os.getpid()),  # noqa: PLW1509 - no threads here
             )
         self.started_at = time.monotonic()
         self.started_wall = time.time()
@@ -124,8 +125,9 @@ class SystemSupervisor:
         """Signal handler: only sets a flag."""
         self._stopping = True
 
-    def run(self, on_ready: object = None) -> int:
-        """Start everything, supervise until a stop is requested, then stop everything."""
+    def run(self, on_ready: object = None, before_stop: Callable[[], None] | None = None) -> int:
+        """Start everything, supervise until a stop is requested, then stop everything
+        (`before_stop` first: what uses the components goes before them)."""
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         try:
@@ -152,6 +154,8 @@ class SystemSupervisor:
                 time.sleep(0.1)
             return 0
         finally:
+            if before_stop is not None:
+                before_stop()
             for component in reversed(self.components):
                 component.stop(self._stop_timeout)
 
@@ -186,7 +190,7 @@ class SystemSupervisor:
                 self._on_change()
 
 
-def _die_with_parent(parent: int) -> Callable[[], None]:
+def die_with_parent(parent: int) -> Callable[[], None]:
     """A pre-exec hook: the child gets SIGTERM when the supervisor dies (Linux; else no-op)."""
 
     def hook() -> None:
