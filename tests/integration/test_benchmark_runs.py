@@ -16,3 +16,11 @@ def test_every_scenario_completes_operations() -> None:
         for r in results
         if "/in-" not in r.scenario and r.scenario != "sign/cryptography"
     )
+
+
+def test_fairness_scenario_completes() -> None:
+    from benchmarks.fairness import run_fairness
+
+    result = run_fairness(seconds=0.3, flooders=1, rsa_bits=2048)
+    assert result.alone.operations > 0
+    assert result.flooded.operations > 0

@@ -53,12 +53,20 @@ class Listener:
         self._server: asyncio.Server | None = None
         self._path: Path | None = None
         self._inode = 0
+        self.accepted = 0  # plain counts for the metrics endpoint, read when scraped
+        self.refused = 0
+
+    @property
+    def open_connections(self) -> int:
+        """Connections currently open."""
+        return len(self._connections)
 
     def _make_connection(self) -> asyncio.Protocol:
         if len(self._connections) >= self._max_connections:
             # Beyond the limit a connection is closed at once: the client sees EOF and may
             # retry; file descriptors and memory stay bounded.
             self._refusals.warning("refusing a connection: %d are open", len(self._connections))
+            self.refused += 1
             return _Refused()
         connection = Connection(
             self._dispatcher,
@@ -73,6 +81,7 @@ class Listener:
             peer_start_time=self._peer_start_time,
         )
         self._connections.add(connection)
+        self.accepted += 1
         return connection
 
     def _admit_peer(self, connection: Connection, peer: PeerCredentials | None) -> bool:
@@ -81,6 +90,7 @@ class Listener:
         held = self._per_uid.get(uid, 0)
         if held >= self._max_per_uid:
             self._refusals.warning("refusing a connection of uid %s: it holds %d", uid, held)
+            self.refused += 1
             return False
         self._per_uid[uid] = held + 1
         self._uid_of[connection] = uid

@@ -22,7 +22,8 @@ from typing import Any
 from tessera.daemon.handler import RequestHandler
 from tessera.daemon.listener import Listener
 from tessera.daemon.memory import keep_large_blocks_returnable
-from tessera.daemon.scheduler import FairScheduler
+from tessera.daemon.metrics import DaemonMetrics
+from tessera.daemon.scheduler import DEFAULT_IN_FLIGHT_PER_TENANT, FairScheduler
 from tessera.wire.framing import Limits
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class ListenerSettings:
     first_byte_timeout: float = 5.0  # a new connection that says nothing is closed after this
     # Read each peer's start time at connect: daemons that later identify callers by pid.
     peer_start_time: bool = False
+    slow_requests_per_tenant: int = DEFAULT_IN_FLIGHT_PER_TENANT  # waiting or running
 
 
 def install_event_loop_policy() -> None:
@@ -70,8 +72,10 @@ async def serve(
     tasks: Sequence[BackgroundTask] = (),
     stop: asyncio.Event | None = None,
     on_ready: Callable[[], None] | None = None,
+    metrics: DaemonMetrics | None = None,
 ) -> None:
-    """Serve until `stop` is set or SIGTERM/SIGINT arrives, running `tasks` alongside."""
+    """Serve until `stop` is set or SIGTERM/SIGINT arrives, running `tasks` alongside; with
+    `metrics`, count every answer and serve the metrics endpoint too."""
     stop = stop or asyncio.Event()
     keep_large_blocks_returnable()
     loop = asyncio.get_running_loop()
@@ -79,9 +83,11 @@ async def serve(
         loop.add_signal_handler(signum, stop.set)
     workers = os.cpu_count() or 2
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="worker")
+    if metrics is not None:
+        handler = metrics.instrument(handler)
     listener = Listener(
         handler,
-        FairScheduler(executor, workers),
+        FairScheduler(executor, workers, in_flight_per_tenant=settings.slow_requests_per_tenant),
         settings.limits,
         request_timeout=settings.request_timeout,
         idle_timeout=settings.idle_timeout,
@@ -93,12 +99,17 @@ async def serve(
     running: list[asyncio.Task[None]] = []
     try:
         await listener.start(settings.socket_path, settings.socket_group)
+        if metrics is not None:
+            _watch_listener(metrics, listener)
+            await metrics.start()
         running = [asyncio.create_task(_guarded(task)) for task in tasks]
         if on_ready is not None:
             on_ready()
         notify_ready()
         await stop.wait()
         log.info("stopping: answering requests in flight")
+        if metrics is not None:
+            metrics.stopping = True  # health answers "stopping" while the drain runs
         for task in running:
             task.cancel()  # once: a task may still await its own clean-up
         await listener.stop(settings.drain_timeout)
@@ -110,9 +121,26 @@ async def serve(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         executor.shutdown(wait=True)
+        if metrics is not None:
+            await metrics.close()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
     log.info("stopped")
+
+
+def _watch_listener(metrics: DaemonMetrics, listener: Listener) -> None:
+    metrics.gauge(
+        "tessera_connections_open", "Client connections open now",
+        lambda: listener.open_connections,
+    )  # fmt: skip
+    metrics.counter(
+        "tessera_connections_accepted", "Client connections accepted", lambda: listener.accepted
+    )
+    metrics.counter(
+        "tessera_connections_refused",
+        "Client connections refused (over max_connections or a uid's share)",
+        lambda: listener.refused,
+    )
 
 
 async def _guarded(task: BackgroundTask) -> None:

@@ -21,13 +21,13 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-# Requests one tenant may have waiting; more are refused at once (the quotas of a later
-# change set finer limits). Each connection holds at most one slow request at a time.
-DEFAULT_QUEUE_PER_TENANT = 64
+# Slow requests one tenant may have in flight (waiting or running); more are refused at once.
+# The service sets it from [quotas] max_concurrent. Each connection holds at most one.
+DEFAULT_IN_FLIGHT_PER_TENANT = 64
 
 
 class QueueFullError(Exception):
-    """The tenant already has as many slow requests waiting as it may."""
+    """The tenant already has as many slow requests in flight as it may."""
 
 
 @dataclass(slots=True)
@@ -44,11 +44,11 @@ class FairScheduler:
         executor: Executor,
         workers: int,
         *,
-        queue_per_tenant: int = DEFAULT_QUEUE_PER_TENANT,
+        in_flight_per_tenant: int = DEFAULT_IN_FLIGHT_PER_TENANT,
     ) -> None:
         self._executor = executor
         self._workers = workers
-        self._queue_limit = queue_per_tenant
+        self._limit = in_flight_per_tenant
         self._queues: dict[Hashable, deque[_Job]] = {}
         self._running_by: dict[Hashable, int] = {}
         self._last_start: dict[Hashable, int] = {}  # tenant -> sequence number of its last start
@@ -68,11 +68,17 @@ class FairScheduler:
     def submit(self, tenant: Hashable, fn: Callable[[], Any]) -> asyncio.Future[Any]:
         """Queue `fn` for `tenant`; cancelling the future before it starts drops the job.
 
-        Raises QueueFullError when the tenant's queue is at its limit.
+        Raises QueueFullError when the tenant has its limit of jobs waiting or running.
         """
         queue = self._queues.setdefault(tenant, deque())
-        if len(queue) >= self._queue_limit:
-            raise QueueFullError(f"{len(queue)} slow requests already waiting")
+        in_flight = len(queue) + self._running_by.get(tenant, 0)
+        if in_flight >= self._limit:
+            # Jobs whose clients have gone do not count against the tenant.
+            live = deque(job for job in queue if not job.future.cancelled())
+            in_flight -= len(queue) - len(live)
+            self._queues[tenant] = queue = live
+            if in_flight >= self._limit:
+                raise QueueFullError(f"{in_flight} slow requests already in flight")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         queue.append(_Job(fn, future))
         self._start_more()

@@ -64,8 +64,8 @@ def test_a_tenants_queue_is_bounded_and_errors_reach_the_caller() -> None:
     async def scenario() -> None:
         gate = threading.Event()
         with ThreadPoolExecutor(1) as pool:
-            scheduler = FairScheduler(pool, 1, queue_per_tenant=2)
-            first = scheduler.submit("t", lambda: gate.wait(5))  # running, not queued
+            scheduler = FairScheduler(pool, 1, in_flight_per_tenant=3)
+            first = scheduler.submit("t", lambda: gate.wait(5))  # running: counts too
             queued = [scheduler.submit("t", lambda: None) for _ in range(2)]
             with pytest.raises(QueueFullError):
                 scheduler.submit("t", lambda: None)
@@ -76,5 +76,22 @@ def test_a_tenants_queue_is_bounded_and_errors_reach_the_caller() -> None:
             with pytest.raises(ZeroDivisionError):
                 await other
             assert scheduler.running == 0
+
+    asyncio.run(scenario())
+
+
+def test_jobs_of_gone_clients_do_not_count_against_the_limit() -> None:
+    async def scenario() -> None:
+        gate = threading.Event()
+        with ThreadPoolExecutor(1) as pool:
+            scheduler = FairScheduler(pool, 1, in_flight_per_tenant=2)
+            first = scheduler.submit("t", lambda: gate.wait(5))
+            scheduler.submit("t", lambda: None).cancel()  # its connection closed
+            later = scheduler.submit("t", lambda: 7)  # room again
+            with pytest.raises(QueueFullError):
+                scheduler.submit("t", lambda: None)
+            gate.set()
+            await first
+            assert await later == 7
 
     asyncio.run(scenario())
