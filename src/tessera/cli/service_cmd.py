@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     def serve(config: ServiceConfig) -> None:
         for warning in config.warnings:  # now that logging is set up: each once, at start
             log.warning("%s", warning)
-        run_service(config)
+        run_service(config, reload=load)  # SIGHUP reads the file again, same overrides
 
     if args.action == "rotate-kek":
         return run_daemon("key-encryption key rotation", load, _rotate)

@@ -56,6 +56,28 @@ class Listener:
         self.accepted = 0  # plain counts for the metrics endpoint, read when scraped
         self.refused = 0
 
+    def reconfigure(
+        self,
+        limits: Limits,
+        *,
+        request_timeout: float,
+        idle_timeout: float,
+        max_connections: int,
+        max_connections_per_uid: int,
+        first_byte_timeout: float,
+        slow_requests_per_tenant: int,
+    ) -> None:
+        """New limits and timeouts (a reload): for connections opened from now on; open ones
+        keep those they started with, so no client sees its rules change mid-conversation."""
+        self._limits = limits
+        self._request_timeout = request_timeout
+        self._idle_timeout = idle_timeout
+        self._max_connections = max_connections
+        self._max_per_uid = max_connections_per_uid
+        self._first_byte_timeout = first_byte_timeout
+        # The scheduler reads its limit at each submit; it has no setter of its own (yet).
+        self._scheduler._limit = slow_requests_per_tenant
+
     @property
     def open_connections(self) -> int:
         """Connections currently open."""

@@ -2,7 +2,8 @@
 
 Signal handlers only set a flag; the main coroutine then stops accepting, lets requests in
 flight finish (bounded by the drain timeout), cancels background tasks and returns, so the
-caller can close its stores.
+caller can close its stores. A daemon that can reload gets SIGHUP too: its reload coroutine runs
+on the event loop, one at a time, and the listener takes up the settings it returns.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ from tessera.wire.framing import Limits
 log = logging.getLogger(__name__)
 
 BackgroundTask = Callable[[], Coroutine[Any, Any, None]]
+# Re-reads the daemon's configuration: the listener settings now in force, or None if refused.
+ReloadHook = Callable[[], Awaitable["ListenerSettings | None"]]
 
 # How much lower the worker threads run than the event loop (nice levels; Linux applies them
 # per thread).
@@ -78,14 +81,17 @@ async def serve(
     stop: asyncio.Event | None = None,
     on_ready: Callable[[], None] | None = None,
     metrics: DaemonMetrics | None = None,
+    reload: ReloadHook | None = None,
+    reload_requested: asyncio.Event | None = None,
 ) -> None:
     """Serve until `stop` is set or SIGTERM/SIGINT arrives, running `tasks` alongside; with
-    `metrics`, count every answer and serve the metrics endpoint too."""
+    `metrics`, count every answer and serve the metrics endpoint too; with `reload`, run it on
+    SIGHUP (or when `reload_requested` is set) and apply the listener settings it returns."""
     stop = stop or asyncio.Event()
     keep_large_blocks_returnable()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    wanted = reload_requested or asyncio.Event()
+    signals = _handle_signals(loop, stop, wanted if reload is not None else None)
     workers = os.cpu_count() or 2
     executor = ThreadPoolExecutor(
         max_workers=workers, thread_name_prefix="worker", initializer=_yield_to_the_event_loop
@@ -104,12 +110,15 @@ async def serve(
         peer_start_time=settings.peer_start_time,
     )
     running: list[asyncio.Task[None]] = []
+    applied = [settings]  # the drain timeout at stop is the one in force then
     try:
         await listener.start(settings.socket_path, settings.socket_group)
         if metrics is not None:
             _watch_listener(metrics, listener)
             await metrics.start()
         running = [asyncio.create_task(_guarded(task)) for task in tasks]
+        if reload is not None:
+            running.append(asyncio.create_task(_reloads(reload, wanted, listener, applied)))
         if on_ready is not None:
             on_ready()
         notify_ready()
@@ -119,7 +128,7 @@ async def serve(
             metrics.stopping = True  # health answers "stopping" while the drain runs
         for task in running:
             task.cancel()  # once: a task may still await its own clean-up
-        await listener.stop(settings.drain_timeout)
+        await listener.stop(applied[0].drain_timeout)
     finally:
         for task in running:
             if not task.done() and not task.cancelling():
@@ -130,9 +139,48 @@ async def serve(
         executor.shutdown(wait=True)
         if metrics is not None:
             await metrics.close()
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in signals:
             loop.remove_signal_handler(signum)
     log.info("stopped")
+
+
+def _handle_signals(
+    loop: asyncio.AbstractEventLoop, stop: asyncio.Event, reload: asyncio.Event | None
+) -> list[signal.Signals]:
+    """Handlers that only set a flag; the signals handled, to remove at the end."""
+    signals = [signal.SIGTERM, signal.SIGINT]
+    for signum in signals:
+        loop.add_signal_handler(signum, stop.set)
+    if reload is not None:
+        signals.append(signal.SIGHUP)
+        loop.add_signal_handler(signal.SIGHUP, reload.set)
+    return signals
+
+
+async def _reloads(
+    reload: ReloadHook, wanted: asyncio.Event, listener: Listener, applied: list[ListenerSettings]
+) -> None:
+    """Run `reload` each time it is wanted, one at a time (signals during one coalesce)."""
+    while True:
+        await wanted.wait()
+        wanted.clear()
+        try:
+            settings = await reload()
+        except Exception:  # a bug in one reload must not end reloading, nor the daemon
+            log.exception("reload failed")
+            continue
+        if settings is None:
+            continue
+        listener.reconfigure(
+            settings.limits,
+            request_timeout=settings.request_timeout,
+            idle_timeout=settings.idle_timeout,
+            max_connections=settings.max_connections,
+            max_connections_per_uid=settings.max_connections_per_uid,
+            first_byte_timeout=settings.first_byte_timeout,
+            slow_requests_per_tenant=settings.slow_requests_per_tenant,
+        )
+        applied[0] = settings
 
 
 def _watch_listener(metrics: DaemonMetrics, listener: Listener) -> None:

@@ -1,13 +1,16 @@
 """Explicit assembly of the service from its configuration: no plugin discovery.
 
 One function builds the key store, providers, authenticators, core provider and dispatcher, and
-fails fast (ConfigError) on anything that cannot work.
+fails fast (ConfigError) on anything that cannot work. A reload (service/reload.py) builds a new
+request path from the same pieces, keeping the key store, trust store, audit log and the
+providers whose tables did not change.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from tessera.service.audit import AuditLog
 from tessera.service.authenticators import (
@@ -32,19 +35,28 @@ from tessera.wire.opcodes import AuthType
 log = logging.getLogger(__name__)
 
 
+# A provider with the `[[provider]]` table it was built from (a reload keeps it if unchanged).
+Built = tuple[ProviderConfig, Provider]
+
+
 @dataclass
 class Assembly:
-    """Everything the request path needs, built once at start-up."""
+    """Everything the request path needs: built at start-up, its request path swapped by reloads."""
 
     config: ServiceConfig
     keystore: KeyStore
-    providers: list[Provider]
-    dispatcher: Dispatcher
+    providers: list[Provider]  # every provider open now: current ones and ones still draining
+    dispatcher: Dispatcher  # the current request path
     audit: AuditLog | None = None
+    # Shared by every request path: the identity provider's root and intermediate live here.
+    trust: TrustStore | None = None
+    quotas: Quotas | None = None
+    active: list[Built] = field(default_factory=list)  # the current providers, in config order
 
     def close(self) -> None:
         """Release providers, the audit log and the key store."""
-        for provider in self.providers:
+        providers, self.providers = self.providers, []
+        for provider in providers:
             provider.close()
         if self.audit is not None:
             self.audit.close()
@@ -97,6 +109,65 @@ def build_provider(entry: ProviderConfig, config: ServiceConfig, keystore: KeySt
     raise ConfigError(f"unknown provider type {entry.provider_type!r}")
 
 
+def build_providers(
+    config: ServiceConfig, keystore: KeyStore, kept: Mapping[int, Built] | None = None
+) -> tuple[list[Built], list[Provider]]:
+    """The providers of `config` in order, reusing `kept` ones whose table is unchanged; also
+    the ones built here. On failure, those built here are closed and the error raised."""
+    kept = kept or {}
+    chosen: list[Built] = []
+    added: list[Provider] = []
+    try:
+        for entry in config.providers:
+            old = kept.get(entry.provider_id)
+            if old is not None and old[0] == entry:
+                chosen.append(old)  # not reopened: one instance per provider, one KEK read
+                continue
+            try:
+                provider = build_provider(entry, config, keystore)
+            except TpmUnavailable as error:
+                if not (isinstance(entry.settings, TpmSettings) and entry.settings.skip_if_no_tpm):
+                    raise
+                log.warning("provider %d left out (skip_if_no_tpm): %s", entry.provider_id, error)
+                continue
+            added.append(provider)
+            chosen.append((entry, provider))
+    except BaseException:
+        for provider in added:
+            provider.close()
+        raise
+    return chosen, added
+
+
+def build_authenticators(config: ServiceConfig, trust: TrustStore) -> dict[AuthType, Authenticator]:
+    """The configured authenticators, in order."""
+    return {t: build_authenticator(t, config, trust) for t in config.authenticators}
+
+
+def build_dispatcher(
+    config: ServiceConfig,
+    keystore: KeyStore,
+    providers: Sequence[Provider],
+    authenticators: Mapping[AuthType, Authenticator],
+    *,
+    trust: TrustStore,
+    audit: AuditLog | None,
+    quotas: Quotas,
+) -> Dispatcher:
+    """The request path over already built parts (cannot fail)."""
+    core = CoreProvider(providers, list(authenticators.values()), keystore)
+    return Dispatcher(
+        authenticators,
+        config.admin_identities(),
+        core,
+        {p.provider_id: p for p in providers},
+        TrustEndpoint(trust),
+        log_error_details=config.log_error_details,
+        audit=audit,
+        quotas=quotas,
+    )
+
+
 def build(config: ServiceConfig) -> Assembly:
     """Assemble the service; the caller owns the result and must close it."""
     keystore = KeyStore(config.key_store_path)
@@ -110,25 +181,13 @@ def build(config: ServiceConfig) -> Assembly:
                 checkpoint_records=config.audit.checkpoint_records,
                 checkpoint_seconds=config.audit.checkpoint_seconds,
             )
-        for entry in config.providers:
-            try:
-                providers.append(build_provider(entry, config, keystore))
-            except TpmUnavailable as error:
-                if not (isinstance(entry.settings, TpmSettings) and entry.settings.skip_if_no_tpm):
-                    raise
-                log.warning("provider %d left out (skip_if_no_tpm): %s", entry.provider_id, error)
+        active, providers = build_providers(config, keystore)
         trust = build_trust_store(config)
-        authenticators = {t: build_authenticator(t, config, trust) for t in config.authenticators}
-        core = CoreProvider(providers, list(authenticators.values()), keystore)
-        dispatcher = Dispatcher(
-            authenticators,
-            config.admin_identities(),
-            core,
-            {p.provider_id: p for p in providers},
-            TrustEndpoint(trust),
-            log_error_details=config.log_error_details,
-            audit=audit,
-            quotas=Quotas(config.quotas, keystore),
+        authenticators = build_authenticators(config, trust)
+        quotas = Quotas(config.quotas, keystore)
+        current = [provider for _, provider in active]
+        dispatcher = build_dispatcher(
+            config, keystore, current, authenticators, trust=trust, audit=audit, quotas=quotas
         )
     except BaseException:
         for provider in providers:
@@ -137,4 +196,4 @@ def build(config: ServiceConfig) -> Assembly:
             audit.close()
         keystore.close()
         raise
-    return Assembly(config, keystore, providers, dispatcher, audit)
+    return Assembly(config, keystore, providers, dispatcher, audit, trust, quotas, active)

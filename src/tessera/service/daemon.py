@@ -1,13 +1,16 @@
-"""Running the security service: refuse root, build, serve, close in order."""
+"""Running the security service: refuse root, build, serve (reloading on SIGHUP), close."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Callable
 
 from tessera.daemon import runner
 from tessera.daemon.metrics import DaemonMetrics
 from tessera.service.builder import Assembly, build
 from tessera.service.config import ConfigError, ServiceConfig
+from tessera.service.reload import LiveRequestPath, Reloader
 from tessera.service.state_check import prepare_state
 
 
@@ -27,22 +30,41 @@ def listener_settings(config: ServiceConfig) -> runner.ListenerSettings:
     )
 
 
-def run_service(config: ServiceConfig) -> None:
-    """Run until SIGTERM or SIGINT. Raises ConfigError for an unusable configuration."""
+def run_service(config: ServiceConfig, reload: Callable[[], ServiceConfig] | None = None) -> None:
+    """Run until SIGTERM or SIGINT; with `reload` (which reads the configuration again, as at
+    start), SIGHUP applies what it returns. Raises ConfigError for an unusable configuration."""
     if os.geteuid() == 0 and not config.allow_root:
         raise ConfigError("refusing to run as root (set core_settings.allow_root to override)")
     prepare_state(config)
     assembly = build(config)
     try:
-        runner.run(serve(assembly))
+        runner.run(serve(assembly, reload))
     finally:
         assembly.close()
 
 
-async def serve(assembly: Assembly) -> None:
-    """Serve one assembled service until a termination signal."""
+async def serve(
+    assembly: Assembly,
+    reload: Callable[[], ServiceConfig] | None = None,
+    *,
+    reload_requested: asyncio.Event | None = None,
+) -> None:
+    """Serve one assembled service until a termination signal, reloading with `reload`."""
+    path = LiveRequestPath(assembly.dispatcher)
+    hook: runner.ReloadHook | None = None
+    if reload is not None:
+        reloader = Reloader(assembly, path, reload)
+
+        async def hook() -> runner.ListenerSettings | None:
+            config = await reloader.reload()
+            return None if config is None else listener_settings(config)
+
     await runner.serve(
-        assembly.dispatcher, listener_settings(assembly.config), metrics=service_metrics(assembly)
+        path,
+        listener_settings(assembly.config),
+        metrics=service_metrics(assembly),
+        reload=hook,
+        reload_requested=reload_requested,
     )
 
 
