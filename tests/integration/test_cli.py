@@ -166,6 +166,32 @@ def test_hash(cli: Run) -> None:
     }
 
 
+def test_sign_verify_and_hash_files_over_the_request_limit(cli: Run, short_tmp: Path) -> None:
+    """Issue 10: files over the service's 1 MiB body limit are hashed here (parsec-tool's way)."""
+    big = short_tmp / "big.bin"
+    data = os.urandom(5_000_000)
+    big.write_bytes(data)
+    assert cli("hash", "-f", os.fspath(big)).out == hashlib.sha256(data).hexdigest() + "\n"
+    name = f"big-{os.getpid()}"
+    assert cli("create-ecc-key", "-k", name).code == 0
+    try:
+        signature = cli("sign", "-k", name, "-f", os.fspath(big)).out.strip()
+        assert cli("verify", "-k", name, "-s", signature, "-f", os.fspath(big)).out == (
+            "Verified OK\n"
+        )
+        public = serialization.load_pem_public_key(
+            cli("export-public-key", "-k", name).out.encode()
+        )
+        assert isinstance(public, ec.EllipticCurvePublicKey)
+        public.verify(base64.b64decode(signature), data, ec.ECDSA(hashes.SHA256()))
+        assert cli("create-key", "-k", f"{name}-mac", "--spec", "hmac-sha256").code == 0
+        refused = cli("mac", "-k", f"{name}-mac", "-f", os.fspath(big)).failed(ExitCode.SERVICE)
+        assert "input is 5000000 bytes, the service accepts requests of at most 1048576" in refused
+    finally:
+        cli("delete-key", "-k", name)
+        cli("delete-key", "-k", f"{name}-mac")
+
+
 # keys and their operations
 
 
@@ -542,3 +568,52 @@ def test_process_interrupt_is_quiet(short_tmp: Path) -> None:
             process.send_signal(signal.SIGINT)
             stdout, stderr = process.communicate(timeout=20)
     assert (process.returncode, stdout, stderr) == (ExitCode.INTERRUPTED, b"", b"")
+
+
+def _as_other_user(state: Path) -> tuple[list[str], Callable[[], None]]:
+    """How to run a process that may not enter `state` (the default state directory of a
+    service run by someone else): as nobody when we are root, else with the directory closed."""
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("setpriv is needed to run a client as another user")
+        return [setpriv, "--reuid", "nobody", "--regid", "nogroup", "--clear-groups"], lambda: None
+    state.chmod(0)
+    return [], lambda: state.chmod(0o700)
+
+
+def test_unreadable_default_socket_is_one_line(service: RunningService) -> None:
+    """Issue 10: a user who may not use the default socket gets one line, no traceback."""
+    assert service.socket_path == service.state_dir / "run" / "parsec.sock"
+    prefix, restore = _as_other_user(service.state_dir)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PARSEC_", "TESSERA_"))}
+    env["TESSERA_STATE_DIR"] = os.fspath(service.state_dir)
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    code = (
+        "import tessera\n"
+        "try:\n"
+        "    tessera.Client().ping()\n"
+        "except tessera.TesseraError as error:\n"
+        "    print(type(error).__name__, error)\n"
+    )
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*prefix, sys.executable, *args],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            env=env,
+            check=False,
+        )
+
+    try:
+        done = run("-m", "tessera.cli.main", "ping")
+        library = run("-c", code)
+    finally:
+        restore()
+    assert (done.returncode, done.stdout) == (ExitCode.TRANSPORT, ""), done.stderr
+    assert done.stderr.startswith(f"tessera: permission denied on {service.socket_path}: ")
+    assert done.stderr.count("\n") == 1 and "group" in done.stderr
+    assert (library.returncode, library.stderr) == (0, "")
+    assert library.stdout.startswith(f"TransportError permission denied on {service.socket_path}")

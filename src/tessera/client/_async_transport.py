@@ -1,10 +1,15 @@
-"""Asyncio transport: the same contract as the blocking one, for one event loop."""
+"""Asyncio transport: the same contract as the blocking one, for one event loop.
+
+It drives a plain non-blocking socket with the loop's `sock_*` calls rather than asyncio
+streams: a stream transport that fails a write (EPIPE) stops reading at once, and a refusal the
+service sent before closing (BODY_SIZE_EXCEEDS_LIMIT for a request too big) would be lost.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -13,15 +18,15 @@ from tessera.client._transport import (
     NOT_LISTENING,
     RECV_SIZE,
     SERVICE,
+    cannot_connect,
     hang_up_message,
     not_listening,
     response_limits,
+    still_open,
 )
 from tessera.wire.framing import Event, Frame, FrameReader
 
 _MAX_IDLE = 8
-
-Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 class _StaleConnectionError(Exception):
@@ -38,7 +43,7 @@ class AsyncTransport:
         self.timeout = timeout
         self.role = role
         self._reached = False  # connected at least once: a vanished socket means a restart
-        self._idle: list[Connection] = []
+        self._idle: list[socket.socket] = []
 
     async def exchange(
         self, data: bytes, timeout: float | None = None, *, idempotent: bool = True
@@ -46,52 +51,59 @@ class AsyncTransport:
         """Send one request and return its response frame (see `SyncTransport.exchange`)."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         while self._idle and idempotent:  # a non-idempotent request takes a fresh connection
-            connection = self._idle.pop()
-            if connection[0].at_eof():
-                await _discard(connection[1])
+            sock = self._idle.pop()
+            if not still_open(sock):
+                sock.close()
                 continue
             try:
-                return await self._round_trip(connection, data, deadline, reused=True)
+                return await self._round_trip(sock, data, deadline, reused=True)
             except _StaleConnectionError:
                 await self.aclose()  # the service restarted or dropped idle connections
-        connection = await self._connect(deadline)
-        return await self._round_trip(connection, data, deadline, reused=False)
+        sock = await self._connect(deadline)
+        return await self._round_trip(sock, data, deadline, reused=False)
 
     async def aclose(self) -> None:
         """Close idle connections."""
         idle, self._idle = self._idle, []
-        for _, writer in idle:
-            await _discard(writer)
+        for sock in idle:
+            sock.close()
 
-    async def _connect(self, deadline: float) -> Connection:
+    async def _connect(self, deadline: float) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
+            sock.setblocking(False)
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
             # cancellation that arrives as the awaited call completes.
             async with asyncio.timeout(max(deadline - time.monotonic(), 0.001)):
-                connection = await asyncio.open_unix_connection(os.fspath(self.path))
+                await asyncio.get_running_loop().sock_connect(sock, os.fspath(self.path))
         except NOT_LISTENING as error:
+            sock.close()
             raise not_listening(self.path, error, role=self.role, reached=self._reached) from None
         except TimeoutError:
+            sock.close()
             raise CallTimeoutError(f"connecting to {self.path} timed out") from None
         except OSError as error:
-            raise TransportError(f"cannot connect to {self.path}: {error}", sent=False) from None
+            sock.close()
+            raise cannot_connect(self.path, error, role=self.role) from None
+        except BaseException:  # cancelled: leave no socket behind
+            sock.close()
+            raise
         self._reached = True
-        return connection
+        return sock
 
     async def _round_trip(
-        self, connection: Connection, data: bytes, deadline: float, *, reused: bool
+        self, sock: socket.socket, data: bytes, deadline: float, *, reused: bool
     ) -> Frame:
-        _, writer = connection
         frames = FrameReader(response_limits(), responses=True)
         failure: Exception
         try:
-            events, received_any = await _send_and_receive(connection, frames, data, deadline)
+            events, received_any, sent_all = await _send_and_receive(sock, frames, data, deadline)
         except TimeoutError:
             failure = CallTimeoutError("no complete answer within the timeout")
         except OSError as error:
             failure = TransportError(f"connection error: {error}", transient=True)
         except BaseException:  # cancelled mid-answer: the stream cannot be reused
-            writer.close()
+            sock.close()
             raise
         else:
             if not events:
@@ -104,43 +116,58 @@ class AsyncTransport:
                 status = events[0].status.name
                 failure = ProtocolError(f"malformed answer from the service ({status})")
             else:
-                if frames.buffered or len(events) > 1 or len(self._idle) >= _MAX_IDLE:
-                    await _discard(writer)  # bytes beyond one answer, or the pool is full
+                # Bytes beyond one answer, an answer to a request not read whole (a refusal
+                # from its header), a full pool, or a closing service: do not keep it.
+                reusable = not (frames.buffered or len(events) > 1 or not sent_all)
+                if not reusable or len(self._idle) >= _MAX_IDLE or not still_open(sock):
+                    sock.close()
                 else:
-                    self._idle.append(connection)
+                    self._idle.append(sock)
                 return events[0]
-        await _discard(writer)
+        sock.close()
         raise failure
 
 
-async def _discard(writer: asyncio.StreamWriter) -> None:
-    """Close a connection and wait for it (collecting any error, so none is left unretrieved)."""
-    writer.close()
-    with contextlib.suppress(Exception):
-        await writer.wait_closed()
+async def _send_all(sock: socket.socket, data: bytes) -> bool:
+    """Send the whole request; False if the service stopped reading it (EPIPE, reset)."""
+    try:
+        await asyncio.get_running_loop().sock_sendall(sock, data)
+    except (BrokenPipeError, ConnectionResetError):
+        return False  # its answer (a refusal) may still be queued for us: the reader reads on
+    return True
 
 
 async def _send_and_receive(
-    connection: Connection, frames: FrameReader, data: bytes, deadline: float
-) -> tuple[list[Event], bool]:
-    """Send a request and read until an answer completes: (events, whether any byte came).
+    sock: socket.socket, frames: FrameReader, data: bytes, deadline: float
+) -> tuple[list[Event], bool, bool]:
+    """Send a request while reading its answer: (events, whether any byte came, all sent).
 
+    As the blocking transport's: an answer that comes while the request is still going out (a
+    refusal from its header) is read, not lost behind the EPIPE that writing on would get.
     No events means the service hung up (EOF or reset) first.
     """
-    reader, writer = connection
+    loop = asyncio.get_running_loop()
+    sending = loop.create_task(_send_all(sock, data))
     received_any = False
     try:
-        writer.write(data)
         async with asyncio.timeout(max(deadline - time.monotonic(), 0.001)):
-            await writer.drain()
-        while True:
-            async with asyncio.timeout(max(deadline - time.monotonic(), 0.001)):
-                chunk = await reader.read(RECV_SIZE)
-            if not chunk:
-                return [], received_any
-            received_any = True
-            events = frames.feed(chunk)
-            if events:
-                return events, True
-    except (BrokenPipeError, ConnectionResetError):
-        return [], received_any
+            while True:
+                try:
+                    chunk = await loop.sock_recv(sock, RECV_SIZE)
+                except ConnectionResetError:
+                    return [], received_any, False
+                if not chunk:
+                    return [], received_any, False
+                received_any = True
+                events = frames.feed(chunk)
+                if events:
+                    # A complete answer: the request went out whole only if sending is done.
+                    return events, True, sending.done() and sending.result()
+    finally:
+        if not sending.done():
+            sending.cancel()
+        # Let the send task settle before the socket can be closed under it (its writer
+        # callback names the descriptor), and collect its outcome.
+        await asyncio.wait([sending])
+        if not sending.cancelled():
+            sending.exception()

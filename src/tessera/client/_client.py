@@ -19,7 +19,8 @@ from typing import Any, Self, TypeVar
 from cryptography import x509
 
 from tessera.client import _keyflows
-from tessera.client._errors import TesseraError
+from tessera.client._discovery import DEFAULT_REQUEST_LIMIT
+from tessera.client._errors import TesseraError, UsageError
 from tessera.client._importing import ImportableKey, attributes_and_data
 from tessera.client._keyflows import Capabilities, KeyRef
 from tessera.client._operations import (
@@ -97,15 +98,17 @@ class Key:
 
     def decrypt(self, ciphertext: bytes, associated_data: bytes = b"") -> bytes:
         """The inverse of `encrypt`; raises `InvalidSignatureError` if AEAD data was altered."""
-        return self._client._drive(_keyflows.decrypt(self._ref, ciphertext, associated_data))
+        return self._client._drive(
+            _keyflows.decrypt(self._ref, ciphertext, associated_data, self._client._capabilities)
+        )
 
     def mac(self, data: bytes) -> bytes:
         """The MAC of `data` (HMAC or CMAC keys)."""
-        return self._client._drive(_keyflows.mac(self._ref, data))
+        return self._client._drive(_keyflows.mac(self._ref, data, self._client._capabilities))
 
     def verify_mac(self, data: bytes, tag: bytes) -> None:
         """Check a MAC; raises `InvalidSignatureError`."""
-        self._client._drive(_keyflows.verify_mac(self._ref, data, tag))
+        self._client._drive(_keyflows.verify_mac(self._ref, data, tag, self._client._capabilities))
 
     def agree(self, peer: formats.PublicKey | bytes) -> bytes:
         """The raw shared secret with a peer public key (a `cryptography` key or PSA bytes)."""
@@ -148,7 +151,9 @@ class Client:
     `restart_wait`: seconds of pauses a call may spend waiting for the service or the identity
     provider to come back after a crash (default `TESSERA_RESTART_WAIT`, else 10; 0: never
     wait); what is retried, and how a lost answer to a key creation is settled, is in
-    docs/client.md.
+    docs/client.md. `max_request_size`: the largest request body the service accepts (its
+    `body_len_limit`, 1 MiB by default); bigger messages are signed, verified and hashed by
+    digests made here, and bigger inputs to MAC, cipher and AEAD calls are refused unsent.
 
     Nothing is sent until the first call. Connections are kept open, pooled, and replaced
     transparently when the service restarts; one client may be shared by many threads.
@@ -165,6 +170,7 @@ class Client:
         timeout: float = DEFAULT_TIMEOUT,
         identity_endpoint: Endpoint = None,
         restart_wait: float | None = None,
+        max_request_size: int = DEFAULT_REQUEST_LIMIT,
     ) -> None:
         self.operations = OperationClient(
             endpoint,
@@ -175,8 +181,10 @@ class Client:
             identity_endpoint=identity_endpoint,
             restart_wait=restart_wait,
         )
+        if max_request_size < 0:
+            raise UsageError("max_request_size must not be negative")
         self._provider = provider
-        self._capabilities = Capabilities()
+        self._capabilities = Capabilities(max_request_size)
 
     def __enter__(self) -> Self:
         return self
@@ -304,15 +312,19 @@ class AsyncKey:
 
     async def decrypt(self, ciphertext: bytes, associated_data: bytes = b"") -> bytes:
         """See `Key.decrypt`."""
-        return await self._client._drive(_keyflows.decrypt(self._ref, ciphertext, associated_data))
+        return await self._client._drive(
+            _keyflows.decrypt(self._ref, ciphertext, associated_data, self._client._capabilities)
+        )
 
     async def mac(self, data: bytes) -> bytes:
         """See `Key.mac`."""
-        return await self._client._drive(_keyflows.mac(self._ref, data))
+        return await self._client._drive(_keyflows.mac(self._ref, data, self._client._capabilities))
 
     async def verify_mac(self, data: bytes, tag: bytes) -> None:
         """See `Key.verify_mac`."""
-        await self._client._drive(_keyflows.verify_mac(self._ref, data, tag))
+        await self._client._drive(
+            _keyflows.verify_mac(self._ref, data, tag, self._client._capabilities)
+        )
 
     async def agree(self, peer: formats.PublicKey | bytes) -> bytes:
         """See `Key.agree`."""
@@ -357,6 +369,7 @@ class AsyncClient:
         timeout: float = DEFAULT_TIMEOUT,
         identity_endpoint: Endpoint = None,
         restart_wait: float | None = None,
+        max_request_size: int = DEFAULT_REQUEST_LIMIT,
     ) -> None:
         self.operations = AsyncOperationClient(
             endpoint,
@@ -367,8 +380,10 @@ class AsyncClient:
             identity_endpoint=identity_endpoint,
             restart_wait=restart_wait,
         )
+        if max_request_size < 0:
+            raise UsageError("max_request_size must not be negative")
         self._provider = provider
-        self._capabilities = Capabilities()
+        self._capabilities = Capabilities(max_request_size)
 
     async def __aenter__(self) -> Self:
         return self

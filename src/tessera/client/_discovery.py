@@ -13,11 +13,14 @@ from typing import Any, TypeVar
 
 from tessera.client import _calls
 from tessera.client._choice import CORE_PROVIDER
-from tessera.client._errors import UsageError
+from tessera.client._errors import BodySizeExceedsLimitError, UsageError
 from tessera.client._protocol import Call
 from tessera.wire.opcodes import Opcode
 
 T = TypeVar("T")
+# The service's default limit on a request body (`body_len_limit`, Parsec's and Tessera's). No
+# operation tells a client the configured value: a client is told it (`max_request_size=`).
+DEFAULT_REQUEST_LIMIT = 1 << 20
 # A flow of calls: yields each Call, receives its result (or its exception), returns a value.
 KeyFlow = Generator[Call[Any], Any, T]
 
@@ -35,9 +38,14 @@ class Capabilities:
     answers are the same, so the race is harmless.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, request_limit: int = DEFAULT_REQUEST_LIMIT) -> None:
+        self.request_limit = request_limit  # the largest request body the service accepts
         self._providers: list[int] | None = None
         self._opcodes: dict[int, frozenset[int]] = {}
+
+    def fits(self, call: Call[Any]) -> bool:
+        """True if the service accepts a request this size (as far as this client knows)."""
+        return call.body.ByteSize() <= self.request_limit
 
     def providers(self) -> KeyFlow[list[int]]:
         """The crypto providers' ids in the service's order of preference (core excluded)."""
@@ -67,3 +75,32 @@ class Capabilities:
     def serves(self, provider: int, opcode: Opcode) -> KeyFlow[bool]:
         """True if `provider` lists `opcode`."""
         return int(opcode) in (yield from self.opcodes(provider))
+
+
+def too_large(
+    call: Call[Any], size: int, limit: int | None, why: str = ""
+) -> BodySizeExceedsLimitError:
+    """The error for input the service will not take in one request (`limit` None: the
+    service said so, its limit is lower than the one this client was told)."""
+    what = call.operation + (f" on key {call.key_name!r}" if call.key_name is not None else "")
+    accepts = (
+        f"the service accepts requests of at most {limit} bytes"
+        if limit is not None
+        else "over the service's request size limit"
+    )
+    return BodySizeExceedsLimitError(
+        f"{what}: input is {size} bytes, {accepts}{why} (BODY_SIZE_EXCEEDS_LIMIT)",
+        operation=call.operation,
+        key_name=call.key_name,
+    )
+
+
+def run_sized(call: Call[T], size: int, capabilities: Capabilities) -> KeyFlow[T]:
+    """Run a call whose input has no sound fallback (MAC, cipher, AEAD): input too big for
+    one request is refused before it is sent, and the service's own refusal says the size."""
+    if not capabilities.fits(call):
+        raise too_large(call, size, capabilities.request_limit)
+    try:
+        return (yield from run(call))
+    except BodySizeExceedsLimitError:
+        raise too_large(call, size, None) from None

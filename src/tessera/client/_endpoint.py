@@ -6,6 +6,7 @@ Endpoints are URIs as Parsec's clients write them: `unix:/path/to/socket` (also 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -39,8 +40,8 @@ def resolve_service_endpoint(explicit: str | os.PathLike[str] | None = None) -> 
     given = _given(explicit, SERVICE_ENDPOINT_ENV)
     if given is not None:
         return given
-    tessera_default = default_socket_path()
-    if tessera_default.exists():
+    tessera_default = _default(default_socket_path)
+    if tessera_default is not None and _present(tessera_default, unsure=True):
         return tessera_default
     return PARSEC_DEFAULT_SOCKET
 
@@ -52,8 +53,32 @@ def resolve_identity_endpoint(explicit: str | os.PathLike[str] | None = None) ->
     given = _given(explicit, IDENTITY_ENDPOINT_ENV)
     if given is not None:
         return given
-    default = default_identity_socket()
-    return default if default.exists() else None
+    default = _default(default_identity_socket)
+    # One we may not even look at is one we could not use: no identity provider for us.
+    return default if default is not None and _present(default, unsure=False) else None
+
+
+def _default(where: Callable[[], Path]) -> Path | None:
+    """A default socket under the state directory; None if there is no home to find it in."""
+    try:
+        return where()
+    except (RuntimeError, KeyError, OSError):  # no $HOME and no passwd entry (containers)
+        return None
+
+
+def _present(path: Path, *, unsure: bool) -> bool:
+    """Whether a socket file is at `path`; `unsure` when a directory above it is closed to us.
+
+    A closed directory (EACCES) must not escape as a raw PermissionError at construction: for
+    the service it is taken as present, so the first call fails with a TransportError that
+    says whose permission is missing (see `_transport.permission_denied`).
+    """
+    try:
+        return path.exists()
+    except PermissionError:
+        return unsure
+    except OSError:  # ENAMETOOLONG and the like: nothing usable there
+        return False
 
 
 def _given(explicit: str | os.PathLike[str] | None, variable: str) -> Path | None:

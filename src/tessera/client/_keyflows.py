@@ -14,8 +14,13 @@ from collections.abc import Sequence
 from cryptography import x509
 
 from tessera.client import _calls, _csr
-from tessera.client._discovery import Capabilities, KeyFlow, run
-from tessera.client._errors import DoesNotExistError, NotSupportedError, UsageError
+from tessera.client._discovery import Capabilities, KeyFlow, run, run_sized
+from tessera.client._errors import (
+    BodySizeExceedsLimitError,
+    DoesNotExistError,
+    NotSupportedError,
+    UsageError,
+)
 from tessera.client._keyref import KeyRef, usage_error
 from tessera.client._placement import GENERATE, IMPORT, choose_provider, generate, import_key
 from tessera.client._signflows import (
@@ -83,7 +88,8 @@ def encrypt(
     variant = algorithm.WhichOneof("variant")
     if variant == "aead":
         nonce = yield from _nonce(ref, capabilities)
-        sealed = yield from run(
+        size = len(plaintext) + len(associated_data)
+        sealed = yield from run_sized(
             _calls.aead_encrypt(
                 ref.provider,
                 ref.name,
@@ -91,56 +97,44 @@ def encrypt(
                 nonce=nonce,
                 aad=associated_data,
                 plaintext=plaintext,
-            )
+            ),
+            size,
+            capabilities,
         )
         return nonce + bytes(sealed)
     if variant == "asymmetric_encryption":
-        return (
-            yield from run(
-                _calls.asymmetric_encrypt(
-                    ref.provider,
-                    ref.name,
-                    algorithm.asymmetric_encryption,
-                    plaintext,
-                    associated_data,
-                )
-            )
+        call = _calls.asymmetric_encrypt(
+            ref.provider, ref.name, algorithm.asymmetric_encryption, plaintext, associated_data
         )
+        return (yield from run_sized(call, len(plaintext) + len(associated_data), capabilities))
     raise usage_error(ref, "encrypt")
 
 
-def decrypt(ref: KeyRef, ciphertext: bytes, associated_data: bytes) -> KeyFlow[bytes]:
+def decrypt(
+    ref: KeyRef, ciphertext: bytes, associated_data: bytes, capabilities: Capabilities
+) -> KeyFlow[bytes]:
     """The inverse of `encrypt`; raises InvalidSignatureError if AEAD data was tampered with."""
     algorithm = ref.algorithm
     variant = algorithm.WhichOneof("variant")
+    size = len(ciphertext) + len(associated_data)
     if variant == "aead":
         if len(ciphertext) < AEAD_NONCE_SIZE:
             raise UsageError("ciphertext is shorter than its nonce")
         nonce, sealed = ciphertext[:AEAD_NONCE_SIZE], ciphertext[AEAD_NONCE_SIZE:]
-        return (
-            yield from run(
-                _calls.aead_decrypt(
-                    ref.provider,
-                    ref.name,
-                    algorithm.aead,
-                    nonce=nonce,
-                    aad=associated_data,
-                    ciphertext=sealed,
-                )
-            )
+        call = _calls.aead_decrypt(
+            ref.provider,
+            ref.name,
+            algorithm.aead,
+            nonce=nonce,
+            aad=associated_data,
+            ciphertext=sealed,
         )
+        return (yield from run_sized(call, size, capabilities))
     if variant == "asymmetric_encryption":
-        return (
-            yield from run(
-                _calls.asymmetric_decrypt(
-                    ref.provider,
-                    ref.name,
-                    algorithm.asymmetric_encryption,
-                    ciphertext,
-                    associated_data,
-                )
-            )
+        call = _calls.asymmetric_decrypt(
+            ref.provider, ref.name, algorithm.asymmetric_encryption, ciphertext, associated_data
         )
+        return (yield from run_sized(call, size, capabilities))
     raise usage_error(ref, "decrypt")
 
 
@@ -150,14 +144,17 @@ def _mac_algorithm(ref: KeyRef) -> Algorithm.Mac:
     return ref.algorithm.mac
 
 
-def mac(ref: KeyRef, data: bytes) -> KeyFlow[bytes]:
-    """The key's MAC of `data`."""
-    return (yield from run(_calls.mac_compute(ref.provider, ref.name, _mac_algorithm(ref), data)))
+def mac(ref: KeyRef, data: bytes, capabilities: Capabilities) -> KeyFlow[bytes]:
+    """The key's MAC of `data` (no fallback for data too big for one request: the key is
+    in the service)."""
+    call = _calls.mac_compute(ref.provider, ref.name, _mac_algorithm(ref), data)
+    return (yield from run_sized(call, len(data), capabilities))
 
 
-def verify_mac(ref: KeyRef, data: bytes, tag: bytes) -> KeyFlow[None]:
+def verify_mac(ref: KeyRef, data: bytes, tag: bytes, capabilities: Capabilities) -> KeyFlow[None]:
     """Check a MAC; raises InvalidSignatureError."""
-    yield from run(_calls.mac_verify(ref.provider, ref.name, _mac_algorithm(ref), data, tag))
+    call = _calls.mac_verify(ref.provider, ref.name, _mac_algorithm(ref), data, tag)
+    yield from run_sized(call, len(data), capabilities)
 
 
 def digest(
@@ -167,17 +164,25 @@ def digest(
 
     Hashing needs no key, so computing it here gives the same bytes. It is also done when the
     provider answers NotSupported for the algorithm, except for the deprecated hashes (MD2,
-    MD4, MD5, SHA-1), where a refusal may be the service's policy. `provider_id` None is the
-    service's preferred provider.
+    MD4, MD5, SHA-1), where a refusal may be the service's policy; and for data too big for
+    one request, after asking the service about a deprecated hash with no data (its policy is
+    per algorithm, not per input). `provider_id` None is the service's preferred provider.
     """
     provider = yield from capabilities.provider(provider_id)
     if not (yield from capabilities.serves(provider, Opcode.PSA_HASH_COMPUTE)):
         return local_digest(alg, data)
+    call = _calls.hash_compute(provider, alg, data)
     try:
-        return (yield from run(_calls.hash_compute(provider, alg, data)))
+        if capabilities.fits(call):
+            return (yield from run(call))
     except NotSupportedError:
         if int(alg) in DEPRECATED_HASHES:
             raise
+        return local_digest(alg, data)
+    except BodySizeExceedsLimitError:
+        pass  # the service's limit is below the one this client was told
+    if int(alg) in DEPRECATED_HASHES:
+        yield from run(_calls.hash_compute(provider, alg, b""))
     return local_digest(alg, data)
 
 

@@ -7,17 +7,21 @@ does. That fallback needs the key's policy to permit the hash operation: PSA mak
 imply SIGN_MESSAGE, never the reverse, and services enforce it (Mbed Crypto refuses
 psa_sign_hash to a key without SIGN_HASH). A key made for messages only is therefore never
 signed through a digest; the caller gets a NotSupportedError that says why.
+
+The same digest path carries messages too big for one request (the service's body limit, 1 MiB
+by default): hashing here gives the signature the service would have made over the message.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from tessera.client import _calls
-from tessera.client._discovery import Capabilities, KeyFlow, run
-from tessera.client._errors import NotSupportedError
+from tessera.client._discovery import Capabilities, KeyFlow, run, too_large
+from tessera.client._errors import BodySizeExceedsLimitError, NotSupportedError
 from tessera.client._keyref import KeyRef, usage_error
-from tessera.client._protocol import operation_name
+from tessera.client._protocol import Call, operation_name
 from tessera.psa.hashes import digest as compute_digest
 from tessera.wire.opcodes import Opcode
 from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
@@ -91,37 +95,77 @@ def local_digest(alg: Algorithm.Hash, data: bytes) -> bytes:
         raise NotSupportedError(str(error)) from None
 
 
+def _can_hash(
+    ref: KeyRef, direction: _Direction, served: frozenset[int], hash_alg: Algorithm.Hash | None
+) -> bool:
+    """True if a digest made here may go to the hash operation (offered, permitted, a hash)."""
+    hash_allowed: bool = getattr(ref.usage, direction.hash_flag)
+    return int(direction.hash_op) in served and hash_allowed and hash_alg is not None
+
+
 def _by_message(
     ref: KeyRef,
     direction: _Direction,
     served: frozenset[int],
     hash_alg: Algorithm.Hash | None,
+    *,
+    message: Call[Any],
+    size: int,
+    capabilities: Capabilities,
 ) -> bool:
     """True: send the message; False: send a digest computed here. Raises if neither works.
 
     The service's own message operation is preferred for keys that name it; a key that only
     names the hash usage signs digests (as before), or messages where only those are offered,
-    since PSA makes the hash usage imply the message usage.
+    since PSA makes the hash usage imply the message usage. A message too big for one request
+    goes by digest where that is allowed.
     """
     message_allowed: bool = getattr(ref.usage, direction.message_flag)
-    hash_allowed: bool = getattr(ref.usage, direction.hash_flag)
     offers_message = int(direction.message_op) in served
-    offers_hash = int(direction.hash_op) in served
-    if offers_message and message_allowed:
-        return True
-    if offers_hash and hash_allowed and hash_alg is not None:
+    can_hash = _can_hash(ref, direction, served, hash_alg)
+    if offers_message and (message_allowed or not can_hash):
+        if capabilities.fits(message):
+            return True
+        if can_hash:
+            return False  # too big for one request: by digest
+        raise _too_large(
+            ref,
+            direction,
+            message=message,
+            size=size,
+            limit=capabilities.request_limit,
+            hash_alg=hash_alg,
+        )
+    if can_hash:
         return False
-    if offers_message:
-        return True  # hash usage only, and no hash path: PSA lets it use the message operation
-    raise _no_route(ref, direction, offers_hash, hash_allowed, hash_alg)
+    raise _no_route(ref, direction, int(direction.hash_op) in served, hash_alg)
+
+
+def _too_large(
+    ref: KeyRef,
+    direction: _Direction,
+    *,
+    message: Call[Any],
+    size: int,
+    limit: int | None,
+    hash_alg: Algorithm.Hash | None,
+) -> BodySizeExceedsLimitError:
+    """A message too big for one request, and no digest path for this key."""
+    if hash_alg is None:
+        scheme = ref.algorithm.asymmetric_signature.WhichOneof("variant")
+        why = f", and the key's algorithm ({scheme}) names no hash to apply here"
+    elif getattr(ref.usage, direction.hash_flag):
+        why = f", and provider {ref.provider} has no {direction.hash_name} for a digest made here"
+    else:
+        why = (
+            f", and the key's policy does not permit {direction.hash_flag}, which "
+            f"{direction.hash_name} on a digest made here would need"
+        )
+    return too_large(message, size, limit, why)
 
 
 def _no_route(
-    ref: KeyRef,
-    direction: _Direction,
-    offers_hash: bool,
-    hash_allowed: bool,
-    hash_alg: Algorithm.Hash | None,
+    ref: KeyRef, direction: _Direction, offers_hash: bool, hash_alg: Algorithm.Hash | None
 ) -> NotSupportedError:
     where = f"provider {ref.provider} has no {direction.message_name}"
     if not offers_hash:
@@ -147,8 +191,18 @@ def sign(ref: KeyRef, data: bytes, capabilities: Capabilities) -> KeyFlow[bytes]
     SIGN.require(ref)
     hash_alg = hash_of(alg)
     served = yield from capabilities.opcodes(ref.provider)
-    if _by_message(ref, SIGN, served, hash_alg):
-        return (yield from run(_calls.sign_message(ref.provider, ref.name, alg, data)))
+    message = _calls.sign_message(ref.provider, ref.name, alg, data)
+    if _by_message(
+        ref, SIGN, served, hash_alg, message=message, size=len(data), capabilities=capabilities
+    ):
+        try:
+            return (yield from run(message))
+        except BodySizeExceedsLimitError:
+            # The service's limit is below the one this client was told: digest it if allowed.
+            if not _can_hash(ref, SIGN, served, hash_alg):
+                raise _too_large(
+                    ref, SIGN, message=message, size=len(data), limit=None, hash_alg=hash_alg
+                ) from None
     assert hash_alg is not None
     digest = local_digest(hash_alg, data)
     return (yield from run(_calls.sign_hash(ref.provider, ref.name, alg, digest)))
@@ -160,9 +214,18 @@ def verify(ref: KeyRef, signature: bytes, data: bytes, capabilities: Capabilitie
     VERIFY.require(ref)
     hash_alg = hash_of(alg)
     served = yield from capabilities.opcodes(ref.provider)
-    if _by_message(ref, VERIFY, served, hash_alg):
-        yield from run(_calls.verify_message(ref.provider, ref.name, alg, data, signature))
-        return
+    message = _calls.verify_message(ref.provider, ref.name, alg, data, signature)
+    if _by_message(
+        ref, VERIFY, served, hash_alg, message=message, size=len(data), capabilities=capabilities
+    ):
+        try:
+            yield from run(message)
+            return
+        except BodySizeExceedsLimitError:
+            if not _can_hash(ref, VERIFY, served, hash_alg):
+                raise _too_large(
+                    ref, VERIFY, message=message, size=len(data), limit=None, hash_alg=hash_alg
+                ) from None
     assert hash_alg is not None
     digest = local_digest(hash_alg, data)
     yield from run(_calls.verify_hash(ref.provider, ref.name, alg, digest, signature))

@@ -10,6 +10,7 @@ flows' business (`_protocol`), not the transport's. A forked child starts with a
 from __future__ import annotations
 
 import os
+import select
 import socket
 import threading
 import time
@@ -45,11 +46,33 @@ def not_listening(
     )
 
 
+def cannot_connect(path: Path, error: OSError, *, role: tuple[str, str]) -> TransportError:
+    """A connection refused for a reason waiting will not cure (EACCES, ENOTDIR...)."""
+    if isinstance(error, PermissionError):
+        return TransportError(
+            f"permission denied on {path}: {_closed_to_us(path)}; ask the administrator of "
+            f"{role[0]} to add this user to the group of its socket (the client group), "
+            f"or set {role[1]}=unix:/path to another socket",
+            sent=False,
+        )
+    reason = error.strerror or str(error)
+    return TransportError(f"cannot connect to {role[0]} at {path}: {reason}", sent=False)
+
+
+def _closed_to_us(path: Path) -> str:
+    """Which part of `path` this process may not use, to say what permission is missing."""
+    who = f"uid {os.geteuid()}"
+    for directory in reversed(path.parents):
+        if not os.access(directory, os.X_OK):
+            return f"its directory {directory} is closed to {who}"
+    return f"{who} may not write to the socket"
+
+
 class _StaleConnectionError(Exception):
     """A pooled connection was found closed before any answer byte: retry on a new one."""
 
 
-def _still_open(sock: socket.socket) -> bool:
+def still_open(sock: socket.socket) -> bool:
     """True for an idle connection with nothing pending; False once the peer closed it.
 
     (MSG_DONTWAIT alone is not enough: a socket with a timeout would wait for it.)
@@ -99,7 +122,7 @@ class SyncTransport:
         # closing just now (a service that closes after each answer), and then whether the
         # request was read could not be told.
         sock = self._take_idle() if idempotent else None
-        while sock is not None and not _still_open(sock):
+        while sock is not None and not still_open(sock):
             sock.close()
             sock = self._take_idle()
         if sock is not None:
@@ -128,7 +151,7 @@ class SyncTransport:
 
     def _give_back(self, sock: socket.socket) -> None:
         # A service that closes after each answer (Parsec's does) leaves EOF behind: drop those.
-        if not _still_open(sock):
+        if not still_open(sock):
             sock.close()
             return
         with self._lock:
@@ -150,7 +173,7 @@ class SyncTransport:
             raise CallTimeoutError(f"connecting to {self.path} timed out") from None
         except OSError as error:
             sock.close()
-            raise TransportError(f"cannot connect to {self.path}: {error}", sent=False) from None
+            raise cannot_connect(self.path, error, role=self.role) from None
         except BaseException:  # KeyboardInterrupt and the like: leave no socket behind
             sock.close()
             raise
@@ -162,7 +185,7 @@ class SyncTransport:
     ) -> Frame:
         reader = FrameReader(response_limits(), responses=True)
         try:
-            events, received_any = _send_and_receive(sock, reader, data, deadline)
+            events, received_any, sent_all = _send_and_receive(sock, reader, data, deadline)
         except TimeoutError:
             sock.close()
             raise CallTimeoutError("no complete answer within the timeout") from None
@@ -181,8 +204,10 @@ class SyncTransport:
         if not isinstance(event, Frame):
             sock.close()
             raise ProtocolError(f"malformed answer from the service ({event.status.name})")
-        if reader.buffered or len(events) > 1:
-            sock.close()  # bytes beyond one answer: this stream cannot be trusted any more
+        if reader.buffered or len(events) > 1 or not sent_all:
+            # Bytes beyond one answer, or an answer to a request not read whole (a refusal
+            # from its header): this stream cannot be trusted any more.
+            sock.close()
         else:
             self._give_back(sock)
         return event
@@ -190,26 +215,47 @@ class SyncTransport:
 
 def _send_and_receive(
     sock: socket.socket, reader: FrameReader, data: bytes, deadline: float
-) -> tuple[list[Event], bool]:
-    """Send a request and read until an answer completes: (events, whether any byte came).
+) -> tuple[list[Event], bool, bool]:
+    """Send a request while reading its answer: (events, whether any byte came, all sent).
 
+    Reading while sending is what makes a refusal reach us: a service that refuses a request
+    from its header alone (BODY_SIZE_EXCEEDS_LIMIT) answers and closes without reading the
+    rest, so writing on gets EPIPE (or blocks) while the answer waits in our receive buffer.
     No events means the service hung up (EOF or reset) first.
     """
-    received_any = False
-    try:
-        sock.settimeout(max(deadline - time.monotonic(), 0.001))
-        sock.sendall(data)
-        while True:
-            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+    received_any = sent_all = False
+    unsent = memoryview(data)
+    sock.setblocking(False)
+    poller = select.poll()
+    poller.register(sock, select.POLLIN | select.POLLOUT)
+    while True:
+        if unsent:
+            try:
+                unsent = unsent[sock.send(unsent) :]
+            except BlockingIOError:
+                pass
+            except (BrokenPipeError, ConnectionResetError):
+                unsent = unsent[:0]  # the service stopped reading; its answer may be queued
+                poller.modify(sock, select.POLLIN)
+            else:
+                if not unsent:
+                    poller.modify(sock, select.POLLIN)
+                    sent_all = True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not poller.poll(max(remaining * 1000, 1)):
+            raise TimeoutError
+        try:
             chunk = sock.recv(RECV_SIZE)
-            if not chunk:
-                return [], received_any
-            received_any = True
-            events = reader.feed(chunk)
-            if events:
-                return events, True
-    except (BrokenPipeError, ConnectionResetError):
-        return [], received_any
+        except BlockingIOError:
+            continue  # writable only: send on
+        except ConnectionResetError:
+            return [], received_any, False
+        if not chunk:
+            return [], received_any, False
+        received_any = True
+        events = reader.feed(chunk)
+        if events:
+            return events, True, sent_all
 
 
 def hang_up_message(received_any: bool, who: str = SERVICE[0]) -> str:

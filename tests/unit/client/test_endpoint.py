@@ -11,6 +11,7 @@ from tessera.client import OperationClient, UsageError
 from tessera.client._endpoint import (
     SERVICE_ENDPOINT_ENV,
     parse_endpoint,
+    resolve_identity_endpoint,
     resolve_service_endpoint,
 )
 
@@ -102,3 +103,29 @@ def test_clients_resolve_at_construction_without_io(monkeypatch: pytest.MonkeyPa
 def test_timeout_must_be_positive() -> None:
     with pytest.raises(UsageError, match="timeout"):
         OperationClient("unix:/x.sock", timeout=0)
+
+
+def test_a_default_socket_we_may_not_look_at_is_chosen_not_raised(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Issue 10: a closed state directory is no raw PermissionError at construction; the
+    first call says what is closed (tests/integration/test_cli.py runs it for real)."""
+
+    def closed(self: Path, *, follow_symlinks: bool = True) -> bool:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "exists", closed)
+    assert resolve_service_endpoint() == tmp_path / "state" / "run" / "parsec.sock"
+    assert resolve_identity_endpoint() is None
+
+
+def test_no_home_directory_falls_back_to_parsec(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TESSERA_STATE_DIR")
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+
+    def homeless() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(homeless))
+    assert resolve_service_endpoint() == PARSEC_DEFAULT_SOCKET
+    assert resolve_identity_endpoint() is None

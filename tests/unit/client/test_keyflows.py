@@ -151,11 +151,11 @@ def test_aead_decrypt_splits_the_nonce_off() -> None:
         return b"pt"
 
     plain, _ = drive(
-        _keyflows.decrypt(ref(tessera.AES_256_GCM), b"N" * 12 + b"sealed", b""), service
+        _keyflows.decrypt(ref(tessera.AES_256_GCM), b"N" * 12 + b"sealed", b"", known()), service
     )
     assert plain == b"pt"
     with pytest.raises(UsageError, match="shorter than its nonce"):
-        drive(_keyflows.decrypt(ref(tessera.AES_256_GCM), b"short", b""), service)
+        drive(_keyflows.decrypt(ref(tessera.AES_256_GCM), b"short", b"", known()), service)
 
 
 def test_rsa_encryption_label_is_the_associated_data() -> None:
@@ -171,7 +171,7 @@ def test_rsa_encryption_label_is_the_associated_data() -> None:
     [
         (lambda: _keyflows.sign(ref(tessera.AES_256_GCM), b"", Capabilities()), "cannot sign"),
         (lambda: _keyflows.encrypt(ref(ECDSA_P256), b"", b"", Capabilities()), "cannot encrypt"),
-        (lambda: _keyflows.mac(ref(ECDSA_P256), b""), "cannot compute MACs"),
+        (lambda: _keyflows.mac(ref(ECDSA_P256), b"", Capabilities()), "cannot compute MACs"),
         (lambda: _keyflows.agree(ref(ECDSA_P256), b""), "cannot agree"),
         (lambda: _keyflows.public_key(ref(tessera.HMAC_SHA256)), "symmetric"),
         (
