@@ -19,7 +19,6 @@ container name: one application per name, not per replica set).
 from __future__ import annotations
 
 import fnmatch
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from tessera.containers.engine import ContainerInfo
+from tessera.daemon.config_schema import Table
 from tessera.daemon.errors import ConfigError
 
 DEFAULT_ENGINE = Path("/run/podman/podman.sock")
@@ -120,26 +120,31 @@ def image_base(image: str) -> str:
 
 
 def parse_containers(section: Any) -> ContainersConfig | None:
-    """Validate a `[containers]` table; None when there is none (no containers followed)."""
+    """Validate a `[containers]` table on its own; None when there is none."""
     if section is None:
         return None
     if not isinstance(section, dict):
         raise ConfigError("[containers] must be a table")
-    unknown = set(section) - {"engine", "reconcile_period", "rule"}
-    if unknown:
-        raise ConfigError(f"containers has unknown keys: {', '.join(sorted(unknown))}")
-    period = section.get("reconcile_period", 10)
-    if isinstance(period, bool) or not isinstance(period, int | float) or not period >= 0.1:
-        raise ConfigError("containers.reconcile_period must be a number of at least 0.1")
-    if not math.isfinite(period) or period > 86400:
-        raise ConfigError("containers.reconcile_period is out of range")
-    rules = section.get("rule", [])
-    if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
-        raise ConfigError("containers.rule must be an array of tables")
+    table = Table(section, ("containers",))
+    config = read_containers(table)
+    table.finish()
+    return config
+
+
+def read_containers(table: Table | None) -> ContainersConfig | None:
+    """The `[containers]` settings from the orchestrator's file (which refuses unread keys)."""
+    if table is None:
+        return None
+    period = table.number("reconcile_period", 10, minimum=0.1, maximum=86400)
+    engine = table.value("engine", str(DEFAULT_ENGINE))
+    try:
+        engine_path = engine_socket(engine)
+    except ConfigError as error:
+        raise table.error(str(error), "engine") from None
     return ContainersConfig(
-        engine=engine_socket(section.get("engine", str(DEFAULT_ENGINE))),
-        rules=tuple(_rule(entry) for entry in rules),
-        reconcile_period=float(period),
+        engine=engine_path,
+        rules=tuple(_rule(entry) for entry in table.tables("rule")),
+        reconcile_period=period,
     )
 
 
@@ -157,30 +162,20 @@ def engine_socket(value: Any) -> Path:
     return Path(value)
 
 
-def _rule(entry: dict[str, Any]) -> ContainerRule:
-    unknown = set(entry) - {"app", "image", "labels", "digests", "exec"}
-    if unknown:
-        raise ConfigError(f"containers.rule has unknown keys: {', '.join(sorted(unknown))}")
-    app = entry.get("app")
-    if not isinstance(app, str) or not app:
-        raise ConfigError("containers.rule.app must name the application (a template)")
+def _rule(entry: Table) -> ContainerRule:
+    app = entry.string("app", "")
     for field in _FIELD.findall(app):
         if field not in _SIMPLE_FIELDS and not (field.startswith("label:") and len(field) > 6):
-            raise ConfigError(f"containers.rule.app {app!r}: unknown field {{{field}}}")
+            raise entry.error(f"containers.rule.app {app!r}: unknown field {{{field}}}", "app")
     if "{" in _FIELD.sub("", app) or "}" in _FIELD.sub("", app):
-        raise ConfigError(f"containers.rule.app {app!r}: unbalanced braces")
-    image = entry.get("image")
-    if image is not None and (not isinstance(image, str) or not image):
-        raise ConfigError("containers.rule.image must be a glob pattern")
-    labels = entry.get("labels", {})
+        raise entry.error(f"containers.rule.app {app!r}: unbalanced braces", "app")
+    image = entry.optional_string("image")
+    labels = entry.value("labels", {})
     if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
-        raise ConfigError("containers.rule.labels must be a table of glob patterns")
-    digests = entry.get("digests", [])
-    if not isinstance(digests, list) or not all(
-        isinstance(d, str) and _DIGEST.match(d) for d in digests
-    ):
-        raise ConfigError("containers.rule.digests must be a list of sha256:<64 hex> digests")
-    exec_joins = entry.get("exec", False)
-    if not isinstance(exec_joins, bool):
-        raise ConfigError("containers.rule.exec must be true or false")
+        raise entry.error("containers.rule.labels must be a table of glob patterns", "labels")
+    digests = entry.strings("digests", [])
+    if not all(_DIGEST.match(d) for d in digests):
+        message = "containers.rule.digests must be a list of sha256:<64 hex> digests"
+        raise entry.error(message, "digests")
+    exec_joins = entry.boolean("exec", False)
     return ContainerRule(app, image, tuple(sorted(labels.items())), tuple(digests), exec_joins)

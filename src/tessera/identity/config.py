@@ -10,6 +10,7 @@ heartbeat = 2                 # seconds between checks that the service still tr
 audience = "tessera"          # default token audience
 orchestrator_uid = 1000       # who may share the orchestrator's root (default: our uid)
 workload_api_socket = "<state_dir>/run/workload.sock"  # SPIFFE Workload API (unset: off)
+timeout = 1000                # ms, and the other listener limits, as the service's [listener]
 
 [[identity.rule]]             # first match wins; default path "/{name}"
 name = "web-*"
@@ -21,15 +22,14 @@ from __future__ import annotations
 
 import fnmatch
 import grp
-import math
 import os
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from tessera._paths import default_identity_socket, default_socket_path, default_state_dir
-from tessera.daemon.errors import ConfigError, config_path
+from tessera.daemon.config_schema import Table, read_limits, read_timeouts, read_toml
+from tessera.daemon.errors import ConfigError
 from tessera.daemon.metrics_config import MetricsConfig, parse_metrics
 from tessera.trust.spiffe import spiffe_id
 from tessera.wire.framing import Limits
@@ -115,112 +115,66 @@ class IdentityConfig:
 
 
 def load_identity_config(path: Path | None) -> IdentityConfig:
-    """Read and validate a TOML file; None gives the embedded defaults."""
-    document: dict[str, Any] = {}
-    if path is not None:
-        try:
-            with path.open("rb") as file:
-                document = tomllib.load(file)
-        except OSError as error:
-            raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:  # TOML is UTF-8
-            raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
-    section = document.get("identity", {})
-    if not isinstance(section, dict):
-        raise ConfigError("[identity] must be a table")
-    state_dir = config_path(_text(section, "state_dir", str(default_state_dir())), "state_dir")
-    rules = tuple(_rule(entry) for entry in _list(section, "rule")) or (MappingRule(),)
-    config = IdentityConfig(
-        state_dir=state_dir,
-        socket_path=Path(_text(section, "socket_path", str(default_identity_socket(state_dir)))),
-        service_socket=Path(_text(section, "service_socket", str(default_socket_path(state_dir)))),
-        trust_domain=_text(section, "trust_domain", "tessera.local"),
-        token_lifetime=_seconds(section, "token_lifetime", 300, minimum=1),
-        rotation_period=_seconds(section, "rotation_period", 600, minimum=1),
-        heartbeat=_seconds(section, "heartbeat", 2, minimum=0.05),
-        audience=_text(section, "audience", "tessera"),
-        orchestrator_uid=int(_seconds(section, "orchestrator_uid", os.geteuid(), minimum=0)),
-        orchestrator_exe=_optional_text(section, "orchestrator_exe"),
-        payload_max_age=_seconds(section, "payload_max_age", 120, minimum=1),
-        rules=rules,
-        allow_root=bool(section.get("allow_root", False)),
-        log_level=_log_level(section),
-        socket_group=_group(section.get("socket_group")),
-        workload_api_socket=_workload_api_socket(section),
-        metrics=parse_metrics(section, "identity"),
-    )
+    """Read and validate a TOML file; None gives the embedded defaults. A key or section the
+    identity provider does not read is refused, with its line."""
+    document, source = read_toml(path) if path is not None else ({}, None)
+    root = Table(document, (), source)
+    config = _identity(root.table("identity"))
+    root.finish()
     return config.validated()
 
 
-def _group(value: Any) -> str | None:
+def _identity(section: Table) -> IdentityConfig:
+    state_dir = section.path("state_dir", str(default_state_dir()))
+    rules = tuple(_rule(entry) for entry in section.tables("rule")) or (MappingRule(),)
+    # The listener's limits and timeouts, named and counted as in the service's config.
+    request_timeout, idle_timeout, drain_timeout = read_timeouts(section)
+    return IdentityConfig(
+        state_dir=state_dir,
+        socket_path=section.path("socket_path", str(default_identity_socket(state_dir))),
+        service_socket=section.path("service_socket", str(default_socket_path(state_dir))),
+        trust_domain=section.string("trust_domain", "tessera.local"),
+        token_lifetime=section.number("token_lifetime", 300, minimum=1),
+        rotation_period=section.number("rotation_period", 600, minimum=1),
+        heartbeat=section.number("heartbeat", 2, minimum=0.05),
+        audience=section.string("audience", "tessera"),
+        orchestrator_uid=section.integer("orchestrator_uid", os.geteuid(), minimum=0),
+        orchestrator_exe=section.optional_string("orchestrator_exe"),
+        payload_max_age=section.number("payload_max_age", 120, minimum=1),
+        rules=rules,
+        allow_root=section.boolean("allow_root", False),
+        log_level=section.choice("log_level", "info", LOG_LEVELS),
+        socket_group=_group(section),
+        limits=read_limits(section),
+        request_timeout=request_timeout,
+        idle_timeout=idle_timeout,
+        drain_timeout=drain_timeout,
+        workload_api_socket=section.optional_path("workload_api_socket"),
+        metrics=parse_metrics(section),
+    )
+
+
+def _group(section: Table) -> str | None:
     """The group whose members may fetch tokens (applications running as other users)."""
-    if value is None or value == "":
+    value = section.string("socket_group", "", empty=True)
+    if not value:
         return None
-    if not isinstance(value, str):
-        raise ConfigError("identity.socket_group must be a group name")
     try:
         grp.getgrnam(value)
     except (KeyError, ValueError):  # ValueError: a NUL in the name
-        raise ConfigError(f"identity.socket_group: no group named {value!r}") from None
+        raise section.error(f"identity.socket_group: no group named {value!r}") from None
     return value
 
 
-def _workload_api_socket(table: dict[str, Any]) -> Path | None:
-    value = _optional_text(table, "workload_api_socket")
-    return None if value is None else config_path(value, "identity.workload_api_socket")
-
-
-def _text(table: dict[str, Any], key: str, default: str) -> str:
-    value = table.get(key, default)
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"identity.{key} must be a non-empty string")
-    return value
-
-
-def _optional_text(table: dict[str, Any], key: str) -> str | None:
-    value = table.get(key)
-    if value is not None and (not isinstance(value, str) or not value):
-        raise ConfigError(f"identity.{key} must be a non-empty string")
-    return value
-
-
-def _log_level(table: dict[str, Any]) -> str:
-    level = _text(table, "log_level", "info")
-    if level not in LOG_LEVELS:
-        raise ConfigError(f"identity.log_level must be one of {', '.join(LOG_LEVELS)}")
-    return level
-
-
-def _seconds(table: dict[str, Any], key: str, default: float, *, minimum: float) -> float:
-    value = table.get(key, default)
-    # Not NaN or infinite either (TOML has both): they fail later, as timers or a uid.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= minimum:
-        raise ConfigError(f"identity.{key} must be a number of at least {minimum}")
-    if not math.isfinite(value) or value >= 1 << 63:
-        raise ConfigError(f"identity.{key} is out of range")
-    return float(value)
-
-
-def _list(table: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    value = table.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise ConfigError(f"identity.{key} must be an array of tables")
-    return value
-
-
-def _rule(entry: dict[str, Any]) -> MappingRule:
-    unknown = set(entry) - {"path", "name", "user", "host"}
-    if unknown:
-        raise ConfigError(f"identity.rule has unknown keys: {', '.join(sorted(unknown))}")
-    path = entry.get("path", "/{name}")
-    if not isinstance(path, str) or not path.startswith("/"):
-        raise ConfigError("identity.rule.path must be a template starting with '/'")
+def _rule(entry: Table) -> MappingRule:
+    path = entry.string("path", "/{name}")
+    if not path.startswith("/"):
+        raise entry.error("identity.rule.path must be a template starting with '/'", "path")
     try:
         path.format(name="x", user="x", host="x")
     # "{name.x}" and "{name[x]}" reach attributes and indexes: AttributeError, TypeError.
     except (KeyError, IndexError, ValueError, AttributeError, TypeError) as error:
-        raise ConfigError(f"identity.rule.path {path!r}: {error}") from None
-    patterns = [entry.get(key) for key in ("name", "user", "host")]
-    if not all(p is None or isinstance(p, str) for p in patterns):
-        raise ConfigError("identity.rule: name, user and host must be glob patterns (strings)")
+        raise entry.error(f"identity.rule.path {path!r}: {error}", "path") from None
+    # Glob patterns (an empty one matches only an empty value, as before).
+    patterns = [entry.optional_string(key, empty=True) for key in ("name", "user", "host")]
     return MappingRule(path, *patterns)

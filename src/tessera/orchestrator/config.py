@@ -7,6 +7,9 @@ service_socket = "<state_dir>/run/parsec.sock"
 control_socket = "<state_dir>/run/orchestrator.sock"
 rotation_period = 600        # seconds between intermediates towards the identity provider
 heartbeat = 2                # seconds between checks that the identity provider trusts us
+stop_timeout = 5             # seconds an application has to exit before it is killed
+allow_root = false
+log_level = "info"           # debug, info, warning, error
 
 [[app]]
 name = "signer"
@@ -25,21 +28,21 @@ from __future__ import annotations
 import grp
 import hashlib
 import json
-import math
 import os
 import pwd
 import re
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from tessera._paths import default_identity_socket, default_socket_path, default_state_dir
-from tessera.containers.config import ContainersConfig, parse_containers
+from tessera.containers.config import ContainersConfig, read_containers
+from tessera.daemon.config_schema import Table, read_toml
 from tessera.daemon.errors import ConfigError, config_path
 from tessera.daemon.metrics_config import MetricsConfig, parse_metrics
 
 RESTART_POLICIES = ("never", "on-failure", "always")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 CONTROL_SOCKET_NAME = "orchestrator.sock"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
@@ -159,104 +162,94 @@ class OrchestratorConfig:
         return replace(self, apps=combined)
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as file:
-            return tomllib.load(file)
-    except OSError as error:
-        raise ConfigError(f"cannot read {path}: {error.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:  # TOML is UTF-8
-        raise ConfigError(f"{path} is not valid TOML: {error}") from None
-
-
 def load_orchestrator_config(path: Path | None) -> OrchestratorConfig:
-    """Read and validate a TOML file (settings and apps); None gives the embedded defaults."""
-    document = _read(path) if path is not None else {}
-    section = document.get("orchestrator", {})
-    if not isinstance(section, dict):
-        raise ConfigError("[orchestrator] must be a table")
-    state_dir = config_path(str(section.get("state_dir", default_state_dir())), "state_dir")
-
-    def path_of(key: str, default: Path) -> Path:
-        value = section.get(key, str(default))
-        if not isinstance(value, str):
-            raise ConfigError(f"orchestrator.{key} must be a path")
-        return config_path(value, f"orchestrator.{key}")
-
+    """Read and validate a TOML file (settings and apps); None gives the embedded defaults. A key
+    or section the orchestrator does not read is refused, with its line."""
+    document, source = read_toml(path) if path is not None else ({}, None)
+    root = Table(document, (), source)
+    section = root.table("orchestrator")
+    state_dir = section.path("state_dir", str(default_state_dir()))
     config = OrchestratorConfig(
         state_dir=state_dir,
-        identity_socket=path_of("identity_socket", default_identity_socket(state_dir)),
-        service_socket=path_of("service_socket", default_socket_path(state_dir)),
-        control_socket=path_of("control_socket", default_control_socket(state_dir)),
-        rotation_period=_number(section, "rotation_period", 600, minimum=1),
-        heartbeat=_number(section, "heartbeat", 2, minimum=0.05),
-        allow_root=bool(section.get("allow_root", False)),
-        stop_timeout=_number(section, "stop_timeout", 5, minimum=0),
-        containers=parse_containers(document.get("containers")),
-        metrics=parse_metrics(section, "orchestrator"),
+        identity_socket=section.path("identity_socket", str(default_identity_socket(state_dir))),
+        service_socket=section.path("service_socket", str(default_socket_path(state_dir))),
+        control_socket=section.path("control_socket", str(default_control_socket(state_dir))),
+        rotation_period=section.number("rotation_period", 600, minimum=1),
+        heartbeat=section.number("heartbeat", 2, minimum=0.05),
+        allow_root=section.boolean("allow_root", False),
+        log_level=section.choice("log_level", "info", LOG_LEVELS),
+        stop_timeout=section.number("stop_timeout", 5, minimum=0),
+        containers=read_containers(root.optional_table("containers")),
+        metrics=parse_metrics(section),
     )
-    return config.with_apps(parse_apps(document))
+    config = config.with_apps(_apps(root))
+    root.finish()
+    return config
 
 
 def load_manifest(path: Path) -> tuple[AppSpec, ...]:
-    """The applications of a manifest file."""
-    return parse_apps(_read(path))
+    """The applications of a manifest file (only `[[app]]` tables)."""
+    document, source = read_toml(path)
+    root = Table(document, (), source)
+    apps = _apps(root)
+    root.finish()
+    return apps
 
 
 def parse_apps(document: dict[str, Any]) -> tuple[AppSpec, ...]:
-    """Validate `[[app]]` tables."""
-    entries = document.get("app", [])
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise ConfigError("[[app]] must be an array of tables")
-    apps = tuple(parse_app(entry) for entry in entries)
+    """Validate `[[app]]` tables (other sections are the caller's)."""
+    return _apps(Table(document))
+
+
+def _apps(root: Table) -> tuple[AppSpec, ...]:
+    apps = tuple(_app(entry) for entry in root.tables("app"))
     _check_unique(apps)
     return apps
 
 
 def parse_app(entry: dict[str, Any]) -> AppSpec:
-    """One validated application."""
-    unknown = set(entry) - {
-        "name",
-        "command",
-        "working_dir",
-        "env",
-        "user",
-        "group",
-        "groups",
-        "restart",
-        "replicas",
-    }
-    if unknown:
-        raise ConfigError(f"app has unknown keys: {', '.join(sorted(unknown))}")
-    name = entry.get("name")
+    """One validated application (a manifest entry, or one a client sent)."""
+    table = Table(entry, ("app",))
+    app = _app(table)
+    table.finish()
+    return app
+
+
+def _app(entry: Table) -> AppSpec:
+    name = entry.value("name")
     if not isinstance(name, str) or not _NAME.match(name):
-        raise ConfigError(f"app name {name!r} must be 1-63 letters, digits, '.', '_' or '-'")
-    command = entry.get("command")
+        message = f"app name {name!r} must be 1-63 letters, digits, '.', '_' or '-'"
+        raise entry.error(message, "name")
+    command = entry.value("command")
     if isinstance(command, str):
         command = [command]
     if not isinstance(command, list) or not command or not all(isinstance(c, str) for c in command):
-        raise ConfigError(f"app {name}: command must be a non-empty list of strings")
-    env = entry.get("env", {})
+        raise entry.error(f"app {name}: command must be a non-empty list of strings", "command")
+    env = entry.value("env", {})
     if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
-        raise ConfigError(f"app {name}: env must be a table of strings")
-    restart = entry.get("restart", "on-failure")
+        raise entry.error(f"app {name}: env must be a table of strings", "env")
+    restart = entry.value("restart", "on-failure")
     if restart not in RESTART_POLICIES:
-        raise ConfigError(f"app {name}: restart must be one of {', '.join(RESTART_POLICIES)}")
-    replicas = entry.get("replicas", 1)
-    if isinstance(replicas, bool) or not isinstance(replicas, int) or not 0 <= replicas <= 64:
-        raise ConfigError(f"app {name}: replicas must be an integer from 0 to 64")
-    user = entry.get("user")
+        policies = ", ".join(RESTART_POLICIES)
+        raise entry.error(f"app {name}: restart must be one of {policies}", "restart")
+    replicas = entry.value("replicas", 1)
+    if type(replicas) is not int or not 0 <= replicas <= 64:
+        raise entry.error(f"app {name}: replicas must be an integer from 0 to 64", "replicas")
+    user = entry.value("user")
     if user is not None:
         if not isinstance(user, str):
-            raise ConfigError(f"app {name}: user must be a user name")
+            raise entry.error(f"app {name}: user must be a user name", "user")
         try:
             pwd.getpwnam(user)
         except (KeyError, ValueError):  # ValueError: a NUL in the name
-            raise ConfigError(f"app {name}: no user named {user!r}") from None
-    group, groups = _groups(name, entry, user)
-    working_dir = entry.get("working_dir")
+            raise entry.error(f"app {name}: no user named {user!r}", "user") from None
+    try:
+        group, groups = _groups(name, entry.value("group"), entry.value("groups"), user)
+    except ConfigError as error:
+        raise entry.error(str(error), "group" if "group" in entry else "groups") from None
+    working_dir = entry.value("working_dir")
     if working_dir is not None and not isinstance(working_dir, str):
-        raise ConfigError(f"app {name}: working_dir must be a path")
+        raise entry.error(f"app {name}: working_dir must be a path", "working_dir")
     return AppSpec(
         name=name,
         command=tuple(command),
@@ -271,11 +264,9 @@ def parse_app(entry: dict[str, Any]) -> AppSpec:
 
 
 def _groups(
-    name: str, entry: dict[str, Any], user: str | None
+    name: str, group: Any, groups: Any, user: str | None
 ) -> tuple[str | None, tuple[str, ...] | None]:
     """The `group` and `groups` of an app: group names that exist, and only with a `user`."""
-    group = entry.get("group")
-    groups = entry.get("groups")
     if (group is not None or groups is not None) and user is None:
         raise ConfigError(f"app {name}: group and groups need user")
     if group is not None and not isinstance(group, str):
@@ -297,13 +288,3 @@ def _check_unique(apps: tuple[AppSpec, ...]) -> None:
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
         raise ConfigError(f"two apps are named {', '.join(sorted(duplicates))}")
-
-
-def _number(table: dict[str, Any], key: str, default: float, *, minimum: float) -> float:
-    value = table.get(key, default)
-    # Not NaN or infinite either (TOML has both): a timer cannot wait that long.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= minimum:
-        raise ConfigError(f"orchestrator.{key} must be a number of at least {minimum}")
-    if not math.isfinite(value) or value >= 1 << 63:
-        raise ConfigError(f"orchestrator.{key} is out of range")
-    return float(value)

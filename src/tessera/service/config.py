@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import grp
 import os
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from tessera._paths import default_socket_path, default_state_dir
+from tessera.daemon.config_schema import Source, Table, read_limits, read_timeouts, read_toml
 from tessera.daemon.errors import ConfigError, config_path
 from tessera.daemon.metrics_config import MetricsConfig, parse_metrics
 from tessera.service.providers.pkcs11.config import Pkcs11Settings, parse_pkcs11
@@ -23,8 +23,6 @@ from tessera.wire.framing import Limits
 from tessera.wire.opcodes import AuthType
 
 __all__ = ["ConfigError", "ServiceConfig", "load_config", "parse_config", "parse_tessera_config"]
-
-_T = TypeVar("_T")
 
 _MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes including the terminating NUL
 
@@ -197,111 +195,72 @@ class ServiceConfig:
 
 def load_config(path: Path | None) -> ServiceConfig:
     """Read and validate a TOML file; `None` gives the embedded defaults."""
-    if path is None:
-        return parse_config({})
-    try:
-        with path.open("rb") as file:
-            document = tomllib.load(file)
-    except OSError as error:
-        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from error
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:  # TOML is UTF-8
-        raise ConfigError(f"config file {path} is not valid TOML: {error}") from error
-    return parse_config(document)
+    document, source = read_toml(path) if path is not None else ({}, None)
+    return parse_config(document, source)
 
 
-def parse_config(document: dict[str, Any]) -> ServiceConfig:
-    """Validate a parsed TOML document into a `ServiceConfig`: Tessera's schema, or Parsec's own
-    `config.toml` as it is (recognised by keys only Parsec writes; see `parsec_config`)."""
+def parse_config(document: dict[str, Any], source: Source | None = None) -> ServiceConfig:
+    """Validate a parsed TOML document (`source`: its file, for line numbers): Tessera's schema, or
+    Parsec's own `config.toml` as it is (recognised by keys only Parsec writes; parsec_config)."""
     # Imported here: parsec_config builds on this module.
     from tessera.service.parsec_config import is_parsec_config, parse_parsec_config
 
     if is_parsec_config(document):
-        return parse_parsec_config(document)
-    return parse_tessera_config(document)
+        return parse_parsec_config(document, source)
+    return parse_tessera_config(document, source)
 
 
-def parse_tessera_config(document: dict[str, Any]) -> ServiceConfig:
-    """Validate a document in Tessera's own schema."""
-    core = _table(document, "core_settings")
-    listener = _table(document, "listener")
-    auth = _table(document, "authenticator")
-    key_manager = _table(document, "key_manager")
-    state_dir = config_path(_get(core, "state_dir", str, str(default_state_dir())), "state_dir")
-    socket_default = str(default_socket_path(state_dir))
-    limits = Limits(
-        max_header_size=_get(core, "header_size_limit", int, 64, minimum=30, maximum=65535),
-        max_body_size=_get(core, "body_len_limit", int, 1 << 20, minimum=0),
-        max_auth_size=_get(core, "auth_len_limit", int, 65535, minimum=0, maximum=65535),
-    )
-    store_path = key_manager.get("store_path")
-    if store_path is not None and not isinstance(store_path, str):
-        raise ConfigError("key_manager.store_path must be a string")
-    group = _get(listener, "socket_group", str, "") or None
+def parse_tessera_config(document: dict[str, Any], source: Source | None = None) -> ServiceConfig:
+    """Validate a document in Tessera's own schema; a key or section it does not read is refused."""
+    root = Table(document, (), source)
+    config = read_tessera_config(root)
+    root.finish()
+    return config
+
+
+def read_tessera_config(root: Table) -> ServiceConfig:
+    """The settings of Tessera's schema, read from `root` (the caller deals with unread keys)."""
+    core = root.table("core_settings")
+    listener = root.table("listener")
+    auth = root.table("authenticator")
+    key_manager = root.table("key_manager", array_of_one=True)
+    state_dir = core.path("state_dir", str(default_state_dir()))
+    request_timeout, idle_timeout, drain_timeout = read_timeouts(listener)
+    store_path = key_manager.string("store_path", "", empty=True)  # "": the default
+    group = listener.string("socket_group", "", empty=True) or None
     if group is not None:
         try:
             grp.getgrnam(group)
         except (KeyError, ValueError):  # ValueError: a NUL in the name
-            raise ConfigError(f"listener.socket_group: no group named {group!r}") from None
+            raise listener.error(f"listener.socket_group: no group named {group!r}") from None
+    socket_path = listener.string("socket_path", str(default_socket_path(state_dir)))
     return ServiceConfig(
         state_dir=state_dir,
-        socket_path=_socket_path(_get(listener, "socket_path", str, socket_default)),
+        socket_path=_socket_path(socket_path),
         socket_group=group,
-        allow_root=_get(core, "allow_root", bool, False),
-        log_level=_choice("log_level", _get(core, "log_level", str, "info"), LOG_LEVELS),
-        log_error_details=_get(core, "log_error_details", bool, False),
-        allow_deprecated=_get(core, "allow_deprecated", bool, False),
-        limits=limits,
-        buffer_size_limit=_get(core, "buffer_size_limit", int, 1 << 20, minimum=1),
-        request_timeout=_get(listener, "timeout", int, 1000, minimum=1) / 1000,
-        idle_timeout=_get(listener, "idle_timeout", int, 60000, minimum=1) / 1000,
-        drain_timeout=_get(listener, "drain_timeout", int, 5000, minimum=0) / 1000,
-        max_connections=_get(listener, "max_connections", int, 1024, minimum=1),
-        max_connections_per_uid=_get(listener, "max_connections_per_uid", int, 256, minimum=1),
-        first_byte_timeout=_get(listener, "first_byte_timeout", int, 5000, minimum=1) / 1000,
-        authenticators=_authenticators(_get(auth, "auth_types", list, ["jwt", "unix-peer"])),
-        admins=frozenset(_admins(auth.get("admins", []))),
-        trust=_trust(_table(document, "trust")),
-        audit=_audit(_table(document, "audit")),
-        quotas=_quotas(_table(document, "quotas")),
+        allow_root=core.boolean("allow_root", False),
+        log_level=core.choice("log_level", "info", LOG_LEVELS),
+        log_error_details=core.boolean("log_error_details", False),
+        allow_deprecated=core.boolean("allow_deprecated", False),
+        limits=read_limits(core),
+        buffer_size_limit=core.integer("buffer_size_limit", 1 << 20, minimum=1),
+        request_timeout=request_timeout,
+        idle_timeout=idle_timeout,
+        drain_timeout=drain_timeout,
+        max_connections=listener.integer("max_connections", 1024, minimum=1),
+        max_connections_per_uid=listener.integer("max_connections_per_uid", 256, minimum=1),
+        first_byte_timeout=listener.integer("first_byte_timeout", 5000, minimum=1) / 1000,
+        authenticators=_authenticators(auth.strings("auth_types", ["jwt", "unix-peer"])),
+        admins=frozenset(_admins(auth)),
+        trust=_trust(root.table("trust")),
+        audit=_audit(root.table("audit")),
+        quotas=_quotas(root.table("quotas")),
         jwt_svid=_jwt_svid(auth),
-        providers=_providers(document.get("provider")),
+        providers=_providers(root),
         database_path=config_path(store_path, "key_manager.store_path") if store_path else None,
-        parsec_compatible=_get(core, "parsec_compatible", bool, False),
-        metrics=parse_metrics(listener, "listener"),
+        parsec_compatible=core.boolean("parsec_compatible", False),
+        metrics=parse_metrics(listener),
     )
-
-
-def _table(document: dict[str, Any], name: str) -> dict[str, Any]:
-    value = document.get(name, {})
-    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
-        return value[0]  # a single [[key_manager]] array entry, as in Parsec's file
-    if not isinstance(value, dict):
-        raise ConfigError(f"[{name}] must be a table")
-    return value
-
-
-def _get(
-    table: dict[str, Any],
-    key: str,
-    kind: type[_T],
-    default: _T,
-    *,
-    minimum: int | None = None,
-    maximum: int | None = None,
-) -> _T:
-    value = table.get(key, default)
-    # bool is an int subclass; a boolean where a number belongs is a mistake, not a 0 or 1.
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ConfigError(f"{key} must be of type {kind.__name__}, not {type(value).__name__}")
-    if isinstance(value, int) and not isinstance(value, bool):
-        # TOML integers are 64-bit; tomllib reads longer ones, which overflow as seconds.
-        if not -(1 << 63) <= value < 1 << 63:
-            raise ConfigError(f"{key} is out of range")
-        if minimum is not None and value < minimum:
-            raise ConfigError(f"{key} must be at least {minimum}")
-        if maximum is not None and value > maximum:
-            raise ConfigError(f"{key} must be at most {maximum}")
-    return value
 
 
 def _choice(key: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -329,77 +288,62 @@ def _authenticators(names: list[Any]) -> tuple[AuthType, ...]:
     return tuple(chosen)
 
 
-def _audit_directory(value: object) -> Path | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise ConfigError("audit.directory must be a path")
-    return Path(value).expanduser()
-
-
-def _audit(table: dict[str, Any]) -> AuditConfig:
-    directory = table.get("directory")
+def _audit(table: Table) -> AuditConfig:
     return AuditConfig(
-        enabled=_get(table, "enabled", bool, True),
-        directory=_audit_directory(directory),
-        max_file_bytes=_get(table, "max_file_bytes", int, 16 << 20, minimum=4096),
-        checkpoint_records=_get(table, "checkpoint_records", int, 1000, minimum=1),
-        checkpoint_seconds=float(_get(table, "checkpoint_seconds", int, 60, minimum=1)),
+        enabled=table.boolean("enabled", True),
+        directory=table.optional_path("directory"),
+        max_file_bytes=table.integer("max_file_bytes", 16 << 20, minimum=4096),
+        checkpoint_records=table.integer("checkpoint_records", 1000, minimum=1),
+        checkpoint_seconds=float(table.integer("checkpoint_seconds", 60, minimum=1)),
     )
 
 
-def _quotas(table: dict[str, Any]) -> QuotaConfig:
-    unknown = set(table) - {"max_concurrent", "requests_per_second", "max_keys", "max_bytes"}
-    if unknown:
-        raise ConfigError(f"quotas: unknown setting {sorted(unknown)[0]!r}")
+def _quotas(table: Table) -> QuotaConfig:
     default = QuotaConfig()
     return QuotaConfig(
-        max_concurrent=_get(table, "max_concurrent", int, default.max_concurrent, minimum=1),
-        requests_per_second=_get(
-            table, "requests_per_second", int, default.requests_per_second, minimum=1
+        max_concurrent=table.integer("max_concurrent", default.max_concurrent, minimum=1),
+        requests_per_second=table.integer(
+            "requests_per_second", default.requests_per_second, minimum=1
         ),
-        max_keys=_get(table, "max_keys", int, default.max_keys, minimum=0),
-        max_bytes=_get(table, "max_bytes", int, default.max_bytes, minimum=0),
+        max_keys=table.integer("max_keys", default.max_keys, minimum=0),
+        max_bytes=table.integer("max_bytes", default.max_bytes, minimum=0),
     )
 
 
-def _trust(table: dict[str, Any]) -> TrustConfig:
-    uid = table.get("identity_uid")
-    if uid is not None and (not isinstance(uid, int) or isinstance(uid, bool) or uid < 0):
-        raise ConfigError("trust.identity_uid must be a non-negative integer")
-    exe = table.get("identity_exe")
-    if exe is not None and not isinstance(exe, str):
-        raise ConfigError("trust.identity_exe must be a path")
+def _trust(table: Table) -> TrustConfig:
+    uid = table.optional_integer("identity_uid", minimum=0)
+    exe = table.optional_string("identity_exe")
     default_leeway = int(DEFAULT_LEEWAY.total_seconds())
-    leeway = _get(table, "leeway", int, default_leeway, minimum=0, maximum=60)
-    return TrustConfig(uid, exe, _get(table, "audience", str, "tessera"), float(leeway))
+    leeway = table.integer("leeway", default_leeway, minimum=0, maximum=60)
+    return TrustConfig(uid, exe, table.string("audience", "tessera"), float(leeway))
 
 
-def _jwt_svid(table: dict[str, Any]) -> JwtSvidConfig | None:
-    bundle = table.get("jwt_svid_bundle")
-    if bundle is None:
-        return None
-    if not isinstance(bundle, str):
-        raise ConfigError("authenticator.jwt_svid_bundle must be a path")
-    audience = _get(table, "jwt_svid_audience", str, "parsec")
-    trust_domain = table.get("jwt_svid_trust_domain")
-    if trust_domain is not None and (not isinstance(trust_domain, str) or not trust_domain):
-        raise ConfigError("authenticator.jwt_svid_trust_domain must be a trust domain name")
-    bundle_path = config_path(bundle, "authenticator.jwt_svid_bundle")
-    return JwtSvidConfig(bundle_path, audience, trust_domain)
+def _jwt_svid(table: Table) -> JwtSvidConfig | None:
+    # All read before deciding, so none is refused as unknown when the bundle is missing.
+    bundle = table.optional_path("jwt_svid_bundle")
+    audience = table.string("jwt_svid_audience", "parsec")
+    trust_domain = table.optional_string("jwt_svid_trust_domain")
+    return None if bundle is None else JwtSvidConfig(bundle, audience, trust_domain)
 
 
-def _admins(entries: Any) -> list[Admin]:
+def _admins(auth: Table) -> list[Admin]:
+    entries = auth.value("admins", [])
     if not isinstance(entries, list):
-        raise ConfigError("authenticator.admins must be a list")
+        raise auth.error("authenticator.admins must be a list", "admins")
     admins = []
     for entry in entries:
         # Parsec writes `admins = [{ name = "x" }]`; Tessera adds an optional `auth`, since
         # several authenticators may be active. A bare "NAME" or "AUTH:NAME" string works too.
-        if isinstance(entry, dict):
-            admins.append(_admin(entry.get("name"), entry.get("auth")))
-        else:
-            admins.append(parse_admin(entry))
+        try:
+            if isinstance(entry, dict) and set(entry) - {"name", "auth"}:
+                unknown = min(set(entry) - {"name", "auth"})
+                raise ConfigError(f"unknown key {unknown!r} in an admins entry (known: auth, name)")
+            if isinstance(entry, dict):
+                admins.append(_admin(entry.get("name"), entry.get("auth")))
+            else:
+                admins.append(parse_admin(entry))
+        except ConfigError as error:
+            raise auth.error(str(error), "admins") from None
     return admins
 
 
@@ -423,27 +367,34 @@ def _admin(name: Any, auth: Any) -> Admin:
     return Admin(name, AUTHENTICATOR_NAMES[auth])
 
 
-def _providers(entries: Any) -> tuple[ProviderConfig, ...]:
-    if entries is None:
+def _providers(root: Table) -> tuple[ProviderConfig, ...]:
+    present = "provider" in root
+    entries = root.tables("provider")
+    if not present:
         return (ProviderConfig("software", 1, "software"),)
-    if not isinstance(entries, list) or not entries:
-        raise ConfigError("[[provider]] must be a non-empty array of tables")
+    if not entries:
+        raise root.error("[[provider]] must be a non-empty array of tables", "provider")
     providers: list[ProviderConfig] = []
     for entry in entries:
-        if not isinstance(entry, dict):
-            raise ConfigError("each [[provider]] must be a table")
-        kind = _choice("provider_type", str(entry.get("provider_type", "")).lower(), PROVIDER_TYPES)
+        written = entry.string("provider_type", "", empty=True)
+        kind = written.lower()
+        if kind not in PROVIDER_TYPES:
+            allowed = ", ".join(PROVIDER_TYPES)
+            message = f"provider_type must be one of {allowed}, not {kind!r}"
+            raise entry.error(message, "provider_type")
         default_id = {"software": 1, "pkcs11": 2, "tpm": 3}[kind]
-        provider_id = _get(entry, "provider_id", int, default_id, minimum=1, maximum=255)
-        name = _get(entry, "name", str, kind)
+        provider_id = entry.integer("provider_id", default_id, minimum=1, maximum=255)
+        name = entry.string("name", kind)
         if any(p.provider_id == provider_id for p in providers):
-            raise ConfigError(f"two providers share the id {provider_id}")
+            raise entry.error(f"two providers share the id {provider_id}", "provider_id")
         if any(p.name == name for p in providers):
-            raise ConfigError(f"two providers share the name {name!r}")
+            raise entry.error(f"two providers share the name {name!r}", "name")
         settings: Pkcs11Settings | TpmSettings | None = None
-        if kind == "pkcs11":
-            settings = parse_pkcs11(entry)
-        elif kind == "tpm":
-            settings = parse_tpm(entry)
+        if kind != "software":  # its module checks a hardware provider's keys, unknown ones too
+            fields = {key: entry.value(key) for key in entry.written()}
+            try:
+                settings = parse_pkcs11(fields) if kind == "pkcs11" else parse_tpm(fields)
+            except ConfigError as error:
+                raise entry.error(str(error)) from None
         providers.append(ProviderConfig(kind, provider_id, name, settings))
     return tuple(providers)

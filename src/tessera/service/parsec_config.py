@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from tessera._paths import PARSEC_DEFAULT_SOCKET
+from tessera.daemon.config_schema import Source, Table
 from tessera.daemon.errors import ConfigError
 from tessera.service.config import (
     PROVIDER_TYPES,
     ProviderConfig,
     ServiceConfig,
-    parse_tessera_config,
+    read_tessera_config,
 )
 from tessera.service.providers.pkcs11.config import Pkcs11Settings, parse_pkcs11
 from tessera.service.providers.tpm.config import TpmSettings, parse_auth, parse_tpm
@@ -109,7 +110,7 @@ def is_parsec_config(document: dict[str, Any]) -> bool:
     return False
 
 
-def parse_parsec_config(document: dict[str, Any]) -> ServiceConfig:
+def parse_parsec_config(document: dict[str, Any], source: Source | None = None) -> ServiceConfig:
     """Validate Parsec's `config.toml` into Tessera's settings (`warnings`: what it ignores)."""
     warnings: list[str] = []
     for name in document:
@@ -121,13 +122,12 @@ def parse_parsec_config(document: dict[str, Any]) -> ServiceConfig:
     sections = {"core_settings": core, "listener": listener, "authenticator": auth}
     if "trust" in document:
         sections["trust"] = _table(document, "trust")
-    # Tessera's own keys pass through; which ones it reads is learnt by watching it read them,
-    # so this module cannot drift from its parser.
-    watched = {name: _Watched(table) for name, table in sections.items()}
-    config = parse_tessera_config(dict(watched))
-    for name, table in watched.items():
-        for key in table.unread():
-            warnings.append(f"{name}.{key} is ignored: Tessera does not read it here")
+    # Tessera's own keys pass through; which ones it reads is learnt from the reader's record,
+    # so this module cannot drift from its parser. Unread keys are warned, as Parsec ignores them.
+    root = Table(sections, (), source)
+    config = read_tessera_config(root)
+    for table, key in root.unread():
+        warnings.append(f"{table.setting(key)} is ignored: Tessera does not read it here")
     stores = _key_stores(document, warnings)
     providers = _providers(document.get("provider"), {s.name for s in stores}, warnings)
     return replace(config, providers=providers, warnings=tuple(warnings))
@@ -136,21 +136,6 @@ def parse_parsec_config(document: dict[str, Any]) -> ServiceConfig:
 def parsec_key_stores(document: dict[str, Any]) -> tuple[ParsecKeyStore, ...]:
     """Parsec's key-info stores named by its `config.toml` (with Parsec's default paths)."""
     return _key_stores(document, [])
-
-
-class _Watched(dict[str, Any]):
-    """A table that remembers which keys were asked for (Tessera's parser reads with `get`)."""
-
-    def __init__(self, table: dict[str, Any]) -> None:
-        super().__init__(table)
-        self._asked: set[str] = set()
-
-    def get(self, key: str, default: Any = None) -> Any:
-        self._asked.add(key)
-        return super().get(key, default)
-
-    def unread(self) -> list[str]:
-        return [key for key in self if key not in self._asked]
 
 
 def _entries(document: dict[str, Any], name: str) -> list[dict[str, Any]]:

@@ -509,7 +509,7 @@ def test_a_file_without_ignored_settings_warns_only_about_its_key_store() -> Non
         ),
         (
             minimal(listener={"listener_type": "DomainSocket", "timeout": "200"}),
-            "timeout must be of type int, not str",
+            "listener.timeout must be an integer, not '200'",
         ),
     ],
 )
