@@ -86,6 +86,9 @@ class IdentityConfig:
     request_timeout: float = 1.0
     idle_timeout: float = 60.0
     drain_timeout: float = 5.0
+    max_connections: int = 1024
+    max_connections_per_uid: int = 256
+    first_byte_timeout: float = 5.0
     workload_api_socket: Path | None = None  # the SPIFFE Workload API's socket; None: not served
     metrics: MetricsConfig | None = None  # the opt-in metrics endpoint (daemon/metrics.py)
 
@@ -149,6 +152,9 @@ def _identity(section: Table) -> IdentityConfig:
         request_timeout=request_timeout,
         idle_timeout=idle_timeout,
         drain_timeout=drain_timeout,
+        max_connections=section.integer("max_connections", 1024, minimum=1),
+        max_connections_per_uid=section.integer("max_connections_per_uid", 256, minimum=1),
+        first_byte_timeout=section.integer("first_byte_timeout", 5000, minimum=1) / 1000,
         workload_api_socket=section.optional_path("workload_api_socket"),
         metrics=parse_metrics(section),
     )

@@ -60,6 +60,9 @@ async def serve(config: IdentityConfig) -> None:
         request_timeout=config.request_timeout,
         idle_timeout=config.idle_timeout,
         drain_timeout=config.drain_timeout,
+        max_connections=config.max_connections,
+        max_connections_per_uid=config.max_connections_per_uid,
+        first_byte_timeout=config.first_byte_timeout,
         peer_start_time=True,
     )
     tasks = [keep_service_trusting, keep_revocations_told, purge_exited]
