@@ -205,8 +205,7 @@ def test_the_identity_providers_limits_and_timeouts_are_settable(tmp_path: Path)
     with pytest.raises(ConfigError, match=r":2: identity.timeout must be at least 1$"):
         load_identity_config(path)
     path.write_text(
-        "[identity]\nmax_connections = 64\nmax_connections_per_uid = 8\n"
-        "first_byte_timeout = 500\n"
+        "[identity]\nmax_connections = 64\nmax_connections_per_uid = 8\nfirst_byte_timeout = 500\n"
     )
     config = load_identity_config(path)
     shares = (config.max_connections, config.max_connections_per_uid, config.first_byte_timeout)
