@@ -171,4 +171,6 @@ def test_a_manifest_naming_a_missing_user_or_group_is_refused_in_one_line(
         check=False,
     )
     assert result.returncode != 0
-    assert result.stderr.strip().splitlines() == [f"tessera: {message}"], result.stderr
+    # One line: the file and line of the [[app]] entry, then the reason.
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"tessera: {manifest}:") and line.endswith(message), line
