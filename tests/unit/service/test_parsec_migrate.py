@@ -7,6 +7,7 @@ import shutil
 import socket
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -260,6 +261,7 @@ def test_refuses_while_parsec_is_at_work(parsec: Installation, config: ServiceCo
     shutil.copy("/bin/sleep", impostor)
     process = subprocess.Popen([impostor, "30"], cwd=parsec.directory)
     try:
+        _wait_until_named(process.pid, "parsec")  # until exec, the child is still a python
         with pytest.raises(MigrationError, match=f"pid {process.pid}"):
             migrate(state, config)
     finally:
@@ -267,6 +269,13 @@ def test_refuses_while_parsec_is_at_work(parsec: Installation, config: ServiceCo
         process.wait()
     assert not config.state_dir.exists()
     migrate(state, config)  # the stale socket file left behind does not stop it
+
+
+def _wait_until_named(pid: int, name: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}/comm").read_text().strip() != name:
+        assert time.monotonic() < deadline, f"pid {pid} never became {name!r}"
+        time.sleep(0.01)
 
 
 def test_missing_kek_with_software_keys(parsec: Installation, config: ServiceConfig) -> None:
