@@ -26,6 +26,17 @@ _UNDERSTOOD_CRITICAL = frozenset(
     {x509.BasicConstraints.oid, x509.KeyUsage.oid},
 )
 
+# What parsing a malformed certificate raises: cryptography's own classes are not ValueErrors,
+# and a name attribute of the wrong ASN.1 type is a TypeError.
+_PARSE_ERRORS = (
+    ValueError,
+    TypeError,
+    UnsupportedAlgorithm,
+    x509.InvalidVersion,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+)
+
 
 def _bad(reason: str) -> TrustError:
     return TrustError(Status.TRUST_BAD_CERTIFICATE, reason)
@@ -39,7 +50,9 @@ def load_certificate(der: bytes) -> x509.Certificate:
         certificate = x509.load_der_x509_certificate(bytes(der))
         key = certificate.public_key()
         extensions = certificate.extensions
-    except (ValueError, UnsupportedAlgorithm):
+        # Names are parsed on first use: a malformed one must fail here, not in a comparison.
+        _ = certificate.subject, certificate.issuer
+    except _PARSE_ERRORS:
         raise _bad("the certificate is not valid DER X.509") from None
     if certificate.version is not x509.Version.v3:
         raise _bad("the certificate is not X.509 v3")
