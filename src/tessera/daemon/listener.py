@@ -76,7 +76,7 @@ class Listener:
         self._max_per_uid = max_connections_per_uid
         self._first_byte_timeout = first_byte_timeout
         # The scheduler reads its limit at each submit; it has no setter of its own (yet).
-        self._scheduler._limit = slow_requests_per_tenant
+        self._scheduler.in_flight_per_tenant = slow_requests_per_tenant
 
     @property
     def open_connections(self) -> int:

@@ -56,6 +56,16 @@ class FairScheduler:
         self._running = 0
 
     @property
+    def in_flight_per_tenant(self) -> int:
+        """Slow requests one tenant may have waiting or running."""
+        return self._limit
+
+    @in_flight_per_tenant.setter
+    def in_flight_per_tenant(self, limit: int) -> None:
+        # A reload may change it; jobs already queued beyond a lower limit still run.
+        self._limit = limit
+
+    @property
     def running(self) -> int:
         """Jobs on the pool now."""
         return self._running
