@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,6 +51,17 @@ sqlite_db_path = "{state}/kim-mappings.sqlite3"
 provider_type = "MbedCrypto"
 key_info_manager = "sqlite-manager"
 """
+
+
+def script_config(socket_path: Path, state_dir: Path, idle_ms: int = 10) -> str:
+    """The config.toml that ../shared/interop/parsec-service writes, read from the script
+    itself (its here-document), with its variables filled in."""
+    script = require("parsec-service").read_text()
+    match = re.search(r"<<CFG\n(.*?)\nCFG\n", script, re.DOTALL)
+    if match is None:
+        pytest.fail("the interop script no longer writes its config.toml in a <<CFG block")
+    values = {"SOCK": str(socket_path), "STATE": str(state_dir), "IDLE": str(idle_ms)}
+    return re.sub(r"\$(\w+)", lambda m: values[m.group(1)], match.group(1)) + "\n"
 
 
 def interop_dir() -> Path:

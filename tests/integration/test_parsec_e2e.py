@@ -1,9 +1,9 @@
 """Parsec's own end-to-end suite (prebuilt, ../shared/interop/) against Tessera's service.
 
 The service is set up as Parsec's CI sets up Parsec for this suite: direct authentication only,
-one software provider at id 1, an admin named "root", deprecated primitives allowed, Parsec's
-answers where Tessera is otherwise stricter (`parsec_compatible`), an empty key store. Once in
-Tessera's schema, once from Parsec's own configuration file.
+one software provider at id 1, an admin named "root", deprecated primitives allowed (which
+brings Parsec's other answers, `parsec_compatible`, with it), an empty key store. Once in
+Tessera's schema, once from the configuration file Parsec's own script writes.
 """
 
 from __future__ import annotations
@@ -17,17 +17,18 @@ from pathlib import Path
 import pytest
 
 from tests.integration.client_support import short_dir
-from tests.interop import require
+from tests.interop import require, script_config
 from tests.support import RunningService, start_service, stop_service
 
 SUITE_TIMEOUT = 600
 # What Parsec 1.1.0 itself scores (../shared/interop/README.md).
 PARSEC_REFERENCE_PASSED = 148
 
+# One setting, as for Parsec itself: allowing deprecated primitives brings Parsec's other
+# answers too (parsec_compatible defaults to it).
 TESSERA_CONFIG = """\
 [core_settings]
 allow_deprecated = true
-parsec_compatible = true
 
 [authenticator]
 auth_types = ["direct"]
@@ -63,36 +64,6 @@ def failures(output: str) -> list[str]:
     return re.findall(r"^test (\S+) \.\.\. FAILED", output, re.MULTILINE)
 
 
-# Parsec's own configuration file, as ../shared/interop/parsec-service writes it for the suite
-# (the socket path filled in): a drop-in must start on it and pass the suite the same.
-PARSEC_CONFIG = """\
-[core_settings]
-allow_root = true
-allow_deprecated = true
-log_level = "warn"
-log_error_details = true
-idle_listener_sleep_duration = 10
-
-[listener]
-listener_type = "DomainSocket"
-timeout = 3000
-socket_path = "{socket}"
-
-[authenticator]
-auth_type = "Direct"
-admins = [ {{ name = "root" }} ]
-
-[[key_manager]]
-name = "sqlite-manager"
-manager_type = "SQLite"
-store_path = "{state}/kim-mappings.sqlite3"
-
-[[provider]]
-provider_type = "MbedCrypto"
-key_info_manager = "sqlite-manager"
-"""
-
-
 @pytest.fixture(params=["tessera-schema", "parsec-config-file"])
 def service(request: pytest.FixtureRequest) -> Iterator[RunningService]:
     require("parsec-e2e")
@@ -102,7 +73,8 @@ def service(request: pytest.FixtureRequest) -> Iterator[RunningService]:
         if request.param == "tessera-schema":
             config.write_text(TESSERA_CONFIG)
         else:
-            config.write_text(PARSEC_CONFIG.format(socket=socket_path, state=state))
+            # The very file the interop script writes for Parsec: a drop-in starts on it too.
+            config.write_text(script_config(socket_path, state))
         running = start_service(state, config=config, socket_path=socket_path)
         try:
             yield running

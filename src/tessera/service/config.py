@@ -234,6 +234,7 @@ def read_tessera_config(root: Table) -> ServiceConfig:
         except (KeyError, ValueError):  # ValueError: a NUL in the name
             raise listener.error(f"listener.socket_group: no group named {group!r}") from None
     socket_path = listener.string("socket_path", str(default_socket_path(state_dir)))
+    allow_deprecated = core.boolean("allow_deprecated", False)
     return ServiceConfig(
         state_dir=state_dir,
         socket_path=_socket_path(socket_path),
@@ -241,7 +242,7 @@ def read_tessera_config(root: Table) -> ServiceConfig:
         allow_root=core.boolean("allow_root", False),
         log_level=core.choice("log_level", "info", LOG_LEVELS),
         log_error_details=core.boolean("log_error_details", False),
-        allow_deprecated=core.boolean("allow_deprecated", False),
+        allow_deprecated=allow_deprecated,
         limits=read_limits(core),
         buffer_size_limit=core.integer("buffer_size_limit", 1 << 20, minimum=1),
         request_timeout=request_timeout,
@@ -258,7 +259,9 @@ def read_tessera_config(root: Table) -> ServiceConfig:
         jwt_svid=_jwt_svid(auth),
         providers=_providers(root),
         database_path=config_path(store_path, "key_manager.store_path") if store_path else None,
-        parsec_compatible=core.boolean("parsec_compatible", False),
+        # Allowing deprecated primitives is how Parsec itself is set up for compatibility (its
+        # own suite needs it): Parsec's other answers come with it, unless said otherwise.
+        parsec_compatible=core.boolean("parsec_compatible", allow_deprecated),
         metrics=parse_metrics(listener),
     )
 

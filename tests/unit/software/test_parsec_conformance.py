@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from tessera.psa.ripemd160 import ripemd160, ripemd160_python
+from tessera.service.config import parse_config
 from tessera.service.providers.software import SoftwareProvider
 from tessera.wire.proto import (
     can_do_crypto_pb2,
@@ -254,3 +256,19 @@ def test_can_do_crypto_is_truthful_by_default_and_parsec_shaped_when_asked(
     assert not can(parsec_like, can_do_crypto_pb2.USE, no_flags)
     wrong_type = attributes("rsa_key_pair", 2048, sign_policy("ecdsa", A.SHA_256), encrypt=True)
     assert not can(parsec_like, can_do_crypto_pb2.USE, wrong_type)
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ("", (False, False)),  # the secure defaults
+        ("allow_deprecated = true\n", (True, True)),  # one setting, as Parsec's own suite needs
+        ("allow_deprecated = true\nparsec_compatible = false\n", (True, False)),
+        ("parsec_compatible = true\n", (False, True)),
+    ],
+)
+def test_parsec_compatible_follows_allow_deprecated_unless_set(
+    settings: str, expected: tuple[bool, bool]
+) -> None:
+    config = parse_config(tomllib.loads(f"[core_settings]\n{settings}"))
+    assert (config.allow_deprecated, config.parsec_compatible) == expected
