@@ -32,6 +32,7 @@ from tessera.service.providers.software.cipher import BLOCK, iv_length
 from tessera.wire.proto import (
     psa_aead_decrypt_pb2,
     psa_aead_encrypt_pb2,
+    psa_algorithm_pb2,
     psa_asymmetric_decrypt_pb2,
     psa_asymmetric_encrypt_pb2,
     psa_cipher_decrypt_pb2,
@@ -54,15 +55,29 @@ def _software_encrypt(
     return public.encrypt(plaintext, pad)
 
 
+def _prepare(
+    ctx: Context,
+    owner: Owner,
+    name: str,
+    alg_pb: psa_algorithm_pb2.Algorithm.AsymmetricEncryption,
+    *,
+    salt: bytes,
+    usage: Usage,
+) -> tuple[HeldKey, EncryptionAlgorithm]:
+    """The key and algorithm of an asymmetric encryption or decryption, checked alike."""
+    alg = parse_encryption(alg_pb)
+    key = open_for(ctx, owner, name, usage, alg)
+    checks.check_encryption(key.attributes.key_type, key.bits, alg, usage)
+    if alg.scheme is EncryptionScheme.RSA_PKCS1V15 and salt:
+        raise checks.invalid("PKCS#1 v1.5 encryption takes no salt")
+    return key, alg
+
+
 def asymmetric_encrypt(
     ctx: Context, owner: Owner, op: psa_asymmetric_encrypt_pb2.Operation
 ) -> psa_asymmetric_encrypt_pb2.Result:
     """PsaAsymmetricEncrypt (RSA key pair or public key)."""
-    alg = parse_encryption(op.alg)
-    key = open_for(ctx, owner, op.key_name, Usage.ENCRYPT, alg)
-    checks.check_encryption(key.attributes.key_type, key.bits, alg, Usage.ENCRYPT)
-    if alg.scheme is EncryptionScheme.RSA_PKCS1V15 and op.salt:
-        raise checks.invalid("PKCS#1 v1.5 encryption takes no salt")
+    key, alg = _prepare(ctx, owner, op.key_name, op.alg, salt=op.salt, usage=Usage.ENCRYPT)
     limit = key.bits // 8 - (11 if alg.hash is None else 2 * alg.hash.size + 2)
     if len(op.plaintext) > limit:
         raise checks.invalid("plaintext too long for this key and algorithm")
@@ -78,11 +93,7 @@ def asymmetric_decrypt(
     ctx: Context, owner: Owner, op: psa_asymmetric_decrypt_pb2.Operation
 ) -> psa_asymmetric_decrypt_pb2.Result:
     """PsaAsymmetricDecrypt (RSA key pair); every failure is InvalidPadding."""
-    alg = parse_encryption(op.alg)
-    key = open_for(ctx, owner, op.key_name, Usage.DECRYPT, alg)
-    checks.check_encryption(key.attributes.key_type, key.bits, alg, Usage.DECRYPT)
-    if alg.scheme is EncryptionScheme.RSA_PKCS1V15 and op.salt:
-        raise checks.invalid("PKCS#1 v1.5 encryption takes no salt")
+    key, alg = _prepare(ctx, owner, op.key_name, op.alg, salt=op.salt, usage=Usage.DECRYPT)
     if op.salt:
         raise checks.unsupported("the token does not take OAEP labels")
     if len(op.ciphertext) != key.bits // 8:
