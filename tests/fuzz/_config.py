@@ -23,7 +23,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tessera.daemon.errors import ConfigError
+from tessera.config import ConfigError
 from tests.fuzz._scratch import process_dir
 
 _T = TypeVar("_T")

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from tessera.daemon.errors import ConfigError
+from tessera.config import ConfigError
 from tessera.service.config import parse_config
 from tessera.wire.opcodes import Opcode
 from tessera.wire.proto import (

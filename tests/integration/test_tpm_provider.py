@@ -721,7 +721,7 @@ def test_skip_if_no_tpm(tpm: Swtpm) -> None:
 
 
 def test_owner_hierarchy_auth(tmp_path: Path) -> None:
-    from tessera.daemon.errors import ConfigError
+    from tessera.config import ConfigError
     from tessera.service.builder import build
     from tessera.service.config import parse_config
 

@@ -24,7 +24,7 @@ def run_daemon(what: str, load: Callable[[], C], run: Callable[[C], None]) -> in
     Configuration mistakes, a socket in use and OS errors become one-line StartupErrors.
     """
     from tessera.cli.main import configure_logging
-    from tessera.daemon.errors import ConfigError
+    from tessera.config import ConfigError
     from tessera.daemon.socket_file import SocketInUseError
 
     try:

@@ -276,7 +276,7 @@ def run_orchestrator_daemon(args: argparse.Namespace) -> int:
 
 def _control_socket(args: argparse.Namespace) -> Path:
     """--control-socket, else where the daemon's --config and --state-dir put it."""
-    from tessera.daemon.errors import ConfigError
+    from tessera.config import ConfigError
     from tessera.orchestrator.config import load_orchestrator_config
 
     if args.control_socket is not None:

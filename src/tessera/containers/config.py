@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from tessera.config import ConfigError
 from tessera.containers.engine import ContainerInfo
 from tessera.daemon.config_schema import Table
-from tessera.daemon.errors import ConfigError
 
 DEFAULT_ENGINE = Path("/run/podman/podman.sock")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from tessera.daemon.errors import ConfigError, config_path
+from tessera.config import ConfigError, config_path
 from tessera.wire.framing import Limits
 
 __all__ = ["Source", "Table", "read_limits", "read_timeouts", "read_toml"]

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from tessera.daemon.budget import AnswerBudget
 from tessera.daemon.handler import Prepared, RequestHandler
-from tessera.daemon.peer import PeerCredentials, peer_credentials
+from tessera.daemon.peer import peer_credentials
 from tessera.daemon.scheduler import FairScheduler, QueueFullError
+from tessera.trust.peer import PeerCredentials
 from tessera.wire.framing import Event, Frame, FrameReader, FramingError, Limits
 from tessera.wire.header import FLAG_KEEP_ALIVE
 from tessera.wire.status import Status

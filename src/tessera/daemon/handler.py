@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, TypeVar
 
-from tessera.daemon.peer import PeerCredentials
+from tessera.trust.peer import PeerCredentials
 from tessera.wire.framing import Frame, FramingError
 
 

@@ -11,10 +11,10 @@ from typing import Any
 from tessera.daemon.budget import AnswerBudget
 from tessera.daemon.connection import Connection
 from tessera.daemon.handler import RequestHandler
-from tessera.daemon.peer import PeerCredentials
 from tessera.daemon.ratelimit import RateLimitedLog
 from tessera.daemon.scheduler import FairScheduler
 from tessera.daemon.socket_file import BACKLOG, bind_socket, unlink_socket
+from tessera.trust.peer import PeerCredentials
 from tessera.wire.framing import Limits
 
 log = logging.getLogger(__name__)

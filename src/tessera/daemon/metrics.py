@@ -35,8 +35,8 @@ from prometheus_client.registry import Collector
 from tessera._version import __version__
 from tessera.daemon.handler import RequestHandler
 from tessera.daemon.metrics_config import MetricsConfig
-from tessera.daemon.peer import PeerCredentials
 from tessera.daemon.socket_file import bind_socket, unlink_socket
+from tessera.trust.peer import PeerCredentials
 from tessera.wire.framing import Frame, FramingError
 from tessera.wire.opcodes import Opcode
 from tessera.wire.status import Status

@@ -1,28 +1,13 @@
-"""Who is on the other end of a Unix socket, as the kernel reports it."""
+"""Who is on the other end of a Unix socket, as the kernel reports it (SO_PEERCRED)."""
 
 from __future__ import annotations
 
 import socket
 import struct
-from dataclasses import dataclass
 
-from tessera.trust.peer import incarnation_of
+from tessera.trust.peer import PeerCredentials, incarnation_of
 
 _UCRED = struct.Struct("3i")  # pid, uid, gid
-
-
-@dataclass(frozen=True, slots=True)
-class PeerCredentials:
-    """The connecting process as the kernel reports it (SO_PEERCRED), read once per connection.
-
-    `start_time` (clock ticks since boot, from /proc) is read at connect time where a daemon
-    asks for it, so that a later check can tell whether the pid still names the same process.
-    """
-
-    pid: int
-    uid: int
-    gid: int
-    start_time: int | None = None
 
 
 def peer_credentials(sock: socket.socket, *, start_time: bool = False) -> PeerCredentials | None:

@@ -25,7 +25,7 @@ import os
 import stat
 from pathlib import Path
 
-from tessera.daemon.errors import ConfigError
+from tessera.config import ConfigError
 
 __all__ = [
     "UnsafeStateError",

@@ -11,9 +11,8 @@ from __future__ import annotations
 from cryptography.hazmat.primitives import serialization
 from google.protobuf.message import Message
 
-from tessera.daemon.peer import PeerCredentials
 from tessera.trust.authority import thumbprint
-from tessera.trust.peer import peer_from_credentials
+from tessera.trust.peer import PeerCredentials, peer_from_credentials
 from tessera.trust.store import TrustStore
 from tessera.wire.opcodes import Opcode
 from tessera.wire.proto import revoke_tokens_pb2, share_trust_bundle_pb2, trust_status_pb2

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from tessera._paths import default_identity_socket, default_socket_path, default_state_dir
+from tessera.config import ConfigError
 from tessera.daemon.config_schema import Table, read_limits, read_timeouts, read_toml
-from tessera.daemon.errors import ConfigError
 from tessera.daemon.metrics_config import MetricsConfig, parse_metrics
 from tessera.trust.spiffe import spiffe_id
 from tessera.wire.framing import Limits

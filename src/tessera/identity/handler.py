@@ -9,7 +9,6 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from tessera.daemon.peer import PeerCredentials
 from tessera.daemon.trust_ops import handle_trust
 from tessera.daemon.trusted_side import TrustedSide
 from tessera.identity.attestation import attest
@@ -18,7 +17,7 @@ from tessera.identity.containers import ContainerAttestor
 from tessera.identity.payloads import PayloadVerifier
 from tessera.identity.registry import Registry
 from tessera.identity.revocations import Revocations
-from tessera.trust.peer import Incarnation, incarnation_of
+from tessera.trust.peer import Incarnation, PeerCredentials, incarnation_of
 from tessera.trust.store import TrustStore
 from tessera.wire import payload_kinds
 from tessera.wire.contracts import decode_operation

@@ -36,12 +36,11 @@ from grpclib.const import Cardinality, Handler
 from grpclib.const import Status as Grpc
 from grpclib.server import Stream
 
-from tessera.daemon.peer import PeerCredentials
 from tessera.identity.registry import Registry, Resolved
 from tessera.identity.workload_proto import workload_pb2 as pb
 from tessera.trust.authority import Intermediate
 from tessera.trust.bundle import JwtBundle, parse_jwt_bundle
-from tessera.trust.peer import incarnation_of
+from tessera.trust.peer import PeerCredentials, incarnation_of
 from tessera.wire.status import Status, StatusError
 
 log = logging.getLogger(__name__)

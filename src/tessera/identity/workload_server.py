@@ -26,11 +26,12 @@ from typing import Any
 from grpclib.protocol import H2Protocol
 from grpclib.server import Server, Stream
 
-from tessera.daemon.peer import PeerCredentials, peer_credentials
+from tessera.daemon.peer import peer_credentials
 from tessera.daemon.socket_file import BACKLOG, bind_socket, unlink_socket
 from tessera.identity.config import IdentityConfig
 from tessera.identity.registry import Registry
 from tessera.identity.workload_api import BundleWatch, Issuer, WorkloadApi
+from tessera.trust.peer import PeerCredentials
 
 log = logging.getLogger(__name__)
 

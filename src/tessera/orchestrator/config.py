@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from tessera._paths import default_identity_socket, default_socket_path, default_state_dir
+from tessera.config import ConfigError, config_path
 from tessera.containers.config import ContainersConfig, read_containers
 from tessera.daemon.config_schema import Table, read_toml
-from tessera.daemon.errors import ConfigError, config_path
 from tessera.daemon.metrics_config import MetricsConfig, parse_metrics
 
 RESTART_POLICIES = ("never", "on-failure", "always")

@@ -17,12 +17,12 @@ from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
-from tessera.daemon.errors import ConfigError
-from tessera.daemon.peer import PeerCredentials
+from tessera.config import ConfigError
 from tessera.orchestrator import app_output
 from tessera.orchestrator.config import AppSpec, parse_app
 from tessera.orchestrator.refusals import Reason, RefusalError, encode_detail
 from tessera.orchestrator.supervisor import Supervisor
+from tessera.trust.peer import PeerCredentials
 from tessera.wire.contracts import decode_operation
 from tessera.wire.framing import Frame, FramingError, encode_response
 from tessera.wire.header import Header, response_header_for

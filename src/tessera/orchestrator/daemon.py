@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 
+from tessera.config import ConfigError
 from tessera.containers.watcher import ContainerWatcher
 from tessera.daemon import runner
-from tessera.daemon.errors import ConfigError
 from tessera.daemon.metrics import DaemonMetrics, watch_trusted_side
 from tessera.daemon.private_state import check_private_file_at, ensure_private_directory
 from tessera.daemon.trusted_side import TrustedSide

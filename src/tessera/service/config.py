@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from tessera._paths import default_socket_path, default_state_dir
+from tessera.config import ConfigError, config_path
 from tessera.daemon.config_schema import Source, Table, read_limits, read_timeouts, read_toml
-from tessera.daemon.errors import ConfigError, config_path
 from tessera.daemon.metrics_config import MetricsConfig, parse_metrics
 from tessera.service.providers.pkcs11.config import Pkcs11Settings, parse_pkcs11
 from tessera.service.providers.tpm.config import TpmSettings, parse_tpm

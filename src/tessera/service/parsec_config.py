@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from tessera._paths import PARSEC_DEFAULT_SOCKET
+from tessera.config import ConfigError
 from tessera.daemon.config_schema import Source, Table
-from tessera.daemon.errors import ConfigError
 from tessera.service.config import (
     PROVIDER_TYPES,
     ProviderConfig,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 __all__ = [
     "Incarnation",
     "Peer",
+    "PeerCredentials",
     "ProcStat",
     "ancestry",
     "incarnation_of",
@@ -138,6 +139,21 @@ def ancestry(pid: int, limit: int = 64) -> list[Incarnation]:
             break
         current = stat.ppid
     return chain
+
+
+@dataclass(frozen=True, slots=True)
+class PeerCredentials:
+    """The connecting process as the kernel reports it (SO_PEERCRED), read once per connection
+    by the daemon's front end (daemon/peer.py).
+
+    `start_time` (clock ticks since boot, from /proc) is read at connect time where a daemon
+    asks for it, so that a later check can tell whether the pid still names the same process.
+    """
+
+    pid: int
+    uid: int
+    gid: int
+    start_time: int | None = None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tessera.config import ConfigError
 from tessera.containers.config import (
     DEFAULT_ENGINE,
     ContainerRule,
@@ -15,7 +16,6 @@ from tessera.containers.config import (
     parse_containers,
 )
 from tessera.containers.engine import ContainerInfo
-from tessera.daemon.errors import ConfigError
 
 DIGEST = "sha256:" + "0123456789ab" + "c" * 52
 

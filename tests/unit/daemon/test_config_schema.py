@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from tessera.config import ConfigError
 from tessera.daemon.config_schema import Table
-from tessera.daemon.errors import ConfigError
 from tessera.identity.config import load_identity_config
 from tessera.orchestrator.config import load_manifest, load_orchestrator_config
 from tessera.service.config import load_config, parse_config

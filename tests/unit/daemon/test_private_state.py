@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tessera.daemon.errors import ConfigError
+from tessera.config import ConfigError
 from tessera.daemon.private_state import (
     check_private_file_at,
     check_unwritable_by_others,

@@ -15,9 +15,9 @@ import pytest
 from google.protobuf.message import Message
 
 from tessera.daemon import link
-from tessera.daemon.peer import PeerCredentials
 from tessera.daemon.trust_ops import handle_trust
 from tessera.daemon.trusted_side import TrustedSide
+from tessera.trust.peer import PeerCredentials
 from tessera.trust.store import TrustPolicy, TrustStore
 from tessera.wire.opcodes import Opcode
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tessera.daemon.errors import ConfigError
+from tessera.config import ConfigError
 from tessera.identity.config import load_identity_config
 
 

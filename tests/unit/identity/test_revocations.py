@@ -15,13 +15,12 @@ import pytest
 from google.protobuf.message import Message
 
 from tessera.daemon import link
-from tessera.daemon.peer import PeerCredentials
 from tessera.daemon.trust_ops import handle_trust
 from tessera.daemon.trusted_side import TrustedSide
 from tessera.identity.registry import Registry
 from tessera.identity.revocations import Revocations
 from tessera.trust.errors import TrustError
-from tessera.trust.peer import Incarnation, incarnation_of
+from tessera.trust.peer import Incarnation, PeerCredentials, incarnation_of
 from tessera.trust.store import TrustPolicy, TrustStore
 from tessera.wire.opcodes import Opcode
 from tessera.wire.status import Status, StatusError

@@ -23,14 +23,13 @@ from grpclib import GRPCError
 from grpclib.client import Channel, UnaryStreamMethod, UnaryUnaryMethod
 from grpclib.const import Status as Grpc
 
-from tessera.daemon.peer import PeerCredentials
 from tessera.identity.config import IdentityConfig, load_identity_config
 from tessera.identity.registry import Registry
 from tessera.identity.workload_api import SECURITY_HEADER, SERVICE_PATH, resolve_caller
 from tessera.identity.workload_proto import workload_pb2 as pb
 from tessera.identity.workload_server import PeerBook, WorkloadApiServer
 from tessera.trust.authority import Intermediate, RootAuthority
-from tessera.trust.peer import incarnation_of
+from tessera.trust.peer import PeerCredentials, incarnation_of
 from tessera.wire.status import Status, StatusError
 
 DOMAIN = "tessera.local"

@@ -10,7 +10,7 @@ import pwd
 
 import pytest
 
-from tessera.daemon.errors import ConfigError
+from tessera.config import ConfigError
 from tessera.orchestrator.config import parse_app
 
 ROOT = pwd.getpwuid(0)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tessera.daemon.errors import ConfigError
+from tessera.config import ConfigError
 from tessera.service.config import (
     ServiceConfig,
     load_config,

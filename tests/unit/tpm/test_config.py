@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tessera.daemon.errors import ConfigError
+from tessera.config import ConfigError
 from tessera.service.config import parse_config
 from tessera.service.providers.tpm.config import (
     DEFAULT_TCTI,

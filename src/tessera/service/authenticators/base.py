@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from tessera.daemon.peer import PeerCredentials
+from tessera.trust.peer import PeerCredentials
 from tessera.wire.opcodes import AuthType
 
 

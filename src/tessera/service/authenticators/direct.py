@@ -6,7 +6,7 @@ Only safe where every client that can reach the socket is trusted to name itself
 
 from __future__ import annotations
 
-from tessera.daemon.peer import PeerCredentials
+from tessera.trust.peer import PeerCredentials
 from tessera.wire.opcodes import AuthType
 from tessera.wire.status import Status, StatusError
 

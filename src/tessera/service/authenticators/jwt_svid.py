@@ -12,9 +12,9 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
-from tessera.daemon.errors import ConfigError
-from tessera.daemon.peer import PeerCredentials
+from tessera.config import ConfigError
 from tessera.trust.bundle import JwtBundle, load_jwt_bundle
+from tessera.trust.peer import PeerCredentials
 from tessera.wire.opcodes import AuthType
 from tessera.wire.status import Status, StatusError
 

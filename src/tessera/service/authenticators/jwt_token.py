@@ -12,7 +12,7 @@ import time
 from collections import OrderedDict
 from datetime import timedelta
 
-from tessera.daemon.peer import PeerCredentials
+from tessera.trust.peer import PeerCredentials
 from tessera.trust.store import TrustStore
 from tessera.wire.opcodes import AuthType
 from tessera.wire.status import Status, StatusError

@@ -6,7 +6,7 @@ reports for the connection. The application name is the uid in decimal, as in Pa
 
 from __future__ import annotations
 
-from tessera.daemon.peer import PeerCredentials
+from tessera.trust.peer import PeerCredentials
 from tessera.wire.opcodes import AuthType
 from tessera.wire.status import Status, StatusError
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from google.protobuf.message import Message
 
-from tessera.daemon.peer import PeerCredentials
 from tessera.service.authenticators.base import Application
 from tessera.service.keystore import KeyRecord, KeyStore, Owner
+from tessera.trust.peer import PeerCredentials
 from tessera.wire.opcodes import Opcode
 from tessera.wire.proto import (
     attest_key_pb2,

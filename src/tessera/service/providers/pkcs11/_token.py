@@ -10,7 +10,7 @@ from typing import Any
 
 import pkcs11
 
-from tessera.daemon.errors import ConfigError
+from tessera.config import ConfigError
 from tessera.service.providers.pkcs11._token_crypto import (
     TOKEN_CIPHER_MODES,
     TOKEN_HASHES,

@@ -11,7 +11,7 @@ import hmac
 import logging
 
 from tessera._version import VERSION_TUPLE
-from tessera.daemon.errors import ConfigError
+from tessera.config import ConfigError
 from tessera.psa.hashes import digest
 from tessera.service.config import ServiceConfig
 from tessera.service.keystore import KeyRecord, KeyStore

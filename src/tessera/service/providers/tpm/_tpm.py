@@ -60,7 +60,7 @@ from tpm2_pytss.types import (
 )
 from tpm2_pytss.utils import NoSuchIndex, create_ek_template
 
-from tessera.daemon.errors import ConfigError
+from tessera.config import ConfigError
 from tessera.psa.algorithms import Hash
 from tessera.service.providers.tpm._parsec import ParsecParents
 from tessera.service.providers.tpm._public import CURVES, coordinate_size, public_area

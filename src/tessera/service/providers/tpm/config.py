@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tessera.daemon.errors import ConfigError, config_path
+from tessera.config import ConfigError, config_path
 
 DEFAULT_TCTI = "device:/dev/tpmrm0"
 _KEYS = frozenset(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from tessera._version import VERSION_TUPLE
-from tessera.daemon.errors import ConfigError
+from tessera.config import ConfigError
 from tessera.service.config import ServiceConfig
 from tessera.service.keystore import KeyRecord, KeyStore
 from tessera.service.providers.base import Provider, ProviderInfo, RequestContext

@@ -1,6 +1,14 @@
-"""Errors every daemon reports the same way."""
+"""What every configuration reader shares: the daemons' loaders, the providers' and
+authenticators' own tables, the orchestrator's manifest.
+
+It sits below every package that reads a setting (it imports nothing of Tessera), so a provider
+can refuse its configuration without knowing about sockets (DESIGN.md §5: providers and
+authenticators do not import `daemon`).
+"""
 
 from pathlib import Path
+
+__all__ = ["ConfigError", "config_path"]
 
 
 class ConfigError(ValueError):
