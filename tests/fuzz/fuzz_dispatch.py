@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from tessera.daemon.trust_ops import TRUST_OPCODES
 from tessera.service.builder import Assembly, build
 from tessera.service.config import parse_config
 from tessera.service.dispatch import Admitted
 from tessera.service.keystore.sqlite import KeyRecord, Owner
 from tessera.trust.peer import PeerCredentials, incarnation_of
+from tessera.trust.trusting_side import TRUST_OPCODES
 from tessera.wire.contracts import CONTRACTS
 from tessera.wire.framing import Frame, FrameReader, Limits, encode_request
 from tessera.wire.header import MAGIC, Header

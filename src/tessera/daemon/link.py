@@ -1,14 +1,16 @@
 """One request to another daemon over its Unix socket, from an event loop.
 
 The identity provider uses it towards the security service, the orchestrator towards the
-identity provider. One connection per request keeps these channels stateless: either side can
-restart between two calls.
+identity provider (a `Link` is the channel a trust.trusted_side.TrustedSide is given). One
+connection per request keeps these channels stateless: either side can restart between two
+calls.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from google.protobuf.message import Message
@@ -55,6 +57,23 @@ async def call(path: Path, opcode: Opcode, body: Message, *, timeout: float = 5.
             known = Status.PSA_ERROR_GENERIC_ERROR
         raise RefusedError(known, f"{opcode.name} refused by {path.name}: {known.name}", frame.body)
     return decode_result(opcode, frame.body)
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """The socket of one peer daemon, each call its own connection."""
+
+    path: Path
+    timeout: float = 5.0
+
+    @property
+    def name(self) -> str:
+        """The socket's file name, for logs."""
+        return self.path.name
+
+    async def call(self, opcode: Opcode, body: Message) -> Message:
+        """As the module's `call`, to this peer."""
+        return await call(self.path, opcode, body, timeout=self.timeout)
 
 
 async def _exchange(path: Path, request: bytes) -> Frame:

@@ -42,7 +42,7 @@ from tessera.wire.opcodes import Opcode
 from tessera.wire.status import Status
 
 if TYPE_CHECKING:
-    from tessera.daemon.trusted_side import TrustedSide
+    from tessera.trust.trusted_side import TrustedSide
 
 log = logging.getLogger(__name__)
 

@@ -7,14 +7,15 @@ import os
 
 from tessera.config import ConfigError
 from tessera.daemon import runner
+from tessera.daemon.link import Link
 from tessera.daemon.metrics import DaemonMetrics, watch_trusted_side
 from tessera.daemon.private_state import ensure_private_directory
-from tessera.daemon.trusted_side import TrustedSide
 from tessera.identity.config import IdentityConfig
 from tessera.identity.handler import IdentityHandler
 from tessera.identity.registry import Registry
 from tessera.identity.revocations import Revocations
 from tessera.trust.store import TrustPolicy, TrustStore
+from tessera.trust.trusted_side import TrustedSide
 
 PURGE_PERIOD = 5.0  # seconds between sweeps of exited proven processes
 
@@ -35,7 +36,7 @@ async def serve(config: IdentityConfig) -> None:
     registry = Registry()
     revocations = Revocations(config.token_lifetime)
     issuer = TrustedSide(
-        config.service_socket,
+        Link(config.service_socket),
         rotation_period=config.rotation_period,
         name="identity provider",
         attach=revocations.signed_for,  # a restarted service gets the revocations back too

@@ -9,8 +9,6 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from tessera.daemon.trust_ops import handle_trust
-from tessera.daemon.trusted_side import TrustedSide
 from tessera.identity.attestation import attest
 from tessera.identity.config import IdentityConfig
 from tessera.identity.containers import ContainerAttestor
@@ -19,6 +17,8 @@ from tessera.identity.registry import Registry
 from tessera.identity.revocations import Revocations
 from tessera.trust.peer import Incarnation, PeerCredentials, incarnation_of
 from tessera.trust.store import TrustStore
+from tessera.trust.trusted_side import TrustedSide
+from tessera.trust.trusting_side import handle_trust
 from tessera.wire import payload_kinds
 from tessera.wire.contracts import decode_operation
 from tessera.wire.framing import Frame, FramingError, encode_response

@@ -23,10 +23,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from tessera.daemon import link
-from tessera.daemon.trusted_side import TrustedSide
 from tessera.trust.authority import Intermediate
 from tessera.trust.revocation import MAX_REVOKED, revocation_claims
+from tessera.trust.trusted_side import TrustedSide
 from tessera.wire.opcodes import Opcode
 from tessera.wire.proto import revoke_tokens_pb2
 from tessera.wire.status import StatusError
@@ -103,7 +102,7 @@ class Revocations:
                 continue
             try:
                 await self._send(issuer, current)
-            except (link.LinkError, StatusError) as error:
+            except (ConnectionError, StatusError) as error:  # see trusted_side.PeerLink
                 log.info("the service did not take the revocations yet (%s): retrying", error)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX)
@@ -120,4 +119,4 @@ class Revocations:
             await issuer.rotate()
             return
         body = revoke_tokens_pb2.Operation(revocations=self.signed_for(current))
-        await link.call(issuer.peer_socket, Opcode.REVOKE_TOKENS, body)
+        await issuer.link.call(Opcode.REVOKE_TOKENS, body)

@@ -56,7 +56,7 @@ _Message = TypeVar("_Message")
 
 
 class Issuer(Protocol):
-    """What the Workload API needs of the trusted side (daemon.trusted_side.TrustedSide)."""
+    """What the Workload API needs of the trusted side (trust.trusted_side.TrustedSide)."""
 
     @property
     def current(self) -> Intermediate | None: ...

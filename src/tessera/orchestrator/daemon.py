@@ -8,13 +8,14 @@ import os
 from tessera.config import ConfigError
 from tessera.containers.watcher import ContainerWatcher
 from tessera.daemon import runner
+from tessera.daemon.link import Link
 from tessera.daemon.metrics import DaemonMetrics, watch_trusted_side
 from tessera.daemon.private_state import check_private_file_at, ensure_private_directory
-from tessera.daemon.trusted_side import TrustedSide
 from tessera.orchestrator.config import OrchestratorConfig
 from tessera.orchestrator.control import ControlHandler
 from tessera.orchestrator.registrar import Registrar
 from tessera.orchestrator.supervisor import Supervisor
+from tessera.trust.trusted_side import TrustedSide
 from tessera.wire.framing import Limits
 
 
@@ -42,7 +43,7 @@ async def serve(config: OrchestratorConfig) -> None:
             await watcher.replay(everything=everything)
 
     trusted = TrustedSide(
-        config.identity_socket,
+        Link(config.identity_socket),
         rotation_period=config.rotation_period,
         name="orchestrator",
         on_reshared=replay,

@@ -16,9 +16,9 @@ from typing import Any
 from google.protobuf.message import Message
 
 from tessera.daemon import link
-from tessera.daemon.trusted_side import TrustedSide
 from tessera.orchestrator.claims import definition_claims, proof_claims, removal_claims
 from tessera.trust.peer import Incarnation
+from tessera.trust.trusted_side import TrustedSide
 from tessera.wire.opcodes import Opcode
 from tessera.wire.proto import add_client_pb2, prove_client_pb2, remove_client_pb2
 from tessera.wire.status import Status, StatusError
@@ -88,7 +88,7 @@ class Registrar:
             else:
                 body = remove_client_pb2.Operation(removal=token)
             try:
-                return await link.call(self._trusted.peer_socket, opcode, body)
+                return await self._trusted.link.call(opcode, body)
             except StatusError as error:
                 if error.status not in _RETRYABLE or attempt:
                     raise

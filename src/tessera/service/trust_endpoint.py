@@ -1,12 +1,13 @@
-"""The service's side of the trust relationship with the identity provider."""
+"""The service's side of the trust relationship with the identity provider: the dispatcher's
+handler for the trust opcodes, over trust/trusting_side.py."""
 
 from __future__ import annotations
 
 from google.protobuf.message import Message
 
-from tessera.daemon.trust_ops import TRUST_OPCODES, handle_trust
 from tessera.service.providers.base import RequestContext
 from tessera.trust.store import TrustStore
+from tessera.trust.trusting_side import TRUST_OPCODES, handle_trust
 from tessera.wire.opcodes import Opcode
 
 __all__ = ["TRUST_OPCODES", "TrustEndpoint"]

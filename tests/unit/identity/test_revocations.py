@@ -1,6 +1,7 @@
 """The identity provider's side of revocation: grants in the registry, and a list that reaches
 the service at once, survives its restart and follows rotations. The service is a real trust
-store; the socket hop is replaced by a direct call (as in tests/unit/daemon)."""
+store; the trusted side's link to it is a direct call (as in tests/unit/trust/test_trusted_side.py).
+"""
 
 from __future__ import annotations
 
@@ -8,20 +9,18 @@ import asyncio
 import os
 import subprocess
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 from google.protobuf.message import Message
 
-from tessera.daemon import link
-from tessera.daemon.trust_ops import handle_trust
-from tessera.daemon.trusted_side import TrustedSide
 from tessera.identity.registry import Registry
 from tessera.identity.revocations import Revocations
 from tessera.trust.errors import TrustError
 from tessera.trust.peer import Incarnation, PeerCredentials, incarnation_of
 from tessera.trust.store import TrustPolicy, TrustStore
+from tessera.trust.trusted_side import TrustedSide
+from tessera.trust.trusting_side import handle_trust
 from tessera.wire.opcodes import Opcode
 from tessera.wire.status import Status, StatusError
 
@@ -30,7 +29,10 @@ SUBJECT = "spiffe://tessera.local/app"
 
 
 class Service:
-    """A trusting service: a real store; `restart()` forgets everything, as a new process."""
+    """A trusting service as the trusted side's link: a real store; `restart()` forgets
+    everything, as a new process."""
+
+    name = "service"
 
     def __init__(self) -> None:
         self.store = TrustStore(TrustPolicy(uid=os.getuid()))
@@ -39,11 +41,11 @@ class Service:
     def restart(self) -> None:
         self.store = TrustStore(TrustPolicy(uid=os.getuid()))
 
-    async def call(self, path: Path, opcode: Opcode, body: Message, **_: Any) -> Message:
+    async def call(self, opcode: Opcode, body: Message) -> Message:
         await asyncio.sleep(0)
         if self.down:
             self.down -= 1
-            raise link.LinkError("the service is restarting")
+            raise ConnectionRefusedError("the service is restarting")
         return handle_trust(self.store, opcode, body, ME)
 
     def accepts(self, token: str) -> bool:
@@ -56,10 +58,8 @@ class Service:
 
 
 @pytest.fixture
-def service(monkeypatch: pytest.MonkeyPatch) -> Service:
-    fake = Service()
-    monkeypatch.setattr(link, "call", fake.call)
-    return fake
+def service() -> Service:
+    return Service()
 
 
 def issue(side: TrustedSide, grant: str) -> str:
@@ -81,9 +81,7 @@ def test_revoked_tokens_are_refused_at_once_and_after_a_service_restart(
 ) -> None:
     async def scenario() -> None:
         revocations = Revocations(300)
-        side = TrustedSide(
-            Path("/svc"), rotation_period=60, name="test", attach=revocations.signed_for
-        )
+        side = TrustedSide(service, rotation_period=60, name="test", attach=revocations.signed_for)
         await side.synchronize()
         pusher = asyncio.create_task(revocations.keep_service_told(side))
         try:
@@ -108,9 +106,7 @@ def test_revoked_tokens_are_refused_at_once_and_after_a_service_restart(
 def test_a_list_the_service_could_not_take_is_sent_again(service: Service) -> None:
     async def scenario() -> None:
         revocations = Revocations(300)
-        side = TrustedSide(
-            Path("/svc"), rotation_period=60, name="test", attach=revocations.signed_for
-        )
+        side = TrustedSide(service, rotation_period=60, name="test", attach=revocations.signed_for)
         await side.synchronize()
         pusher = asyncio.create_task(revocations.keep_service_told(side))
         try:
@@ -128,9 +124,7 @@ def test_a_list_the_service_could_not_take_is_sent_again(service: Service) -> No
 def test_a_rotation_needs_no_list_for_older_tokens(service: Service) -> None:
     async def scenario() -> None:
         revocations = Revocations(300)
-        side = TrustedSide(
-            Path("/svc"), rotation_period=60, name="test", attach=revocations.signed_for
-        )
+        side = TrustedSide(service, rotation_period=60, name="test", attach=revocations.signed_for)
         await side.synchronize()
         revocations.revoke(["gone"], side.current)
         await side.rotate()  # the old intermediate's tokens are refused anyway

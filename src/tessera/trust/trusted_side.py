@@ -1,5 +1,5 @@
 """The trusted side of a trust relationship: the identity provider towards the security
-service, and the orchestrator towards the identity provider.
+service, and the orchestrator towards the identity provider (DESIGN.md §3).
 
 Root once per incarnation, intermediates on a schedule. A new intermediate is shared first and
 used for signing only once the service accepted it; a token never outlives the scheduled
@@ -7,6 +7,10 @@ retirement of the intermediate that signed it. A heartbeat (TrustStatus) notices
 restarted (and lost our root) and re-shares everything. An `attach` hook may add, to every
 intermediate shared, what must be installed with it (the identity provider's revocation list,
 signed by that intermediate), so a restarted service is never without it.
+
+The channel to the trusting daemon is passed in (`PeerLink`; the daemons give it
+`tessera.daemon.link.Link`, one socket connection per request), so this module does no I/O of
+its own and tests drive it against a real trust store directly.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
+from typing import Protocol
 
-from tessera.daemon import link
+from google.protobuf.message import Message
+
+from tessera.trust._clock import utc_now
 from tessera.trust.authority import Intermediate, RootAuthority, thumbprint
 from tessera.wire.opcodes import Opcode
 from tessera.wire.proto import share_trust_bundle_pb2, trust_status_pb2
@@ -34,9 +40,21 @@ RETRY_DELAY = 0.5
 MIN_TOKEN_LIFETIME = timedelta(milliseconds=50)  # less is not worth sending
 
 
-def utc_now() -> datetime:
-    """The current time, timezone-aware."""
-    return datetime.now(UTC)
+class PeerLink(Protocol):
+    """One request to the trusting daemon and its result.
+
+    Raises ConnectionError when the peer cannot be reached (it may be restarting) and
+    StatusError carrying the peer's status when it refuses.
+    """
+
+    @property
+    def name(self) -> str:
+        """What to call the peer in logs."""
+        ...
+
+    async def call(self, opcode: Opcode, body: Message) -> Message:
+        """Send one operation; the peer's result."""
+        ...
 
 
 class TrustedSide:
@@ -44,14 +62,14 @@ class TrustedSide:
 
     def __init__(
         self,
-        peer_socket: Path,
+        link: PeerLink,
         *,
         rotation_period: float,
         name: str,
         on_reshared: Callable[[bool], Awaitable[None]] | None = None,
         attach: Callable[[Intermediate], str] | None = None,
     ) -> None:
-        self._peer_socket = peer_socket
+        self._link = link
         self._on_reshared = on_reshared
         self._attach = attach
         self._period = timedelta(seconds=rotation_period)
@@ -74,9 +92,9 @@ class TrustedSide:
         return self._current
 
     @property
-    def peer_socket(self) -> Path:
-        """The trusting daemon's socket."""
-        return self._peer_socket
+    def link(self) -> PeerLink:
+        """The channel to the trusting daemon (for what else is sent to it)."""
+        return self._link
 
     @property
     def retire_at(self) -> datetime:
@@ -90,7 +108,7 @@ class TrustedSide:
         body = share_trust_bundle_pb2.Operation(
             certificate=certificate, root=root, revocations=revocations
         )
-        await link.call(self._peer_socket, Opcode.SHARE_TRUST_BUNDLE, body)
+        await self._link.call(Opcode.SHARE_TRUST_BUNDLE, body)
 
     async def _share_intermediate(self, intermediate: Intermediate) -> None:
         attached = self._attach(intermediate) if self._attach is not None else ""
@@ -107,7 +125,9 @@ class TrustedSide:
     async def wait_trusted(self, timeout: float) -> bool:
         """Wait until the peer accepted an intermediate of ours; False on timeout."""
         try:
-            async with asyncio.timeout(timeout):  # not wait_for: see link.call
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that
+            # arrives as the wait completes, and the daemon's task would then never stop.
+            async with asyncio.timeout(timeout):
                 await self._trusted.wait()
         except TimeoutError:
             return False
@@ -128,9 +148,7 @@ class TrustedSide:
         """Make sure the peer trusts our root and current intermediate (re-share if not)."""
         replay: bool | None = None
         async with self._sync_lock:
-            status = await link.call(
-                self._peer_socket, Opcode.TRUST_STATUS, trust_status_pb2.Operation()
-            )
+            status = await self._link.call(Opcode.TRUST_STATUS, trust_status_pb2.Operation())
             assert isinstance(status, trust_status_pb2.Result)
             if status.root_kid != self.root_kid:
                 was_trusted = self._trusted.is_set()
@@ -165,8 +183,8 @@ class TrustedSide:
                 if utc_now() >= self._retire_at:
                     await self.rotate()
                 delay = min(heartbeat, max((self._retire_at - utc_now()).total_seconds(), 0.0))
-            except (link.LinkError, StatusError) as error:
-                log.info("peer %s not trusting us yet: %s", self._peer_socket.name, error)
+            except (ConnectionError, StatusError) as error:
+                log.info("peer %s not trusting us yet: %s", self._link.name, error)
                 delay = min(heartbeat, RETRY_DELAY)
             await asyncio.sleep(max(delay, 0.01))
 

@@ -1,9 +1,13 @@
-"""The trust operations a trusting daemon serves: ShareTrustBundle, TrustStatus, RevokeTokens.
+"""The trusting side of a trust relationship: what a trusting daemon (the security service
+towards the identity provider, the identity provider towards the orchestrator) serves over its
+trust store: ShareTrustBundle, TrustStatus, RevokeTokens.
 
 ShareTrustBundle installs the trusted side's root (once per incarnation) or its current
 intermediate (with the revocation list it signed, if any); TrustStatus says what is held, so a
 trusted side notices a restarted peer and re-shares everything; RevokeTokens installs a newer
 revocation list (the identity provider withdrawing tokens; only the service asks for it).
+The rules themselves (root once per incarnation, newest intermediate) are the store's
+(trust/store.py); the daemon's front end supplies the sender's SO_PEERCRED credentials.
 """
 
 from __future__ import annotations
