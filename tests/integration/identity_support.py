@@ -9,8 +9,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from tessera.orchestrator.claims import definition_claims, proof_claims, removal_claims
+from tessera.orchestrator.claims import client_definition, client_proof
 from tessera.trust.authority import Intermediate, RootAuthority
+from tessera.trust.payloads import Removal
 from tessera.trust.peer import incarnation_of
 from tessera.wire.opcodes import Opcode
 from tessera.wire.proto import (
@@ -44,21 +45,21 @@ class Orchestrating:
         return previous
 
     def add(self, client_id: str, name: str, *, signer: Intermediate | None = None) -> Response:
-        claims = definition_claims(
+        definition = client_definition(
             client_id, name=name, command=[sys.executable], user="tester", uid=os.getuid()
         )
-        token = (signer or self.intermediate).sign_jws(claims)
+        token = (signer or self.intermediate).sign_jws(definition.to_claims())
         return call(self.socket, Opcode.ADD_CLIENT, add_client_pb2.Operation(definition=token))
 
     def prove(self, client_id: str, pid: int, **changes: Any) -> Response:
         process = incarnation_of(pid)
         assert process is not None, f"process {pid} is not running"
-        claims = proof_claims(client_id, process) | changes
+        claims = client_proof(client_id, process).to_claims() | changes
         token = self.intermediate.sign_jws(claims)
         return call(self.socket, Opcode.PROVE_CLIENT, prove_client_pb2.Operation(proof=token))
 
     def remove(self, client_id: str) -> Response:
-        token = self.intermediate.sign_jws(removal_claims(client_id))
+        token = self.intermediate.sign_jws(Removal(client_id).to_claims())
         return call(self.socket, Opcode.REMOVE_CLIENT, remove_client_pb2.Operation(removal=token))
 
 

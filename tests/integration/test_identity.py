@@ -22,7 +22,7 @@ from typing import Any
 import jwt
 import pytest
 
-from tessera.orchestrator.claims import definition_claims
+from tessera.orchestrator.claims import client_definition
 from tessera.trust.authority import RootAuthority
 from tessera.trust.peer import incarnation_of
 from tessera.wire.opcodes import AuthType, Opcode
@@ -192,9 +192,9 @@ def test_pid_reuse_cannot_inherit_an_identity(system: Any) -> None:
 
 def test_signed_payloads_must_be_genuine_and_fresh(system: Any) -> None:
     _, identity, orchestrator = system
-    claims = definition_claims(
+    claims = client_definition(
         "bad-1", name="bad", command=[sys.executable], user="tester", uid=os.getuid()
-    )
+    ).to_claims()
     genuine = orchestrator.intermediate.sign_jws(claims)
     head, body, signature = genuine.split(".")
     tampered_body = (

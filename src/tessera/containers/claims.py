@@ -9,17 +9,15 @@ container's cgroup.
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
-from typing import Any
 
 from tessera.containers.config import ContainerRule
 from tessera.containers.engine import ContainerInfo
 from tessera.orchestrator.claims import ProcessGoneError, host_id
 from tessera.trust.cgroups import CgroupConflictError, container_of, container_pids
+from tessera.trust.payloads import ClientDefinition, ContainerDescription, Proof
 from tessera.trust.peer import Incarnation, incarnation_of
 from tessera.trust.procfs import process_cgroup, process_namespaces, real_uid
-from tessera.wire.payload_kinds import DEFINITION, PROOF
 
 CLIENT_PREFIX = "container:"
 
@@ -31,23 +29,21 @@ def client_id_of(container_id: str) -> str:
 
 def container_definition(
     container: ContainerInfo, *, app: str, rule_index: int, rule: ContainerRule
-) -> dict[str, Any]:
+) -> ClientDefinition:
     """A container's client definition: its application, image digest, host, and why."""
-    return {
-        "kind": DEFINITION,
-        "jti": secrets.token_urlsafe(16),
-        "client_id": client_id_of(container.id),
-        "name": app,
-        "digest": container.digest,
-        "host": host_id(),
-        "container": {
-            "id": container.id,
-            "name": container.name,
-            "image": container.image,
-            "exec": rule.exec_joins,
-            "rule": {"index": rule_index, **rule.describe()},
-        },
-    }
+    return ClientDefinition(
+        client_id=client_id_of(container.id),
+        name=app,
+        digest=container.digest,
+        host=host_id(),
+        container=ContainerDescription(
+            id=container.id,
+            name=container.name,
+            image=container.image,
+            exec_joins=rule.exec_joins,
+            rule={"index": rule_index, **rule.describe()},
+        ),
+    )
 
 
 def _in_container(pid: int, container_id: str) -> bool:
@@ -57,7 +53,7 @@ def _in_container(pid: int, container_id: str) -> bool:
         return False
 
 
-def container_proof(container_id: str, first: Incarnation) -> dict[str, Any]:
+def container_proof(container_id: str, first: Incarnation) -> Proof:
     """A container's proof, from /proc: its first process (which must be the incarnation the
     engine named, in that container's cgroup) and the processes in it now."""
     pid = first.pid
@@ -72,20 +68,18 @@ def container_proof(container_id: str, first: Incarnation) -> dict[str, Any]:
     for member in container_pids(container_id):
         incarnation = incarnation_of(member)
         if incarnation is not None:
-            members.append([incarnation.pid, incarnation.start_time])
-    claims: dict[str, Any] = {
-        "kind": PROOF,
-        "jti": secrets.token_urlsafe(16),
-        "client_id": client_id_of(container_id),
-        "container": container_id,
-        "pid": pid,
-        "start_time": first.start_time,
-        "uid": uid,
-        "gid": gid,
-        "cgroup": process_cgroup(pid),
-        "namespaces": process_namespaces(pid),
-        "processes": members,
-    }
+            members.append(incarnation)
+    proof = Proof(
+        client_id=client_id_of(container_id),
+        container=container_id,
+        pid=pid,
+        start_time=first.start_time,
+        uid=uid,
+        gid=gid,
+        cgroup=process_cgroup(pid),
+        namespaces=process_namespaces(pid),
+        processes=tuple(members),
+    )
     if incarnation_of(pid) != first:
         raise ProcessGoneError(f"process {pid} exited while it was being observed")
-    return claims
+    return proof

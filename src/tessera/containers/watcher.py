@@ -28,11 +28,10 @@ from tessera.containers.claims import (
 from tessera.containers.config import ContainersConfig, RuleError
 from tessera.containers.engine import ContainerInfo, Engine, EngineError
 from tessera.daemon import link
-from tessera.orchestrator.claims import removal_claims
 from tessera.orchestrator.registrar import Registrar
 from tessera.orchestrator.state import RecordedInstance, load_state, save_state
+from tessera.trust.payloads import Removal
 from tessera.trust.peer import Incarnation, incarnation_of, is_alive
-from tessera.wire.opcodes import Opcode
 from tessera.wire.proto import prove_client_pb2
 from tessera.wire.status import Status, StatusError
 
@@ -193,10 +192,10 @@ class ContainerWatcher:
         rule = self._config.rules[app[1]]
         definition = container_definition(info, app=app[0], rule_index=app[1], rule=rule)
         try:
-            if await self._registrar.send(Opcode.ADD_CLIENT, definition) is None:
+            if await self._registrar.send(definition) is None:
                 return None
             proof = await asyncio.to_thread(container_proof, info.id, first)
-            proven = await self._registrar.send(Opcode.PROVE_CLIENT, proof)
+            proven = await self._registrar.send(proof)
         except (link.LinkError, StatusError, OSError, RuntimeError) as error:
             log.warning("could not register container %s (%s): %s", info.name, info.id[:12], error)
             return None
@@ -210,7 +209,7 @@ class ContainerWatcher:
         provider cannot be told now. Waits for trust: a restarted orchestrator's leftovers."""
         client_id = client_id_of(tracked.container_id)
         try:
-            told = await self._registrar.send(Opcode.REMOVE_CLIENT, removal_claims(client_id))
+            told = await self._registrar.send(Removal(client_id))
             done = told is not None
         except StatusError as error:
             done = error.status is Status.IDENTITY_CLIENT_UNKNOWN  # it forgot it already

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from tessera.identity.attestation import attest
 from tessera.identity.registry import Registry, Resolved
 from tessera.trust.cgroups import CgroupConflictError, container_of
+from tessera.trust.payloads import ClientDefinition, Proof
 from tessera.trust.peer import Incarnation, ancestry, incarnation_of, is_alive
 from tessera.trust.procfs import process_namespaces
 from tessera.wire.status import Status, StatusError
@@ -31,7 +32,6 @@ from tessera.wire.status import Status, StatusError
 log = logging.getLogger(__name__)
 
 CALLER_NAMESPACES = ("pid", "mnt")  # a caller must share these with the container
-MAX_PROCESSES = 256
 
 
 @dataclass(frozen=True)
@@ -61,20 +61,20 @@ class ContainerAttestor:
         self._lock = threading.Lock()
         self._containers: dict[str, ProvenContainer] = {}
 
-    def prove(self, claims: dict[str, Any], definition: dict[str, Any]) -> str:
+    def prove(self, proof: Proof, definition: ClientDefinition) -> str:
         """Check a container proof against /proc and register it; its SPIFFE ID."""
-        described = definition.get("container")
-        if not isinstance(described, dict):
+        described = definition.container
+        if described is None:
             raise _failed("the definition describes no container")
-        container_id = described.get("id")
-        if not isinstance(container_id, str) or claims.get("container") != container_id:
+        container_id = described.id
+        if proof.container != container_id:
             raise _failed("the proof names another container than the definition")
-        attest(claims)  # pid, start time, uid, cgroup, namespaces of the first process
-        pid, start_time = claims["pid"], claims["start_time"]
+        attest(proof)  # pid, start time, uid, cgroup, namespaces of the first process
+        pid = proof.pid
         if _container(pid) != container_id:
             raise _failed("the proven process does not run in that container")
-        namespaces = claims.get("namespaces")
-        if not isinstance(namespaces, dict) or not all(n in namespaces for n in CALLER_NAMESPACES):
+        namespaces = proof.namespaces
+        if not all(n in namespaces for n in CALLER_NAMESPACES):
             raise _failed("the proof names no pid and mount namespaces")
         # attest() skips namespaces it cannot read; callers are checked against these two.
         actual = process_namespaces(pid)
@@ -82,14 +82,14 @@ class ContainerAttestor:
             raise _failed("cannot read the container's namespaces (needs root or CAP_SYS_PTRACE)")
         if any(actual[n] != namespaces[n] for n in CALLER_NAMESPACES):
             raise _failed("the proven process is in other namespaces")
-        _check_members(claims.get("processes"), container_id, namespaces)
-        first = Incarnation(pid, start_time)
-        spiffe_id = self._registry.prove(claims["client_id"], first, claims["uid"])
+        _check_members(proof.processes or (), container_id, namespaces)
+        first = proof.incarnation
+        spiffe_id = self._registry.prove(proof.client_id, first, proof.uid)
         proven = ProvenContainer(
-            claims["client_id"],
+            proof.client_id,
             first,
             {n: namespaces[n] for n in CALLER_NAMESPACES},
-            bool(described.get("exec", False)),
+            described.exec_joins,
         )
         with self._lock:
             # Forget containers whose first process exited (the registry's sweep revokes them).
@@ -134,22 +134,14 @@ def _container(pid: int) -> str | None:
         raise _failed(str(error)) from None
 
 
-def _check_members(listed: Any, container_id: str, namespaces: dict[str, Any]) -> None:
+def _check_members(
+    listed: Iterable[Incarnation], container_id: str, namespaces: Mapping[str, str]
+) -> None:
     """Each process the proof lists, still running, is in that container and its namespaces.
 
-    One that exited since it was observed is skipped: it proves nothing either way."""
-    if listed is None:
-        return
-    if not isinstance(listed, list) or len(listed) > MAX_PROCESSES:
-        raise _failed("the proof's process list is malformed")
-    for entry in listed:
-        if (
-            not isinstance(entry, list)
-            or len(entry) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in entry)
-        ):
-            raise _failed("the proof's process list is malformed")
-        member = Incarnation(entry[0], entry[1])
+    One that exited since it was observed is skipped: it proves nothing either way. (The list's
+    shape and length were checked when the proof was read: trust/payloads.py.)"""
+    for member in listed:
         if not is_alive(member):
             continue
         actual = process_namespaces(member.pid)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Any
 
 from google.protobuf.message import Message
 
@@ -15,11 +14,11 @@ from tessera.identity.containers import ContainerAttestor
 from tessera.identity.payloads import PayloadVerifier
 from tessera.identity.registry import Registry
 from tessera.identity.revocations import Revocations
-from tessera.trust.peer import Incarnation, PeerCredentials, incarnation_of
+from tessera.trust.payloads import ClientDefinition, Proof, Removal
+from tessera.trust.peer import PeerCredentials, incarnation_of
 from tessera.trust.store import TrustStore
 from tessera.trust.trusted_side import TrustedSide
 from tessera.trust.trusting_side import handle_trust
-from tessera.wire import payload_kinds
 from tessera.wire.contracts import decode_operation
 from tessera.wire.framing import Frame, FramingError, encode_response
 from tessera.wire.header import Header, response_header_for
@@ -129,48 +128,39 @@ class IdentityHandler:
         return self._fetch_token(operation.audience, request.peer)
 
     def _add_client(self, token: str) -> Message:
-        claims = self._payloads.verify(token, payload_kinds.DEFINITION)
-        if not isinstance(claims.get("name"), str) or not claims["name"]:
-            raise StatusError(Status.TRUST_BAD_SIGNATURE, "definition names no application")
-        definition = _definition_fields(claims)
-        spiffe_id = self._config.spiffe_id_for(definition)
+        definition = self._payloads.verify(token, ClientDefinition)
+        spiffe_id = self._config.spiffe_id_for(definition.fields())
         # Redefined as another identity: what its processes were issued is withdrawn.
-        forgotten = self._registry.define(claims["client_id"], definition, spiffe_id)
+        forgotten = self._registry.define(definition.client_id, definition, spiffe_id)
         self._revocations.revoke(forgotten, self._issuer.current)
-        log.info("client %s defined as %s", claims["client_id"], spiffe_id)
+        log.info("client %s defined as %s", definition.client_id, spiffe_id)
         return add_client_pb2.Result(spiffe_id=spiffe_id)
 
     def _prove_client(self, token: str) -> Message:
-        claims = self._payloads.verify(token, payload_kinds.PROOF)
-        defined = self._definition(claims["client_id"])
-        if "container" in defined:  # checked against the container instead (docs/containers.md)
-            return prove_client_pb2.Result(spiffe_id=self._containers.prove(claims, defined))
-        if not claims.get("exe_digest"):
+        proof = self._payloads.verify(token, Proof)
+        defined = self._registry.definition(proof.client_id)
+        if defined.container is not None:  # checked against the container (docs/containers.md)
+            return prove_client_pb2.Result(spiffe_id=self._containers.prove(proof, defined))
+        if not proof.exe_digest:
             raise StatusError(
                 Status.IDENTITY_ATTESTATION_FAILED, "the proof names no executable digest"
             )
-        digest = defined.get("digest")
-        if digest and digest != claims["exe_digest"]:
+        if defined.digest and defined.digest != proof.exe_digest:
             raise StatusError(
                 Status.IDENTITY_ATTESTATION_FAILED, "the process runs another executable"
             )
-        if "uid" in defined and defined["uid"] != claims.get("uid"):
+        if defined.uid is not None and defined.uid != proof.uid:
             raise StatusError(
                 Status.IDENTITY_ATTESTATION_FAILED, "the process runs as another user"
             )
-        attest(claims)
-        incarnation = Incarnation(claims["pid"], claims["start_time"])
-        spiffe_id = self._registry.prove(claims["client_id"], incarnation, claims["uid"])
-        log.info("process %d proven as %s", incarnation.pid, spiffe_id)
+        attest(proof)
+        spiffe_id = self._registry.prove(proof.client_id, proof.incarnation, proof.uid)
+        log.info("process %d proven as %s", proof.pid, spiffe_id)
         return prove_client_pb2.Result(spiffe_id=spiffe_id)
 
     def _remove_client(self, token: str) -> Message:
-        claims = self._payloads.verify(token, payload_kinds.REMOVAL)
-        pid, start = claims.get("pid"), claims.get("start_time")
-        incarnation = (
-            Incarnation(pid, start) if isinstance(pid, int) and isinstance(start, int) else None
-        )
-        withdrawn = self._registry.remove(claims["client_id"], incarnation)
+        removal = self._payloads.verify(token, Removal)
+        withdrawn = self._registry.remove(removal.client_id, removal.incarnation)
         self._revocations.revoke(withdrawn, self._issuer.current)
         return remove_client_pb2.Result()
 
@@ -198,14 +188,6 @@ class IdentityHandler:
             token=token, expires_at=int(expires.timestamp()), spiffe_id=resolved.spiffe_id
         )
 
-    def _definition(self, client_id: str) -> dict[str, Any]:
-        return self._registry.definition(client_id)
-
     def _failure(self, header: Header, error: StatusError) -> bytes:
         log.info("%s refused: %s", opcode_name(header.opcode), error.status.name)
         return encode_response(response_header_for(header, error.status), b"")
-
-
-def _definition_fields(claims: dict[str, Any]) -> dict[str, Any]:
-    keep = ("name", "digest", "script_digest", "host", "user", "uid", "command", "container")
-    return {k: claims[k] for k in keep if k in claims}

@@ -17,8 +17,8 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
+from tessera.trust.payloads import ClientDefinition
 from tessera.trust.peer import Incarnation, ancestry, is_alive
 from tessera.wire.status import Status, StatusError
 
@@ -36,7 +36,7 @@ class Client:
     """One defined application and its proven processes."""
 
     client_id: str
-    definition: dict[str, Any]
+    definition: ClientDefinition
     spiffe_id: str
     instances: dict[Incarnation, Proven] = field(default_factory=dict)
 
@@ -73,7 +73,7 @@ class Registry:
         it is that container or nobody (it raises), and None for a caller in none."""
         self._container_resolver = resolver
 
-    def define(self, client_id: str, definition: dict[str, Any], spiffe_id: str) -> list[str]:
+    def define(self, client_id: str, definition: ClientDefinition, spiffe_id: str) -> list[str]:
         """Add or replace a definition (an upgrade keeps the proven processes); the grants of
         processes forgotten because the identity changed."""
         with self._lock:
@@ -85,13 +85,13 @@ class Registry:
             self._clients[client_id] = Client(client_id, definition, spiffe_id)
             return forgotten
 
-    def definition(self, client_id: str) -> dict[str, Any]:
-        """A copy of a client's definition; IDENTITY_CLIENT_UNKNOWN if there is none."""
+    def definition(self, client_id: str) -> ClientDefinition:
+        """A client's definition; IDENTITY_CLIENT_UNKNOWN if there is none."""
         with self._lock:
             client = self._clients.get(client_id)
             if client is None:
                 raise StatusError(Status.IDENTITY_CLIENT_UNKNOWN, "no definition for that client")
-            return dict(client.definition)
+            return client.definition
 
     def prove(self, client_id: str, incarnation: Incarnation, uid: int) -> str:
         """Bind a running process to a defined client; returns its SPIFFE ID."""

@@ -1,18 +1,18 @@
-"""The claims the orchestrator signs: client definitions, proofs and removals.
+"""What the orchestrator observes for the payloads it signs: client definitions and proofs.
 
-See docs/identity.md for their fields. The orchestrator observes /proc itself; the identity
-provider checks the same facts again before believing a proof.
+The payloads themselves (fields, claims on the wire) are trust/payloads.py's; a removal needs
+no observation (`Removal(client_id, incarnation)`). The orchestrator observes /proc itself; the
+identity provider checks the same facts again before believing a proof.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import socket
 from pathlib import Path
-from typing import Any
 
+from tessera.trust.payloads import ClientDefinition, Proof
 from tessera.trust.peer import Incarnation, incarnation_of
 from tessera.trust.procfs import (
     executable_digest,
@@ -20,7 +20,6 @@ from tessera.trust.procfs import (
     process_namespaces,
     real_uid,
 )
-from tessera.wire.payload_kinds import DEFINITION, PROOF, REMOVAL
 
 MAX_INTERPRETER_DEPTH = 4  # interpreters that are scripts themselves: the kernel's limit
 SHEBANG_MAX = 256  # the longest `#!` line the kernel reads
@@ -104,7 +103,7 @@ def _shebang(path: Path) -> list[str] | None:
     return words or None
 
 
-def definition_claims(
+def client_definition(
     client_id: str,
     *,
     name: str,
@@ -113,7 +112,7 @@ def definition_claims(
     uid: int,
     search_path: str | None = None,
     cwd: Path | None = None,
-) -> dict[str, Any]:
+) -> ClientDefinition:
     """A client definition: what the application is, independent of any running process.
 
     `digest` is the program its processes run (what a proof's `exe_digest` shows); a script's
@@ -121,23 +120,19 @@ def definition_claims(
     """
     named = resolve_executable(command, search_path=search_path, cwd=cwd)
     program = program_of(named, search_path=search_path)
-    claims: dict[str, Any] = {
-        "kind": DEFINITION,
-        "jti": secrets.token_urlsafe(16),
-        "client_id": client_id,
-        "name": name,
-        "digest": executable_digest(program),
-        "host": host_id(),
-        "user": user,
-        "uid": uid,
-        "command": command,
-    }
-    if program != named:
-        claims["script_digest"] = executable_digest(named)
-    return claims
+    return ClientDefinition(
+        client_id=client_id,
+        name=name,
+        digest=executable_digest(program),
+        host=host_id(),
+        user=user,
+        uid=uid,
+        command=tuple(command),
+        script_digest=executable_digest(named) if program != named else None,
+    )
 
 
-def proof_claims(client_id: str, process: Incarnation) -> dict[str, Any]:
+def client_proof(client_id: str, process: Incarnation) -> Proof:
     """A proof: what /proc says about a running process of that client.
 
     The process is named by its incarnation (pid and start time) as recorded when it was
@@ -150,37 +145,23 @@ def proof_claims(client_id: str, process: Incarnation) -> dict[str, Any]:
     if incarnation is None or uid is None or incarnation != process or not process.start_time:
         raise ProcessGoneError(f"process {pid} is not running (or its pid was reused)")
     gid = Path(f"/proc/{pid}").stat().st_gid
-    claims: dict[str, Any] = {
-        "kind": PROOF,
-        "jti": secrets.token_urlsafe(16),
-        "client_id": client_id,
-        "pid": pid,
-        "start_time": incarnation.start_time,
-        "uid": uid,
-        "gid": gid,
-        "cgroup": process_cgroup(pid),
-        "namespaces": process_namespaces(pid),
-    }
+    cgroup, namespaces = process_cgroup(pid), process_namespaces(pid)
     # The identity provider requires the digest: the orchestrator can always read it (its own
     # user's processes, or any as root, which it must be to start other users' applications).
     try:
-        claims["exe_digest"] = executable_digest(f"/proc/{pid}/exe")
+        exe_digest = executable_digest(f"/proc/{pid}/exe")
     except OSError as error:
         raise ProcessGoneError(f"cannot read the executable of process {pid}: {error}") from None
     again = incarnation_of(pid)
     if again != process:
         raise ProcessGoneError(f"process {pid} exited while it was being observed")
-    return claims
-
-
-def removal_claims(client_id: str, incarnation: Incarnation | None = None) -> dict[str, Any]:
-    """A removal: one process of the client, or (no incarnation) the whole client."""
-    claims: dict[str, Any] = {
-        "kind": REMOVAL,
-        "jti": secrets.token_urlsafe(16),
-        "client_id": client_id,
-    }
-    if incarnation is not None:
-        claims["pid"] = incarnation.pid
-        claims["start_time"] = incarnation.start_time
-    return claims
+    return Proof(
+        client_id=client_id,
+        pid=pid,
+        start_time=incarnation.start_time,
+        uid=uid,
+        gid=gid,
+        cgroup=cgroup,
+        namespaces=namespaces,
+        exe_digest=exe_digest,
+    )

@@ -8,15 +8,16 @@ before a rotation is refused as signed by an unknown signer: synchronize and sen
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
 from google.protobuf.message import Message
 
 from tessera.daemon import link
-from tessera.orchestrator.claims import definition_claims, proof_claims, removal_claims
+from tessera.orchestrator.claims import client_definition, client_proof
+from tessera.trust.payloads import ClientDefinition, Payload, Proof, Removal
 from tessera.trust.peer import Incarnation
 from tessera.trust.trusted_side import TrustedSide
 from tessera.wire.opcodes import Opcode
@@ -31,22 +32,22 @@ SETTLE_WAIT = 1.0  # seconds a new process may take to exec into its defined pro
 SETTLE_POLL = 0.02
 
 
-async def _settled_proof(client_id: str, process: Incarnation, digest: str) -> dict[str, Any]:
+async def _settled_proof(client_id: str, process: Incarnation, digest: str | None) -> Proof:
     """A proof of `pid` once it runs the defined program. A process may replace its program
     just after it started (`#!/usr/bin/env python3` runs env, which runs python3): wait for
     that briefly rather than send a proof the identity provider must refuse."""
     loop = asyncio.get_running_loop()
     give_up = loop.time() + SETTLE_WAIT
     pid = process.pid
-    claims = proof_claims(client_id, process)
+    proof = client_proof(client_id, process)
     program = _program_path(pid)
-    while claims.get("exe_digest") not in (None, digest) and loop.time() < give_up:
+    while proof.exe_digest not in (None, digest) and loop.time() < give_up:
         await asyncio.sleep(SETTLE_POLL)
         now = _program_path(pid)
         if now != program:  # it exec'd: look again (hashing only then)
             program = now
-            claims = proof_claims(client_id, process)
-    return claims
+            proof = client_proof(client_id, process)
+    return proof
 
 
 def _program_path(pid: int) -> str | None:
@@ -56,16 +57,24 @@ def _program_path(pid: int) -> str | None:
         return None
 
 
+def _operation(payload: Payload, token: str) -> tuple[Opcode, Message]:
+    """The request that carries a signed payload of this type."""
+    if isinstance(payload, ClientDefinition):
+        return Opcode.ADD_CLIENT, add_client_pb2.Operation(definition=token)
+    if isinstance(payload, Proof):
+        return Opcode.PROVE_CLIENT, prove_client_pb2.Operation(proof=token)
+    return Opcode.REMOVE_CLIENT, remove_client_pb2.Operation(removal=token)
+
+
 class Registrar:
     """Defines, proves and removes clients at the identity provider."""
 
     def __init__(self, trusted: TrustedSide) -> None:
         self._trusted = trusted
 
-    async def _send(
-        self, opcode: Opcode, claims: dict[str, Any], *, wait: bool = True
-    ) -> Message | None:
-        """Sign and send one payload; None if the identity provider cannot be reached now.
+    async def send(self, payload: Payload, *, wait: bool = True) -> Message | None:
+        """Sign and send one payload (AddClient, ProveClient or RemoveClient, by its type); None
+        if the identity provider cannot be reached now.
 
         With no trust yet, `wait` for it briefly; else give up at once."""
         for attempt in range(2):
@@ -79,14 +88,8 @@ class Registrar:
                 current = self._trusted.current
                 if current is None:
                     return None
-            token = current.sign_jws(claims | {"jti": f"{claims['jti']}-{attempt}"})
-            body: Message
-            if opcode is Opcode.ADD_CLIENT:
-                body = add_client_pb2.Operation(definition=token)
-            elif opcode is Opcode.PROVE_CLIENT:
-                body = prove_client_pb2.Operation(proof=token)
-            else:
-                body = remove_client_pb2.Operation(removal=token)
+            attempted = dataclasses.replace(payload, jti=f"{payload.jti}-{attempt}")
+            opcode, body = _operation(payload, current.sign_jws(attempted.to_claims()))
             try:
                 return await self._trusted.link.call(opcode, body)
             except StatusError as error:
@@ -94,12 +97,6 @@ class Registrar:
                     raise
                 await self._trusted.synchronize()
         return None
-
-    async def send(
-        self, opcode: Opcode, claims: dict[str, Any], *, wait: bool = True
-    ) -> Message | None:
-        """Sign and send one payload built elsewhere (containers); as `_send`."""
-        return await self._send(opcode, claims, wait=wait)
 
     async def register(
         self,
@@ -119,7 +116,7 @@ class Registrar:
         command is found.
         """
         try:
-            definition = definition_claims(
+            definition = client_definition(
                 client_id,
                 name=name,
                 command=command,
@@ -128,11 +125,11 @@ class Registrar:
                 search_path=search_path,
                 cwd=cwd,
             )
-            defined = await self._send(Opcode.ADD_CLIENT, definition)
+            defined = await self.send(definition)
             if defined is None:
                 return None
-            proof = await _settled_proof(client_id, process, definition["digest"])
-            proven = await self._send(Opcode.PROVE_CLIENT, proof)
+            proof = await _settled_proof(client_id, process, definition.digest)
+            proven = await self.send(proof)
         except (link.LinkError, StatusError, OSError, RuntimeError) as error:
             log.warning("could not register %s (pid %d): %s", client_id, process.pid, error)
             return None
@@ -150,8 +147,7 @@ class Registrar:
         that establishes trust is gone) waiting would only hold the stop up.
         """
         try:
-            claims = removal_claims(client_id, incarnation)
-            await self._send(Opcode.REMOVE_CLIENT, claims, wait=False)
+            await self.send(Removal(client_id, incarnation), wait=False)
         except StatusError as error:
             if error.status is not Status.IDENTITY_CLIENT_UNKNOWN:
                 log.info("could not withdraw %s: %s", client_id, error.status.name)

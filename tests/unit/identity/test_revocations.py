@@ -17,6 +17,7 @@ from google.protobuf.message import Message
 from tessera.identity.registry import Registry
 from tessera.identity.revocations import Revocations
 from tessera.trust.errors import TrustError
+from tessera.trust.payloads import ClientDefinition
 from tessera.trust.peer import Incarnation, PeerCredentials, incarnation_of
 from tessera.trust.store import TrustPolicy, TrustStore
 from tessera.trust.trusted_side import TrustedSide
@@ -168,13 +169,13 @@ def sleeper() -> Any:
 def test_each_proven_process_has_its_own_grant_until_it_is_withdrawn(sleeper: Any) -> None:
     child, incarnation = sleeper
     registry = Registry()
-    registry.define("app/0", {"name": "app"}, SUBJECT)
+    registry.define("app/0", ClientDefinition("app/0", "app"), SUBJECT)
     registry.prove("app/0", incarnation, os.getuid())
     grant = registry.resolve(child.pid, os.getuid()).grant
     assert grant and "." not in grant
     registry.prove("app/0", incarnation, os.getuid())  # a replay keeps it: tokens stay valid
     assert registry.resolve(child.pid, os.getuid()).grant == grant
-    assert registry.define("app/0", {"name": "app", "digest": "new"}, SUBJECT) == []
+    assert registry.define("app/0", ClientDefinition("app/0", "app", digest="new"), SUBJECT) == []
     assert registry.remove("app/0", incarnation) == [grant]
     with pytest.raises(StatusError):
         registry.resolve(child.pid, os.getuid())
@@ -183,10 +184,12 @@ def test_each_proven_process_has_its_own_grant_until_it_is_withdrawn(sleeper: An
 def test_withdrawing_a_client_or_its_identity_returns_every_grant(sleeper: Any) -> None:
     child, incarnation = sleeper
     registry = Registry()
-    registry.define("app/0", {"name": "app"}, SUBJECT)
+    registry.define("app/0", ClientDefinition("app/0", "app"), SUBJECT)
     registry.prove("app/0", incarnation, os.getuid())
     grant = registry.resolve(child.pid, os.getuid()).grant
-    assert registry.define("app/0", {"name": "app"}, "spiffe://tessera.local/other") == [grant]
+    assert registry.define(
+        "app/0", ClientDefinition("app/0", "app"), "spiffe://tessera.local/other"
+    ) == [grant]
     registry.prove("app/0", incarnation, os.getuid())
     second = registry.resolve(child.pid, os.getuid()).grant
     assert second != grant
@@ -195,7 +198,7 @@ def test_withdrawing_a_client_or_its_identity_returns_every_grant(sleeper: Any) 
 
 def test_exited_processes_give_back_their_grants() -> None:
     registry = Registry()
-    registry.define("app/0", {"name": "app"}, SUBJECT)
+    registry.define("app/0", ClientDefinition("app/0", "app"), SUBJECT)
     child = subprocess.Popen(["true"])
     incarnation = incarnation_of(child.pid) or Incarnation(child.pid, 0)
     registry.prove("app/0", incarnation, os.getuid())

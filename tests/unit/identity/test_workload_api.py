@@ -29,6 +29,7 @@ from tessera.identity.workload_api import SECURITY_HEADER, SERVICE_PATH, resolve
 from tessera.identity.workload_proto import workload_pb2 as pb
 from tessera.identity.workload_server import PeerBook, WorkloadApiServer
 from tessera.trust.authority import Intermediate, RootAuthority
+from tessera.trust.payloads import ClientDefinition
 from tessera.trust.peer import PeerCredentials, incarnation_of
 from tessera.wire.status import Status, StatusError
 
@@ -72,7 +73,7 @@ class Api:
     server: WorkloadApiServer
 
     def prove_self(self) -> None:
-        self.registry.define("app-1", {"name": "app"}, APP_ID)
+        self.registry.define("app-1", ClientDefinition("app-1", "app"), APP_ID)
         me = incarnation_of(os.getpid())
         assert me is not None
         self.registry.prove("app-1", me, os.getuid())
@@ -335,7 +336,7 @@ def test_peer_book_reads_credentials_at_connect_and_caps_connections() -> None:
 
 def test_a_caller_is_resolved_only_while_its_connecting_process_runs() -> None:
     registry = Registry()
-    registry.define("app-1", {"name": "app"}, APP_ID)
+    registry.define("app-1", ClientDefinition("app-1", "app"), APP_ID)
     me = incarnation_of(os.getpid())
     assert me is not None
     registry.prove("app-1", me, os.getuid())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tessera.orchestrator.claims import definition_claims, program_of, resolve_executable
+from tessera.orchestrator.claims import client_definition, program_of, resolve_executable
 from tessera.orchestrator.config import AppSpec
 from tessera.orchestrator.state import RecordedInstance, load_state, save_state
 from tessera.trust.peer import Incarnation
@@ -52,12 +52,12 @@ def test_env_finds_the_interpreter_on_the_applications_path(tmp_path: Path) -> N
 
 def test_definition_digest_is_the_program_and_the_script_is_recorded(tmp_path: Path) -> None:
     app = script(tmp_path / "app", f"#!{sys.executable}")
-    claims = definition_claims("app/0", name="app", command=[str(app)], user="u", uid=0)
-    assert claims["digest"] == executable_digest(PYTHON)
-    assert claims["script_digest"] == executable_digest(app)
-    plain = definition_claims("app/0", name="app", command=[sys.executable], user="u", uid=0)
-    assert plain["digest"] == executable_digest(PYTHON)
-    assert "script_digest" not in plain
+    definition = client_definition("app/0", name="app", command=[str(app)], user="u", uid=0)
+    assert definition.digest == executable_digest(PYTHON)
+    assert definition.script_digest == executable_digest(app)
+    plain = client_definition("app/0", name="app", command=[sys.executable], user="u", uid=0)
+    assert plain.digest == executable_digest(PYTHON)
+    assert "script_digest" not in plain.to_claims()
 
 
 def test_a_relative_command_is_found_in_the_working_directory(tmp_path: Path) -> None:
@@ -96,12 +96,12 @@ def test_no_proof_for_a_pid_that_names_another_process() -> None:
 
     import pytest
 
-    from tessera.orchestrator.claims import ProcessGoneError, proof_claims
+    from tessera.orchestrator.claims import ProcessGoneError, client_proof
     from tessera.trust.peer import Incarnation, incarnation_of
 
     me = incarnation_of(os.getpid())
     assert me is not None
-    assert proof_claims("c", me)["start_time"] == me.start_time
+    assert client_proof("c", me).start_time == me.start_time
     for other in (Incarnation(me.pid, me.start_time + 1), Incarnation(me.pid, 0)):
         with pytest.raises(ProcessGoneError):
-            proof_claims("c", other)
+            client_proof("c", other)
