@@ -90,6 +90,20 @@ class _Claims:
     def optional_list(self, key: str) -> list[Any] | None:
         return self._typed(key, list, False)
 
+    def optional_words(self, key: str) -> tuple[str, ...] | None:
+        """A list of strings (a command line)."""
+        words = self.optional_list(key)
+        if words is not None and not all(isinstance(word, str) for word in words):
+            raise self.refuse(f"{key} is not a list of strings")
+        return None if words is None else tuple(words)
+
+    def names(self, key: str) -> dict[str, str]:
+        """An object of strings (namespace links by name); absent is empty."""
+        named = self.optional_object(key) or {}
+        if not all(isinstance(value, str) for value in named.values()):
+            raise self.refuse(f"{key} are not strings")
+        return named
+
 
 def _envelope(claims: Mapping[str, Any], kind: str) -> tuple[str, str]:
     """`jti` and `client_id` of a payload that must be of `kind` (TRUST_BAD_SIGNATURE)."""
@@ -196,9 +210,6 @@ class ClientDefinition:
         """Read verified claims; TRUST_BAD_SIGNATURE if they are not a definition."""
         jti, client_id = _envelope(claims, cls.KIND)
         read = _Claims(claims, Status.TRUST_BAD_SIGNATURE, "definition")
-        command = read.optional_list("command")
-        if command is not None and not all(isinstance(word, str) for word in command):
-            raise read.refuse("command is not a list of strings")
         container = read.optional_object("container")
         return cls(
             client_id=client_id,
@@ -207,7 +218,7 @@ class ClientDefinition:
             host=read.optional_text("host"),
             user=read.optional_text("user"),
             uid=read.optional_integer("uid"),
-            command=tuple(command) if command is not None else None,
+            command=read.optional_words("command"),
             container=None if container is None else ContainerDescription.from_object(container),
             script_digest=read.optional_text("script_digest"),
             jti=jti,
@@ -266,9 +277,6 @@ class Proof:
         IDENTITY_ATTESTATION_FAILED for missing or mistyped facts."""
         jti, client_id = _envelope(claims, cls.KIND)
         read = _Claims(claims, Status.IDENTITY_ATTESTATION_FAILED, "proof")
-        namespaces = read.optional_object("namespaces") or {}
-        if not all(isinstance(v, str) for v in namespaces.values()):
-            raise read.refuse("namespaces are not strings")
         return cls(
             client_id=client_id,
             pid=read.integer("pid"),
@@ -276,7 +284,7 @@ class Proof:
             uid=read.integer("uid"),
             gid=read.integer("gid"),
             cgroup=read.optional_text("cgroup"),
-            namespaces=namespaces,
+            namespaces=read.names("namespaces"),
             exe_digest=read.optional_text("exe_digest"),
             container=read.optional_text("container"),
             processes=_processes(read),

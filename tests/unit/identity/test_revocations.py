@@ -12,42 +12,23 @@ import time
 from typing import Any
 
 import pytest
-from google.protobuf.message import Message
 
 from tessera.identity.registry import Registry
 from tessera.identity.revocations import Revocations
 from tessera.trust.errors import TrustError
 from tessera.trust.payloads import ClientDefinition
-from tessera.trust.peer import Incarnation, PeerCredentials, incarnation_of
-from tessera.trust.store import TrustPolicy, TrustStore
+from tessera.trust.peer import Incarnation, incarnation_of
 from tessera.trust.trusted_side import TrustedSide
-from tessera.trust.trusting_side import handle_trust
-from tessera.wire.opcodes import Opcode
 from tessera.wire.status import Status, StatusError
+from tests.unit.trust.helpers import TrustingPeer
 
-ME = PeerCredentials(pid=os.getpid(), uid=os.getuid(), gid=os.getgid())
 SUBJECT = "spiffe://tessera.local/app"
 
 
-class Service:
-    """A trusting service as the trusted side's link: a real store; `restart()` forgets
-    everything, as a new process."""
+class Service(TrustingPeer):
+    """The trusting service."""
 
     name = "service"
-
-    def __init__(self) -> None:
-        self.store = TrustStore(TrustPolicy(uid=os.getuid()))
-        self.down = 0  # calls to refuse, as a service that is restarting
-
-    def restart(self) -> None:
-        self.store = TrustStore(TrustPolicy(uid=os.getuid()))
-
-    async def call(self, opcode: Opcode, body: Message) -> Message:
-        await asyncio.sleep(0)
-        if self.down:
-            self.down -= 1
-            raise ConnectionRefusedError("the service is restarting")
-        return handle_trust(self.store, opcode, body, ME)
 
     def accepts(self, token: str) -> bool:
         try:

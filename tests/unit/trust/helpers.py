@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -19,9 +20,19 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from google.protobuf.message import Message
 
 from tessera.trust._jose import b64url_encode
-from tessera.trust.peer import Incarnation, Peer, incarnation_of, peer_from_credentials
+from tessera.trust.peer import (
+    Incarnation,
+    Peer,
+    PeerCredentials,
+    incarnation_of,
+    peer_from_credentials,
+)
+from tessera.trust.store import TrustPolicy, TrustStore
+from tessera.trust.trusting_side import handle_trust
+from tessera.wire.opcodes import Opcode
 
 START = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -193,3 +204,27 @@ def decode_segment(token: str, index: int) -> dict[str, Any]:
     value = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
     assert isinstance(value, dict)
     return value
+
+
+class TrustingPeer:
+    """A trusting daemon as a trusted side's link (trust.trusted_side.PeerLink): a real store
+    served by the real trust operations, without the socket. `restart()` forgets everything, as
+    a new process does; while `down` is positive, that many calls fail as an unreachable socket
+    does."""
+
+    name = "peer"
+
+    def __init__(self) -> None:
+        self.store = TrustStore(TrustPolicy(uid=os.getuid()))
+        self.down = 0
+
+    def restart(self) -> None:
+        self.store = TrustStore(TrustPolicy(uid=os.getuid()))
+
+    async def call(self, opcode: Opcode, body: Message) -> Message:
+        await asyncio.sleep(0)
+        if self.down:
+            self.down -= 1
+            raise ConnectionRefusedError(f"the {self.name} is restarting")
+        me = PeerCredentials(pid=os.getpid(), uid=os.getuid(), gid=os.getgid())
+        return handle_trust(self.store, opcode, body, me)

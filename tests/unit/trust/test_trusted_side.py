@@ -7,47 +7,19 @@ synchronize again must not deadlock, and a peer that lost our root gets everythi
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
-from google.protobuf.message import Message
 
-from tessera.trust.peer import PeerCredentials
-from tessera.trust.store import TrustPolicy, TrustStore
 from tessera.trust.trusted_side import TrustedSide
-from tessera.trust.trusting_side import handle_trust
-from tessera.wire.opcodes import Opcode
-
-ME = PeerCredentials(pid=os.getpid(), uid=os.getuid(), gid=os.getgid())
-
-
-class Peer:
-    """A trusting daemon as the trusted side's link: a real store; `restart()` forgets
-    everything, as a new process; while `down`, calls fail as an unreachable socket does."""
-
-    name = "peer"
-
-    def __init__(self) -> None:
-        self.store = TrustStore(TrustPolicy(uid=os.getuid()))
-        self.down = 0
-
-    def restart(self) -> None:
-        self.store = TrustStore(TrustPolicy(uid=os.getuid()))
-
-    async def call(self, opcode: Opcode, body: Message) -> Message:
-        await asyncio.sleep(0)
-        if self.down:
-            self.down -= 1
-            raise ConnectionRefusedError("the peer is restarting")
-        return handle_trust(self.store, opcode, body, ME)
+from tests.unit.trust.helpers import TrustingPeer
 
 
 @pytest.fixture
-def peer() -> Peer:
-    return Peer()
+def peer() -> TrustingPeer:
+    return TrustingPeer()
 
 
-def test_first_synchronization_shares_root_and_intermediate(peer: Peer) -> None:
+def test_first_synchronization_shares_root_and_intermediate(peer: TrustingPeer) -> None:
     replays: list[bool] = []
 
     async def replay(everything: bool) -> None:
@@ -63,7 +35,7 @@ def test_first_synchronization_shares_root_and_intermediate(peer: Peer) -> None:
     asyncio.run(scenario())
 
 
-def test_a_replay_that_synchronizes_again_does_not_deadlock(peer: Peer) -> None:
+def test_a_replay_that_synchronizes_again_does_not_deadlock(peer: TrustingPeer) -> None:
     async def scenario() -> None:
         side: TrustedSide
         restarted_during_replay = False
@@ -86,7 +58,7 @@ def test_a_replay_that_synchronizes_again_does_not_deadlock(peer: Peer) -> None:
     asyncio.run(scenario())
 
 
-def test_an_unreachable_peer_is_tried_again_until_it_trusts_us(peer: Peer) -> None:
+def test_an_unreachable_peer_is_tried_again_until_it_trusts_us(peer: TrustingPeer) -> None:
     async def scenario() -> None:
         side = TrustedSide(peer, rotation_period=60, name="test")
         peer.down = 3
