@@ -208,7 +208,7 @@ BUILDER_SIGNERS = [
 
 
 @pytest.mark.parametrize(("name", "algorithm", "extra"), BUILDER_SIGNERS)
-def test_cryptographys_builders_sign_with_a_service_key(
+def test_cryptographys_builders_sign_with_a_service_key(  # certificate, CSR, CRL
     keys: dict[str, tessera.Key],
     name: str,
     algorithm: SignHash | None,
@@ -229,6 +229,15 @@ def test_cryptographys_builders_sign_with_a_service_key(
     assert request.is_signature_valid
     assert request.public_key() == key.public_key()
     assert request.extensions.get_extension_for_class(x509.SubjectAlternativeName).value == san
+    now = datetime.datetime.now(datetime.UTC)
+    revocations = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(certificate.subject)
+        .last_update(now)
+        .next_update(now + datetime.timedelta(days=1))
+        .sign(signer, algorithm, **extra)
+    )
+    assert revocations.is_signature_valid(signer.public_key())
 
 
 def test_a_certificate_signed_by_one_service_key_for_another(
