@@ -15,6 +15,7 @@ a `TesseraError` (see `tessera.client._errors` for the tree).
 from tessera.client._auth import DirectAuth, NoAuth, UnixPeerAuth
 from tessera.client._calls import AuthenticatorInfo, KeyInfo, ProviderInfo
 from tessera.client._client import AsyncClient, AsyncKey, Client, Key
+from tessera.client._cryptography_key import ServicePrivateKey
 from tessera.client._errors import (
     AcceptTypeNotSupportedError,
     AdminOperationError,
@@ -150,6 +151,7 @@ __all__ = [
     "SerializingBodyFailedError",
     "ServiceConnectionError",
     "ServiceError",
+    "ServicePrivateKey",
     "StorageFailureError",
     "TesseraError",
     "TransportError",

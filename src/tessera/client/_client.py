@@ -18,7 +18,7 @@ from typing import Any, Self, TypeVar
 
 from cryptography import x509
 
-from tessera.client import _keyflows
+from tessera.client import _cryptography_key, _keyflows
 from tessera.client._discovery import DEFAULT_REQUEST_LIMIT
 from tessera.client._errors import TesseraError, UsageError
 from tessera.client._importing import ImportableKey, attributes_and_data
@@ -136,6 +136,12 @@ class Key:
                 self._ref, subject, alternative_names, self._client._capabilities
             )
         )
+
+    def as_private_key(self) -> _cryptography_key.PrivateKeyAdapter:
+        """This key as a `cryptography` private key (EC, RSA, Ed25519, Ed448) for x509 and CSR
+        builders, PyJWT...: its methods call the service (docs/client.md)."""
+        client = self._client
+        return _cryptography_key.adapt(self, self._ref, client._drive, client._capabilities)
 
 
 class Client:

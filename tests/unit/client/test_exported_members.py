@@ -18,6 +18,7 @@ EXPECTED = {
     "Client",
     "Key",
     "OperationClient",
+    "ServicePrivateKey",
     # authentication
     "Authentication",
     "DirectAuth",
@@ -154,7 +155,8 @@ def test_every_public_name_has_a_docstring() -> None:
 
 
 def test_key_and_async_key_offer_the_same_operations() -> None:
-    sync = {n for n, _ in _public_members(tessera.Key)}
+    # cryptography's key interfaces are synchronous: only a blocking Key can stand in for one
+    sync = {n for n, _ in _public_members(tessera.Key)} - {"as_private_key"}
     asynchronous = {n for n, _ in _public_members(tessera.AsyncKey)}
     assert sync == asynchronous
     for name in ("sign", "verify", "encrypt", "decrypt", "public_key", "export", "destroy"):
