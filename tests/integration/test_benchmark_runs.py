@@ -24,3 +24,14 @@ def test_fairness_scenario_completes() -> None:
     result = run_fairness(seconds=0.3, flooders=1, rsa_bits=2048)
     assert result.alone.operations > 0
     assert result.flooded.operations > 0
+
+
+def test_side_by_side_comparison_completes() -> None:
+    from benchmarks.compare import goals, measure
+
+    report = measure(seconds=0.2, keys=40)
+    tessera_runs = [run for run in report.runs if run.scenario.startswith("tessera ")]
+    assert len(tessera_runs) == 7
+    assert all(run.operations > 0 and run.failures == 0 for run in report.runs)
+    assert report.figures["tessera keys"] == 40
+    assert len(goals(report)) == 9

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x448, x25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, x448, x25519
 
 from tessera.psa.attributes import KeyAttributes, encode_attributes, parse_attributes
 from tessera.psa.deprecation import key_deprecation
@@ -33,6 +33,7 @@ from tessera.psa.usage import Usage
 from tessera.service.keystore import Owner
 from tessera.service.keystore.sqlite import check_key_name
 from tessera.service.providers.software.policy import Settings
+from tessera.service.providers.software.rsa_keygen_child import generate_rsa
 from tessera.wire.proto import (
     psa_destroy_key_pb2,
     psa_export_key_pb2,
@@ -106,10 +107,19 @@ def check_importable(attributes: KeyAttributes) -> None:
         raise _unsupported(f"{key_type.kind.value} keys are not supported")
 
 
+def _new_key_data(settings: Settings, attributes: KeyAttributes) -> bytes:
+    """A fresh key pair's PSA encoding."""
+    if attributes.key_type.kind in SYMMETRIC_KINDS:
+        return os.urandom(attributes.bits // 8)
+    if attributes.key_type.is_rsa:
+        if settings.rsa_keygen is not None:
+            return settings.rsa_keygen.generate(attributes.bits)
+        return generate_rsa(attributes.bits)
+    return encode_key(_new_private_key(attributes), attributes.bits)
+
+
 def _new_private_key(attributes: KeyAttributes) -> PrivateKey:
     key_type, bits = attributes.key_type, attributes.bits
-    if key_type.is_rsa:
-        return rsa.generate_private_key(public_exponent=65537, key_size=bits)
     if key_type.is_dh:
         return FfdhPrivateKey.generate(bits)
     name = curve_name(key_type, bits)
@@ -135,10 +145,7 @@ def generate_key(
     # Fail before the (possibly slow) generation when the name is taken; insert checks again.
     if settings.vault.exists(owner, op.key_name):
         raise StatusError(Status.PSA_ERROR_ALREADY_EXISTS, "a key with this name exists")
-    if attributes.key_type.kind in SYMMETRIC_KINDS:
-        data = os.urandom(attributes.bits // 8)
-    else:
-        data = encode_key(_new_private_key(attributes), attributes.bits)
+    data = _new_key_data(settings, attributes)
     stored = encode_attributes(op.attributes, attributes.bits)
     settings.vault.store(owner, op.key_name, stored, data)
     return psa_generate_key_pb2.Result()

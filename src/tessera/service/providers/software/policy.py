@@ -9,6 +9,7 @@ from tessera.psa.algorithms import Algorithm
 from tessera.psa.policy import check_output_size, check_policy
 from tessera.psa.usage import Usage
 from tessera.service.keystore import Owner
+from tessera.service.providers.software.rsa_keygen import RsaKeygenPool
 from tessera.service.providers.software.vault import OpenKey, Vault
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,8 @@ class Settings:
     buffer_limit: int
     # Answer as Parsec's service where Tessera is otherwise stricter (docs/compatibility.md).
     parsec_compatible: bool = False
+    # RSA key generation off the event loop's process (rsa_keygen.py); None: in this process.
+    rsa_keygen: RsaKeygenPool | None = None
 
     @property
     def pkcs1v15_padding_errors(self) -> bool:

@@ -27,6 +27,7 @@ from tessera.service.providers.software import (
 )
 from tessera.service.providers.software.kek_rotation import finish_interrupted_rotation
 from tessera.service.providers.software.policy import Settings
+from tessera.service.providers.software.rsa_keygen import RsaKeygenPool
 from tessera.service.providers.software.vault import Vault
 from tessera.wire.opcodes import Opcode
 from tessera.wire.proto import (
@@ -101,12 +102,17 @@ class SoftwareProvider(Provider):
         )
         finish_interrupted_rotation(config.state_dir, keystore, software | {provider_id})
         kek, _ = load_or_create_file_kek(config.state_dir)
+        self._rsa_keygen = RsaKeygenPool(os.cpu_count() or 1)
         self._settings = Settings(
             vault=Vault(keystore, provider_id, kek),
             allow_deprecated=config.allow_deprecated,
             buffer_limit=config.buffer_size_limit,
             parsec_compatible=config.parsec_compatible,
+            rsa_keygen=self._rsa_keygen,
         )
+
+    def close(self) -> None:
+        self._rsa_keygen.close()
 
     @property
     def settings(self) -> Settings:
