@@ -33,7 +33,7 @@ from tessera.service.config import parse_config
 from tessera.service.dispatch import Admitted
 from tessera.service.keystore.sqlite import KeyRecord, Owner
 from tessera.trust.peer import incarnation_of
-from tessera.wire.contracts import CONTRACTS
+from tessera.wire.contracts import OPERATIONS
 from tessera.wire.framing import Frame, FrameReader, Limits, encode_request
 from tessera.wire.header import MAGIC, Header
 from tessera.wire.opcodes import AuthType, Opcode
@@ -267,7 +267,7 @@ def _check_reply(request: Frame | None, reply: bytes) -> None:
         request.header.session,
         request.header.opcode,
     )
-    result = CONTRACTS[opcode].Result()
+    result = OPERATIONS[opcode].response()
     result.ParseFromString(parsed[0].body)  # DecodeError: a body its clients cannot read
     if opcode not in _LISTS:
         assert len(parsed[0].body) <= BUFFER_LIMIT + 64, (opcode.name, len(parsed[0].body))
