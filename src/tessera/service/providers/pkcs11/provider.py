@@ -69,20 +69,14 @@ class Pkcs11Provider(Provider):
             allow_export=settings.allow_export,
             parsec_compatible=config.parsec_compatible,
         )
-        # Hashes need no key: computed here, as the software provider does.
+        handlers = key_operations(self._ctx, keys, signatures, encryption, agreement)
+        handlers |= HASH_HANDLERS  # hashes need no key: computed here, as in software
+        random = random_bytes(config.buffer_size_limit, self._token.random)
+        handlers[Opcode.PSA_GENERATE_RANDOM] = random
+        checks = capabilities.Checks(self._ctx)
+        compatible = config.parsec_compatible
         super().__init__(
-            provider_id,
-            name,
-            keystore,
-            {
-                **key_operations(self._ctx, keys, signatures, encryption, agreement),
-                **HASH_HANDLERS,
-                Opcode.PSA_GENERATE_RANDOM: random_bytes(
-                    config.buffer_size_limit, self._token.random
-                ),
-            },
-            checks=capabilities.Checks(self._ctx),
-            parsec_compatible=config.parsec_compatible,
+            provider_id, name, keystore, handlers, checks=checks, parsec_compatible=compatible
         )
         log.info("PKCS#11 provider %d uses token %r", provider_id, self._token.label)
 

@@ -1,6 +1,7 @@
 """The software provider's class: identity, settings, and the operations it serves.
 
-Operation families live in their own modules; this class wires them to the provider interface.
+Operation families live in their own modules, each declaring what it serves (`@serves`); this
+class gives them to the provider base with its settings.
 """
 
 from __future__ import annotations
@@ -72,17 +73,15 @@ class SoftwareProvider(Provider):
             buffer_limit=config.buffer_size_limit,
             parsec_compatible=config.parsec_compatible,
         )
+        families = (keys, sign, asym_encryption, aead, cipher, mac, key_agreement)
+        handlers = key_operations(self._settings, *families)
+        handlers |= HASH_HANDLERS
+        handlers[Opcode.PSA_GENERATE_RANDOM] = random_bytes(config.buffer_size_limit, os.urandom)
         super().__init__(
             provider_id,
             name,
             keystore,
-            {
-                **key_operations(
-                    self._settings, keys, sign, asym_encryption, aead, cipher, mac, key_agreement
-                ),
-                **HASH_HANDLERS,
-                Opcode.PSA_GENERATE_RANDOM: random_bytes(config.buffer_size_limit, os.urandom),
-            },
+            handlers,
             checks=capabilities.Checks(self._settings),
             parsec_compatible=config.parsec_compatible,
         )

@@ -62,17 +62,13 @@ class TpmProvider(Provider):
             allow_deprecated=config.allow_deprecated,
             auth=AuthKeeper(config.state_dir),
         )
+        handlers = key_operations(self._ctx, keys, crypto, attestation)
+        handlers[Opcode.PSA_GENERATE_RANDOM] = random_bytes(
+            config.buffer_size_limit, self._tpm.random
+        )
+        # CanDoCrypto answers what the TPM would do, never Parsec's way (docs/compatibility.md).
         super().__init__(
-            provider_id,
-            name,
-            keystore,
-            {
-                **key_operations(self._ctx, keys, crypto, attestation),
-                Opcode.PSA_GENERATE_RANDOM: random_bytes(
-                    config.buffer_size_limit, self._tpm.random
-                ),
-            },
-            checks=capabilities.Checks(self._ctx),
+            provider_id, name, keystore, handlers, checks=capabilities.Checks(self._ctx)
         )
         caps = self._tpm.capabilities
         log.info(
