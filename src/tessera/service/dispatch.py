@@ -127,7 +127,7 @@ class Dispatcher(RequestBoundary[Admitted]):
         try:
             self._audit.record(
                 app=f"{app.auth_type.name.lower()}:{app.name}",
-                operation=opcode.name.title().replace("_", ""),  # as Parsec names it
+                operation=OPERATIONS[opcode].name,  # as Parsec names it
                 provider=header.provider,
                 key=key_name,
                 status=status.name,
