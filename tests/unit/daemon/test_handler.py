@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from google.protobuf.message import Message
 
@@ -11,14 +13,6 @@ from tessera.wire.contracts import Daemon, served_by
 from tessera.wire.framing import Frame, FrameReader, encode_request
 from tessera.wire.header import Header
 from tessera.wire.opcodes import Opcode
-from tessera.wire.proto import (
-    app_logs_pb2,
-    launch_app_pb2,
-    list_apps_pb2,
-    ping_pb2,
-    restart_app_pb2,
-    stop_app_pb2,
-)
 from tessera.wire.status import Status, StatusError
 
 
@@ -26,7 +20,7 @@ def _fails(op: Message, request: Request) -> Message:
     raise RuntimeError("a bug in one operation")
 
 
-def _refuses(op: stop_app_pb2.Operation, request: Request) -> Message:
+def _refuses(op: Any, request: Request) -> Message:
     raise StatusError(Status.PSA_ERROR_DOES_NOT_EXIST, f"no application {op.name}")
 
 
@@ -39,13 +33,16 @@ class Control(RoutedBoundary):
             dict(
                 [
                     route(
-                        contracts.PING, lambda op, r: ping_pb2.Result(wire_protocol_version_maj=1)
+                        contracts.PING,
+                        lambda op, r: contracts.PING.response(wire_protocol_version_maj=1),
                     ),
-                    route(contracts.LIST_APPS, lambda op, r: list_apps_pb2.Result()),
+                    route(contracts.LIST_APPS, lambda op, r: contracts.LIST_APPS.response()),
                     route(contracts.LAUNCH_APP, _fails),
                     route(contracts.STOP_APP, _refuses),
-                    route(contracts.RESTART_APP, lambda op, r: restart_app_pb2.Result()),
-                    route(contracts.APP_LOGS, lambda op, r: app_logs_pb2.Result(output=b"x")),
+                    route(contracts.RESTART_APP, lambda op, r: contracts.RESTART_APP.response()),
+                    route(
+                        contracts.APP_LOGS, lambda op, r: contracts.APP_LOGS.response(output=b"x")
+                    ),
                 ]
             ),
         )
@@ -71,7 +68,7 @@ def answer(handler: Control, request: Frame) -> tuple[Status, bytes]:
 def test_success_answers_the_routes_result() -> None:
     status, body = answer(Control(), frame(Opcode.PING))
     assert status is Status.SUCCESS
-    assert ping_pb2.Result.FromString(body).wire_protocol_version_maj == 1
+    assert contracts.PING.response.FromString(body).wire_protocol_version_maj == 1
 
 
 def test_an_operation_another_daemon_serves_does_not_exist_here() -> None:
@@ -85,7 +82,7 @@ def test_an_undecodable_body_is_refused_before_running() -> None:
 
 
 def test_a_refusal_carries_its_status_and_body() -> None:
-    body = stop_app_pb2.Operation(name="web").SerializeToString()
+    body = contracts.STOP_APP.request(name="web").SerializeToString()
     status, detail = answer(Control(), frame(Opcode.STOP_APP, body))
     assert (status, detail) == (Status.PSA_ERROR_DOES_NOT_EXIST, b"why: PSA_ERROR_DOES_NOT_EXIST")
 
@@ -93,7 +90,7 @@ def test_a_refusal_carries_its_status_and_body() -> None:
 def test_an_unexpected_exception_is_a_generic_error_not_a_crash(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    body = launch_app_pb2.Operation(name="web").SerializeToString()
+    body = contracts.LAUNCH_APP.request(name="web").SerializeToString()
     status, _ = answer(Control(), frame(Opcode.LAUNCH_APP, body))
     assert status is Status.PSA_ERROR_GENERIC_ERROR
     assert "internal error while serving LAUNCH_APP" in caplog.text
