@@ -16,7 +16,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from tessera.wire.contracts import CONTRACTS
+from tessera.wire.contracts import OPERATIONS
 from tessera.wire.framing import Frame, FrameReader, Limits, encode_request
 from tessera.wire.opcodes import TESSERA_OPCODES, Opcode
 
@@ -62,7 +62,7 @@ def _set_random(message: Any, rng: random.Random, depth: int = 0) -> None:
 def _operation(frame: Frame, rng: random.Random) -> bytes:
     try:
         opcode = Opcode(frame.header.opcode)
-        operation = CONTRACTS[opcode].Operation()
+        operation = OPERATIONS[opcode].request()
         operation.ParseFromString(frame.body)
     except (ValueError, KeyError, DecodeError):
         return frame.body
@@ -72,8 +72,8 @@ def _operation(frame: Frame, rng: random.Random) -> bytes:
 
 
 def _new_operation(rng: random.Random) -> tuple[Opcode, bytes]:
-    opcode = rng.choice(sorted(CONTRACTS))
-    operation = CONTRACTS[opcode].Operation()
+    opcode = rng.choice(sorted(OPERATIONS))
+    operation = OPERATIONS[opcode].request()
     for _ in range(rng.randrange(1, 6)):
         _set_random(operation, rng)
     return opcode, bytes(operation.SerializeToString())

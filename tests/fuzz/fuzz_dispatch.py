@@ -32,7 +32,7 @@ from tessera.service.dispatch import Admitted
 from tessera.service.keystore.sqlite import KeyRecord, Owner
 from tessera.trust.peer import PeerCredentials, incarnation_of
 from tessera.trust.trusting_side import TRUST_OPCODES
-from tessera.wire.contracts import CONTRACTS
+from tessera.wire.contracts import OPERATIONS
 from tessera.wire.framing import Frame, FrameReader, Limits, encode_request
 from tessera.wire.header import MAGIC, Header
 from tessera.wire.opcodes import AuthType, Opcode
@@ -266,7 +266,7 @@ def _check_reply(request: Frame | None, reply: bytes) -> None:
         request.header.session,
         request.header.opcode,
     )
-    result = CONTRACTS[opcode].Result()
+    result = OPERATIONS[opcode].response()
     result.ParseFromString(parsed[0].body)  # DecodeError: a body its clients cannot read
     if opcode not in _LISTS:
         assert len(parsed[0].body) <= BUFFER_LIMIT + 64, (opcode.name, len(parsed[0].body))

@@ -34,7 +34,7 @@ from pathlib import Path
 import yaml
 
 from tessera.trust._jose import b64url_encode
-from tessera.wire.contracts import CONTRACTS
+from tessera.wire.contracts import OPERATIONS
 from tessera.wire.framing import encode_request
 from tessera.wire.header import FLAG_KEEP_ALIVE, Header
 from tessera.wire.opcodes import TESSERA_OPCODES, AuthType, Opcode
@@ -59,8 +59,8 @@ def _typed_requests() -> Iterator[tuple[str, bytes]]:
     from tests.unit.service.test_request_path_fuzz import fill
 
     rng = random.Random(20261202)
-    for opcode in sorted(CONTRACTS):
-        operation = CONTRACTS[opcode].Operation()
+    for opcode in sorted(OPERATIONS):
+        operation = OPERATIONS[opcode].request()
         fill(operation, rng)
         provider = 0 if opcode.is_core or opcode in TESSERA_OPCODES else 1
         caller = b"fuzz-admin" if opcode.needs_admin else b"app"

@@ -29,18 +29,13 @@ from tessera.client._errors import (
     error_for_status,
 )
 from tessera.client._patience import Patience
-from tessera.wire.contracts import decode_result
+from tessera.wire.contracts import OPERATIONS, decode_result
 from tessera.wire.framing import Frame, encode_request
 from tessera.wire.header import FLAG_EXTENSIONS, FLAG_KEEP_ALIVE, Header
 from tessera.wire.opcodes import AuthType, Opcode
 from tessera.wire.status import Status, StatusError
 
 T = TypeVar("T")
-
-# Sent twice (the first answer lost with a broken connection), these would fail or act twice.
-NOT_IDEMPOTENT = frozenset(
-    {Opcode.PSA_GENERATE_KEY, Opcode.PSA_IMPORT_KEY, Opcode.PSA_DESTROY_KEY, Opcode.DELETE_CLIENT}
-)
 
 
 def operation_name(opcode: Opcode) -> str:
@@ -71,7 +66,7 @@ class Call(Generic[T]):
     @property
     def idempotent(self) -> bool:
         """False for operations that must not run twice (they create or destroy state)."""
-        return self.opcode not in NOT_IDEMPOTENT
+        return OPERATIONS[self.opcode].idempotent
 
 
 # What a check finds: True when the existing state is what the call would have made; or a

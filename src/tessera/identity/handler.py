@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
 
 from google.protobuf.message import Message
 
+from tessera.daemon.handler import Request, RoutedBoundary, route
 from tessera.identity.attestation import attest
 from tessera.identity.config import IdentityConfig
 from tessera.identity.containers import ContainerAttestor
@@ -19,10 +19,8 @@ from tessera.trust.peer import PeerCredentials, incarnation_of
 from tessera.trust.store import TrustStore
 from tessera.trust.trusted_side import TrustedSide
 from tessera.trust.trusting_side import handle_trust
-from tessera.wire.contracts import decode_operation
-from tessera.wire.framing import Frame, FramingError, encode_response
-from tessera.wire.header import Header, response_header_for
-from tessera.wire.opcodes import Opcode, opcode_name
+from tessera.wire import contracts
+from tessera.wire.contracts import Daemon
 from tessera.wire.proto import (
     add_client_pb2,
     fetch_token_pb2,
@@ -34,36 +32,11 @@ from tessera.wire.status import Status, StatusError
 
 log = logging.getLogger(__name__)
 
-SERVED = frozenset(
-    {
-        Opcode.PING,
-        Opcode.SHARE_TRUST_BUNDLE,
-        Opcode.TRUST_STATUS,
-        Opcode.ADD_CLIENT,
-        Opcode.PROVE_CLIENT,
-        Opcode.REMOVE_CLIENT,
-        Opcode.FETCH_TOKEN,
-    }
-)
+_PING = ping_pb2.Result(wire_protocol_version_maj=1, wire_protocol_version_min=0)
 
 
-@dataclass(slots=True)
-class IdentityRequest:
-    """An admitted request."""
-
-    header: Header
-    opcode: Opcode
-    operation: Message
-    peer: PeerCredentials | None
-
-    @property
-    def blocking(self) -> bool:
-        """Proofs hash the proven executable: keep that off the event loop."""
-        return self.opcode is Opcode.PROVE_CLIENT
-
-
-class IdentityHandler:
-    """Serves the identity provider's opcodes."""
+class IdentityHandler(RoutedBoundary):
+    """Serves the identity provider's opcodes (the registry's IDENTITY operations)."""
 
     def __init__(
         self,
@@ -81,51 +54,25 @@ class IdentityHandler:
         self._payloads = PayloadVerifier(store, config.payload_max_age)
         self._containers = ContainerAttestor(registry)
         registry.resolve_containers_with(self._containers.resolve)  # for the Workload API too
+        super().__init__(
+            Daemon.IDENTITY,
+            dict(
+                [
+                    route(contracts.PING, lambda op, request: _PING),
+                    route(contracts.SHARE_TRUST_BUNDLE, self._trust),
+                    route(contracts.TRUST_STATUS, self._trust),
+                    route(contracts.ADD_CLIENT, lambda op, r: self._add_client(op.definition)),
+                    route(contracts.PROVE_CLIENT, lambda op, r: self._prove_client(op.proof)),
+                    route(contracts.REMOVE_CLIENT, lambda op, r: self._remove_client(op.removal)),
+                    route(
+                        contracts.FETCH_TOKEN, lambda op, r: self._fetch_token(op.audience, r.peer)
+                    ),
+                ]
+            ),
+        )
 
-    def framing_error(self, error: FramingError) -> bytes:
-        """A request that could not be framed."""
-        return encode_response(response_header_for(error.header, error.status), b"")
-
-    def admit(self, frame: Frame, peer: PeerCredentials | None) -> IdentityRequest | bytes:
-        """Route and decode; unknown operations are OpcodeDoesNotExist."""
-        header = frame.header
-        try:
-            opcode = Opcode(header.opcode)
-            if opcode not in SERVED:
-                raise StatusError(Status.OPCODE_DOES_NOT_EXIST, "not an identity operation")
-            operation = decode_operation(opcode, frame.body)
-        except StatusError as error:
-            return self._failure(header, error)
-        return IdentityRequest(header, opcode, operation, peer)
-
-    def execute(self, request: IdentityRequest) -> bytes:
-        """Run one request."""
-        try:
-            body = self._run(request).SerializeToString()
-        except StatusError as error:
-            return self._failure(request.header, error)
-        except Exception:
-            log.exception("internal error while serving %s", request.opcode.name)
-            return self._failure(request.header, StatusError(Status.PSA_ERROR_GENERIC_ERROR))
-        return encode_response(response_header_for(request.header, Status.SUCCESS), body)
-
-    def _run(self, request: IdentityRequest) -> Message:
-        opcode, operation = request.opcode, request.operation
-        if opcode is Opcode.PING:
-            return ping_pb2.Result(wire_protocol_version_maj=1, wire_protocol_version_min=0)
-        if opcode in (Opcode.SHARE_TRUST_BUNDLE, Opcode.TRUST_STATUS):
-            return handle_trust(self._store, opcode, operation, request.peer)
-        if opcode is Opcode.ADD_CLIENT:
-            assert isinstance(operation, add_client_pb2.Operation)
-            return self._add_client(operation.definition)
-        if opcode is Opcode.PROVE_CLIENT:
-            assert isinstance(operation, prove_client_pb2.Operation)
-            return self._prove_client(operation.proof)
-        if opcode is Opcode.REMOVE_CLIENT:
-            assert isinstance(operation, remove_client_pb2.Operation)
-            return self._remove_client(operation.removal)
-        assert isinstance(operation, fetch_token_pb2.Operation)
-        return self._fetch_token(operation.audience, request.peer)
+    def _trust(self, operation: Message, request: Request) -> Message:
+        return handle_trust(self._store, request.opcode, operation, request.peer)
 
     def _add_client(self, token: str) -> Message:
         definition = self._payloads.verify(token, ClientDefinition)
@@ -187,7 +134,3 @@ class IdentityHandler:
         return fetch_token_pb2.Result(
             token=token, expires_at=int(expires.timestamp()), spiffe_id=resolved.spiffe_id
         )
-
-    def _failure(self, header: Header, error: StatusError) -> bytes:
-        log.info("%s refused: %s", opcode_name(header.opcode), error.status.name)
-        return encode_response(response_header_for(header, error.status), b"")

@@ -11,22 +11,17 @@ import asyncio
 import concurrent.futures
 import logging
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from google.protobuf.message import Message
-
 from tessera.config import ConfigError
+from tessera.daemon.handler import RoutedBoundary, route
 from tessera.orchestrator import app_output
 from tessera.orchestrator.config import AppSpec, parse_app
 from tessera.orchestrator.refusals import Reason, RefusalError, encode_detail
 from tessera.orchestrator.supervisor import Supervisor
-from tessera.trust.peer import PeerCredentials
-from tessera.wire.contracts import decode_operation
-from tessera.wire.framing import Frame, FramingError, encode_response
-from tessera.wire.header import Header, response_header_for
-from tessera.wire.opcodes import Opcode
+from tessera.wire import contracts
+from tessera.wire.contracts import Daemon
 from tessera.wire.proto import (
     app_logs_pb2,
     launch_app_pb2,
@@ -40,89 +35,50 @@ from tessera.wire.status import Status, StatusError
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SERVED = frozenset(
-    {
-        Opcode.PING,
-        Opcode.LAUNCH_APP,
-        Opcode.LIST_APPS,
-        Opcode.STOP_APP,
-        Opcode.RESTART_APP,
-        Opcode.APP_LOGS,
-    }
-)
-_INLINE = frozenset({Opcode.PING, Opcode.LIST_APPS})  # quick: answered on the event loop
-
 LAUNCH_TIMEOUT = 60.0
 LOGS_LIMIT = 512 << 10  # bytes of output in one answer (the client accepts 1 MiB)
+_PING = ping_pb2.Result(wire_protocol_version_maj=1)
 
 
-@dataclass(slots=True)
-class ControlRequest:
-    """An admitted control request."""
-
-    header: Header
-    opcode: Opcode
-    operation: Message
-
-    @property
-    def blocking(self) -> bool:
-        """A request that waits for applications (or reads a file) runs on a worker thread."""
-        return self.opcode not in _INLINE
-
-
-class ControlHandler:
+class ControlHandler(RoutedBoundary):
     """Serves the control socket. Requests that change applications run on a worker thread
-    that waits for the event loop to carry them out; status is answered inline."""
+    that waits for the event loop to carry them out (the registry's `may_block`); status is
+    answered inline. A refusal carries its reason (refusals.py)."""
 
     def __init__(self, supervisor: Supervisor, loop: asyncio.AbstractEventLoop) -> None:
         self._supervisor = supervisor
         self._loop = loop
+        super().__init__(
+            Daemon.ORCHESTRATOR,
+            dict(
+                [
+                    route(contracts.PING, lambda op, r: _PING),
+                    route(contracts.LIST_APPS, lambda op, r: self._list_apps()),
+                    route(contracts.LAUNCH_APP, lambda op, r: self._on_loop(self.launch(op))),
+                    route(contracts.STOP_APP, lambda op, r: self._stop(op.name)),
+                    route(contracts.RESTART_APP, lambda op, r: self._restart(op.name)),
+                    route(contracts.APP_LOGS, lambda op, r: self._logs(op)),
+                ]
+            ),
+            # Refusals name applications and commands, no secrets; the user sees them anyway.
+            log_error_details=True,
+        )
 
-    def framing_error(self, error: FramingError) -> bytes:
-        """A request that could not be framed."""
-        return encode_response(response_header_for(error.header, error.status), b"")
+    def refusal_body(self, error: StatusError) -> bytes:
+        return encode_detail(error)
 
-    def admit(self, frame: Frame, peer: PeerCredentials | None) -> ControlRequest | bytes:
-        """Route and decode."""
-        header = frame.header
-        try:
-            opcode = Opcode(header.opcode)
-            if opcode not in SERVED:
-                raise StatusError(Status.OPCODE_DOES_NOT_EXIST, "not an orchestrator operation")
-            return ControlRequest(header, opcode, decode_operation(opcode, frame.body))
-        except ValueError:  # not an opcode at all
-            error = StatusError(Status.OPCODE_DOES_NOT_EXIST, "not an orchestrator operation")
-            return encode_response(response_header_for(header, error.status), encode_detail(error))
-        except StatusError as error:
-            return encode_response(response_header_for(header, error.status), encode_detail(error))
+    def _list_apps(self) -> list_apps_pb2.Result:
+        return list_apps_pb2.Result(apps=[self._view(app) for app in self._supervisor.apps()])
 
-    def execute(self, request: ControlRequest) -> bytes:
-        """Answer a request; a refusal carries its reason."""
-        try:
-            body = self._answer(request).SerializeToString()
-        except StatusError as error:
-            if not isinstance(error, RefusalError):
-                log.warning("%s refused: %s", request.opcode.name, error)
-            return encode_response(
-                response_header_for(request.header, error.status), encode_detail(error)
-            )
-        return encode_response(response_header_for(request.header, Status.SUCCESS), body)
+    def _stop(self, name: str) -> stop_app_pb2.Result:
+        app = self._on_loop(self._supervisor.stop_app(name))
+        return stop_app_pb2.Result(app=self._on_loop(self._view_later(app)))
 
-    def _answer(self, request: ControlRequest) -> Message:
-        operation = request.operation
-        if request.opcode is Opcode.PING:
-            return ping_pb2.Result(wire_protocol_version_maj=1)
-        if request.opcode is Opcode.LIST_APPS:
-            return list_apps_pb2.Result(apps=[self._view(app) for app in self._supervisor.apps()])
-        if isinstance(operation, launch_app_pb2.Operation):
-            return self._on_loop(self.launch(operation))
-        if isinstance(operation, stop_app_pb2.Operation):
-            app = self._on_loop(self._supervisor.stop_app(operation.name))
-            return stop_app_pb2.Result(app=self._on_loop(self._view_later(app)))
-        if isinstance(operation, restart_app_pb2.Operation):
-            app = self._on_loop(self._supervisor.restart_app(operation.name))
-            return restart_app_pb2.Result(app=self._on_loop(self._view_later(app)))
-        assert isinstance(operation, app_logs_pb2.Operation)
+    def _restart(self, name: str) -> restart_app_pb2.Result:
+        app = self._on_loop(self._supervisor.restart_app(name))
+        return restart_app_pb2.Result(app=self._on_loop(self._view_later(app)))
+
+    def _logs(self, operation: app_logs_pb2.Operation) -> app_logs_pb2.Result:
         path = self._on_loop(self._log_file(operation.name, operation.replica))
         output, truncated = app_output.tail(path, operation.lines, LOGS_LIMIT)
         return app_logs_pb2.Result(output=output, log_file=str(path), truncated=truncated)
@@ -134,6 +90,7 @@ class ControlHandler:
             return future.result(timeout=LAUNCH_TIMEOUT)
         except concurrent.futures.TimeoutError:
             future.cancel()
+            log.warning("a control request did not finish within %.0f s", LAUNCH_TIMEOUT)
             raise StatusError(
                 Status.PSA_ERROR_GENERIC_ERROR,
                 f"the orchestrator did not finish within {LAUNCH_TIMEOUT:.0f} s (see its log)",

@@ -14,8 +14,9 @@ from google.protobuf.message import Message
 from tessera._version import VERSION_TUPLE
 from tessera.service.authenticators import Authenticator
 from tessera.service.keystore import KeyStore, Owner
-from tessera.service.providers.base import Provider, ProviderInfo, RequestContext
-from tessera.wire.opcodes import EXTENSION_OPCODES, Opcode
+from tessera.service.providers.base import Handler, Provider, ProviderInfo, RequestContext
+from tessera.wire.contracts import OPERATIONS, Auth
+from tessera.wire.opcodes import Opcode
 from tessera.wire.proto import (
     delete_client_pb2,
     list_authenticators_pb2,
@@ -38,21 +39,11 @@ CORE_INFO = ProviderInfo(
     version=VERSION_TUPLE,
 )
 
-# What ListOpcodes reports for the core provider. As Parsec's service does, the admin-only
-# ListClients and DeleteClient are served but not listed (docs/compatibility.md).
-CORE_LISTED_OPCODES = (
-    Opcode.PING,
-    Opcode.LIST_PROVIDERS,
-    Opcode.LIST_OPCODES,
-    Opcode.LIST_AUTHENTICATORS,
-    Opcode.LIST_KEYS,
-)
-
 log = logging.getLogger(__name__)
 
 
 class CoreProvider:
-    """Serves the seven core opcodes."""
+    """Serves the core opcodes (the registry's `core` operations), from a table as providers do."""
 
     provider_id = CORE_PROVIDER_ID
     info = CORE_INFO
@@ -83,45 +74,53 @@ class CoreProvider:
                 for a in authenticators
             ]
         )
+        self._handlers: dict[Opcode, Handler] = {
+            Opcode.PING: lambda ctx, op: self._ping,
+            Opcode.LIST_PROVIDERS: lambda ctx, op: self._list_providers,
+            Opcode.LIST_AUTHENTICATORS: lambda ctx, op: self._list_authenticators,
+            Opcode.LIST_OPCODES: self._list_opcodes,
+            Opcode.LIST_KEYS: self._list_keys,
+            Opcode.LIST_CLIENTS: self._list_clients,
+            Opcode.DELETE_CLIENT: self._delete_client,
+        }
+        # As Parsec's service does, the admin-only operations are served but not listed
+        # (docs/compatibility.md).
+        listed = frozenset(op for op in self._handlers if OPERATIONS[op].auth is not Auth.ADMIN)
         # Per provider: (every opcode served, the ones Parsec's clients can decode).
-        core_opcodes = list_opcodes_pb2.Result(opcodes=sorted(CORE_LISTED_OPCODES))
-        self._opcodes = {CORE_PROVIDER_ID: (core_opcodes, core_opcodes)}
+        self._opcodes = {CORE_PROVIDER_ID: _list_opcodes_answers(listed)}
         for provider in providers:
-            self._opcodes[provider.provider_id] = (
-                list_opcodes_pb2.Result(opcodes=sorted(provider.opcodes)),
-                list_opcodes_pb2.Result(opcodes=sorted(provider.opcodes - EXTENSION_OPCODES)),
-            )
+            self._opcodes[provider.provider_id] = _list_opcodes_answers(provider.opcodes)
+
+    @property
+    def opcodes(self) -> frozenset[Opcode]:
+        """Every opcode served here."""
+        return frozenset(self._handlers)
 
     def handle(self, opcode: Opcode, ctx: RequestContext, operation: Message) -> Message:
         """Run one decoded core operation."""
-        if opcode is Opcode.PING:
-            return self._ping
-        if opcode is Opcode.LIST_PROVIDERS:
-            return self._list_providers
-        if opcode is Opcode.LIST_AUTHENTICATORS:
-            return self._list_authenticators
-        if opcode is Opcode.LIST_OPCODES:
-            assert isinstance(operation, list_opcodes_pb2.Operation)
-            return self._list_opcodes(operation.provider_id, extensions=ctx.extensions)
-        if opcode is Opcode.LIST_KEYS:
-            return self._list_keys(ctx)
-        if opcode is Opcode.LIST_CLIENTS:
-            # The clients of the admin's own authenticator: the ones DeleteClient can name.
-            clients = self._keystore.list_clients(ctx.owner.auth_type)
-            return list_clients_pb2.Result(clients=clients)
-        if opcode is Opcode.DELETE_CLIENT:
-            assert isinstance(operation, delete_client_pb2.Operation)
-            return self._delete_client(ctx, operation.client)
-        raise StatusError(Status.PSA_ERROR_NOT_SUPPORTED, f"{opcode.name} is not a core operation")
+        handler = self._handlers.get(opcode)
+        if handler is None:
+            raise StatusError(
+                Status.PSA_ERROR_NOT_SUPPORTED, f"{opcode.name} is not a core operation"
+            )
+        return handler(ctx, operation)
 
-    def _list_opcodes(self, provider_id: int, *, extensions: bool) -> Message:
-        answers = self._opcodes.get(provider_id)
+    def _list_opcodes(
+        self, ctx: RequestContext, op: list_opcodes_pb2.Operation
+    ) -> list_opcodes_pb2.Result:
+        answers = self._opcodes.get(op.provider_id)
         if answers is None:
-            raise StatusError(Status.PROVIDER_NOT_REGISTERED, f"no provider {provider_id}")
+            raise StatusError(Status.PROVIDER_NOT_REGISTERED, f"no provider {op.provider_id}")
         every, parsec_known = answers
-        return every if extensions else parsec_known
+        return every if ctx.extensions else parsec_known
 
-    def _list_keys(self, ctx: RequestContext) -> Message:
+    def _list_clients(
+        self, ctx: RequestContext, op: list_clients_pb2.Operation
+    ) -> list_clients_pb2.Result:
+        # The clients of the admin's own authenticator: the ones DeleteClient can name.
+        return list_clients_pb2.Result(clients=self._keystore.list_clients(ctx.owner.auth_type))
+
+    def _list_keys(self, ctx: RequestContext, op: list_keys_pb2.Operation) -> Message:
         infos = []
         for record in self._keystore.list_keys(ctx.owner):
             if record.provider_id not in self._providers:
@@ -135,9 +134,9 @@ class CoreProvider:
             )
         return list_keys_pb2.Result(keys=infos)
 
-    def _delete_client(self, ctx: RequestContext, client: str) -> Message:
+    def _delete_client(self, ctx: RequestContext, op: delete_client_pb2.Operation) -> Message:
         # As Parsec's SQLite store: the client is named under the admin's own authenticator.
-        owner = Owner(client, ctx.owner.auth_type)
+        owner = Owner(op.client, ctx.owner.auth_type)
         records = self._keystore.list_keys(owner)
         if not records:
             raise StatusError(Status.PSA_ERROR_DOES_NOT_EXIST, "no such client")
@@ -159,4 +158,15 @@ def _provider_info(provider_id: int, info: ProviderInfo) -> list_providers_pb2.P
         version_min=info.version[1],
         version_rev=info.version[2],
         id=provider_id,
+    )
+
+
+def _list_opcodes_answers(
+    opcodes: frozenset[Opcode],
+) -> tuple[list_opcodes_pb2.Result, list_opcodes_pb2.Result]:
+    """ListOpcodes' answers: every opcode, and those Parsec's clients can decode."""
+    known = frozenset(op for op in opcodes if not OPERATIONS[op].extension)
+    return (
+        list_opcodes_pb2.Result(opcodes=sorted(opcodes)),
+        list_opcodes_pb2.Result(opcodes=sorted(known)),
     )

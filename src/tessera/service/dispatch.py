@@ -1,8 +1,7 @@
-"""The request path after framing: authenticate, route, decode, run, encode.
+"""The service's request path after framing: authenticate, route, decode, run, encode.
 
-Every failure becomes a response here, at one boundary: `StatusError` carries its status, and any
-other exception is logged (without request data) and answered with PsaErrorGenericError, so a
-bug in one operation never takes the service down.
+The request boundary (daemon/handler.py) turns every failure into a response; this module says
+how the service admits a request (authenticators, admins, providers, quotas) and audits it.
 """
 
 from __future__ import annotations
@@ -11,19 +10,20 @@ import logging
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
-from google.protobuf.message import EncodeError, Message
+from google.protobuf.message import Message
 
+from tessera.daemon.handler import Request, RequestBoundary
 from tessera.daemon.ratelimit import RateLimitedLog
 from tessera.service.audit import AUDITED_OPCODES, AuditLog
 from tessera.service.authenticators import Application, Authenticator, PeerCredentials
 from tessera.service.core_provider import CORE_PROVIDER_ID, CoreProvider
 from tessera.service.providers.base import Provider, RequestContext
 from tessera.service.quotas import Quotas
-from tessera.service.trust_endpoint import TRUST_OPCODES, TrustEndpoint
-from tessera.wire.contracts import decode_operation
-from tessera.wire.framing import Frame, FramingError, encode_response
+from tessera.service.trust_endpoint import TrustEndpoint
+from tessera.wire.contracts import OPERATIONS, Auth, Daemon, decode_operation
+from tessera.wire.framing import Frame, encode_response
 from tessera.wire.header import FLAG_EXTENSIONS, Header, response_header_for
-from tessera.wire.opcodes import TESSERA_OPCODES, AuthType, Opcode, opcode_name
+from tessera.wire.opcodes import AuthType, Opcode
 from tessera.wire.status import Status, StatusError
 
 log = logging.getLogger(__name__)
@@ -33,20 +33,11 @@ LAST_PARSEC_PROVIDER_ID = 5
 
 
 @dataclass(slots=True)
-class Admitted:
+class Admitted(Request):
     """A request that passed authentication and routing, ready to run."""
 
-    header: Header
-    opcode: Opcode
     handler: CoreProvider | Provider | TrustEndpoint
     ctx: RequestContext
-    operation: Message
-
-    @property
-    def blocking(self) -> bool:
-        """True when running it may block the event loop for long."""
-        handler = self.handler
-        return isinstance(handler, Provider) and self.opcode in handler.blocking_opcodes
 
     @property
     def tenant(self) -> Hashable:
@@ -58,7 +49,7 @@ class Admitted:
         return ("uid", peer.uid if peer is not None else None)
 
 
-class Dispatcher:
+class Dispatcher(RequestBoundary[Admitted]):
     """Turns frames into response bytes."""
 
     def __init__(
@@ -73,6 +64,7 @@ class Dispatcher:
         audit: AuditLog | None = None,
         quotas: Quotas | None = None,
     ) -> None:
+        super().__init__(Daemon.SERVICE, log_error_details=log_error_details)
         self._quotas = quotas
         self._audit = audit
         self._audit_errors = RateLimitedLog(log)
@@ -81,60 +73,42 @@ class Dispatcher:
         self._admins = admins
         self._core = core
         self._providers = dict(providers)
-        self._log_details = log_error_details
-
-    def framing_error(self, error: FramingError) -> bytes:
-        """The response to a request that could not be framed or named unknown things."""
-        log.info("rejected a request: %s", error.status.name)
-        return encode_response(response_header_for(error.header, error.status), b"")
 
     def admit(self, frame: Frame, peer: PeerCredentials | None) -> Admitted | bytes:
         """Authenticate and route; an early failure comes back as response bytes."""
-        header = frame.header
-        if header.provider > LAST_PARSEC_PROVIDER_ID and header.provider not in self._providers:
+        provider_id = frame.header.provider
+        if provider_id > LAST_PARSEC_PROVIDER_ID and provider_id not in self._providers:
             # As Parsec: an id outside its provider enumeration fails while reading the header,
             # so the answer carries the default header (clients cannot decode the id).
             return encode_response(response_header_for(None, Status.PROVIDER_DOES_NOT_EXIST), b"")
-        try:
-            opcode = Opcode(header.opcode)
-            app = self._authenticate(header, frame.auth, peer)
-            handler = self._route(header.provider, opcode)
-            if opcode.needs_admin:
-                if app is None:
-                    raise StatusError(Status.NOT_AUTHENTICATED, "admin operation without auth")
-                if not app.is_admin:
-                    self._record(opcode, app, header, None, Status.ADMIN_OPERATION)
-                    raise StatusError(Status.ADMIN_OPERATION, "caller is not an administrator")
-            operation = decode_operation(opcode, frame.body)
-            if app is None and opcode.needs_auth:
-                raise StatusError(Status.NOT_AUTHENTICATED, f"{opcode.name} needs authentication")
-            if self._quotas is not None:
-                self._quotas.check(app, opcode, operation)  # before any work is done
-        except StatusError as error:
-            return self._failure(header, error)
-        ctx = RequestContext(app, peer, extensions=bool(header.flags & FLAG_EXTENSIONS))
-        return Admitted(header, opcode, handler, ctx, operation)
+        return super().admit(frame, peer)
 
-    def execute(self, request: Admitted) -> bytes:
-        """Run an admitted request and encode its response."""
-        status = Status.SUCCESS
-        try:
-            result = request.handler.handle(request.opcode, request.ctx, request.operation)
-            body = result.SerializeToString()
-        except StatusError as error:
-            status = error.status
-            return self._failure(request.header, error)
-        except EncodeError:
-            log.exception("could not encode the result of %s", request.opcode.name)
-            status = Status.SERIALIZING_BODY_FAILED
-            return self._failure(request.header, StatusError(status))
-        except Exception:
-            log.exception("internal error while serving %s", request.opcode.name)
-            status = Status.PSA_ERROR_GENERIC_ERROR
-            return self._failure(request.header, StatusError(status))
-        finally:
-            self._record(request.opcode, request.ctx.app, request.header, request.operation, status)
-        return encode_response(response_header_for(request.header, Status.SUCCESS), body)
+    def accept(self, frame: Frame, opcode: Opcode, peer: PeerCredentials | None) -> Admitted:
+        header = frame.header
+        spec = OPERATIONS[opcode]
+        app = self._authenticate(header, frame.auth, peer)
+        self.check_served(opcode)
+        handler = self._route(header.provider, opcode)
+        if spec.auth is Auth.ADMIN:
+            if app is None:
+                raise StatusError(Status.NOT_AUTHENTICATED, "admin operation without auth")
+            if not app.is_admin:
+                self._record(opcode, app, header, None, Status.ADMIN_OPERATION)
+                raise StatusError(Status.ADMIN_OPERATION, "caller is not an administrator")
+        operation = decode_operation(opcode, frame.body)
+        if app is None and spec.auth is not Auth.NONE:
+            raise StatusError(Status.NOT_AUTHENTICATED, f"{opcode.name} needs authentication")
+        if self._quotas is not None:
+            self._quotas.check(app, opcode, operation)  # before any work is done
+        ctx = RequestContext(app, peer, extensions=bool(header.flags & FLAG_EXTENSIONS))
+        blocking = isinstance(handler, Provider) and handler.blocking(opcode)
+        return Admitted(header, opcode, operation, peer, blocking, handler, ctx)
+
+    def run(self, request: Admitted) -> Message:
+        return request.handler.handle(request.opcode, request.ctx, request.operation)
+
+    def finished(self, request: Admitted, status: Status) -> None:
+        self._record(request.opcode, request.ctx.app, request.header, request.operation, status)
 
     def _record(
         self,
@@ -153,7 +127,7 @@ class Dispatcher:
         try:
             self._audit.record(
                 app=f"{app.auth_type.name.lower()}:{app.name}",
-                operation=opcode.name.title().replace("_", ""),  # as Parsec names it
+                operation=OPERATIONS[opcode].name,  # as Parsec names it
                 provider=header.provider,
                 key=key_name,
                 status=status.name,
@@ -183,28 +157,20 @@ class Dispatcher:
         return Application(name, auth_type, (auth_type, name) in self._admins)
 
     def _route(self, provider_id: int, opcode: Opcode) -> CoreProvider | Provider | TrustEndpoint:
-        if opcode in TESSERA_OPCODES:
-            if opcode not in TRUST_OPCODES:
-                raise StatusError(Status.OPCODE_DOES_NOT_EXIST, "served by the identity provider")
+        spec = OPERATIONS[opcode]
+        if spec.tessera:  # the service serves only the trusting side's operations
             if provider_id != CORE_PROVIDER_ID:
                 raise StatusError(
                     Status.PSA_ERROR_NOT_SUPPORTED, "trust operations go to provider 0"
                 )
             return self._trust
         if provider_id == CORE_PROVIDER_ID:
-            if not opcode.is_core:
+            if not spec.core:
                 raise StatusError(Status.PSA_ERROR_NOT_SUPPORTED, "the core provider has no crypto")
             return self._core
         provider = self._providers.get(provider_id)
         if provider is None:
             raise StatusError(Status.PROVIDER_NOT_REGISTERED, f"no provider {provider_id}")
-        if opcode.is_core:
+        if spec.core:
             raise StatusError(Status.PSA_ERROR_NOT_SUPPORTED, "core operations go to provider 0")
         return provider
-
-    def _failure(self, header: Header, error: StatusError) -> bytes:
-        if self._log_details:
-            log.info("%s failed: %s (%s)", opcode_name(header.opcode), error.status.name, error)
-        else:
-            log.info("%s failed: %s", opcode_name(header.opcode), error.status.name)
-        return encode_response(response_header_for(header, error.status), b"")

@@ -1,13 +1,23 @@
-"""The protobuf contract of every opcode: which message is the operation, which the result."""
+"""Every operation, declared once: its protobuf contract and how the daemons treat it.
+
+One `OperationSpec` per opcode says which messages carry it, which authentication it needs, whether
+the core provider serves it, whether a client may send it again after a lost answer, whether it
+may block (so it runs off the event loop), and which daemons serve it. The request boundaries,
+the providers' handler tables, ListOpcodes and the client's retries all read these entries;
+nothing else keeps a list of operations (docs/development.md, "Adding an operation").
+"""
 
 from __future__ import annotations
 
-from types import ModuleType
-from typing import Final
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final, Generic, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
-from tessera.wire.opcodes import Opcode
+from tessera.wire.opcodes import TESSERA_OPCODES, Opcode
 from tessera.wire.proto import (
     add_client_pb2,
     app_logs_pb2,
@@ -55,63 +65,355 @@ from tessera.wire.proto import (
 )
 from tessera.wire.status import Status, StatusError
 
-CONTRACTS: Final[dict[Opcode, ModuleType]] = {
-    Opcode.PING: ping_pb2,
-    Opcode.PSA_GENERATE_KEY: psa_generate_key_pb2,
-    Opcode.PSA_DESTROY_KEY: psa_destroy_key_pb2,
-    Opcode.PSA_SIGN_HASH: psa_sign_hash_pb2,
-    Opcode.PSA_VERIFY_HASH: psa_verify_hash_pb2,
-    Opcode.PSA_IMPORT_KEY: psa_import_key_pb2,
-    Opcode.PSA_EXPORT_PUBLIC_KEY: psa_export_public_key_pb2,
-    Opcode.LIST_PROVIDERS: list_providers_pb2,
-    Opcode.LIST_OPCODES: list_opcodes_pb2,
-    Opcode.PSA_ASYMMETRIC_ENCRYPT: psa_asymmetric_encrypt_pb2,
-    Opcode.PSA_ASYMMETRIC_DECRYPT: psa_asymmetric_decrypt_pb2,
-    Opcode.PSA_EXPORT_KEY: psa_export_key_pb2,
-    Opcode.PSA_GENERATE_RANDOM: psa_generate_random_pb2,
-    Opcode.LIST_AUTHENTICATORS: list_authenticators_pb2,
-    Opcode.PSA_HASH_COMPUTE: psa_hash_compute_pb2,
-    Opcode.PSA_HASH_COMPARE: psa_hash_compare_pb2,
-    Opcode.PSA_AEAD_ENCRYPT: psa_aead_encrypt_pb2,
-    Opcode.PSA_AEAD_DECRYPT: psa_aead_decrypt_pb2,
-    Opcode.PSA_RAW_KEY_AGREEMENT: psa_raw_key_agreement_pb2,
-    Opcode.PSA_CIPHER_ENCRYPT: psa_cipher_encrypt_pb2,
-    Opcode.PSA_CIPHER_DECRYPT: psa_cipher_decrypt_pb2,
-    Opcode.PSA_MAC_COMPUTE: psa_mac_compute_pb2,
-    Opcode.PSA_MAC_VERIFY: psa_mac_verify_pb2,
-    Opcode.PSA_SIGN_MESSAGE: psa_sign_message_pb2,
-    Opcode.PSA_VERIFY_MESSAGE: psa_verify_message_pb2,
-    Opcode.LIST_KEYS: list_keys_pb2,
-    Opcode.LIST_CLIENTS: list_clients_pb2,
-    Opcode.DELETE_CLIENT: delete_client_pb2,
-    Opcode.ATTEST_KEY: attest_key_pb2,
-    Opcode.PREPARE_KEY_ATTESTATION: prepare_key_attestation_pb2,
-    Opcode.CAN_DO_CRYPTO: can_do_crypto_pb2,
-    Opcode.SHARE_TRUST_BUNDLE: share_trust_bundle_pb2,
-    Opcode.TRUST_STATUS: trust_status_pb2,
-    Opcode.REVOKE_TOKENS: revoke_tokens_pb2,
-    Opcode.ADD_CLIENT: add_client_pb2,
-    Opcode.PROVE_CLIENT: prove_client_pb2,
-    Opcode.REMOVE_CLIENT: remove_client_pb2,
-    Opcode.FETCH_TOKEN: fetch_token_pb2,
-    Opcode.LAUNCH_APP: launch_app_pb2,
-    Opcode.LIST_APPS: list_apps_pb2,
-    Opcode.STOP_APP: stop_app_pb2,
-    Opcode.RESTART_APP: restart_app_pb2,
-    Opcode.APP_LOGS: app_logs_pb2,
-}
+Req = TypeVar("Req", bound=Message)
+Res = TypeVar("Res", bound=Message)
+
+
+class Auth(enum.Enum):
+    """Who may call an operation."""
+
+    #: Anyone: Parsec's unauthenticated operations, and Tessera's own protocol, whose callers
+    #: prove themselves their own way (peer credentials, or a JWS from the trusted side).
+    NONE = "none"
+    #: An application, authenticated by any active authenticator.
+    APPLICATION = "application"
+    #: An authenticated application that the configuration names an administrator.
+    ADMIN = "admin"
+
+
+class Daemon(enum.Enum):
+    """The daemons that serve requests, each on its own socket."""
+
+    SERVICE = "security service"
+    IDENTITY = "identity provider"
+    ORCHESTRATOR = "orchestrator control"
+
+
+@dataclass(frozen=True, slots=True)
+class OperationSpec(Generic[Req, Res]):
+    """One operation, as every part of Tessera sees it."""
+
+    opcode: Opcode
+    request: type[Req]
+    response: type[Res]
+    auth: Auth
+    served_by: frozenset[Daemon]
+    #: Served by the service's core provider (id 0), whatever the header's provider.
+    core: bool = False
+    #: Sent twice (its first answer lost), it does no harm: the client may retry it.
+    idempotent: bool = True
+    #: May take long even computed in-process (key generation, pure-Python FFDH, waiting for
+    #: applications): it runs on the worker pool, not on the event loop.
+    may_block: bool = False
+    #: Parsec's Rust interface (parsec-interface 0.27, used by parsec-tool and Parsec's e2e suite)
+    #: cannot decode it: ListOpcodes names it only to clients that set the extensions flag.
+    extension: bool = False
+
+    @property
+    def name(self) -> str:
+        """The operation's name as Parsec writes it (PsaSignHash)."""
+        return self.opcode.name.title().replace("_", "")
+
+    @property
+    def tessera(self) -> bool:
+        """True for Tessera's own protocol (opcodes above Parsec's range)."""
+        return self.opcode in TESSERA_OPCODES
+
+
+_DECLARED: dict[Opcode, OperationSpec[Any, Any]] = {}
+
+_SERVICE = frozenset({Daemon.SERVICE})
+_IDENTITY = frozenset({Daemon.IDENTITY})
+_ORCHESTRATOR = frozenset({Daemon.ORCHESTRATOR})
+_TRUSTING = frozenset({Daemon.SERVICE, Daemon.IDENTITY})  # the trusting side of a relationship
+
+
+def _declare(
+    opcode: Opcode,
+    request: type[Req],
+    response: type[Res],
+    auth: Auth,
+    served_by: frozenset[Daemon] = _SERVICE,
+    *,
+    core: bool = False,
+    idempotent: bool = True,
+    may_block: bool = False,
+    extension: bool = False,
+) -> OperationSpec[Req, Res]:
+    if opcode in _DECLARED:
+        raise ValueError(f"{opcode.name} is declared twice")
+    spec = OperationSpec(
+        opcode, request, response, auth, served_by, core, idempotent, may_block, extension
+    )
+    _DECLARED[opcode] = spec
+    return spec
+
+
+_NONE, _APP, _ADMIN = Auth.NONE, Auth.APPLICATION, Auth.ADMIN
+
+# Parsec's operations (the book's operations directory), in opcode order.
+PING = _declare(
+    Opcode.PING, ping_pb2.Operation, ping_pb2.Result, _NONE, frozenset(Daemon), core=True
+)
+PSA_GENERATE_KEY = _declare(
+    Opcode.PSA_GENERATE_KEY,
+    psa_generate_key_pb2.Operation,
+    psa_generate_key_pb2.Result,
+    _APP,
+    idempotent=False,
+    may_block=True,  # RSA key generation takes up to seconds
+)
+PSA_DESTROY_KEY = _declare(
+    Opcode.PSA_DESTROY_KEY,
+    psa_destroy_key_pb2.Operation,
+    psa_destroy_key_pb2.Result,
+    _APP,
+    idempotent=False,
+)
+PSA_SIGN_HASH = _declare(
+    Opcode.PSA_SIGN_HASH, psa_sign_hash_pb2.Operation, psa_sign_hash_pb2.Result, _APP
+)
+PSA_VERIFY_HASH = _declare(
+    Opcode.PSA_VERIFY_HASH, psa_verify_hash_pb2.Operation, psa_verify_hash_pb2.Result, _APP
+)
+PSA_IMPORT_KEY = _declare(
+    Opcode.PSA_IMPORT_KEY,
+    psa_import_key_pb2.Operation,
+    psa_import_key_pb2.Result,
+    _APP,
+    idempotent=False,
+    may_block=True,  # an imported FFDH key is checked in pure Python
+)
+PSA_EXPORT_PUBLIC_KEY = _declare(
+    Opcode.PSA_EXPORT_PUBLIC_KEY,
+    psa_export_public_key_pb2.Operation,
+    psa_export_public_key_pb2.Result,
+    _APP,
+    may_block=True,  # an FFDH public key is computed in pure Python
+)
+LIST_PROVIDERS = _declare(
+    Opcode.LIST_PROVIDERS,
+    list_providers_pb2.Operation,
+    list_providers_pb2.Result,
+    _NONE,
+    core=True,
+)
+LIST_OPCODES = _declare(
+    Opcode.LIST_OPCODES, list_opcodes_pb2.Operation, list_opcodes_pb2.Result, _NONE, core=True
+)
+PSA_ASYMMETRIC_ENCRYPT = _declare(
+    Opcode.PSA_ASYMMETRIC_ENCRYPT,
+    psa_asymmetric_encrypt_pb2.Operation,
+    psa_asymmetric_encrypt_pb2.Result,
+    _APP,
+)
+PSA_ASYMMETRIC_DECRYPT = _declare(
+    Opcode.PSA_ASYMMETRIC_DECRYPT,
+    psa_asymmetric_decrypt_pb2.Operation,
+    psa_asymmetric_decrypt_pb2.Result,
+    _APP,
+)
+PSA_EXPORT_KEY = _declare(
+    Opcode.PSA_EXPORT_KEY, psa_export_key_pb2.Operation, psa_export_key_pb2.Result, _APP
+)
+PSA_GENERATE_RANDOM = _declare(
+    Opcode.PSA_GENERATE_RANDOM,
+    psa_generate_random_pb2.Operation,
+    psa_generate_random_pb2.Result,
+    _NONE,
+)
+LIST_AUTHENTICATORS = _declare(
+    Opcode.LIST_AUTHENTICATORS,
+    list_authenticators_pb2.Operation,
+    list_authenticators_pb2.Result,
+    _NONE,
+    core=True,
+)
+PSA_HASH_COMPUTE = _declare(
+    Opcode.PSA_HASH_COMPUTE, psa_hash_compute_pb2.Operation, psa_hash_compute_pb2.Result, _NONE
+)
+PSA_HASH_COMPARE = _declare(
+    Opcode.PSA_HASH_COMPARE, psa_hash_compare_pb2.Operation, psa_hash_compare_pb2.Result, _NONE
+)
+PSA_AEAD_ENCRYPT = _declare(
+    Opcode.PSA_AEAD_ENCRYPT, psa_aead_encrypt_pb2.Operation, psa_aead_encrypt_pb2.Result, _APP
+)
+PSA_AEAD_DECRYPT = _declare(
+    Opcode.PSA_AEAD_DECRYPT, psa_aead_decrypt_pb2.Operation, psa_aead_decrypt_pb2.Result, _APP
+)
+PSA_RAW_KEY_AGREEMENT = _declare(
+    Opcode.PSA_RAW_KEY_AGREEMENT,
+    psa_raw_key_agreement_pb2.Operation,
+    psa_raw_key_agreement_pb2.Result,
+    _APP,
+    may_block=True,  # FFDH is computed in pure Python
+)
+PSA_CIPHER_ENCRYPT = _declare(
+    Opcode.PSA_CIPHER_ENCRYPT,
+    psa_cipher_encrypt_pb2.Operation,
+    psa_cipher_encrypt_pb2.Result,
+    _APP,
+)
+PSA_CIPHER_DECRYPT = _declare(
+    Opcode.PSA_CIPHER_DECRYPT,
+    psa_cipher_decrypt_pb2.Operation,
+    psa_cipher_decrypt_pb2.Result,
+    _APP,
+)
+PSA_MAC_COMPUTE = _declare(
+    Opcode.PSA_MAC_COMPUTE,
+    psa_mac_compute_pb2.Operation,
+    psa_mac_compute_pb2.Result,
+    _APP,
+    extension=True,
+)
+PSA_MAC_VERIFY = _declare(
+    Opcode.PSA_MAC_VERIFY,
+    psa_mac_verify_pb2.Operation,
+    psa_mac_verify_pb2.Result,
+    _APP,
+    extension=True,
+)
+PSA_SIGN_MESSAGE = _declare(
+    Opcode.PSA_SIGN_MESSAGE, psa_sign_message_pb2.Operation, psa_sign_message_pb2.Result, _APP
+)
+PSA_VERIFY_MESSAGE = _declare(
+    Opcode.PSA_VERIFY_MESSAGE,
+    psa_verify_message_pb2.Operation,
+    psa_verify_message_pb2.Result,
+    _APP,
+)
+LIST_KEYS = _declare(
+    Opcode.LIST_KEYS, list_keys_pb2.Operation, list_keys_pb2.Result, _APP, core=True
+)
+LIST_CLIENTS = _declare(
+    Opcode.LIST_CLIENTS, list_clients_pb2.Operation, list_clients_pb2.Result, _ADMIN, core=True
+)
+DELETE_CLIENT = _declare(
+    Opcode.DELETE_CLIENT,
+    delete_client_pb2.Operation,
+    delete_client_pb2.Result,
+    _ADMIN,
+    core=True,
+    idempotent=False,
+)
+ATTEST_KEY = _declare(Opcode.ATTEST_KEY, attest_key_pb2.Operation, attest_key_pb2.Result, _APP)
+PREPARE_KEY_ATTESTATION = _declare(
+    Opcode.PREPARE_KEY_ATTESTATION,
+    prepare_key_attestation_pb2.Operation,
+    prepare_key_attestation_pb2.Result,
+    _APP,
+)
+CAN_DO_CRYPTO = _declare(
+    Opcode.CAN_DO_CRYPTO, can_do_crypto_pb2.Operation, can_do_crypto_pb2.Result, _APP
+)
+
+# Tessera's own protocol (docs/identity.md, docs/orchestrator.md). Retrying what changes trust or
+# applications is left to the caller: a second root from one process is refused, for one.
+SHARE_TRUST_BUNDLE = _declare(
+    Opcode.SHARE_TRUST_BUNDLE,
+    share_trust_bundle_pb2.Operation,
+    share_trust_bundle_pb2.Result,
+    _NONE,
+    _TRUSTING,
+    idempotent=False,
+)
+TRUST_STATUS = _declare(
+    Opcode.TRUST_STATUS, trust_status_pb2.Operation, trust_status_pb2.Result, _NONE, _TRUSTING
+)
+REVOKE_TOKENS = _declare(
+    Opcode.REVOKE_TOKENS,
+    revoke_tokens_pb2.Operation,
+    revoke_tokens_pb2.Result,
+    _NONE,
+    idempotent=False,
+)
+ADD_CLIENT = _declare(
+    Opcode.ADD_CLIENT,
+    add_client_pb2.Operation,
+    add_client_pb2.Result,
+    _NONE,
+    _IDENTITY,
+    idempotent=False,
+)
+PROVE_CLIENT = _declare(
+    Opcode.PROVE_CLIENT,
+    prove_client_pb2.Operation,
+    prove_client_pb2.Result,
+    _NONE,
+    _IDENTITY,
+    idempotent=False,
+    may_block=True,  # hashes the proven executable
+)
+REMOVE_CLIENT = _declare(
+    Opcode.REMOVE_CLIENT,
+    remove_client_pb2.Operation,
+    remove_client_pb2.Result,
+    _NONE,
+    _IDENTITY,
+    idempotent=False,
+)
+FETCH_TOKEN = _declare(
+    Opcode.FETCH_TOKEN, fetch_token_pb2.Operation, fetch_token_pb2.Result, _NONE, _IDENTITY
+)
+# The orchestrator's control socket: what changes applications waits for the event loop to carry
+# it out, so it runs on a worker thread (may_block).
+LAUNCH_APP = _declare(
+    Opcode.LAUNCH_APP,
+    launch_app_pb2.Operation,
+    launch_app_pb2.Result,
+    _NONE,
+    _ORCHESTRATOR,
+    idempotent=False,
+    may_block=True,
+)
+LIST_APPS = _declare(
+    Opcode.LIST_APPS, list_apps_pb2.Operation, list_apps_pb2.Result, _NONE, _ORCHESTRATOR
+)
+STOP_APP = _declare(
+    Opcode.STOP_APP,
+    stop_app_pb2.Operation,
+    stop_app_pb2.Result,
+    _NONE,
+    _ORCHESTRATOR,
+    idempotent=False,
+    may_block=True,
+)
+RESTART_APP = _declare(
+    Opcode.RESTART_APP,
+    restart_app_pb2.Operation,
+    restart_app_pb2.Result,
+    _NONE,
+    _ORCHESTRATOR,
+    idempotent=False,
+    may_block=True,
+)
+APP_LOGS = _declare(
+    Opcode.APP_LOGS,
+    app_logs_pb2.Operation,
+    app_logs_pb2.Result,
+    _NONE,
+    _ORCHESTRATOR,
+    may_block=True,  # reads a file
+)
+
+#: Every operation by opcode.
+OPERATIONS: Final[Mapping[Opcode, OperationSpec[Any, Any]]] = MappingProxyType(_DECLARED)
+
+
+def served_by(daemon: Daemon) -> frozenset[Opcode]:
+    """The opcodes `daemon` serves."""
+    return frozenset(op for op, spec in OPERATIONS.items() if daemon in spec.served_by)
 
 
 def operation_type(opcode: Opcode) -> type[Message]:
     """The request message class of `opcode`."""
-    cls: type[Message] = CONTRACTS[opcode].Operation
-    return cls
+    return OPERATIONS[opcode].request
 
 
 def result_type(opcode: Opcode) -> type[Message]:
     """The response message class of `opcode`."""
-    cls: type[Message] = CONTRACTS[opcode].Result
-    return cls
+    return OPERATIONS[opcode].response
 
 
 def decode_operation(opcode: Opcode, body: bytes) -> Message:

@@ -57,72 +57,35 @@ class Opcode(enum.IntEnum):
     RESTART_APP = 0x0001_0034
     APP_LOGS = 0x0001_0035
 
+    # What the operation is, beyond its number, is declared in wire/contracts.py; these read it
+    # there (imported on use: contracts imports this module).
+
     @property
     def is_core(self) -> bool:
         """True for operations served by the core provider whatever the header's provider."""
-        return self in CORE_OPCODES
+        from tessera.wire.contracts import OPERATIONS
+
+        return OPERATIONS[self].core
 
     @property
     def needs_auth(self) -> bool:
-        """False for the operations Parsec serves to unauthenticated callers."""
-        return self not in UNAUTHENTICATED_OPCODES
+        """False for the operations anyone may call (Parsec's unauthenticated ones, Tessera's)."""
+        from tessera.wire.contracts import OPERATIONS, Auth
+
+        return OPERATIONS[self].auth is not Auth.NONE
 
     @property
     def needs_admin(self) -> bool:
         """True for operations only configured administrators may call."""
-        return self in ADMIN_OPCODES
+        from tessera.wire.contracts import OPERATIONS, Auth
+
+        return OPERATIONS[self].auth is Auth.ADMIN
 
 
-CORE_OPCODES = frozenset(
-    {
-        Opcode.PING,
-        Opcode.LIST_PROVIDERS,
-        Opcode.LIST_OPCODES,
-        Opcode.LIST_AUTHENTICATORS,
-        Opcode.LIST_KEYS,
-        Opcode.LIST_CLIENTS,
-        Opcode.DELETE_CLIENT,
-    }
-)
-
-# Tessera's own opcodes (identity protocol, orchestrator control). They carry no auth field:
-# each proves its caller its own way (peer credentials, or a JWS from the trusted side).
-TESSERA_OPCODES = frozenset(
-    {
-        Opcode.SHARE_TRUST_BUNDLE,
-        Opcode.TRUST_STATUS,
-        Opcode.REVOKE_TOKENS,
-        Opcode.ADD_CLIENT,
-        Opcode.PROVE_CLIENT,
-        Opcode.REMOVE_CLIENT,
-        Opcode.FETCH_TOKEN,
-        Opcode.LAUNCH_APP,
-        Opcode.LIST_APPS,
-        Opcode.STOP_APP,
-        Opcode.RESTART_APP,
-        Opcode.APP_LOGS,
-    }
-)
+# Tessera's own opcodes (identity protocol, orchestrator control) take numbers above Parsec's
+# range (docs/identity.md).
+TESSERA_OPCODES = frozenset(op for op in Opcode if op > 0xFFFF)
 PARSEC_OPCODES = frozenset(Opcode) - TESSERA_OPCODES
-
-# Parsec operations that Parsec's Rust interface (parsec-interface 0.27, used by parsec-tool and
-# Parsec's e2e suite) cannot decode: a ListOpcodes answer naming one is rejected whole. They are
-# listed only to clients that set the extensions header flag.
-EXTENSION_OPCODES = frozenset({Opcode.PSA_MAC_COMPUTE, Opcode.PSA_MAC_VERIFY})
-
-UNAUTHENTICATED_OPCODES = TESSERA_OPCODES | frozenset(
-    {
-        Opcode.PING,
-        Opcode.LIST_PROVIDERS,
-        Opcode.LIST_OPCODES,
-        Opcode.LIST_AUTHENTICATORS,
-        Opcode.PSA_GENERATE_RANDOM,
-        Opcode.PSA_HASH_COMPUTE,
-        Opcode.PSA_HASH_COMPARE,
-    }
-)
-
-ADMIN_OPCODES = frozenset({Opcode.LIST_CLIENTS, Opcode.DELETE_CLIENT})
 
 
 def opcode_name(value: int) -> str:

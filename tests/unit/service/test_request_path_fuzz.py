@@ -18,7 +18,7 @@ import pytest
 
 from tessera.service.builder import Assembly, build
 from tessera.service.config import parse_config
-from tessera.wire.contracts import CONTRACTS
+from tessera.wire.contracts import OPERATIONS
 from tessera.wire.framing import Frame, FrameReader, Limits, encode_request
 from tessera.wire.header import Header
 from tessera.wire.opcodes import AuthType, Opcode
@@ -159,8 +159,8 @@ def test_well_typed_random_operations_are_classified(
     reached: set[int] = set()
     with caplog.at_level(logging.ERROR):
         for _ in range(1500):
-            opcode = rng.choice([op for op in Opcode if op in CONTRACTS])
-            operation = CONTRACTS[opcode].Operation()
+            opcode = rng.choice([op for op in Opcode if op in OPERATIONS])
+            operation = OPERATIONS[opcode].request()
             fill(operation, rng)
             provider = 0 if opcode.is_core else 1
             header = Header(provider=provider, opcode=int(opcode), auth_type=1)

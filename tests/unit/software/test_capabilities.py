@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tessera.service.providers.software import SoftwareProvider
+from tessera.wire import contracts
 from tessera.wire.proto import (
     can_do_crypto_pb2,
     psa_aead_encrypt_pb2,
@@ -47,7 +48,11 @@ def can(
     attrs: psa_key_attributes_pb2.KeyAttributes,
 ) -> bool:
     try:
-        p.can_do_crypto(APP, can_do_crypto_pb2.Operation(check_type=check, attributes=attrs))
+        p.call(
+            contracts.CAN_DO_CRYPTO,
+            APP,
+            can_do_crypto_pb2.Operation(check_type=check, attributes=attrs),
+        )
     except StatusError as error:
         assert error.status is Status.PSA_ERROR_NOT_SUPPORTED
         return False
@@ -57,34 +62,44 @@ def can(
 def try_use(p: SoftwareProvider, attrs: psa_key_attributes_pb2.KeyAttributes) -> bool:
     """Generate the key and run the operation its policy names; True if both succeed."""
     try:
-        p.psa_generate_key(APP, psa_generate_key_pb2.Operation(key_name="k", attributes=attrs))
+        p.call(
+            contracts.PSA_GENERATE_KEY,
+            APP,
+            psa_generate_key_pb2.Operation(key_name="k", attributes=attrs),
+        )
         alg = attrs.key_policy.key_algorithm
         which = alg.WhichOneof("variant")
         if which == "asymmetric_signature":
-            p.psa_sign_message(
+            p.call(
+                contracts.PSA_SIGN_MESSAGE,
                 APP,
                 psa_sign_message_pb2.Operation(
                     key_name="k", alg=alg.asymmetric_signature, message=b"m"
                 ),
             )
         elif which == "aead":
-            p.psa_aead_encrypt(
+            p.call(
+                contracts.PSA_AEAD_ENCRYPT,
                 APP,
                 psa_aead_encrypt_pb2.Operation(
                     key_name="k", alg=alg.aead, nonce=bytes(12), plaintext=b"m"
                 ),
             )
         elif which == "cipher":
-            p.psa_cipher_encrypt(
+            p.call(
+                contracts.PSA_CIPHER_ENCRYPT,
                 APP,
                 psa_cipher_encrypt_pb2.Operation(key_name="k", alg=alg.cipher, plaintext=bytes(32)),
             )
         elif which == "mac":
-            p.psa_mac_compute(
-                APP, psa_mac_compute_pb2.Operation(key_name="k", alg=alg.mac, input=b"m")
+            p.call(
+                contracts.PSA_MAC_COMPUTE,
+                APP,
+                psa_mac_compute_pb2.Operation(key_name="k", alg=alg.mac, input=b"m"),
             )
         elif which == "asymmetric_encryption":
-            p.psa_asymmetric_encrypt(
+            p.call(
+                contracts.PSA_ASYMMETRIC_ENCRYPT,
                 APP,
                 psa_asymmetric_encrypt_pb2.Operation(
                     key_name="k", alg=alg.asymmetric_encryption, plaintext=b"m"
@@ -170,7 +185,11 @@ def test_generate_import_and_derive_checks(
     assert not can(provider, USE, attributes("aes", 0, A(cipher=A.CTR), **CRYPT))
     assert not can(provider, IMPORT, attributes("des", 64))
     with expect_status(Status.PSA_ERROR_INVALID_ARGUMENT):
-        provider.can_do_crypto(APP, can_do_crypto_pb2.Operation(attributes=attributes("aes", 128)))
+        provider.call(
+            contracts.CAN_DO_CRYPTO,
+            APP,
+            can_do_crypto_pb2.Operation(attributes=attributes("aes", 128)),
+        )
     assert can(
         provider,
         USE,

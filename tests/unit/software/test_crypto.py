@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from tessera.psa.dh_groups import FfdhPrivateKey
 from tessera.service.providers.software import SoftwareProvider
+from tessera.wire import contracts
 from tessera.wire.proto import (
     psa_aead_decrypt_pb2,
     psa_aead_encrypt_pb2,
@@ -57,7 +58,11 @@ RSA_DER = RSA_KEY.private_bytes(
 def put(
     p: SoftwareProvider, name: str, attrs: psa_key_attributes_pb2.KeyAttributes, data: bytes
 ) -> None:
-    p.psa_import_key(APP, psa_import_key_pb2.Operation(key_name=name, attributes=attrs, data=data))
+    p.call(
+        contracts.PSA_IMPORT_KEY,
+        APP,
+        psa_import_key_pb2.Operation(key_name=name, attributes=attrs, data=data),
+    )
 
 
 # Asymmetric encryption
@@ -69,7 +74,7 @@ def asym_encrypt(
     op = psa_asymmetric_encrypt_pb2.Operation(
         key_name=name, alg=alg, plaintext=plaintext, salt=salt
     )
-    return p.psa_asymmetric_encrypt(APP, op).ciphertext
+    return p.call(contracts.PSA_ASYMMETRIC_ENCRYPT, APP, op).ciphertext
 
 
 def asym_decrypt(
@@ -78,7 +83,7 @@ def asym_decrypt(
     op = psa_asymmetric_decrypt_pb2.Operation(
         key_name=name, alg=alg, ciphertext=ciphertext, salt=salt
     )
-    return p.psa_asymmetric_decrypt(APP, op).plaintext
+    return p.call(contracts.PSA_ASYMMETRIC_DECRYPT, APP, op).plaintext
 
 
 def test_rsa_oaep_with_label_interoperates_with_cryptography(provider: SoftwareProvider) -> None:
@@ -143,7 +148,7 @@ def aead_encrypt(  # noqa: PLR0917 - mirrors the operation's fields
     op = psa_aead_encrypt_pb2.Operation(
         key_name=name, alg=alg, nonce=nonce, additional_data=aad, plaintext=plaintext
     )
-    return p.psa_aead_encrypt(APP, op).ciphertext
+    return p.call(contracts.PSA_AEAD_ENCRYPT, APP, op).ciphertext
 
 
 def aead_decrypt(  # noqa: PLR0917 - mirrors the operation's fields
@@ -152,7 +157,7 @@ def aead_decrypt(  # noqa: PLR0917 - mirrors the operation's fields
     op = psa_aead_decrypt_pb2.Operation(
         key_name=name, alg=alg, nonce=nonce, additional_data=aad, ciphertext=ciphertext
     )
-    return p.psa_aead_decrypt(APP, op).plaintext
+    return p.call(contracts.PSA_AEAD_DECRYPT, APP, op).plaintext
 
 
 @pytest.mark.parametrize("vector", load("aead"), ids=lambda v: f"{v['alg']}-{v['tag_length']}")
@@ -232,14 +237,14 @@ def cipher_encrypt(
     p: SoftwareProvider, name: str, mode: psa_algorithm_pb2.Algorithm.Cipher, plaintext: bytes
 ) -> bytes:
     op = psa_cipher_encrypt_pb2.Operation(key_name=name, alg=mode, plaintext=plaintext)
-    return p.psa_cipher_encrypt(APP, op).ciphertext
+    return p.call(contracts.PSA_CIPHER_ENCRYPT, APP, op).ciphertext
 
 
 def cipher_decrypt(
     p: SoftwareProvider, name: str, mode: psa_algorithm_pb2.Algorithm.Cipher, ciphertext: bytes
 ) -> bytes:
     op = psa_cipher_decrypt_pb2.Operation(key_name=name, alg=mode, ciphertext=ciphertext)
-    return p.psa_cipher_decrypt(APP, op).plaintext
+    return p.call(contracts.PSA_CIPHER_DECRYPT, APP, op).plaintext
 
 
 @pytest.mark.parametrize("vector", load("ciphers"), ids=lambda v: v["mode"])
@@ -289,13 +294,19 @@ def test_xts_needs_a_double_key(provider: SoftwareProvider) -> None:
 
 
 def mac_compute(p: SoftwareProvider, name: str, alg: Any, data: bytes) -> bytes:
-    return p.psa_mac_compute(
-        APP, psa_mac_compute_pb2.Operation(key_name=name, alg=alg, input=data)
+    return p.call(
+        contracts.PSA_MAC_COMPUTE,
+        APP,
+        psa_mac_compute_pb2.Operation(key_name=name, alg=alg, input=data),
     ).mac
 
 
 def mac_verify(p: SoftwareProvider, name: str, alg: Any, data: bytes, mac: bytes) -> None:
-    p.psa_mac_verify(APP, psa_mac_verify_pb2.Operation(key_name=name, alg=alg, input=data, mac=mac))
+    p.call(
+        contracts.PSA_MAC_VERIFY,
+        APP,
+        psa_mac_verify_pb2.Operation(key_name=name, alg=alg, input=data, mac=mac),
+    )
 
 
 MAC_FLAGS = {"sign_message": True, "verify_message": True}
@@ -356,7 +367,7 @@ def agree(
     p: SoftwareProvider, name: str, alg: psa_algorithm_pb2.Algorithm.KeyAgreement.Raw, peer: bytes
 ) -> bytes:
     op = psa_raw_key_agreement_pb2.Operation(alg=alg, private_key_name=name, peer_key=peer)
-    return p.psa_raw_key_agreement(APP, op).shared_secret
+    return p.call(contracts.PSA_RAW_KEY_AGREEMENT, APP, op).shared_secret
 
 
 @pytest.mark.parametrize("vector", load("rfc7748_ecdh"), ids=["x25519", "x448"])
@@ -369,8 +380,8 @@ def test_montgomery_ecdh_matches_rfc7748(
         attributes("ecc_key_pair", 0, ecdh(), family=MONTGOMERY, derive=True),
         h(vector["private"]),
     )
-    public = provider.psa_export_public_key(
-        APP, psa_export_public_key_pb2.Operation(key_name="x")
+    public = provider.call(
+        contracts.PSA_EXPORT_PUBLIC_KEY, APP, psa_export_public_key_pb2.Operation(key_name="x")
     ).data
     assert public == h(vector["public"])
     assert agree(provider, "x", A.KeyAgreement.ECDH, h(vector["peer"])) == h(vector["shared"])
@@ -400,15 +411,16 @@ def test_p256_ecdh_matches_nist_cavp(provider: SoftwareProvider) -> None:
 
 def test_ffdh_parties_agree(provider: SoftwareProvider) -> None:
     family = psa_key_attributes_pb2.KeyType.RFC7919
-    provider.psa_generate_key(
+    provider.call(
+        contracts.PSA_GENERATE_KEY,
         APP,
         psa_generate_key_pb2.Operation(
             key_name="dh",
             attributes=attributes("dh_key_pair", 2048, ffdh(), family=family, derive=True),
         ),
     )
-    ours = provider.psa_export_public_key(
-        APP, psa_export_public_key_pb2.Operation(key_name="dh")
+    ours = provider.call(
+        contracts.PSA_EXPORT_PUBLIC_KEY, APP, psa_export_public_key_pb2.Operation(key_name="dh")
     ).data
     peer = FfdhPrivateKey.generate(2048)
     shared = agree(provider, "dh", A.KeyAgreement.FFDH, peer.public_key().public_bytes())

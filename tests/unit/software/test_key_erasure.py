@@ -15,6 +15,7 @@ from tessera.service.providers.software.kek_rotation import (
     rotate_kek,
 )
 from tessera.service.providers.software.vault import binding
+from tessera.wire import contracts
 from tessera.wire.proto import (
     psa_destroy_key_pb2,
     psa_export_public_key_pb2,
@@ -32,12 +33,16 @@ def _generate(provider: SoftwareProvider, name: str) -> None:
     attrs = attributes(
         "ecc_key_pair", 256, sign_policy("ecdsa", A.SHA_256), family=SECP_R1, sign_hash=True
     )
-    provider.psa_generate_key(APP, psa_generate_key_pb2.Operation(key_name=name, attributes=attrs))
+    provider.call(
+        contracts.PSA_GENERATE_KEY,
+        APP,
+        psa_generate_key_pb2.Operation(key_name=name, attributes=attrs),
+    )
 
 
 def _public(provider: SoftwareProvider, name: str) -> bytes:
     op = psa_export_public_key_pb2.Operation(key_name=name)
-    return bytes(provider.psa_export_public_key(APP, op).data)
+    return bytes(provider.call(contracts.PSA_EXPORT_PUBLIC_KEY, APP, op).data)
 
 
 def _files(state: Path) -> bytes:
@@ -52,7 +57,7 @@ def test_a_destroyed_keys_wrapped_material_is_gone_from_every_file(tmp_path: Pat
         owner = APP.owner
         material = store.get(owner, 1, "k1").material
         assert material in _files(tmp_path)  # the check below could fail
-        provider.psa_destroy_key(APP, psa_destroy_key_pb2.Operation(key_name="k1"))
+        provider.call(contracts.PSA_DESTROY_KEY, APP, psa_destroy_key_pb2.Operation(key_name="k1"))
         assert material not in _files(tmp_path)
         assert store.get(owner, 1, "k2").material in _files(tmp_path)  # the others stay
     finally:

@@ -15,6 +15,7 @@ from tessera.psa.dh_groups import ffdhe_prime
 from tessera.service.config import ConfigError
 from tessera.service.keystore import KeyStore, Owner
 from tessera.service.providers.software import SoftwareProvider
+from tessera.wire import contracts
 from tessera.wire.proto import (
     psa_destroy_key_pb2,
     psa_export_key_pb2,
@@ -32,7 +33,11 @@ DER = serialization.Encoding.DER
 
 
 def generate(p: SoftwareProvider, name: str, attrs: psa_key_attributes_pb2.KeyAttributes) -> None:
-    p.psa_generate_key(APP, psa_generate_key_pb2.Operation(key_name=name, attributes=attrs))
+    p.call(
+        contracts.PSA_GENERATE_KEY,
+        APP,
+        psa_generate_key_pb2.Operation(key_name=name, attributes=attrs),
+    )
 
 
 def import_(
@@ -43,16 +48,18 @@ def import_(
     ctx: object = APP,
 ) -> None:
     op = psa_import_key_pb2.Operation(key_name=name, attributes=attrs, data=data)
-    p.psa_import_key(ctx, op)  # type: ignore[arg-type]
+    p.call(contracts.PSA_IMPORT_KEY, ctx, op)  # type: ignore[arg-type]
 
 
 def export(p: SoftwareProvider, name: str, ctx: object = APP) -> bytes:
-    result = p.psa_export_key(ctx, psa_export_key_pb2.Operation(key_name=name))  # type: ignore[arg-type]
+    result = p.call(contracts.PSA_EXPORT_KEY, ctx, psa_export_key_pb2.Operation(key_name=name))  # type: ignore[arg-type]
     return result.data
 
 
 def export_public(p: SoftwareProvider, name: str) -> bytes:
-    return p.psa_export_public_key(APP, psa_export_public_key_pb2.Operation(key_name=name)).data
+    return p.call(
+        contracts.PSA_EXPORT_PUBLIC_KEY, APP, psa_export_public_key_pb2.Operation(key_name=name)
+    ).data
 
 
 RSA_KEY = rsa.generate_private_key(65537, 2048)
@@ -296,9 +303,9 @@ def test_existing_and_missing_keys(provider: SoftwareProvider) -> None:
         generate(provider, "k", attributes("aes", 256))
     with expect_status(Status.PSA_ERROR_ALREADY_EXISTS):
         import_(provider, "k", attributes("aes", 0), bytes(16))
-    provider.psa_destroy_key(APP, psa_destroy_key_pb2.Operation(key_name="k"))
+    provider.call(contracts.PSA_DESTROY_KEY, APP, psa_destroy_key_pb2.Operation(key_name="k"))
     with expect_status(Status.PSA_ERROR_DOES_NOT_EXIST):
-        provider.psa_destroy_key(APP, psa_destroy_key_pb2.Operation(key_name="k"))
+        provider.call(contracts.PSA_DESTROY_KEY, APP, psa_destroy_key_pb2.Operation(key_name="k"))
     with expect_status(Status.PSA_ERROR_DOES_NOT_EXIST):
         export(provider, "k")
     with expect_status(Status.PSA_ERROR_INVALID_ARGUMENT):
@@ -310,7 +317,11 @@ def test_applications_are_isolated_even_with_the_same_key_name(provider: Softwar
     with expect_status(Status.PSA_ERROR_DOES_NOT_EXIST):
         export(provider, "shared-name", ctx=OTHER_APP)
     with expect_status(Status.PSA_ERROR_DOES_NOT_EXIST):
-        provider.psa_destroy_key(OTHER_APP, psa_destroy_key_pb2.Operation(key_name="shared-name"))
+        provider.call(
+            contracts.PSA_DESTROY_KEY,
+            OTHER_APP,
+            psa_destroy_key_pb2.Operation(key_name="shared-name"),
+        )
     import_(provider, "shared-name", attributes("aes", 0, export=True), b"B" * 16, ctx=OTHER_APP)
     assert export(provider, "shared-name", ctx=APP) == b"A" * 16
     assert export(provider, "shared-name", ctx=OTHER_APP) == b"B" * 16

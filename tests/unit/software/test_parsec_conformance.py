@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from tessera.psa.ripemd160 import ripemd160, ripemd160_python
 from tessera.service.config import parse_config
 from tessera.service.providers.software import SoftwareProvider
+from tessera.wire import contracts
 from tessera.wire.proto import (
     can_do_crypto_pb2,
     psa_aead_encrypt_pb2,
@@ -76,12 +77,16 @@ def test_ripemd160_million_a_and_block_boundaries() -> None:
 
 def test_hash_compute_ripemd160(provider: SoftwareProvider) -> None:
     operation = psa_hash_compute_pb2.Operation(alg=A.RIPEMD160, input=b"abc")
-    result = provider.psa_hash_compute(APP, operation)
+    result = provider.call(contracts.PSA_HASH_COMPUTE, APP, operation)
     assert result.hash.hex() == RIPEMD160_VECTORS[2][1]
 
 
 def _generate(p: SoftwareProvider, name: str, attrs: KeyAttributes) -> None:
-    p.psa_generate_key(APP, psa_generate_key_pb2.Operation(key_name=name, attributes=attrs))
+    p.call(
+        contracts.PSA_GENERATE_KEY,
+        APP,
+        psa_generate_key_pb2.Operation(key_name=name, attributes=attrs),
+    )
 
 
 def test_rsa_pkcs1v15_with_ripemd160_signs_a_digest_info(lenient: SoftwareProvider) -> None:
@@ -91,22 +96,26 @@ def test_rsa_pkcs1v15_with_ripemd160_signs_a_digest_info(lenient: SoftwareProvid
     )
     _generate(lenient, "k", attrs)
     digest = ripemd160(b"message")
-    signature = lenient.psa_sign_hash(
-        APP, psa_sign_hash_pb2.Operation(key_name="k", alg=alg, hash=digest)
+    signature = lenient.call(
+        contracts.PSA_SIGN_HASH,
+        APP,
+        psa_sign_hash_pb2.Operation(key_name="k", alg=alg, hash=digest),
     ).signature
-    lenient.psa_verify_hash(
+    lenient.call(
+        contracts.PSA_VERIFY_HASH,
         APP,
         psa_verify_hash_pb2.Operation(key_name="k", alg=alg, hash=digest, signature=signature),
     )
-    public_der = lenient.psa_export_public_key(
-        APP, psa_export_public_key_pb2.Operation(key_name="k")
+    public_der = lenient.call(
+        contracts.PSA_EXPORT_PUBLIC_KEY, APP, psa_export_public_key_pb2.Operation(key_name="k")
     ).data
     public = serialization.load_der_public_key(public_der)
     assert isinstance(public, rsa.RSAPublicKey)
     recovered = public.recover_data_from_signature(signature, padding.PKCS1v15(), None)
     assert recovered == bytes.fromhex("3021300906052b2403020105000414") + digest
     with expect_status(Status.PSA_ERROR_INVALID_SIGNATURE):
-        lenient.psa_verify_hash(
+        lenient.call(
+            contracts.PSA_VERIFY_HASH,
             APP,
             psa_verify_hash_pb2.Operation(
                 key_name="k", alg=alg, hash=ripemd160(b"other"), signature=signature
@@ -117,15 +126,18 @@ def test_rsa_pkcs1v15_with_ripemd160_signs_a_digest_info(lenient: SoftwareProvid
 def test_ripemd160_refused_where_a_hash_object_is_needed(provider: SoftwareProvider) -> None:
     pss = attributes("rsa_key_pair", 2048, sign_policy("rsa_pss", A.RIPEMD160), sign_hash=True)
     with expect_status(Status.PSA_ERROR_NOT_SUPPORTED):
-        provider.can_do_crypto(
-            APP, can_do_crypto_pb2.Operation(check_type=can_do_crypto_pb2.USE, attributes=pss)
+        provider.call(
+            contracts.CAN_DO_CRYPTO,
+            APP,
+            can_do_crypto_pb2.Operation(check_type=can_do_crypto_pb2.USE, attributes=pss),
         )
 
 
 def _pkcs1_key(p: SoftwareProvider) -> bytes:
     policy = A(asymmetric_encryption=pkcs1v15_crypt())
     _generate(p, "enc", attributes("rsa_key_pair", 2048, policy, encrypt=True, decrypt=True))
-    return p.psa_asymmetric_encrypt(
+    return p.call(
+        contracts.PSA_ASYMMETRIC_ENCRYPT,
         APP,
         psa_asymmetric_encrypt_pb2.Operation(
             key_name="enc", alg=pkcs1v15_crypt(), plaintext=b"secret"
@@ -139,12 +151,12 @@ def test_pkcs1v15_bad_padding_is_reported_only_when_parsec_compatible(
     ciphertext = _pkcs1_key(parsec_like)
     decrypt = psa_asymmetric_decrypt_pb2.Operation(key_name="enc", alg=pkcs1v15_crypt())
     decrypt.ciphertext = ciphertext
-    assert parsec_like.psa_asymmetric_decrypt(APP, decrypt).plaintext == b"secret"
+    assert parsec_like.call(contracts.PSA_ASYMMETRIC_DECRYPT, APP, decrypt).plaintext == b"secret"
     tampered = bytearray(ciphertext)
     tampered[20] ^= 1
     decrypt.ciphertext = bytes(tampered)
     with expect_status(Status.PSA_ERROR_INVALID_PADDING):
-        parsec_like.psa_asymmetric_decrypt(APP, decrypt)
+        parsec_like.call(contracts.PSA_ASYMMETRIC_DECRYPT, APP, decrypt)
 
 
 def test_the_padding_oracle_needs_deprecated_primitives_allowed_too(tmp_path: Path) -> None:
@@ -168,7 +180,7 @@ def test_pkcs1v15_default_decryption_still_round_trips(provider: SoftwareProvide
     decrypt = psa_asymmetric_decrypt_pb2.Operation(
         key_name="enc", alg=pkcs1v15_crypt(), ciphertext=ciphertext
     )
-    assert provider.psa_asymmetric_decrypt(APP, decrypt).plaintext == b"secret"
+    assert provider.call(contracts.PSA_ASYMMETRIC_DECRYPT, APP, decrypt).plaintext == b"secret"
 
 
 def test_an_unusable_aead_tag_length_is_stored_and_refused_on_use(
@@ -176,11 +188,14 @@ def test_an_unusable_aead_tag_length_is_stored_and_refused_on_use(
 ) -> None:
     alg = aead(A.Aead.GCM, 17)
     key = attributes("aes", 128, A(aead=alg), encrypt=True)
-    provider.psa_import_key(
-        APP, psa_import_key_pb2.Operation(key_name="aes", attributes=key, data=bytes(16))
+    provider.call(
+        contracts.PSA_IMPORT_KEY,
+        APP,
+        psa_import_key_pb2.Operation(key_name="aes", attributes=key, data=bytes(16)),
     )
     with expect_status(Status.PSA_ERROR_INVALID_ARGUMENT):
-        provider.psa_aead_encrypt(
+        provider.call(
+            contracts.PSA_AEAD_ENCRYPT,
             APP,
             psa_aead_encrypt_pb2.Operation(
                 key_name="aes", alg=alg, nonce=bytes(12), plaintext=b"x"
@@ -194,10 +209,17 @@ def test_a_public_key_exports_without_the_export_flag(provider: SoftwareProvider
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
     )
     attrs = attributes("ecc_public_key", 256, sign_policy("ecdsa", A.SHA_256), family=SECP_R1)
-    provider.psa_import_key(
-        APP, psa_import_key_pb2.Operation(key_name="pub", attributes=attrs, data=data)
+    provider.call(
+        contracts.PSA_IMPORT_KEY,
+        APP,
+        psa_import_key_pb2.Operation(key_name="pub", attributes=attrs, data=data),
     )
-    assert provider.psa_export_key(APP, psa_export_key_pb2.Operation(key_name="pub")).data == data
+    assert (
+        provider.call(
+            contracts.PSA_EXPORT_KEY, APP, psa_export_key_pb2.Operation(key_name="pub")
+        ).data
+        == data
+    )
 
 
 def test_a_size_that_disagrees_with_the_data_is_an_invalid_argument(
@@ -210,8 +232,10 @@ def test_a_size_that_disagrees_with_the_data_is_an_invalid_argument(
     for bits in (224, 384, 200):
         attrs = attributes("ecc_public_key", bits, family=SECP_R1)
         with expect_status(Status.PSA_ERROR_INVALID_ARGUMENT):
-            provider.psa_import_key(
-                APP, psa_import_key_pb2.Operation(key_name="p", attributes=attrs, data=data)
+            provider.call(
+                contracts.PSA_IMPORT_KEY,
+                APP,
+                psa_import_key_pb2.Operation(key_name="p", attributes=attrs, data=data),
             )
 
 
@@ -221,7 +245,8 @@ def test_p224_keys_sign(provider: SoftwareProvider) -> None:
         "ecc_key_pair", 224, A(asymmetric_signature=alg), family=SECP_R1, sign_hash=True
     )
     _generate(provider, "p224", attrs)
-    signature = provider.psa_sign_hash(
+    signature = provider.call(
+        contracts.PSA_SIGN_HASH,
         APP,
         psa_sign_hash_pb2.Operation(key_name="p224", alg=alg, hash=hashlib.sha224(b"m").digest()),
     ).signature

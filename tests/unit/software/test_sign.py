@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
 from tessera.service.providers.software import SoftwareProvider
+from tessera.wire import contracts
 from tessera.wire.proto import (
     psa_algorithm_pb2,
     psa_import_key_pb2,
@@ -35,7 +36,11 @@ RSA_DER = RSA_KEY.private_bytes(
 def put(
     p: SoftwareProvider, name: str, attrs: psa_key_attributes_pb2.KeyAttributes, data: bytes
 ) -> None:
-    p.psa_import_key(APP, psa_import_key_pb2.Operation(key_name=name, attributes=attrs, data=data))
+    p.call(
+        contracts.PSA_IMPORT_KEY,
+        APP,
+        psa_import_key_pb2.Operation(key_name=name, attributes=attrs, data=data),
+    )
 
 
 def sign_hash(
@@ -45,7 +50,7 @@ def sign_hash(
     value: bytes,
 ) -> bytes:
     op = psa_sign_hash_pb2.Operation(key_name=name, alg=alg, hash=value)
-    return p.psa_sign_hash(APP, op).signature
+    return p.call(contracts.PSA_SIGN_HASH, APP, op).signature
 
 
 def verify_hash(
@@ -56,7 +61,7 @@ def verify_hash(
     sig: bytes,
 ) -> None:
     op = psa_verify_hash_pb2.Operation(key_name=name, alg=alg, hash=value, signature=sig)
-    p.psa_verify_hash(APP, op)
+    p.call(contracts.PSA_VERIFY_HASH, APP, op)
 
 
 def sign_message(
@@ -66,7 +71,7 @@ def sign_message(
     message: bytes,
 ) -> bytes:
     op = psa_sign_message_pb2.Operation(key_name=name, alg=alg, message=message)
-    return p.psa_sign_message(APP, op).signature
+    return p.call(contracts.PSA_SIGN_MESSAGE, APP, op).signature
 
 
 def verify_message(
@@ -77,7 +82,7 @@ def verify_message(
     sig: bytes,
 ) -> None:
     op = psa_verify_message_pb2.Operation(key_name=name, alg=alg, message=message, signature=sig)
-    p.psa_verify_message(APP, op)
+    p.call(contracts.PSA_VERIFY_MESSAGE, APP, op)
 
 
 SIGNER = {"sign_hash": True, "verify_hash": True}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tessera.wire.contracts import CONTRACTS, decode_operation
+from tessera.wire.contracts import OPERATIONS, decode_operation
 from tessera.wire.opcodes import PARSEC_OPCODES, TESSERA_OPCODES, Opcode
 from tessera.wire.proto import list_opcodes_pb2, ping_pb2, psa_algorithm_pb2, psa_sign_hash_pb2
 from tessera.wire.status import Status, StatusError
@@ -20,7 +20,8 @@ PROTO_DIR = SRC / "tessera" / "wire" / "proto"
 
 
 def test_every_opcode_has_a_contract() -> None:
-    assert set(CONTRACTS) == set(Opcode)
+    assert set(OPERATIONS) == set(Opcode)
+    assert all(spec.opcode is op for op, spec in OPERATIONS.items())
     assert len(PARSEC_OPCODES) == 31
     assert all(op > 0xFFFF for op in TESSERA_OPCODES)  # outside Parsec's range
 

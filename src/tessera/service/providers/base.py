@@ -1,47 +1,36 @@
-"""The interface every crypto provider implements.
+"""The interface every crypto provider implements: a table of handlers, one per opcode it serves.
 
-The base class answers PsaErrorNotSupported for every operation; a provider overrides the methods
-it implements, and what it supports (ListOpcodes, CanDoCrypto) is derived from those overrides,
-never from a second hand-kept list.
+A provider hands the base its handlers: the key operations its family modules declare with
+`@serves(contracts.X)` (`key_operations`), and the few that need no key. Everything it is asked
+for and has no handler for is PsaErrorNotSupported, and ListOpcodes is the table's keys, so what
+a provider says it supports is what it serves. CanDoCrypto is answered here for every provider,
+by the shared driver (`capabilities.answer`) over the provider's own checks, as Parsec's provider
+trait does with its check hooks.
 """
 
 from __future__ import annotations
 
+import hmac
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Generic, TypeVar
 
 from google.protobuf.message import Message
 
+from tessera.psa.hashes import digest
 from tessera.service.authenticators.base import Application
 from tessera.service.keystore import KeyRecord, KeyStore, Owner
+from tessera.service.providers import capabilities
 from tessera.trust.peer import PeerCredentials
+from tessera.wire.contracts import OPERATIONS, Daemon, OperationSpec
 from tessera.wire.opcodes import Opcode
-from tessera.wire.proto import (
-    attest_key_pb2,
-    can_do_crypto_pb2,
-    prepare_key_attestation_pb2,
-    psa_aead_decrypt_pb2,
-    psa_aead_encrypt_pb2,
-    psa_asymmetric_decrypt_pb2,
-    psa_asymmetric_encrypt_pb2,
-    psa_cipher_decrypt_pb2,
-    psa_cipher_encrypt_pb2,
-    psa_destroy_key_pb2,
-    psa_export_key_pb2,
-    psa_export_public_key_pb2,
-    psa_generate_key_pb2,
-    psa_generate_random_pb2,
-    psa_hash_compare_pb2,
-    psa_hash_compute_pb2,
-    psa_import_key_pb2,
-    psa_mac_compute_pb2,
-    psa_mac_verify_pb2,
-    psa_raw_key_agreement_pb2,
-    psa_sign_hash_pb2,
-    psa_sign_message_pb2,
-    psa_verify_hash_pb2,
-    psa_verify_message_pb2,
-)
+from tessera.wire.proto import psa_generate_random_pb2, psa_hash_compare_pb2, psa_hash_compute_pb2
 from tessera.wire.status import Status, StatusError
+
+S = TypeVar("S")
+Req = TypeVar("Req", bound=Message)
+Res = TypeVar("Res", bound=Message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,32 +61,90 @@ class RequestContext:
         return Owner(self.app.name, int(self.app.auth_type))
 
 
-# Which method serves which opcode.
-OPERATION_METHODS: dict[Opcode, str] = {
-    Opcode.PSA_GENERATE_KEY: "psa_generate_key",
-    Opcode.PSA_DESTROY_KEY: "psa_destroy_key",
-    Opcode.PSA_SIGN_HASH: "psa_sign_hash",
-    Opcode.PSA_VERIFY_HASH: "psa_verify_hash",
-    Opcode.PSA_IMPORT_KEY: "psa_import_key",
-    Opcode.PSA_EXPORT_PUBLIC_KEY: "psa_export_public_key",
-    Opcode.PSA_ASYMMETRIC_ENCRYPT: "psa_asymmetric_encrypt",
-    Opcode.PSA_ASYMMETRIC_DECRYPT: "psa_asymmetric_decrypt",
-    Opcode.PSA_EXPORT_KEY: "psa_export_key",
-    Opcode.PSA_GENERATE_RANDOM: "psa_generate_random",
-    Opcode.PSA_HASH_COMPUTE: "psa_hash_compute",
-    Opcode.PSA_HASH_COMPARE: "psa_hash_compare",
-    Opcode.PSA_AEAD_ENCRYPT: "psa_aead_encrypt",
-    Opcode.PSA_AEAD_DECRYPT: "psa_aead_decrypt",
-    Opcode.PSA_RAW_KEY_AGREEMENT: "psa_raw_key_agreement",
-    Opcode.PSA_CIPHER_ENCRYPT: "psa_cipher_encrypt",
-    Opcode.PSA_CIPHER_DECRYPT: "psa_cipher_decrypt",
-    Opcode.PSA_MAC_COMPUTE: "psa_mac_compute",
-    Opcode.PSA_MAC_VERIFY: "psa_mac_verify",
-    Opcode.PSA_SIGN_MESSAGE: "psa_sign_message",
-    Opcode.PSA_VERIFY_MESSAGE: "psa_verify_message",
-    Opcode.ATTEST_KEY: "attest_key",
-    Opcode.PREPARE_KEY_ATTESTATION: "prepare_key_attestation",
-    Opcode.CAN_DO_CRYPTO: "can_do_crypto",
+#: Serves one decoded operation (of the type its opcode's contract names).
+Handler = Callable[[RequestContext, Any], Message]
+
+
+class KeyOperation(Generic[S, Req, Res]):
+    """A family module's function that serves one operation on the caller's keys, given the
+    provider's state (`@serves` makes one; it is still called as the function)."""
+
+    __slots__ = ("run", "spec")
+
+    def __init__(self, spec: OperationSpec[Req, Res], run: Callable[[S, Owner, Req], Res]) -> None:
+        self.spec = spec
+        self.run = run
+
+    def __call__(self, state: S, owner: Owner, op: Req) -> Res:
+        return self.run(state, owner, op)
+
+
+def serves(
+    spec: OperationSpec[Req, Res],
+) -> Callable[[Callable[[S, Owner, Req], Res]], KeyOperation[S, Req, Res]]:
+    """Declare that the decorated function serves `spec` (its types must be the contract's)."""
+
+    def declare(run: Callable[[S, Owner, Req], Res]) -> KeyOperation[S, Req, Res]:
+        return KeyOperation(spec, run)
+
+    return declare
+
+
+def key_operations(state: object, *families: ModuleType) -> dict[Opcode, Handler]:
+    """The operations the `families` modules declare with `@serves`, bound to `state`."""
+    table: dict[Opcode, Handler] = {}
+    for family in families:
+        for value in vars(family).values():
+            if not isinstance(value, KeyOperation) or value.run.__module__ != family.__name__:
+                continue  # not a handler, or one imported from another module
+            opcode = value.spec.opcode
+            if opcode in table:
+                raise ValueError(f"two handlers serve {opcode.name}")
+            table[opcode] = _bind(state, value.run)
+    return table
+
+
+def _bind(state: object, run: Callable[[Any, Owner, Any], Message]) -> Handler:
+    def handler(ctx: RequestContext, op: Message) -> Message:
+        return run(state, ctx.owner, op)
+
+    return handler
+
+
+def random_bytes(limit: int, source: Callable[[int], bytes]) -> Handler:
+    """PsaGenerateRandom from `source`, refusing buffers over the configured limit."""
+
+    def generate(
+        ctx: RequestContext, op: psa_generate_random_pb2.Operation
+    ) -> psa_generate_random_pb2.Result:
+        if op.size > limit:
+            # As Parsec: a buffer over the configured limit is ResponseTooLarge, checked first.
+            raise StatusError(Status.RESPONSE_TOO_LARGE, "random buffer over the limit")
+        return psa_generate_random_pb2.Result(random_bytes=source(op.size))
+
+    return generate
+
+
+def hash_compute(
+    ctx: RequestContext, op: psa_hash_compute_pb2.Operation
+) -> psa_hash_compute_pb2.Result:
+    """PsaHashCompute in this process (hashes need no key)."""
+    return psa_hash_compute_pb2.Result(hash=digest(op.alg, op.input))
+
+
+def hash_compare(
+    ctx: RequestContext, op: psa_hash_compare_pb2.Operation
+) -> psa_hash_compare_pb2.Result:
+    """PsaHashCompare in this process, in constant time."""
+    if not hmac.compare_digest(digest(op.alg, op.input), op.hash):
+        raise StatusError(Status.PSA_ERROR_INVALID_SIGNATURE, "hash does not match")
+    return psa_hash_compare_pb2.Result()
+
+
+#: The handlers of the providers that hash in this process.
+HASH_HANDLERS: Mapping[Opcode, Handler] = {
+    Opcode.PSA_HASH_COMPUTE: hash_compute,
+    Opcode.PSA_HASH_COMPARE: hash_compare,
 }
 
 
@@ -109,28 +156,53 @@ class Provider:
     """Base of the software, PKCS#11 and TPM providers."""
 
     info: ProviderInfo
-    #: Operations that may take long (hardware round trips, key generation): they run on the
-    #: worker pool so the event loop keeps serving. Everything else runs inline, which is
-    #: several times faster than a thread hop for sub-millisecond work.
-    blocking_opcodes: frozenset[Opcode] = frozenset(OPERATION_METHODS)
+    #: True when every operation is a round trip to a device (a token, a TPM): all of them run
+    #: on the worker pool. Otherwise only those the registry says may block do; the rest runs
+    #: inline, several times faster than a thread hop for sub-millisecond work.
+    device_bound = False
 
-    def __init__(self, provider_id: int, name: str, keystore: KeyStore) -> None:
+    def __init__(
+        self,
+        provider_id: int,
+        name: str,
+        keystore: KeyStore,
+        handlers: Mapping[Opcode, Handler],
+        *,
+        checks: capabilities.ProviderChecks | None = None,
+        parsec_compatible: bool = False,
+    ) -> None:
+        """`handlers` serve what the provider does; with `checks`, it answers CanDoCrypto too
+        (as Parsec's service does if `parsec_compatible`)."""
         self.provider_id = provider_id
         self.name = name
         self.keystore = keystore
-        self.opcodes = frozenset(
-            opcode
-            for opcode, method in OPERATION_METHODS.items()
-            if getattr(type(self), method) is not getattr(Provider, method)
-        )
+        table = dict(handlers)
+        if checks is not None:
+            table[Opcode.CAN_DO_CRYPTO] = _can_do_crypto(checks, parsec_compatible)
+        for opcode in table:
+            spec = OPERATIONS[opcode]
+            if Daemon.SERVICE not in spec.served_by or spec.core or spec.tessera:
+                raise ValueError(f"a crypto provider cannot serve {opcode.name}")
+        self._handlers: Mapping[Opcode, Handler] = table
+        #: What ListOpcodes names for this provider.
+        self.opcodes = frozenset(table)
 
     def handle(self, opcode: Opcode, ctx: RequestContext, operation: Message) -> Message:
         """Run one decoded operation; StatusError for failures PSA defines."""
-        method = OPERATION_METHODS.get(opcode)
-        if method is None or opcode not in self.opcodes:
+        handler = self._handlers.get(opcode)
+        if handler is None:
             raise _not_supported(opcode)
-        result: Message = getattr(self, method)(ctx, operation)
+        return handler(ctx, operation)
+
+    def call(self, spec: OperationSpec[Req, Res], ctx: RequestContext, operation: Req) -> Res:
+        """`handle`, typed by the operation's contract (for callers in this process)."""
+        result = self.handle(spec.opcode, ctx, operation)
+        assert isinstance(result, spec.response)
         return result
+
+    def blocking(self, opcode: Opcode) -> bool:
+        """True when serving `opcode` may block the event loop for long."""
+        return self.device_bound or OPERATIONS[opcode].may_block
 
     def release_key(self, record: KeyRecord) -> None:
         """Free provider-side resources of a key whose row is being deleted (DeleteClient).
@@ -141,122 +213,9 @@ class Provider:
     def close(self) -> None:
         """Release sessions and handles at shutdown."""
 
-    def psa_generate_key(
-        self, ctx: RequestContext, op: psa_generate_key_pb2.Operation
-    ) -> psa_generate_key_pb2.Result:
-        raise _not_supported(Opcode.PSA_GENERATE_KEY)
 
-    def psa_destroy_key(
-        self, ctx: RequestContext, op: psa_destroy_key_pb2.Operation
-    ) -> psa_destroy_key_pb2.Result:
-        raise _not_supported(Opcode.PSA_DESTROY_KEY)
+def _can_do_crypto(checks: capabilities.ProviderChecks, parsec_compatible: bool) -> Handler:
+    def answer(ctx: RequestContext, op: Any) -> Message:
+        return capabilities.answer(op, checks, parsec_compatible=parsec_compatible)
 
-    def psa_sign_hash(
-        self, ctx: RequestContext, op: psa_sign_hash_pb2.Operation
-    ) -> psa_sign_hash_pb2.Result:
-        raise _not_supported(Opcode.PSA_SIGN_HASH)
-
-    def psa_verify_hash(
-        self, ctx: RequestContext, op: psa_verify_hash_pb2.Operation
-    ) -> psa_verify_hash_pb2.Result:
-        raise _not_supported(Opcode.PSA_VERIFY_HASH)
-
-    def psa_import_key(
-        self, ctx: RequestContext, op: psa_import_key_pb2.Operation
-    ) -> psa_import_key_pb2.Result:
-        raise _not_supported(Opcode.PSA_IMPORT_KEY)
-
-    def psa_export_public_key(
-        self, ctx: RequestContext, op: psa_export_public_key_pb2.Operation
-    ) -> psa_export_public_key_pb2.Result:
-        raise _not_supported(Opcode.PSA_EXPORT_PUBLIC_KEY)
-
-    def psa_asymmetric_encrypt(
-        self, ctx: RequestContext, op: psa_asymmetric_encrypt_pb2.Operation
-    ) -> psa_asymmetric_encrypt_pb2.Result:
-        raise _not_supported(Opcode.PSA_ASYMMETRIC_ENCRYPT)
-
-    def psa_asymmetric_decrypt(
-        self, ctx: RequestContext, op: psa_asymmetric_decrypt_pb2.Operation
-    ) -> psa_asymmetric_decrypt_pb2.Result:
-        raise _not_supported(Opcode.PSA_ASYMMETRIC_DECRYPT)
-
-    def psa_export_key(
-        self, ctx: RequestContext, op: psa_export_key_pb2.Operation
-    ) -> psa_export_key_pb2.Result:
-        raise _not_supported(Opcode.PSA_EXPORT_KEY)
-
-    def psa_generate_random(
-        self, ctx: RequestContext, op: psa_generate_random_pb2.Operation
-    ) -> psa_generate_random_pb2.Result:
-        raise _not_supported(Opcode.PSA_GENERATE_RANDOM)
-
-    def psa_hash_compute(
-        self, ctx: RequestContext, op: psa_hash_compute_pb2.Operation
-    ) -> psa_hash_compute_pb2.Result:
-        raise _not_supported(Opcode.PSA_HASH_COMPUTE)
-
-    def psa_hash_compare(
-        self, ctx: RequestContext, op: psa_hash_compare_pb2.Operation
-    ) -> psa_hash_compare_pb2.Result:
-        raise _not_supported(Opcode.PSA_HASH_COMPARE)
-
-    def psa_aead_encrypt(
-        self, ctx: RequestContext, op: psa_aead_encrypt_pb2.Operation
-    ) -> psa_aead_encrypt_pb2.Result:
-        raise _not_supported(Opcode.PSA_AEAD_ENCRYPT)
-
-    def psa_aead_decrypt(
-        self, ctx: RequestContext, op: psa_aead_decrypt_pb2.Operation
-    ) -> psa_aead_decrypt_pb2.Result:
-        raise _not_supported(Opcode.PSA_AEAD_DECRYPT)
-
-    def psa_raw_key_agreement(
-        self, ctx: RequestContext, op: psa_raw_key_agreement_pb2.Operation
-    ) -> psa_raw_key_agreement_pb2.Result:
-        raise _not_supported(Opcode.PSA_RAW_KEY_AGREEMENT)
-
-    def psa_cipher_encrypt(
-        self, ctx: RequestContext, op: psa_cipher_encrypt_pb2.Operation
-    ) -> psa_cipher_encrypt_pb2.Result:
-        raise _not_supported(Opcode.PSA_CIPHER_ENCRYPT)
-
-    def psa_cipher_decrypt(
-        self, ctx: RequestContext, op: psa_cipher_decrypt_pb2.Operation
-    ) -> psa_cipher_decrypt_pb2.Result:
-        raise _not_supported(Opcode.PSA_CIPHER_DECRYPT)
-
-    def psa_mac_compute(
-        self, ctx: RequestContext, op: psa_mac_compute_pb2.Operation
-    ) -> psa_mac_compute_pb2.Result:
-        raise _not_supported(Opcode.PSA_MAC_COMPUTE)
-
-    def psa_mac_verify(
-        self, ctx: RequestContext, op: psa_mac_verify_pb2.Operation
-    ) -> psa_mac_verify_pb2.Result:
-        raise _not_supported(Opcode.PSA_MAC_VERIFY)
-
-    def psa_sign_message(
-        self, ctx: RequestContext, op: psa_sign_message_pb2.Operation
-    ) -> psa_sign_message_pb2.Result:
-        raise _not_supported(Opcode.PSA_SIGN_MESSAGE)
-
-    def psa_verify_message(
-        self, ctx: RequestContext, op: psa_verify_message_pb2.Operation
-    ) -> psa_verify_message_pb2.Result:
-        raise _not_supported(Opcode.PSA_VERIFY_MESSAGE)
-
-    def attest_key(
-        self, ctx: RequestContext, op: attest_key_pb2.Operation
-    ) -> attest_key_pb2.Result:
-        raise _not_supported(Opcode.ATTEST_KEY)
-
-    def prepare_key_attestation(
-        self, ctx: RequestContext, op: prepare_key_attestation_pb2.Operation
-    ) -> prepare_key_attestation_pb2.Result:
-        raise _not_supported(Opcode.PREPARE_KEY_ATTESTATION)
-
-    def can_do_crypto(
-        self, ctx: RequestContext, op: can_do_crypto_pb2.Operation
-    ) -> can_do_crypto_pb2.Result:
-        raise _not_supported(Opcode.CAN_DO_CRYPTO)
+    return answer

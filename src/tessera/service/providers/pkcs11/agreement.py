@@ -13,11 +13,14 @@ from tessera.psa.formats import public_key
 from tessera.psa.key_types import ecc_byte_length
 from tessera.psa.usage import Usage
 from tessera.service.keystore import Owner
+from tessera.service.providers.base import serves
 from tessera.service.providers.pkcs11 import checks
 from tessera.service.providers.pkcs11.context import Context, open_for
+from tessera.wire import contracts
 from tessera.wire.proto import psa_raw_key_agreement_pb2
 
 
+@serves(contracts.PSA_RAW_KEY_AGREEMENT)
 def raw_key_agreement(
     ctx: Context, owner: Owner, op: psa_raw_key_agreement_pb2.Operation
 ) -> psa_raw_key_agreement_pb2.Result:

@@ -1,5 +1,5 @@
-"""CanDoCrypto for the PKCS#11 provider: its checks, given to the shared driver
-(`tessera.service.providers.capabilities`), which answers as Parsec does with `parsec_compatible`.
+"""CanDoCrypto for the PKCS#11 provider: its checks, which the provider base gives to the shared
+driver (`tessera.service.providers.capabilities`; Parsec's answer with `parsec_compatible`).
 
 Same contract as the software provider's: success means "can", PsaErrorNotSupported "can't".
 """
@@ -23,7 +23,6 @@ from tessera.service.providers.capabilities import Check
 from tessera.service.providers.pkcs11 import checks
 from tessera.service.providers.pkcs11.context import Context
 from tessera.service.providers.pkcs11.keys import check_deprecation
-from tessera.wire.proto import can_do_crypto_pb2
 
 _SIGN_USAGES = (Usage.SIGN_HASH, Usage.SIGN_MESSAGE, Usage.VERIFY_HASH, Usage.VERIFY_MESSAGE)
 _CRYPT_USAGES = (Usage.ENCRYPT, Usage.DECRYPT)
@@ -43,7 +42,9 @@ def _family(alg: Algorithm) -> tuple[Check, Sequence[Usage]]:
     raise checks.unsupported("no operation of this provider uses a key with this algorithm")
 
 
-class _Checks:
+class Checks:
+    """What this provider can generate, import and use (the driver's hooks)."""
+
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
@@ -56,8 +57,3 @@ class _Checks:
 
     def usable(self, attributes: KeyAttributes) -> None:
         driver.check_use(attributes, checks.check_importable, _family)
-
-
-def can_do_crypto(ctx: Context, op: can_do_crypto_pb2.Operation) -> can_do_crypto_pb2.Result:
-    """CanDoCrypto: return normally for "can", PsaErrorNotSupported for "can't"."""
-    return driver.answer(op, _Checks(ctx), parsec_compatible=ctx.parsec_compatible)

@@ -25,10 +25,12 @@ from tessera.psa.hashes import hash_algorithm
 from tessera.psa.policy import check_output_size
 from tessera.psa.usage import Usage
 from tessera.service.keystore import Owner
+from tessera.service.providers.base import serves
 from tessera.service.providers.pkcs11 import checks
 from tessera.service.providers.pkcs11.context import Context, HeldKey, open_for
 from tessera.service.providers.pkcs11.keys import public_object
 from tessera.service.providers.software.cipher import BLOCK, iv_length
+from tessera.wire import contracts
 from tessera.wire.proto import (
     psa_aead_decrypt_pb2,
     psa_aead_encrypt_pb2,
@@ -73,6 +75,7 @@ def _prepare(
     return key, alg
 
 
+@serves(contracts.PSA_ASYMMETRIC_ENCRYPT)
 def asymmetric_encrypt(
     ctx: Context, owner: Owner, op: psa_asymmetric_encrypt_pb2.Operation
 ) -> psa_asymmetric_encrypt_pb2.Result:
@@ -89,6 +92,7 @@ def asymmetric_encrypt(
     return psa_asymmetric_encrypt_pb2.Result(ciphertext=ciphertext)
 
 
+@serves(contracts.PSA_ASYMMETRIC_DECRYPT)
 def asymmetric_decrypt(
     ctx: Context, owner: Owner, op: psa_asymmetric_decrypt_pb2.Operation
 ) -> psa_asymmetric_decrypt_pb2.Result:
@@ -102,6 +106,7 @@ def asymmetric_decrypt(
     return psa_asymmetric_decrypt_pb2.Result(plaintext=plaintext)
 
 
+@serves(contracts.PSA_AEAD_ENCRYPT)
 def aead_encrypt(
     ctx: Context, owner: Owner, op: psa_aead_encrypt_pb2.Operation
 ) -> psa_aead_encrypt_pb2.Result:
@@ -116,6 +121,7 @@ def aead_encrypt(
     return psa_aead_encrypt_pb2.Result(ciphertext=ciphertext)
 
 
+@serves(contracts.PSA_AEAD_DECRYPT)
 def aead_decrypt(
     ctx: Context, owner: Owner, op: psa_aead_decrypt_pb2.Operation
 ) -> psa_aead_decrypt_pb2.Result:
@@ -136,6 +142,7 @@ def _check_length(mode: CipherMode, length: int) -> None:
         raise checks.invalid("input must be a whole number of 16-byte blocks")
 
 
+@serves(contracts.PSA_CIPHER_ENCRYPT)
 def cipher_encrypt(
     ctx: Context, owner: Owner, op: psa_cipher_encrypt_pb2.Operation
 ) -> psa_cipher_encrypt_pb2.Result:
@@ -156,6 +163,7 @@ def cipher_encrypt(
     return psa_cipher_encrypt_pb2.Result(ciphertext=iv + body)
 
 
+@serves(contracts.PSA_CIPHER_DECRYPT)
 def cipher_decrypt(
     ctx: Context, owner: Owner, op: psa_cipher_decrypt_pb2.Operation
 ) -> psa_cipher_decrypt_pb2.Result:

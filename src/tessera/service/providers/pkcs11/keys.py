@@ -27,12 +27,14 @@ from tessera.psa.key_types import KeyKind, ecc_byte_length
 from tessera.psa.usage import Usage
 from tessera.service.keystore import KeyRecord, Owner
 from tessera.service.keystore.sqlite import check_key_name
+from tessera.service.providers.base import serves
 from tessera.service.providers.pkcs11.checks import (
     check_generatable,
     check_importable,
     token_curve,
 )
 from tessera.service.providers.pkcs11.context import KEY_ID_BYTES, Context, HeldKey, open_key
+from tessera.wire import contracts
 from tessera.wire.proto import (
     psa_destroy_key_pb2,
     psa_export_key_pb2,
@@ -86,6 +88,7 @@ def _insert(ctx: Context, owner: Owner, name: str, stored: bytes, key_id: bytes)
         raise
 
 
+@serves(contracts.PSA_GENERATE_KEY)
 def generate_key(
     ctx: Context, owner: Owner, op: psa_generate_key_pb2.Operation
 ) -> psa_generate_key_pb2.Result:
@@ -115,6 +118,7 @@ def _extractable(ctx: Context, attributes: KeyAttributes) -> bool:
     return ctx.allow_export and attributes.usage.allows(Usage.EXPORT)
 
 
+@serves(contracts.PSA_IMPORT_KEY)
 def import_key_op(
     ctx: Context, owner: Owner, op: psa_import_key_pb2.Operation
 ) -> psa_import_key_pb2.Result:
@@ -181,6 +185,7 @@ def public_object(ctx: Context, key: HeldKey) -> rsa.RSAPublicKey | ec.EllipticC
     return public
 
 
+@serves(contracts.PSA_EXPORT_PUBLIC_KEY)
 def export_public_key(
     ctx: Context, owner: Owner, op: psa_export_public_key_pb2.Operation
 ) -> psa_export_public_key_pb2.Result:
@@ -191,6 +196,7 @@ def export_public_key(
     return psa_export_public_key_pb2.Result(data=encode_key(public_object(ctx, key), key.bits))
 
 
+@serves(contracts.PSA_EXPORT_KEY)
 def export_key(
     ctx: Context, owner: Owner, op: psa_export_key_pb2.Operation
 ) -> psa_export_key_pb2.Result:
@@ -217,6 +223,7 @@ def export_key(
     return psa_export_key_pb2.Result(data=encode_key(private, key.bits))
 
 
+@serves(contracts.PSA_DESTROY_KEY)
 def destroy_key(
     ctx: Context, owner: Owner, op: psa_destroy_key_pb2.Operation
 ) -> psa_destroy_key_pb2.Result:

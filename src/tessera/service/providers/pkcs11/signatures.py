@@ -14,10 +14,12 @@ from tessera.psa.algorithms import Hash, SignAlgorithm, SignScheme, parse_sign, 
 from tessera.psa.hashes import digest
 from tessera.psa.usage import Usage
 from tessera.service.keystore import Owner
+from tessera.service.providers.base import serves
 from tessera.service.providers.pkcs11 import checks
 from tessera.service.providers.pkcs11.context import Context, HeldKey, open_for
 from tessera.service.providers.pkcs11.keys import public_object
 from tessera.service.providers.software.sign import verify_public
+from tessera.wire import contracts
 from tessera.wire.proto import (
     psa_algorithm_pb2,
     psa_sign_hash_pb2,
@@ -103,6 +105,7 @@ def _verify(
     ctx.token.verify(key.key_id, data, signature, scheme, pss_hash)
 
 
+@serves(contracts.PSA_SIGN_HASH)
 def sign_hash(
     ctx: Context, owner: Owner, op: psa_sign_hash_pb2.Operation
 ) -> psa_sign_hash_pb2.Result:
@@ -112,6 +115,7 @@ def sign_hash(
     return psa_sign_hash_pb2.Result(signature=_sign(ctx, key, alg, op.hash))
 
 
+@serves(contracts.PSA_VERIFY_HASH)
 def verify_hash(
     ctx: Context, owner: Owner, op: psa_verify_hash_pb2.Operation
 ) -> psa_verify_hash_pb2.Result:
@@ -122,6 +126,7 @@ def verify_hash(
     return psa_verify_hash_pb2.Result()
 
 
+@serves(contracts.PSA_SIGN_MESSAGE)
 def sign_message(
     ctx: Context, owner: Owner, op: psa_sign_message_pb2.Operation
 ) -> psa_sign_message_pb2.Result:
@@ -132,6 +137,7 @@ def sign_message(
     return psa_sign_message_pb2.Result(signature=signature)
 
 
+@serves(contracts.PSA_VERIFY_MESSAGE)
 def verify_message(
     ctx: Context, owner: Owner, op: psa_verify_message_pb2.Operation
 ) -> psa_verify_message_pb2.Result:

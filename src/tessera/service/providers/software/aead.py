@@ -16,7 +16,9 @@ from tessera.psa.algorithms import AeadAlgorithm, AeadKind, parse_aead
 from tessera.psa.key_types import KeyKind, KeyType
 from tessera.psa.usage import Usage
 from tessera.service.keystore import Owner
+from tessera.service.providers.base import serves
 from tessera.service.providers.software.policy import Settings, check_output, open_for
+from tessera.wire import contracts
 from tessera.wire.proto import psa_aead_decrypt_pb2, psa_aead_encrypt_pb2
 from tessera.wire.status import Status, StatusError
 
@@ -76,6 +78,7 @@ def _decrypt(alg: AeadAlgorithm, key: bytes, nonce: bytes, aad: bytes, data: byt
     return decryptor.update(ciphertext) + decryptor.finalize()
 
 
+@serves(contracts.PSA_AEAD_ENCRYPT)
 def aead_encrypt(
     settings: Settings, owner: Owner, op: psa_aead_encrypt_pb2.Operation
 ) -> psa_aead_encrypt_pb2.Result:
@@ -92,6 +95,7 @@ def aead_encrypt(
     return psa_aead_encrypt_pb2.Result(ciphertext=ciphertext)
 
 
+@serves(contracts.PSA_AEAD_DECRYPT)
 def aead_decrypt(
     settings: Settings, owner: Owner, op: psa_aead_decrypt_pb2.Operation
 ) -> psa_aead_decrypt_pb2.Result:

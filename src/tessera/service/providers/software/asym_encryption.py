@@ -17,8 +17,10 @@ from tessera.psa.hashes import hash_algorithm
 from tessera.psa.key_types import KeyType
 from tessera.psa.usage import Usage
 from tessera.service.keystore import Owner
+from tessera.service.providers.base import serves
 from tessera.service.providers.software.policy import Settings, open_for
 from tessera.service.providers.software.rsa_private import pkcs1v15_decrypt_explicit
+from tessera.wire import contracts
 from tessera.wire.proto import psa_asymmetric_decrypt_pb2, psa_asymmetric_encrypt_pb2
 from tessera.wire.status import Status, StatusError
 
@@ -57,6 +59,7 @@ def _max_plaintext(alg: EncryptionAlgorithm, modulus_bytes: int) -> int:
     return modulus_bytes - 2 * alg.hash.size - 2
 
 
+@serves(contracts.PSA_ASYMMETRIC_ENCRYPT)
 def asymmetric_encrypt(
     settings: Settings, owner: Owner, op: psa_asymmetric_encrypt_pb2.Operation
 ) -> psa_asymmetric_encrypt_pb2.Result:
@@ -76,6 +79,7 @@ def asymmetric_encrypt(
     return psa_asymmetric_encrypt_pb2.Result(ciphertext=ciphertext)
 
 
+@serves(contracts.PSA_ASYMMETRIC_DECRYPT)
 def asymmetric_decrypt(
     settings: Settings, owner: Owner, op: psa_asymmetric_decrypt_pb2.Operation
 ) -> psa_asymmetric_decrypt_pb2.Result:

@@ -1,5 +1,5 @@
-"""CanDoCrypto for the software provider: its checks, given to the shared driver
-(`tessera.service.providers.capabilities`, which also holds Parsec's style of answer).
+"""CanDoCrypto for the software provider: its checks, which the provider base gives to the
+shared driver (`tessera.service.providers.capabilities`, which also holds Parsec's answer).
 
 Success means "can", PsaErrorNotSupported "can't"; by default the answer is what the operation
 would do, from the same checks the operations run (`check_sign`, `check_aead`, ...).
@@ -32,7 +32,6 @@ from tessera.service.providers.software import (
     sign,
 )
 from tessera.service.providers.software.policy import Settings
-from tessera.wire.proto import can_do_crypto_pb2
 
 
 def _family(alg: Algorithm) -> tuple[Check, Sequence[Usage]]:
@@ -57,7 +56,9 @@ def check_use(attributes: KeyAttributes) -> None:
     driver.check_use(attributes, keys.check_importable, _family)
 
 
-class _Checks:
+class Checks:
+    """What this provider can generate, import and use (the driver's hooks)."""
+
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
@@ -70,8 +71,3 @@ class _Checks:
 
     def usable(self, attributes: KeyAttributes) -> None:
         check_use(attributes)
-
-
-def can_do_crypto(settings: Settings, op: can_do_crypto_pb2.Operation) -> can_do_crypto_pb2.Result:
-    """CanDoCrypto: return normally for "can", PsaErrorNotSupported for "can't"."""
-    return driver.answer(op, _Checks(settings), parsec_compatible=settings.parsec_compatible)

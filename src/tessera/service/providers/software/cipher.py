@@ -19,7 +19,9 @@ from tessera.psa.algorithms import CipherMode, parse_cipher
 from tessera.psa.key_types import KeyKind, KeyType
 from tessera.psa.usage import Usage
 from tessera.service.keystore import Owner
+from tessera.service.providers.base import serves
 from tessera.service.providers.software.policy import Settings, check_output, open_for
+from tessera.wire import contracts
 from tessera.wire.proto import psa_cipher_decrypt_pb2, psa_cipher_encrypt_pb2
 from tessera.wire.status import Status, StatusError
 
@@ -86,6 +88,7 @@ def _check_length(mode: CipherMode, length: int) -> None:
         raise _invalid("XTS needs at least one block")
 
 
+@serves(contracts.PSA_CIPHER_ENCRYPT)
 def cipher_encrypt(
     settings: Settings, owner: Owner, op: psa_cipher_encrypt_pb2.Operation
 ) -> psa_cipher_encrypt_pb2.Result:
@@ -111,6 +114,7 @@ def cipher_encrypt(
     )
 
 
+@serves(contracts.PSA_CIPHER_DECRYPT)
 def cipher_decrypt(
     settings: Settings, owner: Owner, op: psa_cipher_decrypt_pb2.Operation
 ) -> psa_cipher_decrypt_pb2.Result:

@@ -16,7 +16,9 @@ from tessera.psa.formats import curve_name, public_key
 from tessera.psa.key_types import WEIERSTRASS_FAMILIES, EccFamily, KeyType
 from tessera.psa.usage import Usage
 from tessera.service.keystore import Owner
+from tessera.service.providers.base import serves
 from tessera.service.providers.software.policy import Settings, open_for
+from tessera.wire import contracts
 from tessera.wire.proto import psa_raw_key_agreement_pb2
 from tessera.wire.status import Status, StatusError
 
@@ -44,6 +46,7 @@ def check_agreement(key_type: KeyType, bits: int, alg: KeyAgreementAlgorithm, us
     curve_name(key_type, bits)
 
 
+@serves(contracts.PSA_RAW_KEY_AGREEMENT)
 def raw_key_agreement(
     settings: Settings, owner: Owner, op: psa_raw_key_agreement_pb2.Operation
 ) -> psa_raw_key_agreement_pb2.Result:

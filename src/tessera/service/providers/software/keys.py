@@ -32,8 +32,10 @@ from tessera.psa.key_types import DH_BITS, RSA_BITS, KeyKind
 from tessera.psa.usage import Usage
 from tessera.service.keystore import Owner
 from tessera.service.keystore.sqlite import check_key_name
+from tessera.service.providers.base import serves
 from tessera.service.providers.software.policy import Settings
 from tessera.service.providers.software.rsa_keygen_child import generate_rsa
+from tessera.wire import contracts
 from tessera.wire.proto import (
     psa_destroy_key_pb2,
     psa_export_key_pb2,
@@ -134,6 +136,7 @@ def _new_private_key(attributes: KeyAttributes) -> PrivateKey:
     return ec.generate_private_key(weierstrass_curve(name))
 
 
+@serves(contracts.PSA_GENERATE_KEY)
 def generate_key(
     settings: Settings, owner: Owner, op: psa_generate_key_pb2.Operation
 ) -> psa_generate_key_pb2.Result:
@@ -151,6 +154,7 @@ def generate_key(
     return psa_generate_key_pb2.Result()
 
 
+@serves(contracts.PSA_IMPORT_KEY)
 def import_key_op(
     settings: Settings, owner: Owner, op: psa_import_key_pb2.Operation
 ) -> psa_import_key_pb2.Result:
@@ -169,6 +173,7 @@ def import_key_op(
     return psa_import_key_pb2.Result()
 
 
+@serves(contracts.PSA_EXPORT_KEY)
 def export_key(
     settings: Settings, owner: Owner, op: psa_export_key_pb2.Operation
 ) -> psa_export_key_pb2.Result:
@@ -180,6 +185,7 @@ def export_key(
     return psa_export_key_pb2.Result(data=key.data)
 
 
+@serves(contracts.PSA_EXPORT_PUBLIC_KEY)
 def export_public_key(
     settings: Settings, owner: Owner, op: psa_export_public_key_pb2.Operation
 ) -> psa_export_public_key_pb2.Result:
@@ -191,6 +197,7 @@ def export_public_key(
     return psa_export_public_key_pb2.Result(data=export_public(key_type, key.bits, key.data))
 
 
+@serves(contracts.PSA_DESTROY_KEY)
 def destroy_key(
     settings: Settings, owner: Owner, op: psa_destroy_key_pb2.Operation
 ) -> psa_destroy_key_pb2.Result:

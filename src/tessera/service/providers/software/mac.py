@@ -18,7 +18,9 @@ from tessera.psa.hashes import hash_algorithm
 from tessera.psa.key_types import KeyKind, KeyType
 from tessera.psa.usage import Usage
 from tessera.service.keystore import Owner
+from tessera.service.providers.base import serves
 from tessera.service.providers.software.policy import Settings, open_for
+from tessera.wire import contracts
 from tessera.wire.proto import psa_mac_compute_pb2, psa_mac_verify_pb2
 from tessera.wire.status import Status, StatusError
 
@@ -54,6 +56,7 @@ def _compute(alg: MacAlgorithm, key: bytes, data: bytes) -> bytes:
     return full[: alg.output_length]
 
 
+@serves(contracts.PSA_MAC_COMPUTE)
 def mac_compute(
     settings: Settings, owner: Owner, op: psa_mac_compute_pb2.Operation
 ) -> psa_mac_compute_pb2.Result:
@@ -64,6 +67,7 @@ def mac_compute(
     return psa_mac_compute_pb2.Result(mac=_compute(alg, key.data, op.input))
 
 
+@serves(contracts.PSA_MAC_VERIFY)
 def mac_verify(
     settings: Settings, owner: Owner, op: psa_mac_verify_pb2.Operation
 ) -> psa_mac_verify_pb2.Result:

@@ -28,9 +28,11 @@ from tessera.psa.hashes import digest, hash_algorithm
 from tessera.psa.key_types import WEIERSTRASS_FAMILIES, EccFamily, KeyType, ecc_byte_length
 from tessera.psa.usage import Usage
 from tessera.service.keystore import Owner
+from tessera.service.providers.base import serves
 from tessera.service.providers.software.policy import Settings, open_for
 from tessera.service.providers.software.rsa_private import pkcs1v15_sign_encoded
 from tessera.service.providers.software.vault import OpenKey
+from tessera.wire import contracts
 from tessera.wire.proto import (
     psa_algorithm_pb2,
     psa_sign_hash_pb2,
@@ -209,6 +211,7 @@ def _prepare(
     return key, alg
 
 
+@serves(contracts.PSA_SIGN_HASH)
 def sign_hash(
     settings: Settings, owner: Owner, op: psa_sign_hash_pb2.Operation
 ) -> psa_sign_hash_pb2.Result:
@@ -218,6 +221,7 @@ def sign_hash(
     return psa_sign_hash_pb2.Result(signature=_sign_any(settings, key, alg, op.hash))
 
 
+@serves(contracts.PSA_VERIFY_HASH)
 def verify_hash(
     settings: Settings, owner: Owner, op: psa_verify_hash_pb2.Operation
 ) -> psa_verify_hash_pb2.Result:
@@ -235,6 +239,7 @@ def _message_input(alg: SignAlgorithm, message: bytes) -> bytes:
     return digest(alg.hash, message)
 
 
+@serves(contracts.PSA_SIGN_MESSAGE)
 def sign_message(
     settings: Settings, owner: Owner, op: psa_sign_message_pb2.Operation
 ) -> psa_sign_message_pb2.Result:
@@ -244,6 +249,7 @@ def sign_message(
     return psa_sign_message_pb2.Result(signature=signature)
 
 
+@serves(contracts.PSA_VERIFY_MESSAGE)
 def verify_message(
     settings: Settings, owner: Owner, op: psa_verify_message_pb2.Operation
 ) -> psa_verify_message_pb2.Result:

@@ -12,8 +12,10 @@ must be empty.
 from __future__ import annotations
 
 from tessera.service.keystore import Owner
+from tessera.service.providers.base import serves
 from tessera.service.providers.tpm import checks
 from tessera.service.providers.tpm.context import Context, HeldKey, open_key
+from tessera.wire import contracts
 from tessera.wire.proto import attest_key_pb2, prepare_key_attestation_pb2
 
 
@@ -26,6 +28,7 @@ def _attested(ctx: Context, owner: Owner, name: str, attesting: str) -> HeldKey:
     return key
 
 
+@serves(contracts.PREPARE_KEY_ATTESTATION)
 def prepare_key_attestation(
     ctx: Context, owner: Owner, op: prepare_key_attestation_pb2.Operation
 ) -> prepare_key_attestation_pb2.Result:
@@ -44,6 +47,7 @@ def prepare_key_attestation(
     return prepare_key_attestation_pb2.Result(output=output)
 
 
+@serves(contracts.ATTEST_KEY)
 def attest_key(ctx: Context, owner: Owner, op: attest_key_pb2.Operation) -> attest_key_pb2.Result:
     """AttestKey (ActivateCredential): the credential, if this TPM can open it."""
     if op.parameters.WhichOneof("mechanism") != "activate_credential":

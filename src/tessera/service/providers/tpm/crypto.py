@@ -22,9 +22,11 @@ from tessera.psa.algorithms import (
 from tessera.psa.hashes import digest, hash_algorithm
 from tessera.psa.usage import Usage
 from tessera.service.keystore import Owner
+from tessera.service.providers.base import serves
 from tessera.service.providers.software.sign import verify_public
 from tessera.service.providers.tpm import checks
 from tessera.service.providers.tpm.context import Context, HeldKey, open_for, public_object
+from tessera.wire import contracts
 from tessera.wire.proto import (
     psa_algorithm_pb2,
     psa_asymmetric_decrypt_pb2,
@@ -68,6 +70,7 @@ def _verify(key: HeldKey, alg: SignAlgorithm, hash_value: bytes, signature: byte
     verify_public(public_object(key), key.bits, alg, hash_value, signature)
 
 
+@serves(contracts.PSA_SIGN_HASH)
 def sign_hash(
     ctx: Context, owner: Owner, op: psa_sign_hash_pb2.Operation
 ) -> psa_sign_hash_pb2.Result:
@@ -76,6 +79,7 @@ def sign_hash(
     return psa_sign_hash_pb2.Result(signature=_sign(ctx, key, alg, op.hash))
 
 
+@serves(contracts.PSA_VERIFY_HASH)
 def verify_hash(
     ctx: Context, owner: Owner, op: psa_verify_hash_pb2.Operation
 ) -> psa_verify_hash_pb2.Result:
@@ -86,6 +90,7 @@ def verify_hash(
     return psa_verify_hash_pb2.Result()
 
 
+@serves(contracts.PSA_SIGN_MESSAGE)
 def sign_message(
     ctx: Context, owner: Owner, op: psa_sign_message_pb2.Operation
 ) -> psa_sign_message_pb2.Result:
@@ -96,6 +101,7 @@ def sign_message(
     return psa_sign_message_pb2.Result(signature=signature)
 
 
+@serves(contracts.PSA_VERIFY_MESSAGE)
 def verify_message(
     ctx: Context, owner: Owner, op: psa_verify_message_pb2.Operation
 ) -> psa_verify_message_pb2.Result:
@@ -113,6 +119,7 @@ def _check_salt(scheme: EncryptionScheme, salt: bytes) -> None:
         raise checks.unsupported("this provider does not take OAEP labels")
 
 
+@serves(contracts.PSA_ASYMMETRIC_ENCRYPT)
 def asymmetric_encrypt(
     ctx: Context, owner: Owner, op: psa_asymmetric_encrypt_pb2.Operation
 ) -> psa_asymmetric_encrypt_pb2.Result:
@@ -133,6 +140,7 @@ def asymmetric_encrypt(
     return psa_asymmetric_encrypt_pb2.Result(ciphertext=public.encrypt(op.plaintext, pad))
 
 
+@serves(contracts.PSA_ASYMMETRIC_DECRYPT)
 def asymmetric_decrypt(
     ctx: Context, owner: Owner, op: psa_asymmetric_decrypt_pb2.Operation
 ) -> psa_asymmetric_decrypt_pb2.Result:

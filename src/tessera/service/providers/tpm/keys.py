@@ -14,6 +14,7 @@ from tessera.psa.key_types import KeyKind
 from tessera.psa.usage import Usage
 from tessera.service.keystore import KeyRecord, Owner
 from tessera.service.keystore.sqlite import check_key_name
+from tessera.service.providers.base import serves
 from tessera.service.providers.tpm import checks
 from tessera.service.providers.tpm.context import (
     Context,
@@ -23,6 +24,7 @@ from tessera.service.providers.tpm.context import (
     open_key,
     public_object,
 )
+from tessera.wire import contracts
 from tessera.wire.proto import (
     psa_destroy_key_pb2,
     psa_export_key_pb2,
@@ -43,6 +45,7 @@ def _exists(ctx: Context, owner: Owner, name: str) -> bool:
     return True
 
 
+@serves(contracts.PSA_GENERATE_KEY)
 def generate_key(
     ctx: Context, owner: Owner, op: psa_generate_key_pb2.Operation
 ) -> psa_generate_key_pb2.Result:
@@ -63,6 +66,7 @@ def generate_key(
     return psa_generate_key_pb2.Result()
 
 
+@serves(contracts.PSA_IMPORT_KEY)
 def import_key_op(
     ctx: Context, owner: Owner, op: psa_import_key_pb2.Operation
 ) -> psa_import_key_pb2.Result:
@@ -82,6 +86,7 @@ def import_key_op(
     return psa_import_key_pb2.Result()
 
 
+@serves(contracts.PSA_EXPORT_PUBLIC_KEY)
 def export_public_key(
     ctx: Context, owner: Owner, op: psa_export_public_key_pb2.Operation
 ) -> psa_export_public_key_pb2.Result:
@@ -90,6 +95,7 @@ def export_public_key(
     return psa_export_public_key_pb2.Result(data=encode_key(public_object(key), key.bits))
 
 
+@serves(contracts.PSA_EXPORT_KEY)
 def export_key(
     ctx: Context, owner: Owner, op: psa_export_key_pb2.Operation
 ) -> psa_export_key_pb2.Result:
@@ -103,6 +109,7 @@ def export_key(
     return psa_export_key_pb2.Result(data=encode_key(public_object(key), key.bits))
 
 
+@serves(contracts.PSA_DESTROY_KEY)
 def destroy_key(
     ctx: Context, owner: Owner, op: psa_destroy_key_pb2.Operation
 ) -> psa_destroy_key_pb2.Result:

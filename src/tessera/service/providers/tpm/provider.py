@@ -1,8 +1,8 @@
 """The TPM provider's class: keys wrapped by a TPM 2.0 (swtpm in tests), through `tpm2-pytss`.
 
-Operation families live in their own modules; this class wires them to the provider interface.
-Every operation may be a TPM round trip, so all of them leave the event loop (`blocking_opcodes`
-keeps the base class's "everything"); one lock serializes the single ESAPI context.
+Operation families live in their own modules, each declaring what it serves (`@serves`); this
+class gives them to the provider base. Every operation may be a TPM round trip, so all of them
+leave the event loop (`device_bound`); one lock serializes the single ESAPI context.
 """
 
 from __future__ import annotations
@@ -13,29 +13,12 @@ from tessera._version import VERSION_TUPLE
 from tessera.config import ConfigError
 from tessera.service.config import ServiceConfig
 from tessera.service.keystore import KeyRecord, KeyStore
-from tessera.service.providers.base import Provider, ProviderInfo, RequestContext
+from tessera.service.providers.base import Provider, ProviderInfo, key_operations, random_bytes
 from tessera.service.providers.tpm import attestation, capabilities, crypto, keys
 from tessera.service.providers.tpm.config import TpmSettings
 from tessera.service.providers.tpm.context import Context, decode_material
 from tessera.service.providers.tpm.parsec_keys import AuthKeeper
-from tessera.wire.proto import (
-    attest_key_pb2,
-    can_do_crypto_pb2,
-    prepare_key_attestation_pb2,
-    psa_asymmetric_decrypt_pb2,
-    psa_asymmetric_encrypt_pb2,
-    psa_destroy_key_pb2,
-    psa_export_key_pb2,
-    psa_export_public_key_pb2,
-    psa_generate_key_pb2,
-    psa_generate_random_pb2,
-    psa_import_key_pb2,
-    psa_sign_hash_pb2,
-    psa_sign_message_pb2,
-    psa_verify_hash_pb2,
-    psa_verify_message_pb2,
-)
-from tessera.wire.status import Status, StatusError
+from tessera.wire.opcodes import Opcode
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +34,7 @@ class TpmProvider(Provider):
     """PSA operations with keys whose private parts only the TPM can use."""
 
     info = TPM_INFO
+    device_bound = True
 
     def __init__(
         self,
@@ -60,7 +44,6 @@ class TpmProvider(Provider):
         config: ServiceConfig,
         settings: TpmSettings | None,
     ) -> None:
-        super().__init__(provider_id, name, keystore)
         if settings is None:
             raise ConfigError("tpm provider: settings are missing")
         try:
@@ -71,7 +54,6 @@ class TpmProvider(Provider):
                 "(pip install 'tessera[tpm]', needs libtss2-dev)"
             ) from None
         self._tpm = Tpm(settings)
-        self._buffer_limit = config.buffer_size_limit
         self._ctx = Context(
             tpm=self._tpm,
             caps=self._tpm.capabilities,
@@ -79,6 +61,14 @@ class TpmProvider(Provider):
             provider_id=provider_id,
             allow_deprecated=config.allow_deprecated,
             auth=AuthKeeper(config.state_dir),
+        )
+        handlers = key_operations(self._ctx, keys, crypto, attestation)
+        handlers[Opcode.PSA_GENERATE_RANDOM] = random_bytes(
+            config.buffer_size_limit, self._tpm.random
+        )
+        # CanDoCrypto answers what the TPM would do, never Parsec's way (docs/compatibility.md).
+        super().__init__(
+            provider_id, name, keystore, handlers, checks=capabilities.Checks(self._ctx)
         )
         caps = self._tpm.capabilities
         log.info(
@@ -97,90 +87,3 @@ class TpmProvider(Provider):
         wrapped, _ = decode_material(record.material)
         if wrapped is not None:
             self._tpm.forget(wrapped)
-
-    def psa_generate_random(
-        self, ctx: RequestContext, op: psa_generate_random_pb2.Operation
-    ) -> psa_generate_random_pb2.Result:
-        if op.size > self._buffer_limit:
-            raise StatusError(Status.RESPONSE_TOO_LARGE, "random buffer over the limit")
-        return psa_generate_random_pb2.Result(random_bytes=self._tpm.random(op.size))
-
-    # Key management
-
-    def psa_generate_key(
-        self, ctx: RequestContext, op: psa_generate_key_pb2.Operation
-    ) -> psa_generate_key_pb2.Result:
-        return keys.generate_key(self._ctx, ctx.owner, op)
-
-    def psa_import_key(
-        self, ctx: RequestContext, op: psa_import_key_pb2.Operation
-    ) -> psa_import_key_pb2.Result:
-        return keys.import_key_op(self._ctx, ctx.owner, op)
-
-    def psa_export_key(
-        self, ctx: RequestContext, op: psa_export_key_pb2.Operation
-    ) -> psa_export_key_pb2.Result:
-        return keys.export_key(self._ctx, ctx.owner, op)
-
-    def psa_export_public_key(
-        self, ctx: RequestContext, op: psa_export_public_key_pb2.Operation
-    ) -> psa_export_public_key_pb2.Result:
-        return keys.export_public_key(self._ctx, ctx.owner, op)
-
-    def psa_destroy_key(
-        self, ctx: RequestContext, op: psa_destroy_key_pb2.Operation
-    ) -> psa_destroy_key_pb2.Result:
-        return keys.destroy_key(self._ctx, ctx.owner, op)
-
-    # Signatures
-
-    def psa_sign_hash(
-        self, ctx: RequestContext, op: psa_sign_hash_pb2.Operation
-    ) -> psa_sign_hash_pb2.Result:
-        return crypto.sign_hash(self._ctx, ctx.owner, op)
-
-    def psa_verify_hash(
-        self, ctx: RequestContext, op: psa_verify_hash_pb2.Operation
-    ) -> psa_verify_hash_pb2.Result:
-        return crypto.verify_hash(self._ctx, ctx.owner, op)
-
-    def psa_sign_message(
-        self, ctx: RequestContext, op: psa_sign_message_pb2.Operation
-    ) -> psa_sign_message_pb2.Result:
-        return crypto.sign_message(self._ctx, ctx.owner, op)
-
-    def psa_verify_message(
-        self, ctx: RequestContext, op: psa_verify_message_pb2.Operation
-    ) -> psa_verify_message_pb2.Result:
-        return crypto.verify_message(self._ctx, ctx.owner, op)
-
-    # Encryption
-
-    def psa_asymmetric_encrypt(
-        self, ctx: RequestContext, op: psa_asymmetric_encrypt_pb2.Operation
-    ) -> psa_asymmetric_encrypt_pb2.Result:
-        return crypto.asymmetric_encrypt(self._ctx, ctx.owner, op)
-
-    def psa_asymmetric_decrypt(
-        self, ctx: RequestContext, op: psa_asymmetric_decrypt_pb2.Operation
-    ) -> psa_asymmetric_decrypt_pb2.Result:
-        return crypto.asymmetric_decrypt(self._ctx, ctx.owner, op)
-
-    # Key attestation
-
-    def prepare_key_attestation(
-        self, ctx: RequestContext, op: prepare_key_attestation_pb2.Operation
-    ) -> prepare_key_attestation_pb2.Result:
-        return attestation.prepare_key_attestation(self._ctx, ctx.owner, op)
-
-    def attest_key(
-        self, ctx: RequestContext, op: attest_key_pb2.Operation
-    ) -> attest_key_pb2.Result:
-        return attestation.attest_key(self._ctx, ctx.owner, op)
-
-    # Capability discovery
-
-    def can_do_crypto(
-        self, ctx: RequestContext, op: can_do_crypto_pb2.Operation
-    ) -> can_do_crypto_pb2.Result:
-        return capabilities.can_do_crypto(self._ctx, op)
