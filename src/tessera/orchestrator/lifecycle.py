@@ -15,6 +15,7 @@ STABLE_AFTER seconds starts the backoff over.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import ctypes
@@ -69,7 +70,7 @@ class Backoff:
 
 
 @dataclass(kw_only=True)
-class Supervised:
+class Supervised(abc.ABC):
     """What every supervised process has: its state, its current run, its restarts."""
 
     state: State = State.STARTING
@@ -82,9 +83,9 @@ class Supervised:
     error: str = ""  # why the last start failed
 
     @property
+    @abc.abstractmethod
     def label(self) -> str:
         """How logs name it."""
-        raise NotImplementedError
 
     def attach(self, process: asyncio.subprocess.Process) -> None:
         """Take `process` as the current run."""

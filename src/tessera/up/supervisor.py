@@ -51,6 +51,7 @@ class Component(Supervised):
     inherit_stdout: bool = False
     command: list[str] | None = None  # another program (default: `tessera ARGS`)
     started_wall: float | None = None  # Unix time of the current run's start
+    answered: bool = False  # it answered once: from then on, it is restarted whenever it ends
 
     @property
     def label(self) -> str:
@@ -85,8 +86,8 @@ class Component(Supervised):
 class SystemSupervisor:
     """Starts the components in order, restarts the ones that die, stops them in reverse.
 
-    The lifecycle hooks of components (`Hooks[Component]`): every component is started again
-    whenever it ends, once the whole system has started."""
+    The lifecycle hooks of components (`Hooks[Component]`): a component is started again
+    whenever it ends once it has answered; before, its end is a failed start."""
 
     def __init__(
         self,
@@ -100,7 +101,6 @@ class SystemSupervisor:
         self._stop_timeout = stop_timeout
         self._on_change = on_change or (lambda: None)
         self._pre_exec = pre_exec  # run in each child before exec (die_with_parent)
-        self._started = False  # every component answered once: from now on, restart them
 
     def run(
         self,
@@ -127,7 +127,6 @@ class SystemSupervisor:
                         return 0
                     self._report_not_started(component)
                     return 1
-            self._started = True
             if on_ready is not None:
                 on_ready()
             await stop.wait()
@@ -149,6 +148,7 @@ class SystemSupervisor:
             if component.state not in (State.STARTING, State.RUNNING):
                 return False  # it ended (no restart before the system is up) or cannot start
             if component.state is State.RUNNING and await _answers(component.socket):
+                component.answered = True
                 return True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), READY_POLL)
@@ -181,13 +181,13 @@ class SystemSupervisor:
     # -- the hooks ---------------------------------------------------------------------------
 
     async def start(self, component: Component) -> bool:
-        """Start the component; while the system runs, a start that fails (its log cannot be
-        opened, say) is tried again later."""
+        """Start the component; a restart that fails (its log cannot be opened, say) is
+        tried again later."""
         while not component.stopping:
             try:
                 await component.spawn(self._pre_exec)
             except OSError as error:
-                if not self._started:
+                if not component.answered:
                     log.error("cannot start the %s: %s", component.name, error)
                     component.error = str(error)
                     return False
@@ -207,7 +207,7 @@ class SystemSupervisor:
         component.process = None
         component.incarnation = None
         self._on_change()
-        if component.stopping or not self._started:
+        if component.stopping or not component.answered:
             return
         code = component.exit_status
         reason = component.last_words()
@@ -217,8 +217,8 @@ class SystemSupervisor:
         print(notice, flush=True)
 
     def restart_wanted(self, component: Component) -> bool:
-        """Always, once the system has started (before, an end is a failed start)."""
-        return self._started
+        """Always, once it has answered (before, its end is a failed start)."""
+        return component.answered
 
     def ended(self, component: Component) -> None:
         """Nothing to forget: a component is only over when the system stops."""

@@ -15,23 +15,29 @@ from tessera.orchestrator.lifecycle import State
 from tessera.trust.peer import Incarnation, is_alive
 from tessera.up.supervisor import Component, SystemSupervisor
 
-# A stand-in daemon: notes its start, listens on its socket, runs until signalled.
+# A stand-in daemon: notes its start, listens on its socket (after `delay` seconds), runs
+# until signalled (its first run: for `first_run` seconds, if not 0).
 DAEMON = """
 import os, socket, sys, time
-if os.path.exists(sys.argv[1]):
-    os.unlink(sys.argv[1])  # left by a predecessor killed with -9
-with open(sys.argv[2], "a") as starts:
-    starts.write(sys.argv[3] + "\\n")
+path, starts, name, delay, first_run = sys.argv[1:]
+if os.path.exists(path):
+    os.unlink(path)  # left by a predecessor killed with -9
+with open(starts, "a") as file:
+    file.write(name + "\\n")
+first = open(starts).read().split().count(name) == 1
+time.sleep(float(delay))
 server = socket.socket(socket.AF_UNIX)
-server.bind(sys.argv[1])
+server.bind(path)
 server.listen()
-time.sleep(60)
+time.sleep(float(first_run) if first and float(first_run) else 60)
 """
 
 
-def daemon(tmp_path: Path, name: str) -> Component:
+def daemon(tmp_path: Path, name: str, delay: float = 0, first_run: float = 0) -> Component:
     socket = tmp_path / f"{name}.sock"
-    command = [sys.executable, "-c", DAEMON, str(socket), str(tmp_path / "starts"), name]
+    starts = tmp_path / "starts"
+    command = [sys.executable, "-c", DAEMON, str(socket), str(starts), name]
+    command += [str(delay), str(first_run)]
     return Component(name, [], socket, tmp_path / f"{name}.log", command=command)
 
 
@@ -82,3 +88,26 @@ def test_a_component_that_ends_before_answering_fails_the_start_with_its_reason(
     assert (tmp_path / "starts").read_text().split() == ["first"]  # nothing after it started
     assert first.incarnation is None or not is_alive(first.incarnation)
     assert broken.restarts == 0 and broken.state is State.STOPPED
+
+
+def test_a_component_that_ends_while_the_next_one_starts_is_restarted(tmp_path: Path) -> None:
+    first = daemon(tmp_path, "first", first_run=0.2)  # answers, then ends once
+    slow = daemon(tmp_path, "slow", delay=1.0)  # meanwhile, the next one takes its time
+    restarted: list[bool] = []
+
+    async def check_then_stop() -> None:
+        deadline = asyncio.get_running_loop().time() + 10
+        while first.restarts < 1 or first.state is not State.RUNNING:
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.02)
+        restarted.append(first.restarts == 1 and first.state is State.RUNNING)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    tasks: list[asyncio.Task[None]] = []
+
+    def on_ready() -> None:
+        tasks.append(asyncio.get_running_loop().create_task(check_then_stop()))
+
+    assert SystemSupervisor([first, slow]).run(on_ready=on_ready) == 0
+    assert restarted == [True]
