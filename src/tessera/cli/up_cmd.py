@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ from tessera.up.instance import (
 
 if TYPE_CHECKING:
     from tessera.up.containers import ContainerDemo
+    from tessera.up.supervisor import Component
 
 COMPONENT_STOP_TIMEOUT = 15.0
 
@@ -100,11 +102,40 @@ def run(args: argparse.Namespace) -> int:
         lock.release()
 
 
+def _status_recorder(state: Path, components: list[Component]) -> Callable[[], None]:
+    """What keeps `tessera status`'s file current: the components as they are now."""
+    started = now()
+
+    def record() -> None:
+        write_status(
+            state,
+            SystemStatus(
+                pid=os.getpid(),
+                started=started,
+                state_dir=str(state),
+                components=[
+                    ComponentStatus(
+                        name=c.name,
+                        pid=c.process.pid if c.process is not None else None,
+                        started=c.started_wall,
+                        restarts=c.restarts,
+                        endpoint=f"unix:{c.socket}",
+                        log=str(c.log_path),
+                    )
+                    for c in components
+                ],
+            ),
+        )
+
+    return record
+
+
 def _supervise(args: argparse.Namespace, state: Path) -> int:
     from tessera._paths import default_identity_socket, default_socket_path
     from tessera.cli.main import configure_logging
     from tessera.orchestrator.config import default_control_socket
-    from tessera.up.supervisor import Component, SystemSupervisor, die_with_parent
+    from tessera.orchestrator.lifecycle import die_with_parent
+    from tessera.up.supervisor import Component, SystemSupervisor
 
     level = args.log_level or "info"
     configure_logging(level)
@@ -131,28 +162,7 @@ def _supervise(args: argparse.Namespace, state: Path) -> int:
         orchestrator_args += ["--manifest", str(manifest)]
     logs = state / "logs"
     components: list[Component] = []
-    started = now()
-
-    def record() -> None:
-        write_status(
-            state,
-            SystemStatus(
-                pid=os.getpid(),
-                started=started,
-                state_dir=str(state),
-                components=[
-                    ComponentStatus(
-                        name=c.name,
-                        pid=c.process.pid if c.process is not None else None,
-                        started=c.started_wall,
-                        restarts=c.restarts,
-                        endpoint=f"unix:{c.socket}",
-                        log=str(c.log_path),
-                    )
-                    for c in components
-                ],
-            ),
-        )
+    record = _status_recorder(state, components)
 
     if containers is not None:
         components.append(containers.engine_component(logs / "engine.log"))
@@ -187,7 +197,10 @@ def _supervise(args: argparse.Namespace, state: Path) -> int:
             ),
         ]
     )
-    supervisor = SystemSupervisor(components, stop_timeout=COMPONENT_STOP_TIMEOUT, on_change=record)
+    pre_exec = die_with_parent()
+    supervisor = SystemSupervisor(
+        components, stop_timeout=COMPONENT_STOP_TIMEOUT, on_change=record, pre_exec=pre_exec
+    )
 
     def announce() -> None:
         print(f"tessera up: state in {state} (logs in {logs})", flush=True)
@@ -199,7 +212,7 @@ def _supervise(args: argparse.Namespace, state: Path) -> int:
         print(f"  export PARSEC_SERVICE_ENDPOINT=unix:{service_socket}", flush=True)
         print("Ctrl-C stops everything.", flush=True)
         if containers is not None:
-            containers.start(die_with_parent(os.getpid()))
+            containers.start(pre_exec)
 
     code = supervisor.run(
         on_ready=announce, before_stop=containers.stop if containers is not None else None

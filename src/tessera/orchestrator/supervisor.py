@@ -1,10 +1,10 @@
-"""Starting, watching, restarting and stopping the applications of the manifest.
+"""The applications the orchestrator runs: the manifest's, and one-off launches.
 
-Each instance has one task that owns its life: start (or adopt, after an orchestrator restart),
-register with the identity provider, wait for the exit, withdraw, and restart per policy with
-exponential backoff. Applications run in their own session, so stopping one stops its whole
-process group, and a terminal's Ctrl-C reaches the orchestrator only. Their output goes to a log
-file per instance (app_output).
+Each instance has one task that owns its life (lifecycle.keep_running, with the hooks of
+app_runner.py): start (or adopt, after an orchestrator restart), register with the identity
+provider, wait for the exit, withdraw, and restart per policy with backoff. This module keeps
+the set: which instances exist, which one-off applications should run, and the requests that
+change them (launch, stop, restart), one at a time per application.
 
 One-off applications (`tessera orchestrator run`) are recorded with the running instances, so
 a restarted orchestrator takes them back like the manifest's: re-attached while they run, else
@@ -17,15 +17,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from tessera.config import ConfigError
 from tessera.orchestrator import app_output
+from tessera.orchestrator.app_runner import AppRunner
 from tessera.orchestrator.config import AppSpec, OrchestratorConfig, parse_app
+from tessera.orchestrator.instances import Instance
+from tessera.orchestrator.lifecycle import ENDED, State, keep_running, signal_group
 from tessera.orchestrator.refusals import Reason, RefusalError
 from tessera.orchestrator.registrar import Registrar
 from tessera.orchestrator.state import (
@@ -35,39 +35,11 @@ from tessera.orchestrator.state import (
     load_state,
     save_state,
 )
-from tessera.trust.peer import Incarnation, incarnation_of, is_alive
+from tessera.trust.peer import Incarnation, is_alive
 
 log = logging.getLogger(__name__)
 
-BACKOFF_START = 0.5
-BACKOFF_MAX = 30.0
-STABLE_AFTER = 10.0  # seconds of running that reset the backoff
-ADOPTED_POLL = 0.2
 HALT_GRACE = 10.0  # seconds an instance's task gets to withdraw it after its process ended
-_ENDED = frozenset({"stopped", "failed"})  # an instance's task is over
-
-
-@dataclass
-class Instance:
-    """One replica of an application."""
-
-    app: AppSpec
-    replica: int
-    state: str = "starting"
-    restarts: int = 0
-    incarnation: Incarnation | None = None
-    spiffe_id: str = ""
-    process: asyncio.subprocess.Process | None = field(default=None, repr=False)
-    task: asyncio.Task[None] | None = field(default=None, repr=False)
-    stopping: bool = False
-    registering: bool = False
-    exit_status: int | None = None  # the last run's (< 0: killed by that signal); None: unseen
-    error: str = ""  # why the last start failed
-
-    @property
-    def client_id(self) -> str:
-        """The identity provider's name for this replica."""
-        return f"{self.app.name}/{self.replica}"
 
 
 class Supervisor:
@@ -75,14 +47,12 @@ class Supervisor:
 
     def __init__(self, config: OrchestratorConfig, registrar: Registrar) -> None:
         self._config = config
-        self._registrar = registrar
         self._instances: dict[str, Instance] = {}
         self._apps: dict[str, AppSpec] = {app.name: app for app in config.apps}
         self._manifest = frozenset(self._apps)
         self._wanted: dict[str, bool] = {}  # one-off applications: whether they should run
         self._locks: dict[str, asyncio.Lock] = {}  # one request at a time per application
-        self._copier = app_output.Copier()
-        self._followers: set[asyncio.Task[None]] = set()
+        self._runner = AppRunner(config, registrar, on_change=self._save, on_ended=self._ended)
 
     @property
     def instances(self) -> list[Instance]:
@@ -129,13 +99,13 @@ class Supervisor:
             # No longer in the manifest but still running: stop it rather than orphan it.
             if is_alive(leftover.incarnation):
                 log.info("stopping %s: no longer in the manifest", leftover.client_id)
-                _signal_group(leftover.incarnation.pid, signal.SIGTERM)
+                signal_group(leftover.incarnation.pid, signal.SIGTERM)
         self._save()
 
     def _resume(self, instance: Instance, previous: RecordedInstance | None) -> None:
         """Start an instance, or re-attach to the process a previous incarnation recorded."""
         if previous is None or not is_alive(previous.incarnation):
-            self._spawn_task(instance, None)
+            self._spawn_task(instance)
         elif previous.fingerprint in ("", instance.app.fingerprint):
             self._spawn_task(instance, previous)
         else:
@@ -145,7 +115,7 @@ class Supervisor:
                 instance.client_id,
                 previous.incarnation.pid,
             )
-            self._spawn_task(instance, None, replace=previous.incarnation)
+            self._spawn_task(instance, replace=previous.incarnation)
 
     def _resume_launch(self, launch: RecordedLaunch, recorded: dict[str, RecordedInstance]) -> None:
         """Take back a recorded one-off application: re-attach, start or list it as stopped."""
@@ -169,9 +139,9 @@ class Supervisor:
             return
         if previous is not None and running:  # we died while stopping it
             log.info("stopping %s: it was being stopped", instance.client_id)
-            _signal_group(previous.incarnation.pid, signal.SIGTERM)
+            signal_group(previous.incarnation.pid, signal.SIGTERM)
         self._wanted[app.name] = False
-        instance.state = "stopped"
+        instance.state = State.STOPPED
         self._instances[instance.client_id] = instance
 
     def _warn_about_shared_users(self) -> None:
@@ -202,7 +172,7 @@ class Supervisor:
                 raise RefusalError(
                     Reason.NAME_IN_MANIFEST, f"an app named {app.name!r} is already in the manifest"
                 )
-            live = [i for i in self.instances_of(app.name) if i.state not in _ENDED]
+            live = [i for i in self.instances_of(app.name) if i.state not in ENDED]
             if live:
                 pid = live[0].incarnation.pid if live[0].incarnation else 0
                 where = f" (pid {pid})" if pid else f" ({live[0].state})"
@@ -216,9 +186,9 @@ class Supervisor:
             self._wanted[app.name] = True
             instance = Instance(app, 0)
             started = asyncio.Event()
-            self._spawn_task(instance, None, started)
+            self._spawn_task(instance, started=started)
             await started.wait()
-            if instance.state == "failed":
+            if instance.state is State.FAILED:
                 self._forget_launch(app.name, *before)
                 raise RefusalError(
                     Reason.START_FAILED, f"cannot start {app.name!r}: {instance.error}"
@@ -257,14 +227,14 @@ class Supervisor:
             starts = []
             for instance in instances:
                 instance.stopping = False
-                instance.state = "starting"
+                instance.state = State.STARTING
                 started = asyncio.Event()
                 starts.append(started.wait())
-                self._spawn_task(instance, None, started)
+                self._spawn_task(instance, started=started)
             if name in self._wanted:
                 self._wanted[name] = True
             await asyncio.gather(*starts)
-            failed = [i for i in instances if i.state == "failed"]
+            failed = [i for i in instances if i.state is State.FAILED]
             if failed:
                 raise RefusalError(Reason.START_FAILED, f"cannot start {name!r}: {failed[0].error}")
         return app
@@ -272,17 +242,18 @@ class Supervisor:
     async def _halt(self, instance: Instance) -> None:
         """Stop one instance for good: its process, then its task (withdrawing it)."""
         instance.stopping = True
-        await self._stop(instance)
+        await self._runner.stop(instance)
         task = instance.task
         if task is not None and not task.done():
             # Its task withdraws the exited process; in backoff it only sleeps: cancel it.
-            if instance.state != "backoff":
+            if instance.state is not State.BACKOFF:
                 await asyncio.wait({task}, timeout=HALT_GRACE)
             if not task.done():
                 task.cancel()
                 await asyncio.wait({task})
-        await self._stop(instance)  # a process its task started meanwhile
-        instance.state = "failed" if instance.state == "failed" else "stopped"
+        await self._runner.stop(instance)  # a process its task started meanwhile
+        if instance.state is not State.FAILED:
+            instance.state = State.STOPPED
         instance.incarnation = None
         instance.process = None
 
@@ -296,7 +267,7 @@ class Supervisor:
         }
         for instance in self._instances.values():
             instance.stopping = True
-        await asyncio.gather(*(self._stop(i) for i in self._instances.values()))
+        await asyncio.gather(*(self._runner.stop(i) for i in self._instances.values()))
         tasks = [i.task for i in self._instances.values() if i.task is not None]
         for task in tasks:
             task.cancel()
@@ -304,12 +275,12 @@ class Supervisor:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         # A process that started as the first pass looked (its task then cancelled) goes too.
-        await asyncio.gather(*(self._stop(i) for i in self._instances.values()))
+        await asyncio.gather(*(self._runner.stop(i) for i in self._instances.values()))
         for instance in self._instances.values():
             instance.incarnation = None
             instance.process = None
-            if instance.state not in _ENDED:
-                instance.state = "stopped"
+            if instance.state not in ENDED:
+                instance.state = State.STOPPED
         self._wanted = wanted_next
         self._save()
 
@@ -317,79 +288,24 @@ class Supervisor:
         """Tell the identity provider about running instances: all of them after it restarted
         (`everything`), else those never registered (trust came after they started)."""
         for instance in list(self._instances.values()):
-            if instance.state != "running" or instance.incarnation is None:
+            if instance.state is not State.RUNNING or instance.incarnation is None:
                 continue
             if everything or not (instance.spiffe_id or instance.registering):
-                await self._register(instance)
+                await self._runner.register(instance)
 
     def _spawn_task(
         self,
         instance: Instance,
-        adopt: RecordedInstance | None,
-        started: asyncio.Event | None = None,
+        adopt: RecordedInstance | None = None,
         *,
+        started: asyncio.Event | None = None,
         replace: Incarnation | None = None,
     ) -> None:
         self._instances[instance.client_id] = instance
-        instance.task = asyncio.create_task(self._keep_running(instance, adopt, started, replace))
-
-    async def _keep_running(
-        self,
-        instance: Instance,
-        adopt: RecordedInstance | None,
-        started: asyncio.Event | None,
-        replace: Incarnation | None,
-    ) -> None:
-        backoff = BACKOFF_START
-        loop = asyncio.get_running_loop()
-        if replace is not None:  # an outdated process of this instance: it goes first
-            await self._terminate(replace, None)
-            await self._registrar.unregister(instance.client_id, replace)
-        while not instance.stopping:
-            began = loop.time()
-            if adopt is not None:
-                instance.incarnation = adopt.incarnation
-                instance.process = None
-                adopt = None
-                offset = self._log_size(instance)
-                log.info("re-attached to %s (pid %d)", instance.client_id, instance.incarnation.pid)
-            else:
-                start = await self._start_process(instance)
-                if start is None:
-                    if started is not None:
-                        started.set()
-                    self._ended(instance)
-                    return
-                offset = start
-            instance.state = "running"
-            instance.error = ""
-            self._save()
-            output_done = self._follow(instance, offset)
-            try:
-                await self._register(instance)
-                if started is not None:
-                    started.set()
-                    started = None
-                instance.exit_status = await self._wait_exit(instance)
-            finally:
-                output_done.set()
-            instance.state = "exited"
-            await self._registrar.unregister(instance.client_id, instance.incarnation)
-            instance.incarnation = None
-            self._save()
-            policy = instance.app.restart
-            failed = instance.exit_status != 0  # unseen (None): a failure
-            if instance.stopping or policy == "never" or (policy == "on-failure" and not failed):
-                break
-            if loop.time() - began > STABLE_AFTER:
-                backoff = BACKOFF_START
-            instance.state = "backoff"
-            instance.restarts += 1
-            log.info("restarting %s in %.1f s", instance.client_id, backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, BACKOFF_MAX)
-        instance.state = "stopped"
-        self._ended(instance)
+        instance.adopt = adopt.incarnation if adopt is not None else None
+        instance.outdated = replace
+        instance.started = started
+        instance.task = asyncio.create_task(keep_running(instance, self._runner))
 
     def _ended(self, instance: Instance) -> None:
         """An instance's task is over: a one-off application no longer wants to run."""
@@ -397,139 +313,11 @@ class Supervisor:
             self._wanted[instance.app.name] = False
         self._save()
 
-    def _environment(self, instance: Instance) -> dict[str, str]:
-        """The environment an instance's process starts with."""
-        env = dict(os.environ)
-        env.update(
-            PARSEC_SERVICE_ENDPOINT=f"unix:{self._config.service_socket}",
-            TESSERA_IDENTITY_ENDPOINT=f"unix:{self._config.identity_socket}",
-            TESSERA_APP_NAME=instance.app.name,
-            TESSERA_CLIENT_ID=instance.client_id,
-        )
-        env.update(dict(self._config.extra_env))
-        env.update(dict(instance.app.env))
-        return env
-
-    def _instance_log(self, instance: Instance) -> Path:
-        return app_output.log_file(self._config.state_dir, instance.app.name, instance.replica)
-
-    def _log_size(self, instance: Instance) -> int:
-        try:
-            return self._instance_log(instance).stat().st_size
-        except OSError:
-            return 0
-
-    def _follow(self, instance: Instance, offset: int) -> asyncio.Event:
-        """Copy the instance's new output onto our stdout until the returned event is set."""
-        done = asyncio.Event()
-        task = asyncio.create_task(self._copier.follow(self._instance_log(instance), offset, done))
-        self._followers.add(task)  # the loop keeps only weak references to tasks
-        task.add_done_callback(self._followers.discard)
-        return done
-
-    async def _start_process(self, instance: Instance) -> int | None:
-        """Start the instance's process; the size its log had before (where its output
-        starts), or None if it could not start (`instance.error` says why)."""
-        app = instance.app
-        env = self._environment(instance)
-        try:
-            output = app_output.open_for_append(self._instance_log(instance))
-        except (OSError, ConfigError) as error:
-            self._not_started(instance, f"its log file: {error}")
-            return None
-        try:
-            offset = os.fstat(output).st_size
-            process = await asyncio.create_subprocess_exec(
-                *app.command,
-                cwd=app.working_dir,
-                env=env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=output,
-                stderr=output,
-                start_new_session=True,
-                **_switch_user(app),
-            )
-        except KeyError as error:  # the user or a group was deleted since the manifest was read
-            self._not_started(instance, f"no user or group named {error}")
-            return None
-        except (OSError, ValueError) as error:
-            self._not_started(instance, _why_not_started(app, error))
-            return None
-        finally:
-            os.close(output)
-        instance.process = process
-        instance.incarnation = incarnation_of(process.pid)
-        if instance.incarnation is None:  # it already exited: its wait() returns at once
-            instance.incarnation = Incarnation(process.pid, 0)
-        log.info("started %s (pid %d)", instance.client_id, process.pid)
-        return offset
-
-    def _not_started(self, instance: Instance, why: str) -> None:
-        log.error("cannot start %s: %s", instance.client_id, why)
-        instance.state = "failed"
-        instance.error = why
-
-    async def _register(self, instance: Instance) -> None:
-        incarnation = instance.incarnation
-        if incarnation is None:
-            return
-        app = instance.app
-        instance.registering = True
-        try:
-            spiffe_id = await self._registrar.register(
-                instance.client_id,
-                name=app.name,
-                command=list(app.command),
-                user=app.user_name,
-                uid=app.uid,
-                process=incarnation,
-                search_path=self._environment(instance).get("PATH"),
-                cwd=app.working_dir,
-            )
-        finally:
-            instance.registering = False
-        if spiffe_id:
-            instance.spiffe_id = spiffe_id
-
-    async def _wait_exit(self, instance: Instance) -> int | None:
-        """Wait for the instance to exit; its exit status (None for an adopted process, which
-        is not our child)."""
-        if instance.process is not None:
-            return await instance.process.wait()
-        incarnation = instance.incarnation
-        while incarnation is not None and is_alive(incarnation):
-            await asyncio.sleep(ADOPTED_POLL)
-        return None
-
-    async def _stop(self, instance: Instance) -> None:
-        incarnation = instance.incarnation
-        if incarnation is None or not is_alive(incarnation):
-            return
-        await self._terminate(incarnation, instance.process)
-        await self._registrar.unregister(instance.client_id, incarnation)
-
-    async def _terminate(
-        self, incarnation: Incarnation, process: asyncio.subprocess.Process | None
-    ) -> None:
-        """SIGTERM the process group, SIGKILL it after the stop timeout; wait for the end."""
-        _signal_group(incarnation.pid, signal.SIGTERM)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._config.stop_timeout
-        while is_alive(incarnation) and loop.time() < deadline:
-            if process is not None and process.returncode is not None:
-                break
-            await asyncio.sleep(0.05)
-        if is_alive(incarnation):
-            _signal_group(incarnation.pid, signal.SIGKILL)
-        if process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                await process.wait()
-
     def _save(self) -> None:
         records = [
             RecordedInstance(i.app.name, i.client_id, i.incarnation, i.app.fingerprint)
             for i in self._instances.values()
-            if i.incarnation is not None and i.state == "running"
+            if i.incarnation is not None and i.state is State.RUNNING
         ]
         launches = []
         for name, wanted in self._wanted.items():
@@ -547,42 +335,3 @@ class Supervisor:
                 )
             )
         save_state(self._config.state_file, records, launches)
-
-
-def _why_not_started(app: AppSpec, error: OSError | ValueError) -> str:
-    """One line on why a command did not start (uvloop's errors name no file: look)."""
-    if not isinstance(error, OSError):
-        return str(error)
-    reason = error.strerror or str(error)
-    directory = app.working_dir
-    if directory is not None and (error.filename == str(directory) or not directory.is_dir()):
-        return f"its working directory {directory}: {reason}"
-    program = app.command[0]
-    if isinstance(error, FileNotFoundError) and "/" not in program:
-        return f"no executable {program!r} on its PATH"
-    return f"{program}: {reason}"
-
-
-def _switch_user(app: AppSpec) -> dict[str, Any]:
-    """How the child becomes the manifest's user (only the standard event loop can do it).
-
-    The user's own groups, never the orchestrator's (root's): uid, primary gid and
-    supplementary groups all change in the child before exec. Without root a user can only
-    "switch" to itself and cannot set groups: then only the uid is passed (unless the manifest
-    names groups, which then fail to start with a clear error)."""
-    credentials = app.credentials()
-    if credentials is None:
-        return {}
-    if os.geteuid() != 0 and app.group is None and app.groups is None:
-        return {"user": credentials.uid}
-    return {
-        "user": credentials.uid,
-        "group": credentials.gid,
-        "extra_groups": list(credentials.groups),
-    }
-
-
-def _signal_group(pid: int, signum: int) -> None:
-    """Signal the process group the application leads (it runs in its own session)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signum)

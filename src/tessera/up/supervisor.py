@@ -1,38 +1,47 @@
-"""Running the security service, the identity provider and the orchestrator together.
+"""Running the security service, the identity provider and the orchestrator together, on the
+orchestrator's lifecycle (orchestrator/lifecycle.py): the same states, backoff and restart loop
+as its applications, without attestation.
 
-Each component is its own process in its own session (a terminal's Ctrl-C reaches only this
-supervisor, which then stops them in order: orchestrator, identity provider, service). A
-component that dies is started again, with backoff; the others heal the trust relationships
-themselves (heartbeats, root re-shares, client replay). If the supervisor itself dies, even by
-kill -9, the kernel sends each component SIGTERM (PR_SET_PDEATHSIG), so none is left orphaned:
-they stop in order as on any SIGTERM.
+The components start in order, each once the one before answers on its socket; one that dies
+is started again (with backoff), and the others heal the trust relationships themselves
+(heartbeats, root re-shares, client replay). Each runs in its own session: a terminal's Ctrl-C
+reaches only this supervisor, which then stops them in reverse order (orchestrator, identity
+provider, service). If the supervisor itself dies, even by kill -9, the kernel sends each
+component SIGTERM (lifecycle.die_with_parent), so none is left orphaned: they stop in order as
+on any SIGTERM.
 """
 
 from __future__ import annotations
 
-import ctypes
+import asyncio
+import contextlib
 import logging
 import os
 import signal
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
+
+from tessera.orchestrator.lifecycle import (
+    BACKOFF_MAX,
+    State,
+    Supervised,
+    keep_running,
+    terminate,
+    wait_exit,
+)
+from tessera.trust.peer import is_alive
 
 log = logging.getLogger(__name__)
 
-BACKOFF_START = 0.2
-BACKOFF_MAX = 5.0
-STABLE_AFTER = 10.0
 READY_TIMEOUT = 30.0
+READY_POLL = 0.05
 
 
 @dataclass
-class Component:
+class Component(Supervised):
     """One daemon of the system."""
 
     name: str
@@ -41,25 +50,25 @@ class Component:
     log_path: Path
     inherit_stdout: bool = False
     command: list[str] | None = None  # another program (default: `tessera ARGS`)
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-    started_at: float = 0.0
-    restart_at: float = 0.0
-    backoff: float = BACKOFF_START
-    restarts: int = 0
-    started_wall: float | None = None
+    started_wall: float | None = None  # Unix time of the current run's start
+    answered: bool = False  # it answered once: from then on, it is restarted whenever it ends
 
-    def start(self) -> None:
-        """Start the process (its stderr, the log, goes to its log file)."""
+    @property
+    def label(self) -> str:
+        return self.name
+
+    async def spawn(self, pre_exec: Callable[[], None] | None) -> None:
+        """Start the process (its stderr, the log, goes to its log file); OSError if not."""
         self.log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with self.log_path.open("ab") as log_file:
-            self.process = subprocess.Popen(  # noqa: S603 - our interpreter, our arguments
-                self.command or [sys.executable, "-m", "tessera.cli.main", *self.args],
+            process = await asyncio.create_subprocess_exec(
+                *(self.command or [sys.executable, "-m", "tessera.cli.main", *self.args]),
                 stdout=None if self.inherit_stdout else log_file,
                 stderr=log_file,
                 start_new_session=True,
-                preexec_fn=die_with_parent(os.getpid()),  # noqa: PLW1509 - no threads here
+                preexec_fn=pre_exec,
             )
-        self.started_at = time.monotonic()
+        self.attach(process)
         self.started_wall = time.time()
 
     def last_words(self) -> str:
@@ -73,41 +82,12 @@ class Component:
             return ""
         return lines[-1].strip() if lines else ""
 
-    def alive(self) -> bool:
-        """True while the process runs."""
-        return self.process is not None and self.process.poll() is None
-
-    def stop(self, timeout: float) -> None:
-        """SIGTERM, then SIGKILL after `timeout`."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            log.warning("%s did not stop in %.0f s: killing it", self.name, timeout)
-            self.process.kill()
-            self.process.wait()
-
-
-def wait_ready(component: Component, timeout: float = READY_TIMEOUT) -> bool:
-    """Wait until the component's socket accepts connections (False if it died or timed out)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not component.alive():
-            return False
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-            try:
-                probe.connect(os.fspath(component.socket))
-                return True
-            except OSError:
-                pass
-        time.sleep(0.05)
-    return False
-
 
 class SystemSupervisor:
-    """Starts the components in order, restarts the ones that die, stops them in reverse."""
+    """Starts the components in order, restarts the ones that die, stops them in reverse.
+
+    The lifecycle hooks of components (`Hooks[Component]`): a component is started again
+    whenever it ends once it has answered; before, its end is a failed start."""
 
     def __init__(
         self,
@@ -115,94 +95,142 @@ class SystemSupervisor:
         *,
         stop_timeout: float = 15.0,
         on_change: Callable[[], None] | None = None,
+        pre_exec: Callable[[], None] | None = None,
     ) -> None:
         self.components = components
         self._stop_timeout = stop_timeout
-        self._stopping = False
         self._on_change = on_change or (lambda: None)
+        self._pre_exec = pre_exec  # run in each child before exec (die_with_parent)
 
-    def request_stop(self, signum: int = 0, frame: FrameType | None = None) -> None:
-        """Signal handler: only sets a flag."""
-        self._stopping = True
+    def run(
+        self,
+        on_ready: Callable[[], None] | None = None,
+        before_stop: Callable[[], None] | None = None,
+    ) -> int:
+        """Start everything, supervise until SIGTERM or SIGINT, then stop everything
+        (`before_stop` first: what uses the components goes before them). 1 if the system
+        did not start."""
+        return asyncio.run(self._run(on_ready, before_stop))
 
-    def run(self, on_ready: object = None, before_stop: Callable[[], None] | None = None) -> int:
-        """Start everything, supervise until a stop is requested, then stop everything
-        (`before_stop` first: what uses the components goes before them)."""
-        signal.signal(signal.SIGTERM, self.request_stop)
-        signal.signal(signal.SIGINT, self.request_stop)
+    async def _run(
+        self, on_ready: Callable[[], None] | None, before_stop: Callable[[], None] | None
+    ) -> int:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)  # handlers only set a flag
         try:
             for component in self.components:
-                try:
-                    component.start()
-                except OSError as error:
-                    log.error("cannot start the %s: %s", component.name, error)
+                component.task = asyncio.create_task(keep_running(component, self))
+                if not await self._ready(component, stop):
+                    if stop.is_set():
+                        return 0
+                    self._report_not_started(component)
                     return 1
-                self._on_change()
-                if not wait_ready(component):
-                    reason = component.last_words()
-                    log.error(
-                        "%s did not start (%s): see %s",
-                        component.name,
-                        reason or "no reason logged",
-                        component.log_path,
-                    )
-                    return 1
-            if callable(on_ready):
+            if on_ready is not None:
                 on_ready()
-            while not self._stopping:
-                self._restart_dead()
-                time.sleep(0.1)
+            await stop.wait()
             return 0
         finally:
+            for component in self.components:
+                component.stopping = True  # none is started again from here on
             if before_stop is not None:
-                before_stop()
+                await asyncio.to_thread(before_stop)
             for component in reversed(self.components):
-                component.stop(self._stop_timeout)
+                await self._stop(component)
 
-    def _restart_dead(self) -> None:
-        now = time.monotonic()
-        for component in self.components:
-            if component.alive() or self._stopping:
-                continue
-            if component.process is not None and component.process.returncode is not None:
-                code = component.process.returncode
-                reason = component.last_words()
-                because = f": {reason}" if reason and code else ""
-                log.warning("%s exited (status %s%s): restarting it", component.name, code, because)
-                print(
-                    f"tessera up: {component.name} exited (status {code}{because}), restarting",
-                    flush=True,
-                )
-                component.process = None
-                if now - component.started_at > STABLE_AFTER:
-                    component.backoff = BACKOFF_START
-                component.restarts += 1
-                component.restart_at = now + component.backoff
-                continue
-            if now >= component.restart_at:
-                try:
-                    component.start()
-                except OSError as error:  # e.g. its log cannot be opened: try again later
-                    log.error("cannot restart the %s: %s", component.name, error)
-                    component.restart_at = now + BACKOFF_MAX
-                    continue
-                component.backoff = min(component.backoff * 2, BACKOFF_MAX)
-                self._on_change()
+    async def _ready(self, component: Component, stop: asyncio.Event) -> bool:
+        """Wait until the component's socket accepts connections (False if it ended, did not
+        answer in time, or a stop was asked for)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + READY_TIMEOUT
+        while loop.time() < deadline and not stop.is_set():
+            if component.state not in (State.STARTING, State.RUNNING):
+                return False  # it ended (no restart before the system is up) or cannot start
+            if component.state is State.RUNNING and await _answers(component.socket):
+                component.answered = True
+                return True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), READY_POLL)
+        return False
 
-
-def die_with_parent(parent: int) -> Callable[[], None]:
-    """A pre-exec hook: the child gets SIGTERM when the supervisor dies (Linux; else no-op)."""
-
-    def hook() -> None:
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        except (OSError, AttributeError):
+    def _report_not_started(self, component: Component) -> None:
+        if component.error:  # already logged where it failed
             return
-        if os.getppid() != parent:
-            os._exit(1)  # the supervisor died before the hook ran: do not start orphaned
+        reason = component.last_words()
+        log.error(
+            "%s did not start (%s): see %s",
+            component.name,
+            reason or "no reason logged",
+            component.log_path,
+        )
 
-    return hook
+    async def _stop(self, component: Component) -> None:
+        """Stop a component's process, then its task (it is `stopping`: nothing restarts)."""
+        component.stopping = True
+        for _ in range(2):  # again for a process its task started as the first pass looked
+            incarnation = component.incarnation
+            if incarnation is not None and is_alive(incarnation):
+                await terminate(incarnation, component.process, self._stop_timeout, component.name)
+            task = component.task
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    # -- the hooks ---------------------------------------------------------------------------
+
+    async def start(self, component: Component) -> bool:
+        """Start the component; a restart that fails (its log cannot be opened, say) is
+        tried again later."""
+        while not component.stopping:
+            try:
+                await component.spawn(self._pre_exec)
+            except OSError as error:
+                if not component.answered:
+                    log.error("cannot start the %s: %s", component.name, error)
+                    component.error = str(error)
+                    return False
+                log.error("cannot restart the %s: %s", component.name, error)
+                await asyncio.sleep(BACKOFF_MAX)
+                continue
+            self._on_change()
+            return True
+        return False
+
+    async def watch(self, component: Component) -> int | None:
+        """Nothing to do while it runs but wait."""
+        return await wait_exit(component)
+
+    async def exited(self, component: Component) -> None:
+        """Say why it ended, when it is to be started again."""
+        component.process = None
+        component.incarnation = None
+        self._on_change()
+        if component.stopping or not component.answered:
+            return
+        code = component.exit_status
+        reason = component.last_words()
+        because = f": {reason}" if reason and code else ""
+        log.warning("%s exited (status %s%s): restarting it", component.name, code, because)
+        notice = f"tessera up: {component.name} exited (status {code}{because}), restarting"
+        print(notice, flush=True)
+
+    def restart_wanted(self, component: Component) -> bool:
+        """Always, once it has answered (before, its end is a failed start)."""
+        return component.answered
+
+    def ended(self, component: Component) -> None:
+        """Nothing to forget: a component is only over when the system stops."""
 
 
-_PR_SET_PDEATHSIG = 1
+async def _answers(path: Path) -> bool:
+    """True if a Unix socket at `path` accepts a connection."""
+    try:
+        _, writer = await asyncio.open_unix_connection(os.fspath(path))
+    except OSError:
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
