@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tessera.daemon.errors import ConfigError
+from tessera.config import ConfigError
 from tessera.orchestrator import app_output
 from tessera.orchestrator.config import AppSpec
 from tessera.orchestrator.lifecycle import Supervised
