@@ -24,6 +24,7 @@ from tessera.cli import (
     orchestrator_cmd,
     service_cmd,
     system_cmd,
+    units_cmd,
     up_cmd,
 )
 from tessera.cli._common import add_global_options, fail
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     up_cmd.register(commands)
     system_cmd.register(commands)
+    units_cmd.register(commands)
     service_cmd.register(commands)
     identity_cmd.register(commands)
     orchestrator_cmd.register(commands)
