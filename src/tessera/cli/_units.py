@@ -32,7 +32,7 @@ class Layout:
     state_dir = "/var/lib/tessera"
     service_socket = "/run/tessera/parsec.sock"  # ListenStream= and the config's socket_path
     identity_socket = "/run/tessera/identity.sock"
-    control_socket = "{layout.control_socket}"
+    control_socket = "/run/tessera-orchestrator/orchestrator.sock"
 
 
 # Sandboxing shared by the service and the identity provider: they need their state directory,

@@ -18,6 +18,7 @@ from tessera.cli import (
     audit_cmd,
     crypto_cmd,
     csr_cmd,
+    doctor_cmd,
     identity_cmd,
     keys_cmd,
     migrate_cmd,
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     up_cmd.register(commands)
     system_cmd.register(commands)
+    doctor_cmd.register(commands)
     units_cmd.register(commands)
     service_cmd.register(commands)
     identity_cmd.register(commands)

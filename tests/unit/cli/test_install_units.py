@@ -91,6 +91,11 @@ def test_the_config_files_load_and_agree_with_the_units(tmp_path: Path) -> None:
     assert identity.socket_path == orchestrator.identity_socket
     assert service.socket_group == identity.socket_group == group
     assert identity.orchestrator_uid == 0 and orchestrator.allow_root
+    # Each socket lies in a directory its unit has systemd create.
+    units = {name: parse_unit(etc / "systemd/system" / name)["Service"] for name in UNITS[1:]}
+    runtime = {Path("/run") / unit["RuntimeDirectory"] for unit in units.values()}
+    sockets = (service.socket_path, identity.socket_path, orchestrator.control_socket)
+    assert {path.parent for path in sockets} == runtime
     assert str(service.state_dir) == "/var/lib/tessera/service"  # StateDirectory=tessera/service
     sysusers = (etc / "sysusers.d/tessera.conf").read_text()
     assert "\nu tessera " in sysusers and f"\ng {group} " in sysusers
