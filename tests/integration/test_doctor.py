@@ -27,9 +27,10 @@ from tests.support import (
 )
 
 
-def doctor(*args: str) -> tuple[int, dict[str, Any]]:
+def doctor(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
     result = subprocess.run(
         [sys.executable, "-m", "tessera.cli.main", "--json", "doctor", *args],
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
@@ -144,3 +145,44 @@ def test_text_output_is_one_line_per_check(
     lines = result.stdout.splitlines()[1:]
     assert lines and all(line.split()[0] in ("OK", "WARN", "FAIL", "SKIP") for line in lines)
     assert any(line.startswith("FAIL") and "service" in line for line in lines)
+
+
+def test_configured_providers_and_their_backends_are_checked(short_tmp: Path) -> None:
+    """A system deployment's view (--config-dir): the PKCS#11 token the service uses is found,
+    and a TPM device that is not there is a failure before the service is even asked."""
+    from tests.integration.pkcs11_support import make_token
+
+    token = make_token(short_tmp / "hsm")
+    state = short_tmp / "state"
+    configs = short_tmp / "etc"
+    configs.mkdir()
+    socket_path = state / "run" / "parsec.sock"
+    settings = f"""
+[core_settings]
+state_dir = "{state}"
+[listener]
+socket_path = "{socket_path}"
+[authenticator]
+auth_types = ["unix-peer"]
+"""
+    (configs / "service.toml").write_text(settings + token.provider_table(provider_id=2))
+    service = start_service(state, config=configs / "service.toml", env=token.env)
+    try:
+        # The doctor sees the tokens the service sees (SoftHSM2's config).
+        code, report = doctor("--config-dir", os.fspath(configs), env=token.env)
+    finally:
+        stop_service(service)
+    found, why = levels(report), reasons(report)
+    assert code == 0, report
+    assert found["service config"] == "OK"
+    assert found["provider 2 (pkcs11)"] == "OK"
+    assert found["provider 2 backend"] == "OK"
+    assert "token 'tessera' present" in why["provider 2 backend"]
+    assert found["identity provider"] == "SKIP"  # not deployed, and the service takes no tokens
+
+    tpm = '[[provider]]\nprovider_type = "tpm"\ntcti = "device:/dev/tessera-no-such-tpm"\n'
+    (configs / "service.toml").write_text(settings + tpm)
+    code, report = doctor("--config-dir", os.fspath(configs))
+    assert code == 4
+    assert levels(report)["provider 3 backend"] == "FAIL"
+    assert "no TPM device /dev/tessera-no-such-tpm" in reasons(report)["provider 3 backend"]
