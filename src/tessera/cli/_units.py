@@ -87,29 +87,35 @@ WantedBy=sockets.target
 """
 
 
+def _as_the_user(layout: Layout, daemon: str, extra: str) -> str:
+    """The [Service] section of a daemon run as the dedicated user: its own state directory,
+    the shared runtime directory (kept while the other daemon uses it), the sandbox."""
+    return f"""\
+[Service]
+Type=notify
+NotifyAccess=main
+ExecStart={layout.command} {daemon} --config {layout.config_dir}/{daemon}.toml
+Restart=on-failure
+TimeoutStopSec=30
+User={layout.user}
+Group={layout.user}
+StateDirectory=tessera/{daemon}
+StateDirectoryMode=0700
+RuntimeDirectory=tessera
+RuntimeDirectoryMode=0755
+RuntimeDirectoryPreserve=yes
+{extra}{_HARDENING}"""
+
+
 def _service(layout: Layout) -> str:
+    extra = "ExecReload=/bin/kill -HUP $MAINPID\nCapabilityBoundingSet=\n"
     return f"""\
 [Unit]
 Description=Tessera security service
 Requires=tessera-service.socket
 After=tessera-service.socket
 
-[Service]
-Type=notify
-NotifyAccess=main
-ExecStart={layout.command} service --config {layout.config_dir}/service.toml
-ExecReload=/bin/kill -HUP $MAINPID
-Restart=on-failure
-TimeoutStopSec=30
-User={layout.user}
-Group={layout.user}
-StateDirectory=tessera/service
-StateDirectoryMode=0700
-RuntimeDirectory=tessera
-RuntimeDirectoryMode=0755
-RuntimeDirectoryPreserve=yes
-CapabilityBoundingSet=
-{_HARDENING}
+{_as_the_user(layout, "service", extra)}
 [Install]
 WantedBy=multi-user.target
 Also=tessera-service.socket
@@ -117,30 +123,18 @@ Also=tessera-service.socket
 
 
 def _identity(layout: Layout) -> str:
+    extra = (
+        "# Attestation reads /proc/PID/exe of applications running as other users, which the\n"
+        "# kernel allows only with this capability.\n"
+        "AmbientCapabilities=CAP_SYS_PTRACE\nCapabilityBoundingSet=CAP_SYS_PTRACE\n"
+    )
     return f"""\
 [Unit]
 Description=Tessera identity provider
 Wants=tessera-service.socket
 After=tessera-service.socket tessera-service.service
 
-[Service]
-Type=notify
-NotifyAccess=main
-ExecStart={layout.command} identity --config {layout.config_dir}/identity.toml
-Restart=on-failure
-TimeoutStopSec=30
-User={layout.user}
-Group={layout.user}
-StateDirectory=tessera/identity
-StateDirectoryMode=0700
-RuntimeDirectory=tessera
-RuntimeDirectoryMode=0755
-RuntimeDirectoryPreserve=yes
-# Attestation reads /proc/PID/exe of applications running as other users, which the kernel
-# allows only with this capability; it grants nothing else.
-AmbientCapabilities=CAP_SYS_PTRACE
-CapabilityBoundingSet=CAP_SYS_PTRACE
-{_HARDENING}
+{_as_the_user(layout, "identity", extra)}
 [Install]
 WantedBy=multi-user.target
 """
