@@ -23,7 +23,14 @@ import pytest
 from tessera.wire.opcodes import Opcode
 from tessera.wire.proto import ping_pb2
 from tessera.wire.status import Status
-from tests.support import read_response, request_bytes, wait_for_socket
+from tests.support import (
+    read_response,
+    request_bytes,
+    start_identity,
+    start_orchestrator,
+    start_service,
+    stop_service,
+)
 
 
 def service_command(state: Path, socket_path: Path, *extra: str) -> list[str]:
@@ -149,24 +156,30 @@ def test_ready_and_stopping_reach_the_notify_socket(short_tmp: Path, abstract: b
             assert process.wait(30) == 0, log.read_text()
 
 
-def test_json_logs_from_a_running_service_are_one_object_per_line(short_tmp: Path) -> None:
-    path = short_tmp / "run" / "parsec.sock"
-    log = short_tmp / "service.log"
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            service_command(short_tmp, path, "--log-format", "json"),
-            stdout=subprocess.DEVNULL,
-            stderr=output,
-        )
+def test_json_logs_from_all_three_daemons_are_one_object_per_line(short_tmp: Path) -> None:
+    json_logs = ("--log-format", "json")
+    service = start_service(short_tmp, *json_logs)
+    daemons = [service]
     try:
-        wait_for_socket(path, process, log)
+        daemons.append(start_identity(short_tmp, service.socket_path, *json_logs))
+        daemons.append(
+            start_orchestrator(
+                short_tmp,
+                *json_logs,
+                service_socket=service.socket_path,
+                identity_socket=daemons[1].socket_path,
+            )
+        )
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
-            client.connect(os.fspath(path))
+            client.connect(os.fspath(service.socket_path))
             assert ping(client) is Status.SUCCESS
     finally:
-        assert wait(process) == 0, log.read_text()
-    lines = log.read_text().splitlines()
-    assert len(lines) >= 3  # listening, stopping, stopped at least
-    entries = [json.loads(line) for line in lines]
-    assert all({"time", "level", "logger", "message"} <= set(e) for e in entries)
-    assert any(e["message"].startswith("listening on") for e in entries)
+        for daemon in reversed(daemons):
+            assert stop_service(daemon) == 0, daemon.log()
+    for daemon in daemons:
+        lines = daemon.log().splitlines()
+        assert len(lines) >= 3, daemon.log()  # listening, stopping, stopped at least
+        entries = [json.loads(line) for line in lines]
+        assert all({"time", "level", "logger", "message"} <= set(e) for e in entries)
+        assert any(e["message"].startswith("listening on") for e in entries)
+        assert entries[-1]["message"] == "stopped"
