@@ -22,6 +22,18 @@ SYSTEM_CONFIG_DIR = Path("/etc/tessera")
 SECRETS = ("kek", "keys.sqlite3", "orchestrator.json")
 
 
+def _present(path: Path) -> bool:
+    """Whether something is at `path`; True when a directory above is closed to us (then the
+    checks that follow say so, rather than a PermissionError ending the doctor)."""
+    try:
+        path.lstat()
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
 @dataclass
 class Targets:
     """Where the daemons are, as far as the doctor could learn."""
@@ -69,7 +81,7 @@ def _from_configs(directory: Path) -> Targets:
     targets = Targets(f"config files in {directory}", default_socket_path())
     files = {name: directory / f"{name}.toml" for name in ("service", "identity", "orchestrator")}
     for name, path in files.items():
-        if not path.is_file():
+        if not _present(path):
             targets.found.append(Check(f"{name} config", SKIP, f"no {path}"))
             continue
         try:
@@ -108,7 +120,7 @@ def find_targets(args: argparse.Namespace) -> Targets:
         targets = _from_state(args.state_dir.expanduser().resolve())
     else:
         state = default_state_dir().expanduser()
-        system = (SYSTEM_CONFIG_DIR / "service.toml").is_file() and not is_held(state)
+        system = _present(SYSTEM_CONFIG_DIR / "service.toml") and not is_held(state)
         targets = _from_configs(SYSTEM_CONFIG_DIR) if system else _from_state(state)
     endpoint: str | None = getattr(args, "endpoint", None)
     if endpoint:
@@ -150,7 +162,7 @@ def examine(targets: Targets) -> list[Check]:
 def _identity(targets: Targets, service_answers: bool, tokens_accepted: bool) -> list[Check]:
     """The identity provider and the trust between it, the service and the orchestrator."""
     path = targets.identity_socket
-    if path is None or not (path.exists() or tokens_accepted):
+    if path is None or not (_present(path) or tokens_accepted):
         return [Check("identity provider", SKIP, "not deployed here")]
     found = [checks.socket_permissions("identity socket", path)]
     reached = checks.reach("identity provider", path)
@@ -163,7 +175,7 @@ def _identity(targets: Targets, service_answers: bool, tokens_accepted: bool) ->
         found.append(Check("service trust", SKIP, "the service accepts no identity tokens"))
     if reached.level == OK:
         control = targets.control_socket
-        orchestrated = control is not None and control.exists()
+        orchestrated = control is not None and _present(control)
         found.append(checks.trust("identity trust", path, "orchestrator", needed=orchestrated))
     return found
 

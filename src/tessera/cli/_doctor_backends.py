@@ -30,8 +30,10 @@ def backend(provider: ProviderConfig) -> Check | None:
 
 def _pkcs11(name: str, settings: Pkcs11Settings) -> Check:
     library = settings.library_path
-    if not library.is_file():
-        return Check(name, FAIL, f"no PKCS#11 library at {library}")
+    try:
+        library.stat()
+    except OSError as error:
+        return Check(name, FAIL, f"no PKCS#11 library at {library} ({error.strerror})")
     try:
         import pkcs11
 
@@ -53,16 +55,21 @@ def _tpm(name: str, settings: TpmSettings) -> Check:
     kind, _, conf = settings.tcti.partition(":")
     if kind == "device":
         device = Path(conf or "/dev/tpmrm0")
-        if not device.exists():
+        try:
+            device.stat()
+        except OSError as error:
             level = WARN if settings.skip_if_no_tpm else FAIL
-            return Check(name, level, f"no TPM device {device}")
+            return Check(name, level, f"no TPM device {device} ({error.strerror})")
         if not os.access(device, os.R_OK | os.W_OK):
             return Check(name, WARN, f"{device} present, not open to uid {os.geteuid()}")
         return Check(name, OK, f"TPM device {device} reachable")
     if kind in ("swtpm", "mssim"):
         options = dict(part.partition("=")[::2] for part in conf.split(",") if "=" in part)
         host = options.get("host", "localhost")
-        port = int(options.get("port", "2321"))
+        port_text = options.get("port", "2321")
+        if not port_text.isdigit():
+            return Check(name, FAIL, f"TCTI {settings.tcti!r}: the port is not a number")
+        port = int(port_text)
         try:
             with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT):
                 pass

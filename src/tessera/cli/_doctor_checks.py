@@ -84,6 +84,8 @@ def socket_permissions(name: str, path: Path) -> Check:
         return Check(name, SKIP, f"cannot look into {path.parent} as {_who(os.geteuid())}")
     except FileNotFoundError:
         return Check(name, FAIL, f"no socket at {path}: is the daemon running?")
+    except OSError as error:
+        return Check(name, FAIL, f"{path}: {error.strerror or error}")
     facts = {
         "path": str(path),
         "mode": oct(stat.S_IMODE(info.st_mode)),
@@ -229,6 +231,8 @@ def orchestrator(path: Path) -> Check:
         return Check(name, SKIP, f"not running (no control socket at {path})")
     except PermissionError:
         return Check(name, SKIP, f"cannot look into {path.parent} as {_who(os.geteuid())}")
+    except OSError as error:
+        return Check(name, FAIL, f"{path}: {error.strerror or error}")
     try:
         result = _call(path, Opcode.LIST_APPS, list_apps_pb2.Operation())
     except link.LinkError as error:
@@ -256,6 +260,8 @@ def state_directory(name: str, path: Path, secrets: tuple[str, ...] = ()) -> Che
         return Check(name, WARN, f"{path} does not exist (created at the daemon's first start)")
     except PermissionError:
         return Check(name, SKIP, f"cannot look into {path.parent} as {_who(os.geteuid())}")
+    except OSError as error:
+        return Check(name, FAIL, f"{path}: {error.strerror or error}")
     mode = stat.S_IMODE(info.st_mode)
     facts = {"path": str(path), "mode": oct(mode), "owner": _who(info.st_uid)}
     where = f"{path} {_describe(info)}"
@@ -270,6 +276,8 @@ def state_directory(name: str, path: Path, secrets: tuple[str, ...] = ()) -> Che
             continue
         except PermissionError:
             return Check(name, OK, f"{where} (its files are closed to you)", facts)
+        except OSError:
+            continue  # the daemon says at its start what is wrong with it
         if stat.S_IMODE(file_info.st_mode) & 0o077:
             file_mode = stat.filemode(file_info.st_mode)
             return Check(name, FAIL, f"{path / secret} is {file_mode}: chmod 600 it", facts)
