@@ -71,6 +71,11 @@ def _group(gid: int) -> str:
         return str(gid)
 
 
+def _closed(name: str, path: Path) -> Check:
+    """What could not be looked at as this user: not checked, not guessed."""
+    return Check(name, SKIP, f"cannot look into {path.parent} as {_who(os.geteuid())}")
+
+
 def _describe(info: os.stat_result) -> str:
     return f"{stat.filemode(info.st_mode)} {_who(info.st_uid)}:{_group(info.st_gid)}"
 
@@ -81,7 +86,7 @@ def socket_permissions(name: str, path: Path) -> Check:
         info = path.lstat()
         directory = path.parent.stat()
     except PermissionError:
-        return Check(name, SKIP, f"cannot look into {path.parent} as {_who(os.geteuid())}")
+        return _closed(name, path)
     except FileNotFoundError:
         return Check(name, FAIL, f"no socket at {path}: is the daemon running?")
     except OSError as error:
@@ -230,7 +235,7 @@ def orchestrator(path: Path) -> Check:
     except FileNotFoundError:
         return Check(name, SKIP, f"not running (no control socket at {path})")
     except PermissionError:
-        return Check(name, SKIP, f"cannot look into {path.parent} as {_who(os.geteuid())}")
+        return _closed(name, path)
     except OSError as error:
         return Check(name, FAIL, f"{path}: {error.strerror or error}")
     try:
@@ -259,7 +264,7 @@ def state_directory(name: str, path: Path, secrets: tuple[str, ...] = ()) -> Che
     except FileNotFoundError:
         return Check(name, WARN, f"{path} does not exist (created at the daemon's first start)")
     except PermissionError:
-        return Check(name, SKIP, f"cannot look into {path.parent} as {_who(os.geteuid())}")
+        return _closed(name, path)
     except OSError as error:
         return Check(name, FAIL, f"{path}: {error.strerror or error}")
     mode = stat.S_IMODE(info.st_mode)
