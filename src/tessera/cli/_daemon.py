@@ -14,6 +14,9 @@ class _Configured(Protocol):
     @property
     def log_level(self) -> str: ...
 
+    @property
+    def log_format(self) -> str: ...
+
 
 C = TypeVar("C", bound=_Configured)
 
@@ -23,13 +26,13 @@ def run_daemon(what: str, load: Callable[[], C], run: Callable[[C], None]) -> in
 
     Configuration mistakes, a socket in use and OS errors become one-line StartupErrors.
     """
-    from tessera.cli.main import configure_logging
     from tessera.config import ConfigError
+    from tessera.daemon.log_output import configure_logging
     from tessera.daemon.socket_file import SocketInUseError
 
     try:
         config = load()
-        configure_logging(config.log_level)
+        configure_logging(config.log_level, config.log_format)
         run(config)
     except (ConfigError, SocketInUseError) as error:
         raise StartupError(str(error)) from None

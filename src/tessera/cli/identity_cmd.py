@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tessera.cli._daemon import run_daemon
+from tessera.daemon.log_output import LOG_FORMATS
 from tessera.service.config import LOG_LEVELS
 
 
@@ -27,6 +28,9 @@ def register(commands: Any) -> None:
     parser.add_argument("--token-lifetime", type=float, help="seconds a token lives at most")
     parser.add_argument("--heartbeat", type=float, help="seconds between trust checks")
     parser.add_argument("--log-level", choices=LOG_LEVELS, help="logging verbosity")
+    parser.add_argument(
+        "--log-format", choices=LOG_FORMATS, help="text lines, or one JSON object per line"
+    )
     parser.add_argument(
         "--allow-root", action="store_true", default=None, help="allow running as uid 0"
     )
@@ -49,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
             token_lifetime=args.token_lifetime,
             heartbeat=args.heartbeat,
             log_level=args.log_level,
+            log_format=args.log_format,
             allow_root=args.allow_root,
         )
 

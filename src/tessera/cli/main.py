@@ -18,12 +18,14 @@ from tessera.cli import (
     audit_cmd,
     crypto_cmd,
     csr_cmd,
+    doctor_cmd,
     identity_cmd,
     keys_cmd,
     migrate_cmd,
     orchestrator_cmd,
     service_cmd,
     system_cmd,
+    units_cmd,
     up_cmd,
 )
 from tessera.cli._common import add_global_options, fail
@@ -55,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     up_cmd.register(commands)
     system_cmd.register(commands)
+    doctor_cmd.register(commands)
+    units_cmd.register(commands)
     service_cmd.register(commands)
     identity_cmd.register(commands)
     orchestrator_cmd.register(commands)

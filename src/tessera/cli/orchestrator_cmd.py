@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 from tessera.cli._common import Context, command
 from tessera.cli._daemon import run_daemon
 from tessera.cli._errors import CliError, ExitCode
+from tessera.daemon.log_output import LOG_FORMATS
 from tessera.service.config import LOG_LEVELS
 
 RUN_USAGE = "tessera orchestrator run [OPTIONS] NAME [OPTIONS] -- COMMAND [ARGS...]"
@@ -243,6 +244,9 @@ def _daemon_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--heartbeat", type=float, help="seconds between trust checks")
     parser.add_argument("--log-level", choices=LOG_LEVELS, help="logging verbosity")
     parser.add_argument(
+        "--log-format", choices=LOG_FORMATS, help="text lines, or one JSON object per line"
+    )
+    parser.add_argument(
         "--allow-root", action="store_true", default=None, help="allow running as uid 0"
     )
 
@@ -265,6 +269,7 @@ def run_orchestrator_daemon(args: argparse.Namespace) -> int:
             rotation_period=args.rotation_period,
             heartbeat=args.heartbeat,
             log_level=args.log_level,
+            log_format=args.log_format,
             allow_root=args.allow_root,
         )
         if args.manifest is not None:

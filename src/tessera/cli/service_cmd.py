@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tessera.cli._daemon import run_daemon
+from tessera.daemon.log_output import LOG_FORMATS
 from tessera.service.config import LOG_LEVELS, ServiceConfig, load_config
 
 log = logging.getLogger("tessera.service.config")
@@ -36,6 +37,9 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--log-level", choices=LOG_LEVELS, help="logging verbosity")
     parser.add_argument(
+        "--log-format", choices=LOG_FORMATS, help="text lines, or one JSON object per line"
+    )
+    parser.add_argument(
         "--allow-root", action="store_true", default=None, help="allow running as uid 0"
     )
     parser.set_defaults(run=run)
@@ -52,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
             authenticators=_names(args.auth),
             admins=args.admin,
             log_level=args.log_level,
+            log_format=args.log_format,
             allow_root=args.allow_root,
         )
 

@@ -14,6 +14,7 @@ from tessera.daemon.handler import RequestHandler
 from tessera.daemon.ratelimit import RateLimitedLog
 from tessera.daemon.scheduler import FairScheduler
 from tessera.daemon.socket_file import BACKLOG, bind_socket, unlink_socket
+from tessera.daemon.systemd import inherited_listener
 from tessera.trust.peer import PeerCredentials
 from tessera.wire.framing import Limits
 
@@ -129,10 +130,15 @@ class Listener:
                 del self._per_uid[uid]
 
     async def start(self, path: Path, group: str | None) -> None:
-        """Bind the socket and start accepting."""
-        sock = bind_socket(path, group)
-        self._path = path
-        self._inode = path.lstat().st_ino
+        """Bind the socket (or take the one systemd passed) and start accepting."""
+        sock = inherited_listener(path)
+        if sock is None:
+            sock = bind_socket(path, group)
+            self._path = path  # ours to remove at stop; systemd's socket outlives us
+            self._inode = path.lstat().st_ino
+        else:
+            path = Path(sock.getsockname())
+            log.info("socket passed by systemd")
         loop = asyncio.get_running_loop()
         # Pass the backlog again: create_unix_server calls listen() itself (default 100).
         self._server = await loop.create_unix_server(

@@ -13,7 +13,6 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tessera.daemon import systemd
 from tessera.daemon.handler import RequestHandler
 from tessera.daemon.listener import Listener
 from tessera.daemon.memory import keep_large_blocks_returnable
@@ -121,8 +121,9 @@ async def serve(
             running.append(asyncio.create_task(_reloads(reload, wanted, listener, applied)))
         if on_ready is not None:
             on_ready()
-        notify_ready()
+        systemd.notify("READY=1")  # Type=notify: the socket accepts from now on
         await stop.wait()
+        systemd.notify("STOPPING=1")
         log.info("stopping: answering requests in flight")
         if metrics is not None:
             metrics.stopping = True  # health answers "stopping" while the drain runs
@@ -218,17 +219,3 @@ async def _guarded(task: BackgroundTask) -> None:
         raise
     except Exception:
         log.exception("background task %s failed", getattr(task, "__name__", task))
-
-
-def notify_ready() -> None:
-    """Tell systemd (Type=notify) that the socket is accepting."""
-    address = os.environ.get("NOTIFY_SOCKET")
-    if not address:
-        return
-    if address.startswith("@"):
-        address = "\0" + address[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
-        try:
-            notify.sendto(b"READY=1", address)
-        except OSError as error:
-            log.warning("could not notify systemd: %s", error)

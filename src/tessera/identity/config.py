@@ -30,6 +30,7 @@ from typing import Any
 from tessera._paths import default_identity_socket, default_socket_path, default_state_dir
 from tessera.config import ConfigError
 from tessera.daemon.config_schema import Table, read_limits, read_timeouts, read_toml
+from tessera.daemon.log_output import LOG_FORMATS
 from tessera.daemon.metrics_config import MetricsConfig, parse_metrics
 from tessera.trust.spiffe import spiffe_id
 from tessera.wire.framing import Limits
@@ -81,6 +82,7 @@ class IdentityConfig:
     rules: tuple[MappingRule, ...] = (MappingRule(),)
     allow_root: bool = False
     log_level: str = "info"
+    log_format: str = "text"  # or "json" (daemon/log_output.py)
     socket_group: str | None = None
     limits: Limits = field(default_factory=Limits)
     request_timeout: float = 1.0
@@ -147,6 +149,7 @@ def _identity(section: Table) -> IdentityConfig:
         rules=rules,
         allow_root=section.boolean("allow_root", False),
         log_level=section.choice("log_level", "info", LOG_LEVELS),
+        log_format=section.choice("log_format", "text", LOG_FORMATS),
         socket_group=_group(section),
         limits=read_limits(section),
         request_timeout=request_timeout,

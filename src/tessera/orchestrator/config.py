@@ -10,6 +10,7 @@ heartbeat = 2                # seconds between checks that the identity provider
 stop_timeout = 5             # seconds an application has to exit before it is killed
 allow_root = false
 log_level = "info"           # debug, info, warning, error
+log_format = "text"          # text, or json: one object per line
 
 [[app]]
 name = "signer"
@@ -39,6 +40,7 @@ from tessera._paths import default_identity_socket, default_socket_path, default
 from tessera.config import ConfigError, config_path
 from tessera.containers.config import ContainersConfig, read_containers
 from tessera.daemon.config_schema import Table, read_toml
+from tessera.daemon.log_output import LOG_FORMATS
 from tessera.daemon.metrics_config import MetricsConfig, parse_metrics
 
 RESTART_POLICIES = ("never", "on-failure", "always")
@@ -129,6 +131,7 @@ class OrchestratorConfig:
     apps: tuple[AppSpec, ...] = ()
     allow_root: bool = False
     log_level: str = "info"
+    log_format: str = "text"  # or "json" (daemon/log_output.py)
     stop_timeout: float = 5.0
     state_file_name: str = "orchestrator.json"
     extra_env: tuple[tuple[str, str], ...] = field(default=())
@@ -178,6 +181,7 @@ def load_orchestrator_config(path: Path | None) -> OrchestratorConfig:
         heartbeat=section.number("heartbeat", 2, minimum=0.05),
         allow_root=section.boolean("allow_root", False),
         log_level=section.choice("log_level", "info", LOG_LEVELS),
+        log_format=section.choice("log_format", "text", LOG_FORMATS),
         stop_timeout=section.number("stop_timeout", 5, minimum=0),
         containers=read_containers(root.optional_table("containers")),
         metrics=parse_metrics(section),

@@ -15,6 +15,7 @@ from typing import Any
 from tessera._paths import default_socket_path, default_state_dir
 from tessera.config import ConfigError, config_path
 from tessera.daemon.config_schema import Source, Table, read_limits, read_timeouts, read_toml
+from tessera.daemon.log_output import LOG_FORMATS
 from tessera.daemon.metrics_config import MetricsConfig, parse_metrics
 from tessera.service.providers.pkcs11.config import Pkcs11Settings, parse_pkcs11
 from tessera.service.providers.tpm.config import TpmSettings, parse_tpm
@@ -112,6 +113,7 @@ class ServiceConfig:
     socket_group: str | None = None
     allow_root: bool = False
     log_level: str = "info"
+    log_format: str = "text"  # or "json": one object per line (daemon/log_output.py)
     log_error_details: bool = False
     allow_deprecated: bool = False
     parsec_compatible: bool = False  # Parsec's answers where Tessera is stricter (compatibility.md)
@@ -170,6 +172,7 @@ class ServiceConfig:
         authenticators: list[str] | None = None,
         admins: list[str] | None = None,
         log_level: str | None = None,
+        log_format: str | None = None,
         allow_root: bool | None = None,
     ) -> ServiceConfig:
         """Apply command-line overrides (which beat the file), re-validating what they touch."""
@@ -188,6 +191,8 @@ class ServiceConfig:
             updated = replace(updated, admins=self.admins | extra)
         if log_level is not None:
             updated = replace(updated, log_level=_choice("log_level", log_level, LOG_LEVELS))
+        if log_format is not None:
+            updated = replace(updated, log_format=_choice("log_format", log_format, LOG_FORMATS))
         if allow_root is not None:
             updated = replace(updated, allow_root=allow_root)
         return updated
@@ -241,6 +246,7 @@ def read_tessera_config(root: Table) -> ServiceConfig:
         socket_group=group,
         allow_root=core.boolean("allow_root", False),
         log_level=core.choice("log_level", "info", LOG_LEVELS),
+        log_format=core.choice("log_format", "text", LOG_FORMATS),
         log_error_details=core.boolean("log_error_details", False),
         allow_deprecated=allow_deprecated,
         limits=read_limits(core),

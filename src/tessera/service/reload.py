@@ -42,6 +42,7 @@ RESTART_ONLY = (
     "socket_group",
     "database_path",
     "allow_root",
+    "log_format",  # the handler is set up once, at start
     "allow_deprecated",
     "buffer_size_limit",
     "parsec_compatible",
