@@ -14,7 +14,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from types import MethodType, TracebackType
-from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, cast, overload
+from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
 from tessera.client._discovery import KeyFlow
 from tessera.client._errors import TesseraError
@@ -40,7 +40,8 @@ def drive(flow: Generator[S, Any, T], perform: Callable[[S], object]) -> T:
                 # A flow that raised has finished, and throwing into it raises the same again.
                 step = flow.throw(error)
     except StopIteration as done:
-        return cast(T, done.value)
+        result: T = done.value  # typing.cast would cost a call
+        return result
 
 
 async def adrive(flow: Generator[S, Any, T], perform: Callable[[S], Awaitable[object]]) -> T:
@@ -53,7 +54,8 @@ async def adrive(flow: Generator[S, Any, T], perform: Callable[[S], Awaitable[ob
             except TesseraError as error:
                 step = flow.throw(error)  # see `drive`
     except StopIteration as done:
-        return cast(T, done.value)
+        result: T = done.value
+        return result
 
 
 class Twin(Generic[P, T]):
