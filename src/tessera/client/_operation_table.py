@@ -98,7 +98,7 @@ class OperationLayer(Generic[TransportT]):
     def _on_default(
         self, build: Callable[Concatenate[int, P], Call[T]], /, *args: P.args, **kwargs: P.kwargs
     ) -> KeyFlow[T]:
-        provider = yield from self._session.default_provider()
+        provider = yield from self._session.preferred_provider()
         return (yield from run(build(provider, *args, **kwargs)))
 
     @twin_steps

@@ -102,7 +102,7 @@ class Session:
             return None
         return probe
 
-    def default_provider(self) -> KeyFlow[int]:
+    def preferred_provider(self) -> KeyFlow[int]:
         """The service's preferred crypto provider (asked once, unless configured)."""
         if self.provider is None:
             self.provider = default_provider((yield from run(_calls.list_providers())))
