@@ -71,7 +71,7 @@ def _present(path: Path, *, unsure: bool) -> bool:
 
     A closed directory (EACCES) must not escape as a raw PermissionError at construction: for
     the service it is taken as present, so the first call fails with a TransportError that
-    says whose permission is missing (see `_transport.permission_denied`).
+    says whose permission is missing (see `_connections.cannot_connect`).
     """
     try:
         return path.exists()
