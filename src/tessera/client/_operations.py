@@ -6,15 +6,13 @@ sans-I/O flows (`_protocol.flow`) and call builders (`_calls`): this module hold
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import TYPE_CHECKING, Self, TypeVar
 
 from tessera.client import _calls
-from tessera.client._async_transport import AsyncTransport
 from tessera.client._auth import NoAuth
 from tessera.client._calls import AuthenticatorInfo, KeyInfo, ProviderInfo
 from tessera.client._choice import choose_authentication, default_provider
@@ -29,14 +27,18 @@ from tessera.client._patience import restart_wait as _restart_wait
 from tessera.client._protocol import Authentication, Call, Flow, Pause, Target, flow
 from tessera.client._token import TokenAuth
 from tessera.client._transport import IDENTITY_PROVIDER, SyncTransport
-from tessera.wire.proto.attest_key_pb2 import AttestationMechanismParams, AttestationOutput
-from tessera.wire.proto.can_do_crypto_pb2 import CheckType
-from tessera.wire.proto.prepare_key_attestation_pb2 import (
-    PrepareKeyAttestationOutput,
-    PrepareKeyAttestationParams,
-)
-from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
-from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes
+
+# Imported where used: asyncio by the async client only, each operation's messages by its call.
+if TYPE_CHECKING:
+    from tessera.client._async_transport import AsyncTransport
+    from tessera.wire.proto.attest_key_pb2 import AttestationMechanismParams, AttestationOutput
+    from tessera.wire.proto.can_do_crypto_pb2 import CheckType
+    from tessera.wire.proto.prepare_key_attestation_pb2 import (
+        PrepareKeyAttestationOutput,
+        PrepareKeyAttestationParams,
+    )
+    from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
+    from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes
 
 T = TypeVar("T")
 
@@ -487,6 +489,8 @@ class AsyncOperationClient:
             identity_endpoint=identity_endpoint,
             restart_wait=restart_wait,
         )
+        from tessera.client._async_transport import AsyncTransport
+
         self._transport = AsyncTransport(self._settings.socket_path, timeout=timeout)
         self._identity: AsyncTransport | None = None
 
@@ -552,6 +556,8 @@ class AsyncOperationClient:
 
     async def _drive(self, steps: Flow[T], deadline: float) -> T:
         """Run a flow as `OperationClient._drive` does, awaiting instead of blocking."""
+        import asyncio  # loaded with the async transport already: a dictionary lookup
+
         try:
             step = next(steps)
             while True:
@@ -583,6 +589,8 @@ class AsyncOperationClient:
             path = self._settings.identity_path
             if path is None:
                 raise UsageError("no identity provider endpoint (TESSERA_IDENTITY_ENDPOINT)")
+            from tessera.client._async_transport import AsyncTransport
+
             self._identity = AsyncTransport(
                 path, timeout=self._settings.timeout, role=IDENTITY_PROVIDER
             )
