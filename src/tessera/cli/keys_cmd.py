@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x
 
 import tessera.client as tessera
 from tessera.cli import _describe
+from tessera.cli._commands import add_command
 from tessera.cli._common import Context, b64, command, read_file
 from tessera.cli._errors import CliError, ExitCode
 from tessera.client import specs
@@ -83,8 +84,19 @@ def _key_name(parser: argparse.ArgumentParser) -> None:
 
 def register(commands: Any) -> None:
     """Add the key management sub-commands."""
-    add = commands.add_parser
-    parser = add("create-rsa-key", help="create an RSA key pair (PKCS#1 v1.5 encryption)")
+    parser = add_command(
+        commands,
+        "create-rsa-key",
+        "Create an RSA key pair in the service, as parsec-tool does: for encryption with "
+        "PKCS#1 v1.5 by default, with OAEP (SHA-256) with --oaep, or for signing with -s "
+        "(PKCS#1 v1.5) or -r (PSS), SHA-256. The service decides which sizes it supports.",
+        [
+            "tessera create-rsa-key --key-name decrypting",
+            "tessera create-rsa-key -k oaep --oaep --bits 3072",
+            "tessera create-rsa-key -k rsa-pss --for-signing-pss",
+        ],
+        client=True,
+    )
     _key_name(parser)
     parser.add_argument(
         "-s",
@@ -103,11 +115,27 @@ def register(commands: Any) -> None:
     )
     parser.set_defaults(run=command(create_rsa_key))
 
-    parser = add("create-ecc-key", help="create an ECC key pair (P-256, ECDSA with SHA-256)")
+    parser = add_command(
+        commands,
+        "create-ecc-key",
+        "Create an ECC key pair on P-256 for ECDSA signatures with SHA-256, as parsec-tool does.",
+        ["tessera create-ecc-key --key-name signing"],
+        client=True,
+    )
     _key_name(parser)
     parser.set_defaults(run=command(create_ecc_key))
 
-    parser = add("create-key", help="create a key from a named spec (AES, HMAC, Ed25519...)")
+    parser = add_command(
+        commands,
+        "create-key",
+        "Create a key from one of the client library's named specs: its type, size, "
+        "algorithm and usage.",
+        [
+            "tessera create-key --key-name mac --spec hmac-sha256",
+            "tessera create-key --key-name sealing --spec aes-256-gcm --exportable",
+        ],
+        client=True,
+    )
     _key_name(parser)
     parser.add_argument("--spec", required=True, choices=sorted(SPECS), help="what key to make")
     parser.add_argument(
@@ -115,7 +143,18 @@ def register(commands: Any) -> None:
     )
     parser.set_defaults(run=command(create_key))
 
-    parser = add("import-key", help="import a PEM/DER key, or raw secret bytes with --spec")
+    parser = add_command(
+        commands,
+        "import-key",
+        "Import a PEM or DER private key (PKCS#8 or traditional) or public key "
+        "(SubjectPublicKeyInfo), which gets the default spec for its type unless --spec says "
+        "otherwise, or raw secret bytes with --spec. Encrypted PEM files are refused.",
+        [
+            "tessera import-key --key-name imported key.pem",
+            "tessera import-key --key-name secret --spec aes-256-gcm secret.bin",
+        ],
+        client=True,
+    )
     _key_name(parser)
     parser.add_argument("file", metavar="FILE", help="the key file ('-' for stdin)")
     parser.add_argument(
@@ -126,18 +165,41 @@ def register(commands: Any) -> None:
     )
     parser.set_defaults(run=command(import_key))
 
-    parser = add("export-public-key", help="print a key's public part in PEM")
+    parser = add_command(
+        commands,
+        "export-public-key",
+        "Print the public part of a key pair in PEM: SubjectPublicKeyInfo, or PKCS#1 for RSA "
+        "with --pkcs1.",
+        [
+            "tessera export-public-key --key-name signing > signing.pem",
+            "tessera export-public-key --key-name decrypting --pkcs1",
+        ],
+        client=True,
+    )
     _key_name(parser)
     parser.add_argument(
         "--pkcs1", action="store_true", help="RSA keys in PKCS#1 (RSA PUBLIC KEY) format"
     )
     parser.set_defaults(run=command(export_public_key))
 
-    parser = add("export-key", help="print an exportable key (PEM, or base64 for secrets)")
+    parser = add_command(
+        commands,
+        "export-key",
+        "Print a key created or imported --exportable: key pairs as PKCS#8 PEM, public keys "
+        "as SubjectPublicKeyInfo PEM, symmetric keys as base64. Nothing else prints key material.",
+        ["tessera export-key --key-name mac"],
+        client=True,
+    )
     _key_name(parser)
     parser.set_defaults(run=command(export_key))
 
-    parser = add("delete-key", help="delete a key")
+    parser = add_command(
+        commands,
+        "delete-key",
+        "Destroy a key in the service; its material is erased.",
+        ["tessera delete-key --key-name signing", "tessera -p 1 delete-key -k signing"],
+        client=True,
+    )
     _key_name(parser)
     parser.set_defaults(run=command(delete_key))
 
