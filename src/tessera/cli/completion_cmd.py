@@ -28,7 +28,7 @@ def register(commands: Any) -> None:
         [
             'eval "$(tessera completion bash)"          # in ~/.bashrc',
             "tessera completion bash > /etc/bash_completion.d/tessera",
-            "tessera completion zsh > ~/.zfunc/_tessera    # zsh (uses bashcompinit)",
+            'eval "$(tessera completion zsh)"           # in ~/.zshrc (uses bashcompinit)',
             "tessera completion fish > ~/.config/fish/completions/tessera.fish",
         ],
     )
