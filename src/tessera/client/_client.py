@@ -14,14 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Generator, Sequence
 from types import TracebackType
-from typing import Any, Self, TypeVar
-
-from cryptography import x509
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from tessera.client import _keyflows
 from tessera.client._discovery import DEFAULT_REQUEST_LIMIT
 from tessera.client._errors import TesseraError, UsageError
-from tessera.client._importing import ImportableKey, attributes_and_data
 from tessera.client._keyflows import Capabilities, KeyRef
 from tessera.client._operations import (
     DEFAULT_TIMEOUT,
@@ -31,9 +28,14 @@ from tessera.client._operations import (
 )
 from tessera.client._protocol import Authentication, Call
 from tessera.client.specs import ECDSA_P256, KeySpec
-from tessera.psa import formats
 from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
 from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes
+
+if TYPE_CHECKING:  # for annotations only: X.509 loads when a certificate request is made
+    from cryptography import x509
+
+    from tessera.client._importing import ImportableKey
+    from tessera.psa import formats
 
 T = TypeVar("T")
 
@@ -221,6 +223,8 @@ class Client:
         provider: int | None = None,
     ) -> Key:
         """Import a `cryptography` key object (or secret bytes with a `spec`) under `name`."""
+        from tessera.client._importing import attributes_and_data  # cryptography's key classes
+
         attributes, data = attributes_and_data(key, spec)
         chosen = self._provider if provider is None else provider
         flow = _keyflows.import_key(name, attributes, data, chosen, self._capabilities)
@@ -421,6 +425,8 @@ class AsyncClient:
         provider: int | None = None,
     ) -> AsyncKey:
         """See `Client.import_key`."""
+        from tessera.client._importing import attributes_and_data
+
         attributes, data = attributes_and_data(key, spec)
         chosen = self._provider if provider is None else provider
         flow = _keyflows.import_key(name, attributes, data, chosen, self._capabilities)

@@ -44,6 +44,7 @@ def test_the_entry_point_imports_no_daemon_and_no_client() -> None:
     [
         ["--endpoint", "/nonexistent/parsec.sock", "ping"],
         ["--endpoint", "/nonexistent/s", "list-keys"],
+        ["--endpoint", "/nonexistent/s", "sign", "-k", "k", "hello"],
     ],
 )
 def test_a_client_command_imports_the_client_path_only(argv: list[str]) -> None:
