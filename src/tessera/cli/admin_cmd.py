@@ -9,7 +9,7 @@ import argparse
 from typing import Any
 
 from tessera.cli._commands import add_command
-from tessera.cli._common import Context, command, provider_id
+from tessera.cli._common import CommandFunction, Context, command, provider_id
 from tessera.cli._errors import CliError, ExitCode
 
 CORE_PROVIDER = 0
@@ -17,27 +17,9 @@ CORE_PROVIDER = 0
 
 def register(commands: Any) -> None:
     """Add the information and administration sub-commands."""
-    add_command(
-        commands,
-        "ping",
-        "Ping the service: print the wire protocol version it speaks (needs no authentication).",
-        ["tessera ping", "tessera --endpoint unix:/run/parsec/parsec.sock ping"],
-        client=True,
-    ).set_defaults(run=command(ping))
-    add_command(
-        commands,
-        "list-providers",
-        "List the service's providers in its order of preference, the core provider last.",
-        ["tessera list-providers", "tessera --json list-providers"],
-        client=True,
-    ).set_defaults(run=command(list_providers))
-    add_command(
-        commands,
-        "list-authenticators",
-        "List the authenticators the service accepts, in its order.",
-        ["tessera list-authenticators"],
-        client=True,
-    ).set_defaults(run=command(list_authenticators))
+    for name, function, description, examples in _PLAIN:
+        parser = add_command(commands, name, description, examples, client=True)
+        parser.set_defaults(run=command(function))
     parser = add_command(
         commands,
         "list-opcodes",
@@ -55,21 +37,6 @@ def register(commands: Any) -> None:
         help="the provider (default: the global --provider, else the service's first)",
     )
     parser.set_defaults(run=command(list_opcodes))
-    add_command(
-        commands,
-        "list-keys",
-        "List this application's keys in every provider (only the global --provider's with "
-        "one): name, provider, type, size, permitted algorithm and usage.",
-        ["tessera list-keys", "tessera list-keys --json", "tessera -p 1 list-keys"],
-        client=True,
-    ).set_defaults(run=command(list_keys))
-    add_command(
-        commands,
-        "list-clients",
-        "List the applications that own keys. For the service's administrators only.",
-        ["tessera --app-name admin list-clients"],
-        client=True,
-    ).set_defaults(run=command(list_clients))
     parser = add_command(
         commands,
         "delete-client",
@@ -182,3 +149,39 @@ def delete_client(context: Context, args: argparse.Namespace) -> None:
     """Delete every key of an application."""
     context.operations.delete_client(args.client)
     context.emit(None, {"deleted_client": args.client})
+
+
+# The commands without options of their own: name, function, description, examples.
+_PLAIN: tuple[tuple[str, CommandFunction, str, list[str]], ...] = (
+    (
+        "ping",
+        ping,
+        "Ping the service: print the wire protocol version it speaks (needs no authentication).",
+        ["tessera ping", "tessera --endpoint unix:/run/parsec/parsec.sock ping"],
+    ),
+    (
+        "list-providers",
+        list_providers,
+        "List the service's providers in its order of preference, the core provider last.",
+        ["tessera list-providers", "tessera --json list-providers"],
+    ),
+    (
+        "list-authenticators",
+        list_authenticators,
+        "List the authenticators the service accepts, in its order.",
+        ["tessera list-authenticators"],
+    ),
+    (
+        "list-keys",
+        list_keys,
+        "List this application's keys in every provider (only the global --provider's with "
+        "one): name, provider, type, size, permitted algorithm and usage.",
+        ["tessera list-keys", "tessera list-keys --json", "tessera -p 1 list-keys"],
+    ),
+    (
+        "list-clients",
+        list_clients,
+        "List the applications that own keys. For the service's administrators only.",
+        ["tessera --app-name admin list-clients"],
+    ),
+)
