@@ -16,7 +16,15 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[3] / "src"
 DAEMON_PARTS = ("tessera.service", "tessera.identity", "tessera.orchestrator", "tessera.daemon")
-HEAVY = ("pkcs11", "tpm2_pytss", "asyncio", "cryptography.x509", "jwt", "tessera.trust")
+HEAVY = (
+    "pkcs11",
+    "tpm2_pytss",
+    "asyncio",
+    "cryptography.x509",
+    "cryptography.hazmat.primitives.serialization",
+    "jwt",
+    "tessera.trust",
+)
 
 
 def loaded_after(code: str) -> set[str]:
@@ -45,6 +53,8 @@ def test_the_entry_point_imports_no_daemon_and_no_client() -> None:
         ["--endpoint", "/nonexistent/parsec.sock", "ping"],
         ["--endpoint", "/nonexistent/s", "list-keys"],
         ["--endpoint", "/nonexistent/s", "sign", "-k", "k", "hello"],
+        ["--endpoint", "/nonexistent/s", "create-ecc-key", "-k", "k"],
+        ["--endpoint", "/nonexistent/s", "delete-key", "-k", "k"],
     ],
 )
 def test_a_client_command_imports_the_client_path_only(argv: list[str]) -> None:
