@@ -8,6 +8,7 @@ with (about half a minute); skipped, saying so, where no index answers.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -35,7 +36,13 @@ def run(*command: str | Path, timeout: float = 600) -> subprocess.CompletedProce
 
 
 def test_the_wheel_installs_the_command_and_only_what_running_needs(tmp_path: Path) -> None:
-    built = run(sys.executable, "-m", "pip", "wheel", ROOT, "--no-deps", "-w", tmp_path / "whl")
+    # Built from a copy: setuptools leaves build/ and *.egg-info where it builds.
+    tree = tmp_path / "tree"
+    ignored = shutil.ignore_patterns(
+        ".venv", ".git", "build", "*.egg-info", ".*cache", "__pycache__"
+    )
+    shutil.copytree(ROOT, tree, ignore=ignored)
+    built = run(sys.executable, "-m", "pip", "wheel", tree, "--no-deps", "-w", tmp_path / "whl")
     assert built.returncode == 0, built.stderr
     (wheel,) = (tmp_path / "whl").glob("tessera_keys-*.whl")
     venv.create(tmp_path / "venv", with_pip=True)
