@@ -98,6 +98,36 @@ def _parser_for(arguments: Sequence[str]) -> argparse.ArgumentParser:
     return build_parser(only=word or "")
 
 
+def _command_path(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """The (sub-)commands chosen: ["orchestrator", "status"]."""
+    path: list[str] = []
+    while True:
+        chosen = None
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = getattr(args, action.dest, None)
+                if chosen in action.choices:
+                    parser = action.choices[chosen]
+                    break
+        else:
+            return path
+        path.append(str(chosen))
+
+
+def parse(parser: argparse.ArgumentParser, arguments: Sequence[str]) -> argparse.Namespace:
+    """Parse a command line; words left over are refused naming the command they follow."""
+    args, extra = parser.parse_known_args(arguments)
+    if extra:
+        command = " ".join(["tessera", *_command_path(parser, args)])
+        where = command.removeprefix("tessera").strip()
+        raise CliError(
+            f"{where + ': ' if where else ''}unrecognized arguments: {' '.join(extra)} "
+            f"(see '{command} --help')",
+            ExitCode.USAGE,
+        )
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     arguments = sys.argv[1:] if argv is None else list(argv)
@@ -106,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()  # bare `tessera`: what it can do, not an error
         return ExitCode.OK
     try:
-        args = parser.parse_args(arguments)
+        args = parse(parser, arguments)
     except CliError as error:
         return fail(error)
     except SystemExit as done:  # --help, --version

@@ -178,3 +178,20 @@ def test_the_zsh_and_fish_scripts_cover_every_command() -> None:
         if shutil.which(shell):  # checked where the shell is installed
             script = zsh if shell == "zsh" else fish
             subprocess.run([shell, "-n"], input=script, text=True, check=True)
+
+
+@pytest.mark.parametrize(
+    ("argv", "where"),
+    [
+        (["orchestrator", "status", "--bogus"], "orchestrator status"),
+        (["orchestrator", "stop", "web", "--env", "A=1"], "orchestrator stop"),
+        (["list-keys", "extra"], "list-keys"),
+    ],
+)
+def test_words_left_over_are_refused_naming_the_command(
+    argv: list[str], where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert err.startswith(f"tessera: {where}: unrecognized arguments: ")
+    assert err.endswith(f"(see 'tessera {where} --help')\n") and err.count("\n") == 1
