@@ -115,9 +115,10 @@ def _command_path(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
 
 
 def parse(parser: argparse.ArgumentParser, arguments: Sequence[str]) -> argparse.Namespace:
-    """Parse a command line; words left over are refused naming the command they follow."""
+    """Parse a command line; words left over are refused naming the command they follow (a
+    command known by its summary only has no `run`: the caller parses again, with it whole)."""
     args, extra = parser.parse_known_args(arguments)
-    if extra:
+    if extra and getattr(args, "run", None) is not None:
         command = " ".join(["tessera", *_command_path(parser, args)])
         where = command.removeprefix("tessera").strip()
         raise CliError(
@@ -137,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.OK
     try:
         args = parse(parser, arguments)
+        if getattr(args, "run", None) is None:  # the command word was misread: the whole grammar
+            args = parse(build_parser(), arguments)
     except CliError as error:
         return fail(error)
     except SystemExit as done:  # --help, --version

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -195,3 +196,14 @@ def test_words_left_over_are_refused_naming_the_command(
     err = capsys.readouterr().err
     assert err.startswith(f"tessera: {where}: unrecognized arguments: ")
     assert err.endswith(f"(see 'tessera {where} --help')\n") and err.count("\n") == 1
+
+
+def test_a_misread_command_word_falls_back_to_the_whole_grammar(tmp_path: Path) -> None:
+    # An abbreviated option taking a value (argparse allows it): the scan takes its value,
+    # "ping", for the command; argparse reads --app-name ping, then the command `status`.
+    argv = ["--app-n", "ping", "status", "--state-dir", str(tmp_path)]
+    assert command_word(argv) == "ping"
+    assert main(argv) == ExitCode.NOT_FOUND  # status ran: no tessera up on that directory
+    argv = ["-vp", "1", "--endpoint", str(tmp_path / "none.sock"), "ping"]
+    assert command_word(argv) == "1"
+    assert main(argv) == ExitCode.TRANSPORT  # it did try to ping
