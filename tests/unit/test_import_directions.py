@@ -16,7 +16,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[2] / "src" / "tessera"
 
 # Modules at the bottom that import nothing of Tessera: anything may import them.
-BASE = frozenset({"config", "_paths", "_version"})
+BASE = frozenset({"config", "_paths", "_version", "_extras"})
 # `import tessera` / `from tessera import Client`: the client library's public names.
 PUBLIC = "tessera"
 
@@ -24,6 +24,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "config": frozenset(),
     "_paths": frozenset(),
     "_version": frozenset(),
+    "_extras": frozenset(),
     "wire": frozenset(),
     "psa": frozenset({"wire"}),
     "trust": BASE | {"wire"},

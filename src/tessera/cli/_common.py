@@ -17,10 +17,14 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import tessera.client as tessera
+from tessera.cli._commands import add_output_options
 from tessera.cli._errors import CliError, ExitCode, exit_code, message
+
+if TYPE_CHECKING:  # imported when a command first needs it: start-up time
+    import tessera.client as tessera
+    from tessera.client import OperationClient
 
 # parsec-tool names itself this way when the service only accepts direct authentication.
 DEFAULT_APP_NAME = "parsec-tool"
@@ -47,6 +51,16 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
     if not value >= 0 or value > NO_TIMEOUT:
         raise argparse.ArgumentTypeError(f"timeout must be 0 (none) or positive, not {text}")
+    return value
+
+
+def _byte_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of bytes: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of bytes, not {value}")
     return value
 
 
@@ -80,8 +94,13 @@ def add_global_options(parser: argparse.ArgumentParser) -> None:
         "(default: the strongest authentication the service offers)",
     )
     group.add_argument(
-        "--json", action="store_true", help="print one JSON object per command, for scripts"
+        "--max-request-size",
+        type=_byte_count,
+        metavar="BYTES",
+        help="the service's body_len_limit, where it is not the default 1048576: bigger "
+        "messages are signed, verified and hashed through a digest made here",
     )
+    add_output_options(group, top=True)
 
 
 class Context:
@@ -90,38 +109,75 @@ class Context:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.json: bool = bool(getattr(args, "json", False))
+        self.verbose: bool = bool(getattr(args, "verbose", False))
         self.provider: int | None = getattr(args, "provider", None)
         self._client: tessera.Client | None = None
+        self._operations: OperationClient | None = None
+
+    def _options(self) -> dict[str, Any]:
+        app_name: str | None = getattr(self.args, "app_name", None)
+        options: dict[str, Any] = {"provider": self.provider}
+        if app_name is not None:
+            from tessera.client._auth import DirectAuth
+
+            options["auth"] = DirectAuth(app_name)
+        options["app_name"] = app_name or DEFAULT_APP_NAME
+        timeout: float | None = getattr(self.args, "timeout", None)
+        if timeout is not None:
+            options["timeout"] = timeout or NO_TIMEOUT
+        return options
 
     @property
     def client(self) -> tessera.Client:
-        """The client, connected on first use."""
+        """The idiomatic client (keys, signatures...), connected on first use."""
         if self._client is None:
-            app_name: str | None = getattr(self.args, "app_name", None)
-            options: dict[str, Any] = {}
-            timeout: float | None = getattr(self.args, "timeout", None)
-            if timeout is not None:
-                options["timeout"] = timeout or NO_TIMEOUT
-            self._client = tessera.Client(
-                getattr(self.args, "endpoint", None),
-                app_name=app_name or DEFAULT_APP_NAME,
-                auth=tessera.DirectAuth(app_name) if app_name is not None else None,
-                provider=self.provider,
-                **options,
-            )
+            from tessera.client._client import Client
+
+            options = self._options()
+            size: int | None = getattr(self.args, "max_request_size", None)
+            if size is not None:
+                options["max_request_size"] = size
+            self._client = Client(getattr(self.args, "endpoint", None), **options)
+            self._operations = self._client.operations
         return self._client
+
+    @property
+    def operations(self) -> OperationClient:
+        """The operation client alone: what `ping` and `list-*` need, quicker to import."""
+        if self._operations is None:
+            from tessera.client._operations import OperationClient
+
+            endpoint = getattr(self.args, "endpoint", None)
+            self._operations = OperationClient(endpoint, **self._options())
+        return self._operations
+
+    def report_choices(self, *, succeeded: bool) -> None:
+        """With -v: which endpoint and which authentication the client chose, on stderr (after
+        a success, the authentication is chosen if the command needed none, as `ping`)."""
+        if not self.verbose or self._operations is None:
+            return
+        from tessera.cli._verbose import describe_choices
+
+        endpoint = getattr(self.args, "endpoint", None)
+        given = getattr(self.args, "app_name", None) is not None
+        lines = describe_choices(self._operations, endpoint, app_name_given=given, choose=succeeded)
+        for line in lines:
+            with contextlib.suppress(OSError, ValueError):
+                print(f"tessera: {line}", file=sys.stderr)
 
     def close(self) -> None:
         """Close the client's connections."""
-        if self._client is not None:
-            self._client.close()
+        if self._operations is not None:
+            self._operations.close()
 
     def key(self, name: str) -> tessera.Key:
         """One of our keys by name (in the `--provider` given, if any)."""
+        from tessera.client._errors import DoesNotExistError
+
         if self.provider is None:
             try:
                 return self.client.key(name)
-            except tessera.DoesNotExistError:
+            except DoesNotExistError:
                 raise CliError(f"no key named {name!r}", ExitCode.NOT_FOUND) from None
         owned = self.client.keys()
         for key in owned:
@@ -146,12 +202,14 @@ def command(function: CommandFunction) -> Callable[[argparse.Namespace], int]:
             function(context, args)
             if sys.stdout is not None:
                 sys.stdout.flush()
+            context.report_choices(succeeded=True)
         except BrokenPipeError:
-            _silence_stdout()
+            silence_stdout()
             return ExitCode.BROKEN_PIPE
         except KeyboardInterrupt:
             return ExitCode.INTERRUPTED
         except Exception as error:
+            context.report_choices(succeeded=False)
             return fail(error)
         finally:
             context.close()
@@ -168,7 +226,7 @@ def fail(error: BaseException) -> int:
     return int(exit_code(error))
 
 
-def _silence_stdout() -> None:
+def silence_stdout() -> None:
     """After EPIPE, point stdout at /dev/null so the interpreter's final flush stays quiet."""
     try:
         stdout = sys.stdout.fileno()

@@ -25,28 +25,11 @@ codes, grouped by what a script would do about it:
 from __future__ import annotations
 
 import enum
+from functools import cache
+from typing import TYPE_CHECKING
 
-from tessera.client import (
-    AdminOperationError,
-    AlreadyExistsError,
-    AuthenticationError,
-    AuthenticatorDoesNotExistError,
-    AuthenticatorNotRegisteredError,
-    DeprecatedPrimitiveError,
-    DoesNotExistError,
-    InvalidSignatureError,
-    NotAuthenticatedError,
-    NotPermittedError,
-    NotSupportedError,
-    OpcodeDoesNotExistError,
-    ProtocolError,
-    ProviderDoesNotExistError,
-    ProviderNotRegisteredError,
-    ServiceError,
-    TesseraError,
-    TransportError,
-    UsageError,
-)
+if TYPE_CHECKING:
+    from tessera.client._errors import ServiceError
 
 
 class ExitCode(enum.IntEnum):
@@ -78,39 +61,61 @@ class CliError(Exception):
         self.code = code
 
 
-_SERVICE_FAMILIES: tuple[tuple[tuple[type[ServiceError], ...], ExitCode], ...] = (
-    ((DoesNotExistError,), ExitCode.NOT_FOUND),
-    ((AlreadyExistsError,), ExitCode.ALREADY_EXISTS),
-    ((NotPermittedError, AdminOperationError), ExitCode.NOT_PERMITTED),
-    (
+@cache
+def _service_families() -> tuple[tuple[tuple[type[ServiceError], ...], ExitCode], ...]:
+    # Imported here: `tessera --help` and the daemons' commands need no client.
+    from tessera.client._errors import (
+        AdminOperationError,
+        AlreadyExistsError,
+        AuthenticationError,
+        AuthenticatorDoesNotExistError,
+        AuthenticatorNotRegisteredError,
+        DeprecatedPrimitiveError,
+        DoesNotExistError,
+        InvalidSignatureError,
+        NotAuthenticatedError,
+        NotPermittedError,
+        NotSupportedError,
+        OpcodeDoesNotExistError,
+        ProviderDoesNotExistError,
+        ProviderNotRegisteredError,
+    )
+
+    return (
+        ((DoesNotExistError,), ExitCode.NOT_FOUND),
+        ((AlreadyExistsError,), ExitCode.ALREADY_EXISTS),
+        ((NotPermittedError, AdminOperationError), ExitCode.NOT_PERMITTED),
         (
-            AuthenticationError,
-            NotAuthenticatedError,
-            AuthenticatorDoesNotExistError,
-            AuthenticatorNotRegisteredError,
+            (
+                AuthenticationError,
+                NotAuthenticatedError,
+                AuthenticatorDoesNotExistError,
+                AuthenticatorNotRegisteredError,
+            ),
+            ExitCode.AUTHENTICATION,
         ),
-        ExitCode.AUTHENTICATION,
-    ),
-    (
         (
-            NotSupportedError,
-            OpcodeDoesNotExistError,
-            ProviderDoesNotExistError,
-            ProviderNotRegisteredError,
-            DeprecatedPrimitiveError,
+            (
+                NotSupportedError,
+                OpcodeDoesNotExistError,
+                ProviderDoesNotExistError,
+                ProviderNotRegisteredError,
+                DeprecatedPrimitiveError,
+            ),
+            ExitCode.NOT_SUPPORTED,
         ),
-        ExitCode.NOT_SUPPORTED,
-    ),
-    ((InvalidSignatureError,), ExitCode.INVALID_SIGNATURE),
-)
+        ((InvalidSignatureError,), ExitCode.INVALID_SIGNATURE),
+    )
 
 
 def exit_code(error: BaseException) -> ExitCode:
     """The exit code for a failure."""
     if isinstance(error, CliError):
         return error.code
+    from tessera.client._errors import ProtocolError, ServiceError, TransportError, UsageError
+
     if isinstance(error, ServiceError):
-        for classes, code in _SERVICE_FAMILIES:
+        for classes, code in _service_families():
             if isinstance(error, classes):
                 return code
         return ExitCode.SERVICE
@@ -125,6 +130,8 @@ def exit_code(error: BaseException) -> ExitCode:
 
 def message(error: BaseException) -> str:
     """The one-line text shown after `tessera: `."""
+    from tessera.client._errors import TesseraError
+
     if isinstance(error, CliError | TesseraError):
         text = str(error) or type(error).__name__
     else:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tessera.cli import _describe
-from tessera.cli._common import Context, command, provider_id
+from tessera.cli._commands import add_command
+from tessera.cli._common import CommandFunction, Context, command, provider_id
 from tessera.cli._errors import CliError, ExitCode
 
 CORE_PROVIDER = 0
@@ -17,17 +17,17 @@ CORE_PROVIDER = 0
 
 def register(commands: Any) -> None:
     """Add the information and administration sub-commands."""
-    add = commands.add_parser
-    add("ping", help="ping the service and print its wire protocol version").set_defaults(
-        run=command(ping)
+    for name, function, description, examples in _PLAIN:
+        parser = add_command(commands, name, description, examples, client=True)
+        parser.set_defaults(run=command(function))
+    parser = add_command(
+        commands,
+        "list-opcodes",
+        "List the opcodes one provider serves: the one given by -p, else the global "
+        "--provider, else the service's first crypto provider.",
+        ["tessera list-opcodes", "tessera list-opcodes -p 0"],
+        client=True,
     )
-    add("list-providers", help="list the service's providers").set_defaults(
-        run=command(list_providers)
-    )
-    add("list-authenticators", help="list the service's active authenticators").set_defaults(
-        run=command(list_authenticators)
-    )
-    parser = add("list-opcodes", help="list the opcodes a provider serves")
     parser.add_argument(
         "-p",
         "--provider",
@@ -37,18 +37,20 @@ def register(commands: Any) -> None:
         help="the provider (default: the global --provider, else the service's first)",
     )
     parser.set_defaults(run=command(list_opcodes))
-    add("list-keys", help="list this application's keys").set_defaults(run=command(list_keys))
-    add("list-clients", help="list the applications that own keys (administrators)").set_defaults(
-        run=command(list_clients)
+    parser = add_command(
+        commands,
+        "delete-client",
+        "Delete every key of an application. For the service's administrators only.",
+        ["tessera --app-name admin delete-client --client some-app"],
+        client=True,
     )
-    parser = add("delete-client", help="delete every key of an application (administrators)")
     parser.add_argument("-c", "--client", required=True, help="the application's name")
     parser.set_defaults(run=command(delete_client))
 
 
 def ping(context: Context, args: argparse.Namespace) -> None:
     """Print the wire protocol version, e.g. 1.0."""
-    major, minor = context.client.ping()
+    major, minor = context.operations.ping()
     context.emit(
         f"{major}.{minor}",
         {"wire_protocol_version": f"{major}.{minor}", "major": major, "minor": minor},
@@ -57,7 +59,9 @@ def ping(context: Context, args: argparse.Namespace) -> None:
 
 def list_providers(context: Context, args: argparse.Namespace) -> None:
     """Every provider, in the service's order of preference (the core provider last)."""
-    providers = context.client.operations.list_providers()
+    from tessera.cli import _describe  # protobuf's text tables: not for ping
+
+    providers = context.operations.list_providers()
     blocks = []
     for p in providers:
         blocks.append(
@@ -83,7 +87,9 @@ def list_providers(context: Context, args: argparse.Namespace) -> None:
 
 def list_authenticators(context: Context, args: argparse.Namespace) -> None:
     """The authenticators the service accepts, in its order."""
-    authenticators = context.client.operations.list_authenticators()
+    from tessera.cli import _describe
+
+    authenticators = context.operations.list_authenticators()
     blocks = [
         f"ID: 0x{a.id:02x} ({_describe.authenticator_name(a.id)})\n"
         f"Description: {a.description}\n"
@@ -104,13 +110,15 @@ def list_authenticators(context: Context, args: argparse.Namespace) -> None:
 
 def list_opcodes(context: Context, args: argparse.Namespace) -> None:
     """The opcodes of one provider, as `0x02 (PsaGenerateKey)` lines."""
+    from tessera.cli import _describe
+
     provider: int | None = args.opcodes_provider
     if provider is None:
         provider = context.provider
     if provider is None:
-        listed = context.client.operations.list_providers()
+        listed = context.operations.list_providers()
         provider = next((p.id for p in listed if p.id != CORE_PROVIDER), CORE_PROVIDER)
-    opcodes = sorted(context.client.operations.list_opcodes(provider))
+    opcodes = sorted(context.operations.list_opcodes(provider))
     lines = [f"0x{op:02x} ({_describe.opcode_name(op)})" for op in opcodes]
     data = [{"id": op, "name": _describe.opcode_name(op)} for op in opcodes]
     context.emit("\n".join(lines) if lines else None, {"provider": provider, "opcodes": data})
@@ -118,24 +126,62 @@ def list_opcodes(context: Context, args: argparse.Namespace) -> None:
 
 def list_keys(context: Context, args: argparse.Namespace) -> None:
     """This application's keys in every provider (in one provider with --provider)."""
-    keys = context.client.keys()
+    from tessera.cli import _describe
+
+    keys = context.operations.list_keys()
     if context.provider is not None:
-        served = {p.id for p in context.client.operations.list_providers()}
+        served = {p.id for p in context.operations.list_providers()}
         if context.provider not in served:
             raise CliError(f"the service has no provider {context.provider}", ExitCode.NOT_FOUND)
-        keys = [k for k in keys if k.provider == context.provider]
-    summaries = [_describe.key_summary(k.name, k.provider, k.attributes) for k in keys]
+        keys = [k for k in keys if k.provider_id == context.provider]
+    summaries = [_describe.key_summary(k.name, k.provider_id, k.attributes) for k in keys]
     lines = [_describe.key_line(summary) for summary in summaries]
     context.emit("\n".join(lines) if lines else None, {"keys": summaries})
 
 
 def list_clients(context: Context, args: argparse.Namespace) -> None:
     """Every application that owns keys, one per line."""
-    clients = context.client.operations.list_clients()
+    clients = context.operations.list_clients()
     context.emit("\n".join(clients) if clients else None, {"clients": clients})
 
 
 def delete_client(context: Context, args: argparse.Namespace) -> None:
     """Delete every key of an application."""
-    context.client.operations.delete_client(args.client)
+    context.operations.delete_client(args.client)
     context.emit(None, {"deleted_client": args.client})
+
+
+# The commands without options of their own: name, function, description, examples.
+_PLAIN: tuple[tuple[str, CommandFunction, str, list[str]], ...] = (
+    (
+        "ping",
+        ping,
+        "Ping the service: print the wire protocol version it speaks (needs no authentication).",
+        ["tessera ping", "tessera --endpoint unix:/run/parsec/parsec.sock ping"],
+    ),
+    (
+        "list-providers",
+        list_providers,
+        "List the service's providers in its order of preference, the core provider last.",
+        ["tessera list-providers", "tessera --json list-providers"],
+    ),
+    (
+        "list-authenticators",
+        list_authenticators,
+        "List the authenticators the service accepts, in its order.",
+        ["tessera list-authenticators"],
+    ),
+    (
+        "list-keys",
+        list_keys,
+        "List this application's keys in every provider (only the global --provider's with "
+        "one): name, provider, type, size, permitted algorithm and usage.",
+        ["tessera list-keys", "tessera list-keys --json", "tessera -p 1 list-keys"],
+    ),
+    (
+        "list-clients",
+        list_clients,
+        "List the applications that own keys. For the service's administrators only.",
+        ["tessera --app-name admin list-clients"],
+    ),
+)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tessera.cli._commands import add_action, add_command
 from tessera.cli._errors import CliError, ExitCode
 
 _RELATIVE = re.compile(r"(\d+)([smhd])")
@@ -17,19 +18,31 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 def register(commands: Any) -> None:
     """Add `audit verify` and `audit show`."""
-    audit: argparse.ArgumentParser = commands.add_parser(
+    audit = add_command(
+        commands,
         "audit",
-        help="check or read the service's audit log of key use",
-        description="The service records every key creation, use, destruction and "
-        "administrator operation in a hash-chained, signed log (docs/audit.md).",
+        "The service records every key creation, use, destruction and "
+        "administrator operation in a hash-chained, signed log (docs/audit.md). `verify` checks "
+        "it, `show` prints it.",
+        ["tessera audit verify", "tessera audit show --app web --since 2h"],
     )
     actions = audit.add_subparsers(dest="audit_action", metavar="ACTION", required=True)
-    verify = actions.add_parser(
+    verify = add_action(
+        actions,
         "verify",
-        help="check the whole chain; report the first break",
-        description="Exit status 0 when the chain holds, 10 at the first break (printed).",
+        "check the whole chain; report the first break",
+        "Check the whole chain and its signed checkpoints. Exit status 0 when the chain holds, "
+        "10 at the first break (printed).",
+        ["tessera audit verify", "tessera audit verify --state-dir /var/lib/tessera"],
     )
-    show = actions.add_parser("show", help="print records, oldest first")
+    show = add_action(
+        actions,
+        "show",
+        "print records, oldest first",
+        "Print the log's records, oldest first, optionally only an application's, a key's, "
+        "or the recent ones.",
+        ["tessera audit show --key signing", "tessera audit show --since 2026-01-01T00:00"],
+    )
     for parser in (verify, show):
         parser.add_argument("--state-dir", type=Path, help="the service's state directory")
         parser.add_argument("--dir", type=Path, dest="audit_dir", help="the audit log's folder")

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 import tessera.client as tessera
+from tessera.cli._commands import add_command
 from tessera.cli._common import (
     Context,
     add_data_argument,
@@ -46,35 +47,81 @@ def _count(text: str) -> int:
     return value
 
 
-def _keyed(add: Any, name: str, help_text: str, data_help: str) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = add(name, help=help_text)
+def _keyed(
+    commands: Any, name: str, description: str, examples: list[str], data_help: str
+) -> argparse.ArgumentParser:
+    parser = add_command(commands, name, description, examples, client=True)
     parser.add_argument("-k", "--key-name", required=True, help="the key's name")
     add_data_argument(parser, data_help)
     return parser
 
 
+_SIZES = (
+    "Input of any size: over the service's request limit the data is hashed here and the "
+    "digest signed (PsaSignHash), where the key's policy permits it."
+)
+
+
 def register(commands: Any) -> None:
     """Add the cryptographic sub-commands."""
-    add = commands.add_parser
-    parser = add("generate-random", help="print random bytes from the service (hex)")
+    parser = add_command(
+        commands,
+        "generate-random",
+        "Print random bytes from the service as upper-case hex, as parsec-tool does "
+        "(base64 in JSON).",
+        ["tessera generate-random --nbytes 16"],
+        client=True,
+    )
     parser.add_argument("-n", "--nbytes", type=_count, required=True, help="how many bytes")
     parser.set_defaults(run=command(generate_random))
 
     _keyed(
-        add, "sign", "sign data with the key's algorithm (base64 signature)", "UTF-8 text to sign"
+        commands,
+        "sign",
+        "Sign data with the key's own algorithm and hash; print the signature in base64 "
+        f"(ECDSA: DER, what openssl verifies). {_SIZES}",
+        [
+            'tessera sign --key-name signing "hello" > sig.b64',
+            "tessera sign --key-name signing -f firmware.bin",
+        ],
+        "UTF-8 text to sign",
     ).set_defaults(run=command(sign))
-    parser = _keyed(add, "verify", "check a signature made by `sign`", "the signed UTF-8 text")
+    parser = _keyed(
+        commands,
+        "verify",
+        "Check a signature made by `sign` (base64; ECDSA as DER or PSA's raw r || s). Exit "
+        "status 0 and 'Verified OK' when it holds, 10 when it does not.",
+        ['tessera verify --key-name signing --signature "$(cat sig.b64)" "hello"'],
+        "the signed UTF-8 text",
+    )
     parser.add_argument("-s", "--signature", required=True, help="the signature, base64")
     parser.set_defaults(run=command(verify))
 
     _keyed(
-        add, "encrypt", "encrypt data with the key's algorithm (base64)", "UTF-8 plaintext"
+        commands,
+        "encrypt",
+        "Encrypt data with the key's algorithm (RSA PKCS#1 v1.5 or OAEP, AES-GCM, "
+        "ChaCha20-Poly1305: nonce, then ciphertext and tag) and print it in base64.",
+        ['tessera encrypt --key-name decrypting "secret"'],
+        "UTF-8 plaintext",
     ).set_defaults(run=command(encrypt))
     _keyed(
-        add, "decrypt", "decrypt data with the key's algorithm", "base64 ciphertext"
+        commands,
+        "decrypt",
+        "Decrypt base64 ciphertext made by `encrypt` with the key's algorithm and print the "
+        "plaintext. A tampered AEAD ciphertext is exit status 10.",
+        ['tessera decrypt --key-name decrypting "$CIPHERTEXT"'],
+        "base64 ciphertext",
     ).set_defaults(run=command(decrypt))
 
-    parser = add("hash", help="hash data in the service (hex digest)")
+    parser = add_command(
+        commands,
+        "hash",
+        "Hash data in the service and print the hex digest; where the provider cannot, the "
+        "client computes it (not for the legacy hashes).",
+        ['tessera hash --alg sha256 "abc"', "tessera hash --alg sha3-256 -f file.bin"],
+        client=True,
+    )
     parser.add_argument(
         "-a", "--alg", choices=sorted(HASHES), default="sha256", help="hash (default sha256)"
     )
@@ -82,9 +129,19 @@ def register(commands: Any) -> None:
     parser.set_defaults(run=command(hash_data))
 
     _keyed(
-        add, "mac", "compute a MAC with an HMAC or CMAC key (base64)", "UTF-8 text"
+        commands,
+        "mac",
+        "Compute a MAC with an HMAC or CMAC key and print it in base64.",
+        ['tessera mac --key-name mac "data"'],
+        "UTF-8 text",
     ).set_defaults(run=command(mac))
-    parser = _keyed(add, "verify-mac", "check a MAC made by `mac`", "the authenticated text")
+    parser = _keyed(
+        commands,
+        "verify-mac",
+        "Check a MAC made by `mac`. Exit status 0 when it holds, 10 when it does not.",
+        ['tessera verify-mac --key-name mac --mac "$MAC" "data"'],
+        "the authenticated text",
+    )
     parser.add_argument("-m", "--mac", required=True, help="the MAC, base64")
     parser.set_defaults(run=command(verify_mac))
 

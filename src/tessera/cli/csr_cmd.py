@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 import tessera.client as tessera
+from tessera.cli._commands import add_command
 from tessera.cli._common import Context, command
 from tessera.cli._errors import CliError, ExitCode
 
@@ -33,8 +34,18 @@ _DN_OPTIONS = (
 
 def register(commands: Any) -> None:
     """Add the create-csr sub-command."""
-    parser: argparse.ArgumentParser = commands.add_parser(
-        "create-csr", help="create a certificate signing request (PEM) signed by a key"
+    parser = add_command(
+        commands,
+        "create-csr",
+        "Create a PKCS#10 certificate signing request for a key, signed in the service with "
+        "the key's own algorithm, and print it in PEM. Subject options come in the subject in "
+        "this order: --cn, --ou, --o, --l, --st, --c, --serialNumber; --san is repeatable (IP "
+        "addresses become IP entries, anything else DNS names).",
+        [
+            "tessera create-csr --key-name signing --cn example.com --san example.com > req.csr",
+            "openssl req -in req.csr -noout -verify -text",
+        ],
+        client=True,
     )
     parser.add_argument("-k", "--key-name", required=True, help="the signing key's name")
     for flag, dest, _, what in _DN_OPTIONS:

@@ -10,18 +10,25 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from tessera.cli._commands import add_command
+
 
 def register(commands: Any) -> None:
     """Add the `doctor` sub-command."""
-    parser: argparse.ArgumentParser = commands.add_parser(
+    parser = add_command(
+        commands,
         "doctor",
-        help="check sockets, permissions, authenticators, providers, trust, clock and state",
-        description="Check a Tessera deployment and print one line per finding: OK, WARN, FAIL "
+        "Check a Tessera deployment and print one line per finding: OK, WARN, FAIL "
         "or SKIP (not checkable from here), and why. The daemons are found from --config-dir "
         "(a system deployment: service.toml, identity.toml, orchestrator.toml), else from "
         "--state-dir (tessera up's), else /etc/tessera when it exists, else the default state "
         "directory. --endpoint names the service socket. Exit status 0 when nothing fails, 4 "
         "when something does.",
+        [
+            "tessera doctor",
+            "tessera doctor --state-dir ~/.local/state/tessera --json",
+            "sudo tessera doctor --config-dir /etc/tessera",
+        ],
     )
     parser.add_argument("--config-dir", type=Path, help="where the daemons' config files are")
     parser.add_argument("--state-dir", type=Path, help="the state directory tessera up uses")

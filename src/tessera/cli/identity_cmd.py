@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from tessera.cli._commands import add_command
 from tessera.cli._daemon import run_daemon
 from tessera.daemon.log_output import LOG_FORMATS
 from tessera.service.config import LOG_LEVELS
@@ -13,8 +14,16 @@ from tessera.service.config import LOG_LEVELS
 
 def register(commands: Any) -> None:
     """Add the `identity` sub-command."""
-    parser: argparse.ArgumentParser = commands.add_parser(
-        "identity", help="run the identity provider (proves applications, issues tokens)"
+    parser = add_command(
+        commands,
+        "identity",
+        "Run the identity provider: it holds the trust root and intermediates, learns from the "
+        "orchestrator which processes are which applications, and issues their tokens. "
+        "Options override the configuration file.",
+        [
+            "tessera identity --config /etc/tessera/identity.toml",
+            "tessera identity --state-dir /tmp/t --service-socket /tmp/t/run/parsec.sock",
+        ],
     )
     parser.add_argument("--config", type=Path, help="TOML configuration file")
     parser.add_argument("--socket", type=Path, help="listen on this Unix socket path")

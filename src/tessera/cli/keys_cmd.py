@@ -8,22 +8,19 @@ take any of the client library's named specs.
 from __future__ import annotations
 
 import argparse
-from typing import Any
-
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x448, x25519
+from typing import TYPE_CHECKING, Any
 
 import tessera.client as tessera
 from tessera.cli import _describe
-from tessera.cli._common import Context, b64, command, read_file
-from tessera.cli._errors import CliError, ExitCode
+from tessera.cli._commands import add_command
+from tessera.cli._common import Context, command, read_file
+from tessera.cli._errors import CliError
 from tessera.client import specs
-from tessera.psa import formats
-from tessera.psa.key_types import parse_key_type
 from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
 from tessera.wire.proto.psa_key_attributes_pb2 import KeyType
-from tessera.wire.status import StatusError
+
+if TYPE_CHECKING:  # the key formats load with the commands reading or printing keys (_pem)
+    from tessera.psa import formats
 
 DEFAULT_RSA_BITS = 2048
 
@@ -49,22 +46,6 @@ _ASYMMETRIC = {
     "dh_key_pair",
     "dh_public_key",
 }
-_PEM_PUBLIC = (
-    rsa.RSAPublicKey,
-    ec.EllipticCurvePublicKey,
-    ed25519.Ed25519PublicKey,
-    ed448.Ed448PublicKey,
-    x25519.X25519PublicKey,
-    x448.X448PublicKey,
-)
-_PEM_PRIVATE = (
-    rsa.RSAPrivateKey,
-    ec.EllipticCurvePrivateKey,
-    ed25519.Ed25519PrivateKey,
-    ed448.Ed448PrivateKey,
-    x25519.X25519PrivateKey,
-    x448.X448PrivateKey,
-)
 
 
 def _bits(text: str) -> int:
@@ -83,8 +64,19 @@ def _key_name(parser: argparse.ArgumentParser) -> None:
 
 def register(commands: Any) -> None:
     """Add the key management sub-commands."""
-    add = commands.add_parser
-    parser = add("create-rsa-key", help="create an RSA key pair (PKCS#1 v1.5 encryption)")
+    parser = add_command(
+        commands,
+        "create-rsa-key",
+        "Create an RSA key pair in the service, as parsec-tool does: for encryption with "
+        "PKCS#1 v1.5 by default, with OAEP (SHA-256) with --oaep, or for signing with -s "
+        "(PKCS#1 v1.5) or -r (PSS), SHA-256. The service decides which sizes it supports.",
+        [
+            "tessera create-rsa-key --key-name decrypting",
+            "tessera create-rsa-key -k oaep --oaep --bits 3072",
+            "tessera create-rsa-key -k rsa-pss --for-signing-pss",
+        ],
+        client=True,
+    )
     _key_name(parser)
     parser.add_argument(
         "-s",
@@ -103,11 +95,27 @@ def register(commands: Any) -> None:
     )
     parser.set_defaults(run=command(create_rsa_key))
 
-    parser = add("create-ecc-key", help="create an ECC key pair (P-256, ECDSA with SHA-256)")
+    parser = add_command(
+        commands,
+        "create-ecc-key",
+        "Create an ECC key pair on P-256 for ECDSA signatures with SHA-256, as parsec-tool does.",
+        ["tessera create-ecc-key --key-name signing"],
+        client=True,
+    )
     _key_name(parser)
     parser.set_defaults(run=command(create_ecc_key))
 
-    parser = add("create-key", help="create a key from a named spec (AES, HMAC, Ed25519...)")
+    parser = add_command(
+        commands,
+        "create-key",
+        "Create a key from one of the client library's named specs: its type, size, "
+        "algorithm and usage.",
+        [
+            "tessera create-key --key-name mac --spec hmac-sha256",
+            "tessera create-key --key-name sealing --spec aes-256-gcm --exportable",
+        ],
+        client=True,
+    )
     _key_name(parser)
     parser.add_argument("--spec", required=True, choices=sorted(SPECS), help="what key to make")
     parser.add_argument(
@@ -115,7 +123,18 @@ def register(commands: Any) -> None:
     )
     parser.set_defaults(run=command(create_key))
 
-    parser = add("import-key", help="import a PEM/DER key, or raw secret bytes with --spec")
+    parser = add_command(
+        commands,
+        "import-key",
+        "Import a PEM or DER private key (PKCS#8 or traditional) or public key "
+        "(SubjectPublicKeyInfo), which gets the default spec for its type unless --spec says "
+        "otherwise, or raw secret bytes with --spec. Encrypted PEM files are refused.",
+        [
+            "tessera import-key --key-name imported key.pem",
+            "tessera import-key --key-name secret --spec aes-256-gcm secret.bin",
+        ],
+        client=True,
+    )
     _key_name(parser)
     parser.add_argument("file", metavar="FILE", help="the key file ('-' for stdin)")
     parser.add_argument(
@@ -126,18 +145,41 @@ def register(commands: Any) -> None:
     )
     parser.set_defaults(run=command(import_key))
 
-    parser = add("export-public-key", help="print a key's public part in PEM")
+    parser = add_command(
+        commands,
+        "export-public-key",
+        "Print the public part of a key pair in PEM: SubjectPublicKeyInfo, or PKCS#1 for RSA "
+        "with --pkcs1.",
+        [
+            "tessera export-public-key --key-name signing > signing.pem",
+            "tessera export-public-key --key-name decrypting --pkcs1",
+        ],
+        client=True,
+    )
     _key_name(parser)
     parser.add_argument(
         "--pkcs1", action="store_true", help="RSA keys in PKCS#1 (RSA PUBLIC KEY) format"
     )
     parser.set_defaults(run=command(export_public_key))
 
-    parser = add("export-key", help="print an exportable key (PEM, or base64 for secrets)")
+    parser = add_command(
+        commands,
+        "export-key",
+        "Print a key created or imported --exportable: key pairs as PKCS#8 PEM, public keys "
+        "as SubjectPublicKeyInfo PEM, symmetric keys as base64. Nothing else prints key material.",
+        ["tessera export-key --key-name mac"],
+        client=True,
+    )
     _key_name(parser)
     parser.set_defaults(run=command(export_key))
 
-    parser = add("delete-key", help="delete a key")
+    parser = add_command(
+        commands,
+        "delete-key",
+        "Destroy a key in the service; its material is erased.",
+        ["tessera delete-key --key-name signing", "tessera -p 1 delete-key -k signing"],
+        client=True,
+    )
     _key_name(parser)
     parser.set_defaults(run=command(delete_key))
 
@@ -185,26 +227,6 @@ def create_key(context: Context, args: argparse.Namespace) -> None:
     _created(context, context.client.generate_key(args.key_name, spec))
 
 
-def _load_key(data: bytes, path: str) -> formats.PrivateKey | formats.PublicKey:
-    loaders = (
-        lambda: serialization.load_pem_private_key(data, None),
-        lambda: serialization.load_pem_public_key(data),
-        lambda: serialization.load_der_private_key(data, None),
-        lambda: serialization.load_der_public_key(data),
-    )
-    for load in loaders:
-        try:
-            key = load()
-        except TypeError:
-            raise CliError(f"{path} is an encrypted key: decrypt it first") from None
-        except (ValueError, UnsupportedAlgorithm):
-            continue
-        if isinstance(key, _PEM_PRIVATE + _PEM_PUBLIC):
-            return key
-        raise CliError(f"{path} holds a {type(key).__name__}, which cannot be imported")
-    raise CliError(f"{path} is not a PEM or DER key (raw secret bytes need --spec)")
-
-
 def import_key(context: Context, args: argparse.Namespace) -> None:
     """Import a PEM/DER private or public key, or raw secret bytes with --spec."""
     data = read_file(args.file)
@@ -217,59 +239,30 @@ def import_key(context: Context, args: argparse.Namespace) -> None:
     if spec is not None and spec.key_type.WhichOneof("variant") not in _ASYMMETRIC:
         material = data
     else:
-        material = _load_key(data, args.file)
+        from tessera.cli._pem import load_key
+
+        material = load_key(data, args.file)
     _created(context, context.client.import_key(args.key_name, material, spec))
 
 
 def export_public_key(context: Context, args: argparse.Namespace) -> None:
     """Print the public key: SubjectPublicKeyInfo PEM, or PKCS#1 PEM for RSA with --pkcs1."""
+    from tessera.cli._pem import public_pem
+
     key = context.key(args.key_name)
-    public = key.public_key()
-    if not isinstance(public, _PEM_PUBLIC):
-        raise CliError("this key's public part has no PEM form", ExitCode.NOT_SUPPORTED)
-    if args.pkcs1:
-        if not isinstance(public, rsa.RSAPublicKey):
-            raise CliError("--pkcs1 is for RSA keys only")
-        public_format = serialization.PublicFormat.PKCS1
-    else:
-        public_format = serialization.PublicFormat.SubjectPublicKeyInfo
-    pem = public.public_bytes(serialization.Encoding.PEM, public_format).decode("ascii")
+    pem = public_pem(key.public_key(), pkcs1=args.pkcs1)
     context.emit(
         pem.rstrip("\n"),
         {"name": key.name, "format": "pkcs1" if args.pkcs1 else "spki", "pem": pem},
     )
 
 
-def _pem_or_base64(key: tessera.Key, data: bytes) -> tuple[str, str]:
-    """An exported key as ("pem", PEM text) for asymmetric keys, else ("base64", text)."""
-    try:
-        key_type = parse_key_type(key.attributes.key_type)
-        bits = key.attributes.key_bits
-        if key_type.is_key_pair:
-            private = formats.private_key(key_type, bits, data)
-            if isinstance(private, _PEM_PRIVATE):
-                pem = private.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption(),
-                )
-                return "pem", pem.decode("ascii")
-        elif key_type.is_public_key:
-            public = formats.public_key(key_type, bits, data)
-            if isinstance(public, _PEM_PUBLIC):
-                pem = public.public_bytes(
-                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-                )
-                return "pem", pem.decode("ascii")
-    except StatusError:
-        pass  # a type or encoding we cannot convert: print the service's bytes as they are
-    return "base64", b64(data)
-
-
 def export_key(context: Context, args: argparse.Namespace) -> None:
     """Print the key material (the key must have been created exportable)."""
     key = context.key(args.key_name)
-    encoding, text = _pem_or_base64(key, key.export())
+    from tessera.cli._pem import pem_or_base64
+
+    encoding, text = pem_or_base64(key, key.export())
     context.emit(text.rstrip("\n"), {"name": key.name, "format": encoding, "data": text})
 
 

@@ -7,34 +7,28 @@ codes: `tessera.cli._errors`, and docs/cli.md).
 from __future__ import annotations
 
 import argparse
-import logging
+import importlib
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from tessera._version import __version__
-from tessera.cli import (
-    admin_cmd,
-    audit_cmd,
-    crypto_cmd,
-    csr_cmd,
-    doctor_cmd,
-    identity_cmd,
-    keys_cmd,
-    migrate_cmd,
-    orchestrator_cmd,
-    service_cmd,
-    system_cmd,
-    units_cmd,
-    up_cmd,
-)
-from tessera.cli._common import add_global_options, fail
+from tessera.cli._commands import COMMANDS, HelpFormatter, modules
+from tessera.cli._common import add_global_options, fail, silence_stdout
 from tessera.cli._daemon import StartupError
 from tessera.cli._errors import CliError, ExitCode
 
 EXIT_USAGE = ExitCode.USAGE
 EXIT_CONFIG = ExitCode.CONFIG
 EXIT_INTERRUPTED = ExitCode.INTERRUPTED
+
+_EXAMPLES = """examples:
+  tessera up                                  # the whole system, on embedded defaults
+  tessera ping
+  tessera create-ecc-key --key-name signing
+  tessera sign --key-name signing "hello"
+  tessera --json list-keys
+  tessera COMMAND --help                      # each command's options and examples"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,40 +40,106 @@ class _Parser(argparse.ArgumentParser):
         raise CliError(f"{where}{message} (see '{self.prog} --help')", ExitCode.USAGE)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command-line grammar."""
+def _top_parser() -> _Parser:
     parser = _Parser(
         prog="tessera",
         description="Tessera: keys that applications use but never hold, over Parsec's protocol.",
+        epilog=_EXAMPLES,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"tessera {__version__}")
     add_global_options(parser)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    up_cmd.register(commands)
-    system_cmd.register(commands)
-    doctor_cmd.register(commands)
-    units_cmd.register(commands)
-    service_cmd.register(commands)
-    identity_cmd.register(commands)
-    orchestrator_cmd.register(commands)
-    admin_cmd.register(commands)
-    keys_cmd.register(commands)
-    migrate_cmd.register(commands)
-    audit_cmd.register(commands)
-    crypto_cmd.register(commands)
-    csr_cmd.register(commands)
     return parser
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command-line grammar: whole, or with only the module of command `only` imported
+    and every other command known by its name and summary (what `--help` lists)."""
+    parser = _top_parser()
+    # prog given: argparse would otherwise size the terminal (importing shutil) to make it.
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, prog="tessera"
+    )
+    wanted = modules() if only is None else [COMMANDS[only].module] if only in COMMANDS else []
+    for module in wanted:
+        importlib.import_module(f"tessera.cli.{module}").register(commands)
+    for name, entry in COMMANDS.items():
+        if name not in commands.choices:  # a command not imported: never parsed in this run
+            commands.add_parser(name, help=entry.summary)
+    return parser
+
+
+def command_word(arguments: Sequence[str]) -> str | None:
+    """The sub-command in a command line: the first word that is not a global option or the
+    value of one (None if there is none)."""
+    takes_value = {
+        option
+        for action in _top_parser()._actions
+        if action.nargs != 0
+        for option in action.option_strings
+    }
+    words = iter(arguments)
+    for word in words:
+        if word == "--":
+            return next(words, None)
+        if not word.startswith("-"):
+            return word
+        if word in takes_value:  # "--endpoint=X" and "-p1" carry their value
+            next(words, None)
+    return None
+
+
+def _parser_for(arguments: Sequence[str]) -> argparse.ArgumentParser:
+    word = command_word(arguments)
+    if word is not None and word not in COMMANDS:
+        # e.g. an abbreviated global option taking a value: let the whole grammar decide.
+        return build_parser()
+    # No command (bare, --help, --version): every command's summary is enough.
+    return build_parser(only=word or "")
+
+
+def _command_path(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """The (sub-)commands chosen: ["orchestrator", "status"]."""
+    path: list[str] = []
+    while True:
+        chosen = None
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = getattr(args, action.dest, None)
+                if chosen in action.choices:
+                    parser = action.choices[chosen]
+                    break
+        else:
+            return path
+        path.append(str(chosen))
+
+
+def parse(parser: argparse.ArgumentParser, arguments: Sequence[str]) -> argparse.Namespace:
+    """Parse a command line; words left over are refused naming the command they follow (a
+    command known by its summary only has no `run`: the caller parses again, with it whole)."""
+    args, extra = parser.parse_known_args(arguments)
+    if extra and getattr(args, "run", None) is not None:
+        command = " ".join(["tessera", *_command_path(parser, args)])
+        where = command.removeprefix("tessera").strip()
+        raise CliError(
+            f"{where + ': ' if where else ''}unrecognized arguments: {' '.join(extra)} "
+            f"(see '{command} --help')",
+            ExitCode.USAGE,
+        )
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
-    parser = build_parser()
     arguments = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser_for(arguments)
     if not arguments:
         parser.print_help()  # bare `tessera`: what it can do, not an error
-        return EXIT_USAGE
+        return ExitCode.OK
     try:
-        args = parser.parse_args(arguments)
+        args = parse(parser, arguments)
+        if getattr(args, "run", None) is None:  # the command word was misread: the whole grammar
+            args = parse(build_parser(), arguments)
     except CliError as error:
         return fail(error)
     except SystemExit as done:  # --help, --version
@@ -88,6 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.run(args)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `tessera completion bash | head`
+        silence_stdout()
+        return ExitCode.BROKEN_PIPE
     except StartupError as error:
         print(f"tessera: {error}", file=sys.stderr)
         return EXIT_CONFIG
@@ -98,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def configure_logging(level: str) -> None:
     """Log lines to stderr; never key material, tokens or secrets (callers' duty)."""
+    import logging  # the daemons' commands only
+
     logging.basicConfig(
         level=getattr(logging, level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

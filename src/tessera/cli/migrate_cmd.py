@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tessera.cli._commands import add_command
 from tessera.cli._errors import ExitCode
 
 if TYPE_CHECKING:
@@ -26,12 +27,16 @@ _AUTH_NAMES = {"direct": 1, "unix-peer": 3, "jwt-svid": 4}
 
 def register(commands: Any) -> None:
     """Add the `migrate-parsec` sub-command."""
-    parser: argparse.ArgumentParser = commands.add_parser(
+    parser = add_command(
+        commands,
         "migrate-parsec",
-        help="import a Parsec installation's keys into Tessera's key store",
-        description="Import the keys of a stopped Parsec service (its key-info store and Mbed "
+        "Import the keys of a stopped Parsec service (its key-info store and Mbed "
         "Crypto key files) into Tessera's key store, under the same application and key names. "
         "Safe to run again: keys Tessera already holds are reported and skipped.",
+        [
+            "tessera migrate-parsec --parsec-dir /var/lib/parsec --dry-run",
+            "tessera migrate-parsec --parsec-dir /var/lib/parsec --state-dir /var/lib/tessera",
+        ],
     )
     parser.add_argument(
         "--parsec-dir",

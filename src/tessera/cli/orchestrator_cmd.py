@@ -12,11 +12,11 @@ import json
 import os
 import signal
 import sys
-import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from tessera.cli._commands import add_action, add_command
 from tessera.cli._common import Context, command
 from tessera.cli._daemon import run_daemon
 from tessera.cli._errors import CliError, ExitCode
@@ -29,12 +29,17 @@ DEFAULT_LINES = 100
 
 def register(commands: Any) -> None:
     """Add the `orchestrator` sub-command and its own sub-commands."""
-    parser: argparse.ArgumentParser = commands.add_parser(
+    parser = add_command(
+        commands,
         "orchestrator",
-        help="run the orchestrator, or talk to a running one",
-        description="Without an action: run the orchestrator daemon. With one: manage the "
+        "Without an action: run the orchestrator daemon. With one: manage the "
         "applications of a running orchestrator, through its control socket (found from "
         "--control-socket, else from --config / --state-dir, given before or after the action).",
+        [
+            "tessera orchestrator --config /etc/tessera/orchestrator.toml",
+            "tessera orchestrator status",
+            "tessera --json orchestrator status --state-dir /tmp/tessera",
+        ],
     )
     _daemon_options(parser)
     parser.set_defaults(run=run_orchestrator_daemon)
@@ -45,6 +50,7 @@ def register(commands: Any) -> None:
         "status",
         "each application's state, pid, restarts, last exit status and identity",
         "Exit status 0; 11 when no orchestrator answers.",
+        ["tessera orchestrator status", "tessera orchestrator status --json"],
     )
     status.set_defaults(run=run_status)
     stop = _action(
@@ -54,6 +60,7 @@ def register(commands: Any) -> None:
         "SIGTERM to each instance's process group, SIGKILL after the stop timeout. It stays "
         "stopped until `restart` (a manifest application: or the orchestrator's next start). "
         "Exit status 5 when there is no application of that name.",
+        ["tessera orchestrator stop web"],
     )
     stop.add_argument("name", metavar="NAME", help="the application")
     stop.set_defaults(run=run_stop)
@@ -63,6 +70,7 @@ def register(commands: Any) -> None:
         "stop an application if it runs, and start it again",
         "Same identity, same keys. Exit status 13 when it cannot be started, 5 when there is "
         "no application of that name.",
+        ["tessera orchestrator restart web"],
     )
     restart.add_argument("name", metavar="NAME", help="the application")
     restart.set_defaults(run=run_restart)
@@ -71,6 +79,7 @@ def register(commands: Any) -> None:
         "logs",
         "the last lines an application wrote (its standard output and error)",
         "Each instance's output goes to <state>/logs/apps/NAME.REPLICA.log (mode 0600).",
+        ["tessera orchestrator logs web -n 20", "tessera orchestrator logs web --replica 1"],
     )
     logs.add_argument("name", metavar="NAME", help="the application")
     logs.add_argument(
@@ -98,8 +107,10 @@ def _register_run(actions: Any) -> None:
         "recorded in the orchestrator's state: it survives an orchestrator restart. Exit "
         "status 6 when NAME is in the manifest or already running, 13 when the command "
         "cannot be started.",
-        "  tessera orchestrator run web --env PORT=8080 --restart on-failure -- ./server -v\n"
-        "  tessera orchestrator run batch -- python3 -m batch --once",
+        [
+            "tessera orchestrator run web --env PORT=8080 --restart on-failure -- ./server -v",
+            "tessera orchestrator run batch -- python3 -m batch --once",
+        ],
         usage=RUN_USAGE,
     )
     _run_options(launch)
@@ -139,16 +150,10 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _action(
-    actions: Any, name: str, summary: str, details: str, examples: str = "", **extra: Any
+    actions: Any, name: str, summary: str, details: str, examples: list[str], **extra: Any
 ) -> Any:
-    text = textwrap.fill(f"{summary[0].upper()}{summary[1:]}. {details}", 79)
-    parser = actions.add_parser(
-        name,
-        help=summary,
-        description=f"{text}\n\nexamples:\n{examples}" if examples else text,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        **extra,
-    )
+    description = f"{summary[0].upper()}{summary[1:]}. {details}"
+    parser = add_action(actions, name, summary, description, examples, **extra)
     _control_options(parser)
     _json_option(parser)
     return parser

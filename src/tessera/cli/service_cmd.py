@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from tessera.cli._commands import add_command
 from tessera.cli._daemon import run_daemon
 from tessera.daemon.log_output import LOG_FORMATS
 from tessera.service.config import LOG_LEVELS, ServiceConfig, load_config
@@ -16,11 +17,18 @@ log = logging.getLogger("tessera.service.config")
 
 def register(commands: Any) -> None:
     """Add the `service` sub-command."""
-    parser: argparse.ArgumentParser = commands.add_parser(
+    parser = add_command(
+        commands,
         "service",
-        help="run the security service (Parsec wire protocol on a Unix socket)",
-        description="Run the security service; 'tessera service rotate-kek' (service stopped) "
-        "re-wraps every software key under a new key-encryption key.",
+        "Run the security service: Parsec's wire protocol on a Unix socket, until SIGTERM or "
+        "Ctrl-C (SIGHUP reloads its configuration). 'tessera service rotate-kek' (service "
+        "stopped) re-wraps every software key under a new key-encryption key. Options override "
+        "the configuration file (docs/configuration.md).",
+        [
+            "tessera service --config /etc/tessera/service.toml",
+            "tessera service --socket /tmp/t/parsec.sock --state-dir /tmp/t --auth unix-peer",
+            "tessera service rotate-kek --config /etc/tessera/service.toml",
+        ],
     )
     parser.add_argument(
         "action", nargs="?", choices=("rotate-kek",), help="instead of running: rotate the KEK"

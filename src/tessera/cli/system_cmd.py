@@ -12,6 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from tessera.cli._commands import add_command
 from tessera.cli._errors import CliError, ExitCode
 from tessera.up.instance import ComponentStatus, holder_pid, is_held, read_status
 
@@ -20,20 +21,25 @@ DOWN_TIMEOUT = 60.0
 
 def register(commands: Any) -> None:
     """Add the `status` and `down` sub-commands."""
-    status: argparse.ArgumentParser = commands.add_parser(
+    status = add_command(
+        commands,
         "status",
-        help="show the system tessera up runs: components, pids, uptime, restarts, endpoints",
-        description="Show the system that `tessera up` runs on a state directory: each "
+        "Show the system that `tessera up` runs on a state directory: each "
         "component's pid, uptime, restarts and endpoint, and whether it answers. Exit status 0 "
         "when all answer, 4 when some do not, 5 when nothing runs there.",
+        ["tessera status", "tessera status --state-dir /tmp/tessera --json"],
+    )
+    status.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="one JSON object"
     )
     status.add_argument("--state-dir", type=Path, help="the state directory tessera up uses")
     status.set_defaults(run=run_status)
-    down: argparse.ArgumentParser = commands.add_parser(
+    down = add_command(
+        commands,
         "down",
-        help="stop the system tessera up runs (as Ctrl-C would)",
-        description="Ask the `tessera up` of a state directory to stop everything in order, "
-        "and wait until it has.",
+        "Ask the `tessera up` of a state directory to stop everything in order, "
+        "and wait until it has. Exit status 5 when nothing runs there.",
+        ["tessera down", "tessera down --state-dir /tmp/tessera --timeout 120"],
     )
     down.add_argument("--state-dir", type=Path, help="the state directory tessera up uses")
     down.add_argument(

@@ -9,21 +9,26 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tessera.cli._commands import add_command
 from tessera.cli._errors import CliError, ExitCode
 
 
 def register(commands: Any) -> None:
     """Add the `install-units` sub-command."""
-    parser: argparse.ArgumentParser = commands.add_parser(
+    parser = add_command(
+        commands,
         "install-units",
-        help="write systemd units for the three daemons (and their config files, if absent)",
-        description="Write tessera-service.socket, tessera-service.service, "
+        "Write tessera-service.socket, tessera-service.service, "
         "tessera-identity.service and tessera-orchestrator.service under ROOT/etc/systemd/system, "
         "a systemd-sysusers entry under ROOT/etc/sysusers.d, and configuration files under "
         "ROOT/etc/tessera (those only when absent: yours are kept). The units run this "
         "installation's tessera command. Then: systemd-sysusers; systemctl daemon-reload; "
         "systemctl enable --now tessera-service.socket tessera-identity.service "
         "tessera-orchestrator.service (docs/deployment.md).",
+        [
+            "sudo tessera install-units",
+            "tessera install-units --root /tmp/staging --executable /usr/bin/tessera",
+        ],
     )
     parser.add_argument(
         "--root",

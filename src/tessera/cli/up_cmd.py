@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tessera.cli._commands import add_command
 from tessera.cli._daemon import StartupError
 from tessera.up.instance import (
     AlreadyRunningError,
@@ -35,8 +36,19 @@ COMPONENT_STOP_TIMEOUT = 15.0
 
 def register(commands: Any) -> None:
     """Add the `up` sub-command."""
-    parser: argparse.ArgumentParser = commands.add_parser(
-        "up", help="run the whole system (service, identity provider, orchestrator)"
+    parser = add_command(
+        commands,
+        "up",
+        "Run the whole system on embedded defaults: the security service, the identity "
+        "provider and the orchestrator with its applications (the demo's unless --manifest or "
+        "--no-demo), supervised and restarted if they die, until Ctrl-C or `tessera down`. "
+        "State lives under --state-dir (default $TESSERA_STATE_DIR, else "
+        "~/.local/state/tessera); one `tessera up` per state directory.",
+        [
+            "tessera up",
+            "tessera up --no-demo --state-dir /tmp/tessera",
+            "tessera up --manifest apps.toml --log-level debug",
+        ],
     )
     parser.add_argument("--state-dir", type=Path, help="directory for all state")
     parser.add_argument("--manifest", type=Path, help="applications to run (default: the demo)")

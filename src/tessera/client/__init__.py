@@ -12,77 +12,82 @@ every Parsec operation with every PSA knob, `specs` holds named key recipes, and
 a `TesseraError` (see `tessera.client._errors` for the tree).
 """
 
-from tessera.client._auth import DirectAuth, NoAuth, UnixPeerAuth
-from tessera.client._calls import AuthenticatorInfo, KeyInfo, ProviderInfo
-from tessera.client._client import AsyncClient, AsyncKey, Client, Key
-from tessera.client._cryptography_key import ServicePrivateKey
-from tessera.client._errors import (
-    AcceptTypeNotSupportedError,
-    AdminOperationError,
-    AlreadyExistsError,
-    AuthenticationError,
-    AuthenticatorDoesNotExistError,
-    AuthenticatorNotRegisteredError,
-    BadStateError,
-    BodySizeExceedsLimitError,
-    BufferTooSmallError,
-    CallTimeoutError,
-    CommunicationFailureError,
-    ContentTypeNotSupportedError,
-    CorruptionDetectedError,
-    DataCorruptError,
-    DataInvalidError,
-    DeprecatedPrimitiveError,
-    DeserializingBodyFailedError,
-    DoesNotExistError,
-    GenericError,
-    HardwareFailureError,
-    InsufficientDataError,
-    InsufficientEntropyError,
-    InsufficientMemoryError,
-    InsufficientStorageError,
-    InvalidArgumentError,
-    InvalidEncodingError,
-    InvalidHandleError,
-    InvalidHeaderError,
-    InvalidPaddingError,
-    InvalidSignatureError,
-    KeyInfoManagerError,
-    NotAuthenticatedError,
-    NotPermittedError,
-    NotSupportedError,
-    OpcodeDoesNotExistError,
-    ProtocolError,
-    ProviderDoesNotExistError,
-    ProviderNotRegisteredError,
-    ResponseTooLargeError,
-    SerializingBodyFailedError,
-    ServiceConnectionError,
-    ServiceError,
-    StorageFailureError,
-    TesseraError,
-    TransportError,
-    UsageError,
-    WireProtocolVersionNotSupportedError,
-    WrongProviderIdError,
-    WrongProviderUuidError,
-)
-from tessera.client._operations import AsyncOperationClient, OperationClient
-from tessera.client._protocol import Authentication
-from tessera.client.specs import (
-    AES_256_GCM,
-    CHACHA20_POLY1305,
-    ECDH_P256,
-    ECDSA_P256,
-    ECDSA_P384,
-    ECDSA_P521,
-    ED25519,
-    HMAC_SHA256,
-    RSA_3072_OAEP,
-    RSA_3072_PSS,
-    X25519,
-    KeySpec,
-)
+import typing
+
+# The names are imported on first use, so that a program (the `tessera` command) importing one
+# private module does not pay for the whole library; type checkers see them as imported here.
+if typing.TYPE_CHECKING:
+    from tessera.client._auth import DirectAuth, NoAuth, UnixPeerAuth
+    from tessera.client._calls import AuthenticatorInfo, KeyInfo, ProviderInfo
+    from tessera.client._client import AsyncClient, AsyncKey, Client, Key
+    from tessera.client._cryptography_key import ServicePrivateKey
+    from tessera.client._errors import (
+        AcceptTypeNotSupportedError,
+        AdminOperationError,
+        AlreadyExistsError,
+        AuthenticationError,
+        AuthenticatorDoesNotExistError,
+        AuthenticatorNotRegisteredError,
+        BadStateError,
+        BodySizeExceedsLimitError,
+        BufferTooSmallError,
+        CallTimeoutError,
+        CommunicationFailureError,
+        ContentTypeNotSupportedError,
+        CorruptionDetectedError,
+        DataCorruptError,
+        DataInvalidError,
+        DeprecatedPrimitiveError,
+        DeserializingBodyFailedError,
+        DoesNotExistError,
+        GenericError,
+        HardwareFailureError,
+        InsufficientDataError,
+        InsufficientEntropyError,
+        InsufficientMemoryError,
+        InsufficientStorageError,
+        InvalidArgumentError,
+        InvalidEncodingError,
+        InvalidHandleError,
+        InvalidHeaderError,
+        InvalidPaddingError,
+        InvalidSignatureError,
+        KeyInfoManagerError,
+        NotAuthenticatedError,
+        NotPermittedError,
+        NotSupportedError,
+        OpcodeDoesNotExistError,
+        ProtocolError,
+        ProviderDoesNotExistError,
+        ProviderNotRegisteredError,
+        ResponseTooLargeError,
+        SerializingBodyFailedError,
+        ServiceConnectionError,
+        ServiceError,
+        StorageFailureError,
+        TesseraError,
+        TransportError,
+        UsageError,
+        WireProtocolVersionNotSupportedError,
+        WrongProviderIdError,
+        WrongProviderUuidError,
+    )
+    from tessera.client._operations import AsyncOperationClient, OperationClient
+    from tessera.client._protocol import Authentication
+    from tessera.client.specs import (
+        AES_256_GCM,
+        CHACHA20_POLY1305,
+        ECDH_P256,
+        ECDSA_P256,
+        ECDSA_P384,
+        ECDSA_P521,
+        ED25519,
+        HMAC_SHA256,
+        RSA_3072_OAEP,
+        RSA_3072_PSS,
+        X25519,
+        KeySpec,
+    )
 
 __all__ = [
     "AES_256_GCM",
@@ -161,3 +166,33 @@ __all__ = [
     "WrongProviderIdError",
     "WrongProviderUuidError",
 ]
+
+_SUBMODULES = (
+    "_errors",
+    "_auth",
+    "_calls",
+    "_protocol",
+    "specs",
+    "_operations",
+    "_client",
+    "_cryptography_key",
+)
+
+
+def __getattr__(name: str) -> object:
+    """Import a public name from the private module defining it, on first use."""
+    if name not in __all__:
+        raise AttributeError(f"module 'tessera.client' has no attribute {name!r}")
+    import importlib
+
+    for submodule in _SUBMODULES:
+        module = importlib.import_module(f"tessera.client.{submodule}")
+        if name in vars(module):
+            value: object = vars(module)[name]
+            globals()[name] = value
+            return value
+    raise AttributeError(f"module 'tessera.client' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

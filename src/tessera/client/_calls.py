@@ -6,52 +6,21 @@ every knob) and returns a Call whose parser extracts the useful part of the resu
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from google.protobuf.message import Message
 
 from tessera.client._keymatch import expected_public_key, exportable, same_attributes
 from tessera.client._protocol import Call, Settle, Verdict
 from tessera.wire.opcodes import Opcode
-from tessera.wire.proto import (
-    attest_key_pb2,
-    can_do_crypto_pb2,
-    delete_client_pb2,
-    list_authenticators_pb2,
-    list_clients_pb2,
-    list_keys_pb2,
-    list_opcodes_pb2,
-    list_providers_pb2,
-    ping_pb2,
-    prepare_key_attestation_pb2,
-    psa_aead_decrypt_pb2,
-    psa_aead_encrypt_pb2,
-    psa_algorithm_pb2,
-    psa_asymmetric_decrypt_pb2,
-    psa_asymmetric_encrypt_pb2,
-    psa_cipher_decrypt_pb2,
-    psa_cipher_encrypt_pb2,
-    psa_destroy_key_pb2,
-    psa_export_key_pb2,
-    psa_export_public_key_pb2,
-    psa_generate_key_pb2,
-    psa_generate_random_pb2,
-    psa_hash_compare_pb2,
-    psa_hash_compute_pb2,
-    psa_import_key_pb2,
-    psa_key_attributes_pb2,
-    psa_mac_compute_pb2,
-    psa_mac_verify_pb2,
-    psa_raw_key_agreement_pb2,
-    psa_sign_hash_pb2,
-    psa_sign_message_pb2,
-    psa_verify_hash_pb2,
-    psa_verify_message_pb2,
-)
+from tessera.wire.proto import psa_algorithm_pb2, psa_key_attributes_pb2
 from tessera.wire.status import Status
+
+# Each call imports its own operation's messages: a program pays for the opcodes it sends.
+if TYPE_CHECKING:
+    from tessera.wire.proto import attest_key_pb2, can_do_crypto_pb2, prepare_key_attestation_pb2
 
 Algorithm = psa_algorithm_pb2.Algorithm
 KeyAttributes = psa_key_attributes_pb2.KeyAttributes
@@ -105,6 +74,7 @@ def _bytes_field(name: str) -> Callable[[Message], bytes]:
 
 def ping() -> Call[tuple[int, int]]:
     """Ping: the wire protocol version the service speaks."""
+    from tessera.wire.proto import ping_pb2
 
     def parse(result: Message) -> tuple[int, int]:
         assert isinstance(result, ping_pb2.Result)
@@ -115,6 +85,7 @@ def ping() -> Call[tuple[int, int]]:
 
 def list_providers() -> Call[list[ProviderInfo]]:
     """ListProviders: every provider, in priority order (the core provider last)."""
+    from tessera.wire.proto import list_providers_pb2
 
     def parse(result: Message) -> list[ProviderInfo]:
         assert isinstance(result, list_providers_pb2.Result)
@@ -130,6 +101,7 @@ def list_providers() -> Call[list[ProviderInfo]]:
 
 def list_opcodes(provider_id: int) -> Call[list[int]]:
     """ListOpcodes: what one provider serves."""
+    from tessera.wire.proto import list_opcodes_pb2
 
     def parse(result: Message) -> list[int]:
         assert isinstance(result, list_opcodes_pb2.Result)
@@ -140,6 +112,7 @@ def list_opcodes(provider_id: int) -> Call[list[int]]:
 
 def list_authenticators() -> Call[list[AuthenticatorInfo]]:
     """ListAuthenticators: the active authenticators, in the service's order."""
+    from tessera.wire.proto import list_authenticators_pb2
 
     def parse(result: Message) -> list[AuthenticatorInfo]:
         assert isinstance(result, list_authenticators_pb2.Result)
@@ -153,6 +126,7 @@ def list_authenticators() -> Call[list[AuthenticatorInfo]]:
 
 def list_keys() -> Call[list[KeyInfo]]:
     """ListKeys: the caller's keys in every provider."""
+    from tessera.wire.proto import list_keys_pb2
 
     def parse(result: Message) -> list[KeyInfo]:
         assert isinstance(result, list_keys_pb2.Result)
@@ -163,6 +137,7 @@ def list_keys() -> Call[list[KeyInfo]]:
 
 def list_clients() -> Call[list[str]]:
     """ListClients (administrators): every application that owns keys."""
+    from tessera.wire.proto import list_clients_pb2
 
     def parse(result: Message) -> list[str]:
         assert isinstance(result, list_clients_pb2.Result)
@@ -173,6 +148,8 @@ def list_clients() -> Call[list[str]]:
 
 def delete_client(client: str) -> Call[None]:
     """DeleteClient (administrators): remove every key of an application."""
+    from tessera.wire.proto import delete_client_pb2
+
     body = delete_client_pb2.Operation(client=client)
     return Call(Opcode.DELETE_CLIENT, body, _nothing, settle=_GONE)
 
@@ -182,6 +159,8 @@ def delete_client(client: str) -> Call[None]:
 
 def generate_key(provider: int, name: str, attributes: KeyAttributes) -> Call[None]:
     """PsaGenerateKey."""
+    from tessera.wire.proto import psa_generate_key_pb2
+
     body = psa_generate_key_pb2.Operation(key_name=name, attributes=attributes)
     settle = _created(provider, name, attributes)
     return Call(Opcode.PSA_GENERATE_KEY, body, _nothing, provider, name, settle)
@@ -189,6 +168,8 @@ def generate_key(provider: int, name: str, attributes: KeyAttributes) -> Call[No
 
 def import_key(provider: int, name: str, attributes: KeyAttributes, data: bytes) -> Call[None]:
     """PsaImportKey: `data` in the PSA format of the key type."""
+    from tessera.wire.proto import psa_import_key_pb2
+
     body = psa_import_key_pb2.Operation(key_name=name, attributes=attributes, data=data)
     settle = _created(provider, name, attributes, data)
     return Call(Opcode.PSA_IMPORT_KEY, body, _nothing, provider, name, settle)
@@ -196,18 +177,24 @@ def import_key(provider: int, name: str, attributes: KeyAttributes, data: bytes)
 
 def export_key(provider: int, name: str) -> Call[bytes]:
     """PsaExportKey (needs the export usage flag)."""
+    from tessera.wire.proto import psa_export_key_pb2
+
     body = psa_export_key_pb2.Operation(key_name=name)
     return Call(Opcode.PSA_EXPORT_KEY, body, _bytes_field("data"), provider, name)
 
 
 def export_public_key(provider: int, name: str) -> Call[bytes]:
     """PsaExportPublicKey."""
+    from tessera.wire.proto import psa_export_public_key_pb2
+
     body = psa_export_public_key_pb2.Operation(key_name=name)
     return Call(Opcode.PSA_EXPORT_PUBLIC_KEY, body, _bytes_field("data"), provider, name)
 
 
 def destroy_key(provider: int, name: str) -> Call[None]:
     """PsaDestroyKey."""
+    from tessera.wire.proto import psa_destroy_key_pb2
+
     body = psa_destroy_key_pb2.Operation(key_name=name)
     return Call(Opcode.PSA_DESTROY_KEY, body, _nothing, provider, name, _GONE)
 
@@ -250,6 +237,8 @@ def _then(call: Call[U], then: Callable[[U], V]) -> Call[V]:
 
 
 def _equals(expected: bytes) -> Callable[[bytes], bool]:
+    import hmac
+
     return lambda found: hmac.compare_digest(found, expected)
 
 
@@ -260,6 +249,8 @@ def sign_hash(
     provider: int, name: str, alg: Algorithm.AsymmetricSignature, digest: bytes
 ) -> Call[bytes]:
     """PsaSignHash."""
+    from tessera.wire.proto import psa_sign_hash_pb2
+
     body = psa_sign_hash_pb2.Operation(key_name=name, alg=alg, hash=digest)
     return Call(Opcode.PSA_SIGN_HASH, body, _bytes_field("signature"), provider, name)
 
@@ -268,6 +259,8 @@ def verify_hash(
     provider: int, name: str, alg: Algorithm.AsymmetricSignature, digest: bytes, signature: bytes
 ) -> Call[None]:
     """PsaVerifyHash (InvalidSignatureError if it does not verify)."""
+    from tessera.wire.proto import psa_verify_hash_pb2
+
     body = psa_verify_hash_pb2.Operation(key_name=name, alg=alg, hash=digest, signature=signature)
     return Call(Opcode.PSA_VERIFY_HASH, body, _nothing, provider, name)
 
@@ -276,6 +269,8 @@ def sign_message(
     provider: int, name: str, alg: Algorithm.AsymmetricSignature, message: bytes
 ) -> Call[bytes]:
     """PsaSignMessage."""
+    from tessera.wire.proto import psa_sign_message_pb2
+
     body = psa_sign_message_pb2.Operation(key_name=name, alg=alg, message=message)
     return Call(Opcode.PSA_SIGN_MESSAGE, body, _bytes_field("signature"), provider, name)
 
@@ -284,6 +279,8 @@ def verify_message(
     provider: int, name: str, alg: Algorithm.AsymmetricSignature, message: bytes, signature: bytes
 ) -> Call[None]:
     """PsaVerifyMessage (InvalidSignatureError if it does not verify)."""
+    from tessera.wire.proto import psa_verify_message_pb2
+
     body = psa_verify_message_pb2.Operation(
         key_name=name, alg=alg, message=message, signature=signature
     )
@@ -301,6 +298,8 @@ def asymmetric_encrypt(
     salt: bytes = b"",
 ) -> Call[bytes]:
     """PsaAsymmetricEncrypt (`salt` is the OAEP label)."""
+    from tessera.wire.proto import psa_asymmetric_encrypt_pb2
+
     body = psa_asymmetric_encrypt_pb2.Operation(
         key_name=name, alg=alg, plaintext=plaintext, salt=salt
     )
@@ -315,6 +314,8 @@ def asymmetric_decrypt(
     salt: bytes = b"",
 ) -> Call[bytes]:
     """PsaAsymmetricDecrypt."""
+    from tessera.wire.proto import psa_asymmetric_decrypt_pb2
+
     body = psa_asymmetric_decrypt_pb2.Operation(
         key_name=name, alg=alg, ciphertext=ciphertext, salt=salt
     )
@@ -325,6 +326,8 @@ def aead_encrypt(
     provider: int, name: str, alg: Algorithm.Aead, *, nonce: bytes, aad: bytes, plaintext: bytes
 ) -> Call[bytes]:
     """PsaAeadEncrypt: ciphertext with the tag appended."""
+    from tessera.wire.proto import psa_aead_encrypt_pb2
+
     body = psa_aead_encrypt_pb2.Operation(
         key_name=name, alg=alg, nonce=nonce, additional_data=aad, plaintext=plaintext
     )
@@ -335,6 +338,8 @@ def aead_decrypt(
     provider: int, name: str, alg: Algorithm.Aead, *, nonce: bytes, aad: bytes, ciphertext: bytes
 ) -> Call[bytes]:
     """PsaAeadDecrypt (InvalidSignatureError if the tag does not verify)."""
+    from tessera.wire.proto import psa_aead_decrypt_pb2
+
     body = psa_aead_decrypt_pb2.Operation(
         key_name=name, alg=alg, nonce=nonce, additional_data=aad, ciphertext=ciphertext
     )
@@ -345,6 +350,8 @@ def cipher_encrypt(
     provider: int, name: str, alg: Algorithm.Cipher, plaintext: bytes
 ) -> Call[bytes]:
     """PsaCipherEncrypt: the service picks the IV and prepends it."""
+    from tessera.wire.proto import psa_cipher_encrypt_pb2
+
     body = psa_cipher_encrypt_pb2.Operation(key_name=name, alg=alg, plaintext=plaintext)
     return Call(Opcode.PSA_CIPHER_ENCRYPT, body, _bytes_field("ciphertext"), provider, name)
 
@@ -353,6 +360,8 @@ def cipher_decrypt(
     provider: int, name: str, alg: Algorithm.Cipher, ciphertext: bytes
 ) -> Call[bytes]:
     """PsaCipherDecrypt: `ciphertext` starts with the IV."""
+    from tessera.wire.proto import psa_cipher_decrypt_pb2
+
     body = psa_cipher_decrypt_pb2.Operation(key_name=name, alg=alg, ciphertext=ciphertext)
     return Call(Opcode.PSA_CIPHER_DECRYPT, body, _bytes_field("plaintext"), provider, name)
 
@@ -362,30 +371,40 @@ def cipher_decrypt(
 
 def mac_compute(provider: int, name: str, alg: Algorithm.Mac, data: bytes) -> Call[bytes]:
     """PsaMacCompute."""
+    from tessera.wire.proto import psa_mac_compute_pb2
+
     body = psa_mac_compute_pb2.Operation(key_name=name, alg=alg, input=data)
     return Call(Opcode.PSA_MAC_COMPUTE, body, _bytes_field("mac"), provider, name)
 
 
 def mac_verify(provider: int, name: str, alg: Algorithm.Mac, data: bytes, mac: bytes) -> Call[None]:
     """PsaMacVerify (InvalidSignatureError if the MAC does not verify)."""
+    from tessera.wire.proto import psa_mac_verify_pb2
+
     body = psa_mac_verify_pb2.Operation(key_name=name, alg=alg, input=data, mac=mac)
     return Call(Opcode.PSA_MAC_VERIFY, body, _nothing, provider, name)
 
 
 def hash_compute(provider: int, alg: Algorithm.Hash, data: bytes) -> Call[bytes]:
     """PsaHashCompute."""
+    from tessera.wire.proto import psa_hash_compute_pb2
+
     body = psa_hash_compute_pb2.Operation(alg=alg, input=data)
     return Call(Opcode.PSA_HASH_COMPUTE, body, _bytes_field("hash"), provider)
 
 
 def hash_compare(provider: int, alg: Algorithm.Hash, data: bytes, digest: bytes) -> Call[None]:
     """PsaHashCompare (InvalidSignatureError if the digest differs)."""
+    from tessera.wire.proto import psa_hash_compare_pb2
+
     body = psa_hash_compare_pb2.Operation(alg=alg, input=data, hash=digest)
     return Call(Opcode.PSA_HASH_COMPARE, body, _nothing, provider)
 
 
 def generate_random(provider: int, size: int) -> Call[bytes]:
     """PsaGenerateRandom."""
+    from tessera.wire.proto import psa_generate_random_pb2
+
     body = psa_generate_random_pb2.Operation(size=size)
     return Call(Opcode.PSA_GENERATE_RANDOM, body, _bytes_field("random_bytes"), provider)
 
@@ -394,6 +413,8 @@ def raw_key_agreement(
     provider: int, alg: Algorithm.KeyAgreement.Raw, name: str, peer_key: bytes
 ) -> Call[bytes]:
     """PsaRawKeyAgreement: the shared secret with a peer's public key (PSA format)."""
+    from tessera.wire.proto import psa_raw_key_agreement_pb2
+
     body = psa_raw_key_agreement_pb2.Operation(alg=alg, private_key_name=name, peer_key=peer_key)
     return Call(Opcode.PSA_RAW_KEY_AGREEMENT, body, _bytes_field("shared_secret"), provider, name)
 
@@ -402,6 +423,8 @@ def can_do_crypto(
     provider: int, check_type: can_do_crypto_pb2.CheckType, attributes: KeyAttributes
 ) -> Call[None]:
     """CanDoCrypto: succeeds when the provider can; NotSupportedError when it cannot."""
+    from tessera.wire.proto import can_do_crypto_pb2
+
     body = can_do_crypto_pb2.Operation(check_type=check_type, attributes=attributes)
     return Call(Opcode.CAN_DO_CRYPTO, body, _nothing, provider)
 
@@ -413,6 +436,7 @@ def prepare_key_attestation(
     provider: int, params: prepare_key_attestation_pb2.PrepareKeyAttestationParams
 ) -> Call[prepare_key_attestation_pb2.PrepareKeyAttestationOutput]:
     """PrepareKeyAttestation."""
+    from tessera.wire.proto import prepare_key_attestation_pb2
 
     def parse(result: Message) -> prepare_key_attestation_pb2.PrepareKeyAttestationOutput:
         assert isinstance(result, prepare_key_attestation_pb2.Result)
@@ -429,6 +453,7 @@ def attest_key(
     attesting_key: str = "",
 ) -> Call[attest_key_pb2.AttestationOutput]:
     """AttestKey."""
+    from tessera.wire.proto import attest_key_pb2
 
     def parse(result: Message) -> attest_key_pb2.AttestationOutput:
         assert isinstance(result, attest_key_pb2.Result)

@@ -14,14 +14,11 @@ asyncio. Their methods, and their keys', are written once (`_twin`), as the flow
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from cryptography import x509
-
-from tessera.client import _calls, _cryptography_key, _keyflows
+from tessera.client import _calls, _keyflows
 from tessera.client._discovery import DEFAULT_REQUEST_LIMIT, run
 from tessera.client._errors import UsageError
-from tessera.client._importing import ImportableKey, attributes_and_data
 from tessera.client._keyflows import Capabilities, KeyFlow, KeyRef
 from tessera.client._operation_table import OperationLayer
 from tessera.client._operations import AsyncOperationClient, OperationClient
@@ -37,9 +34,15 @@ from tessera.client._twin import (
     twin,
 )
 from tessera.client.specs import ECDSA_P256, KeySpec
-from tessera.psa import formats
 from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
 from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes
+
+if TYPE_CHECKING:  # for annotations only: X.509 and the key classes load where they are used
+    from cryptography import x509
+
+    from tessera.client import _cryptography_key
+    from tessera.client._importing import ImportableKey
+    from tessera.psa import formats
 
 T = TypeVar("T")
 ClientT = TypeVar("ClientT", bound="_ClientBase[Any, Any]")
@@ -158,6 +161,8 @@ class Key(_KeyBase["Client"], Blocking):
     def as_private_key(self) -> _cryptography_key.PrivateKeyAdapter:
         """This key as a `cryptography` private key (EC, RSA, Ed25519, Ed448) for x509 and CSR
         builders, PyJWT...: its methods call the service (docs/client.md)."""
+        from tessera.client import _cryptography_key
+
         return _cryptography_key.adapt(self, self._ref, self._run_flow, self._client._capabilities)
 
     def _run_flow(self, flow: Generator[Call[Any], Any, T], /) -> T:
@@ -230,6 +235,8 @@ class _ClientBase(Generic[OperationsT, KeyT]):
         provider: int | None = None,
     ) -> KeyFlow[KeyT]:
         """Import a `cryptography` key object (or secret bytes with a `spec`) under `name`."""
+        from tessera.client._importing import attributes_and_data  # cryptography's key classes
+
         attributes, data = attributes_and_data(key, spec)
         chosen = self._chosen(provider)
         flow = _keyflows.import_key(name, attributes, data, chosen, self._capabilities)

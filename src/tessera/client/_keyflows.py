@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-
-from tessera.client import _calls, _csr
+from tessera.client import _calls
 from tessera.client._discovery import Capabilities, KeyFlow, run, run_sized
 from tessera.client._errors import (
     BodySizeExceedsLimitError,
@@ -31,12 +30,18 @@ from tessera.client._signflows import (
     verify,
     verify_digest,
 )
-from tessera.psa import formats
 from tessera.psa.algorithms import DEPRECATED_HASHES
 from tessera.psa.key_types import KeyKind, parse_key_type
 from tessera.wire.opcodes import Opcode
 from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
 from tessera.wire.status import StatusError
+
+# X.509 and the key formats (cryptography's serialization) load with the flows that use them:
+# the `tessera` command starts faster without them.
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from tessera.psa import formats
 
 __all__ = [
     "GENERATE",
@@ -188,6 +193,8 @@ def digest(
 
 def public_key(ref: KeyRef) -> KeyFlow[formats.PublicKey]:
     """The public key as a `cryptography` object (UsageError for symmetric keys)."""
+    from tessera.psa import formats
+
     try:
         asymmetric = parse_key_type(ref.attributes.key_type).is_asymmetric
     except StatusError:
@@ -204,6 +211,8 @@ def public_key(ref: KeyRef) -> KeyFlow[formats.PublicKey]:
 
 def agree(ref: KeyRef, peer: formats.PublicKey | bytes) -> KeyFlow[bytes]:
     """The raw shared secret (ECDH / X25519 / X448 / FFDH) with a peer's public key."""
+    from tessera.psa import formats
+
     algorithm = ref.algorithm
     if algorithm.WhichOneof("variant") != "key_agreement":
         raise usage_error(ref, "agree keys")
@@ -224,6 +233,8 @@ def certificate_request(
 ) -> KeyFlow[x509.CertificateSigningRequest]:
     """A PKCS#10 request for `subject` (with subject alternative names: DNS names or IP
     addresses), signed by the key in the service."""
+    from tessera.client import _csr
+
     name = _csr.subject_name(subject)
     alg = signature_algorithm(ref)
     algorithm_id, is_ecdsa = _csr.signature_algorithm(alg, ref.attributes.key_bits)

@@ -10,10 +10,12 @@ when it is exportable). See docs/client.md ("Restarts").
 
 from __future__ import annotations
 
-from tessera.psa import formats
-from tessera.psa.key_types import parse_key_type
-from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes
+from typing import TYPE_CHECKING
+
 from tessera.wire.status import StatusError
+
+if TYPE_CHECKING:
+    from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes
 
 # PSA: permission to sign (verify) hashes implies permission to sign (verify) messages, and
 # services may store the implied flag (Parsec does).
@@ -45,6 +47,9 @@ def _usage(attributes: KeyAttributes) -> frozenset[str]:
 def expected_public_key(attributes: KeyAttributes, data: bytes) -> bytes | None:
     """The public key (PSA format) the service exports for imported `data`; None for keys
     with no public half, or that this library cannot read."""
+    from tessera.psa import formats  # `cryptography`'s serialization: only for this check
+    from tessera.psa.key_types import parse_key_type
+
     try:
         key_type = parse_key_type(attributes.key_type)
         if not key_type.is_asymmetric:

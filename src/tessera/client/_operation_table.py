@@ -38,8 +38,6 @@ class OperationLayer(Generic[TransportT]):
     """What both operation clients share: their settings (`Session`), their transports, and
     the method table. The arguments are documented on `OperationClient`."""
 
-    _transport_type: type[TransportT]
-
     def __init__(
         self,
         endpoint: Endpoint = None,
@@ -69,7 +67,8 @@ class OperationLayer(Generic[TransportT]):
         return self._session.socket_path
 
     def _open(self, path: Path, role: Role) -> TransportT:
-        return self._transport_type(path, timeout=self._session.timeout, role=role)
+        """A transport to `path` (each client its own kind)."""
+        raise NotImplementedError
 
     def _identity_transport(self) -> TransportT:
         """The transport to the identity provider, opened on first need."""

@@ -8,17 +8,20 @@ within the call's timeout, and throws every failure back into them.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from typing import TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
-from tessera.client._async_transport import AsyncTransport
+from tessera.client._connections import Role
 from tessera.client._errors import CallTimeoutError
 from tessera.client._operation_table import OperationLayer
 from tessera.client._protocol import Authentication, Call, Flow, Pause, Step, Target
 from tessera.client._transport import SyncTransport
 from tessera.client._twin import AsyncConnected, Connected, adrive, drive
 from tessera.wire.framing import Frame
+
+if TYPE_CHECKING:  # asyncio loads with the asyncio client only (the CLI's start-up)
+    from tessera.client._async_transport import AsyncTransport
 
 T = TypeVar("T")
 
@@ -48,7 +51,8 @@ class OperationClient(OperationLayer[SyncTransport], Connected):
     as for `tessera.Client`.
     """
 
-    _transport_type = SyncTransport
+    def _open(self, path: Path, role: Role) -> SyncTransport:
+        return SyncTransport(path, timeout=self._session.timeout, role=role)
 
     def close(self) -> None:
         """Close pooled connections."""
@@ -82,11 +86,14 @@ class OperationClient(OperationLayer[SyncTransport], Connected):
         return drive(steps, perform)
 
 
-class AsyncOperationClient(OperationLayer[AsyncTransport], AsyncConnected):
+class AsyncOperationClient(OperationLayer["AsyncTransport"], AsyncConnected):
     """Every Parsec operation, for asyncio (the arguments of `OperationClient`). Use it from
     one event loop (its pooled connections belong to that loop)."""
 
-    _transport_type = AsyncTransport
+    def _open(self, path: Path, role: Role) -> AsyncTransport:
+        from tessera.client._async_transport import AsyncTransport
+
+        return AsyncTransport(path, timeout=self._session.timeout, role=role)
 
     async def aclose(self) -> None:
         """Close pooled connections."""
@@ -100,6 +107,8 @@ class AsyncOperationClient(OperationLayer[AsyncTransport], AsyncConnected):
     async def _drive(self, steps: Flow[T]) -> T:
         """`OperationClient._drive`, awaiting instead of blocking."""
         deadline = time.monotonic() + self._session.timeout
+
+        import asyncio  # loaded with the asyncio transport already: a dictionary lookup
 
         async def perform(step: Step) -> Frame | None:
             if isinstance(step, Pause):

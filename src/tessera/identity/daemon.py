@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 
+from tessera._extras import require_extra
 from tessera.config import ConfigError
 from tessera.daemon import runner
 from tessera.daemon.link import Link
@@ -70,7 +71,10 @@ async def serve(config: IdentityConfig) -> None:
     # Bound now, so a Workload API socket in use stops the start-up like the main one.
     workload = None
     if config.workload_api_socket is not None:
-        from tessera.identity.workload_server import WorkloadApiServer  # gRPC only when used
+        try:
+            from tessera.identity.workload_server import WorkloadApiServer  # gRPC only when used
+        except ImportError as error:
+            require_extra("spiffe", error, ConfigError)
 
         workload = WorkloadApiServer(config, registry, issuer)
         tasks.append(workload.serve)

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from tessera._extras import require_extra
 from tessera.service.audit import AuditLog
 from tessera.service.authenticators import (
     Authenticator,
@@ -97,7 +98,10 @@ def build_provider(entry: ProviderConfig, config: ServiceConfig, keystore: KeySt
 
         return SoftwareProvider(entry.provider_id, entry.name, keystore, config)
     if entry.provider_type == "pkcs11":
-        from tessera.service.providers.pkcs11.provider import Pkcs11Provider
+        try:
+            from tessera.service.providers.pkcs11.provider import Pkcs11Provider
+        except ImportError as error:
+            require_extra("pkcs11", error, ConfigError)
 
         assert entry.settings is None or isinstance(entry.settings, Pkcs11Settings)
         return Pkcs11Provider(entry.provider_id, entry.name, keystore, config, entry.settings)

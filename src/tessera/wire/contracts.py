@@ -10,60 +10,64 @@ nothing else keeps a list of operations (docs/development.md, "Adding an operati
 from __future__ import annotations
 
 import enum
+import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
 from tessera.wire.opcodes import TESSERA_OPCODES, Opcode
-from tessera.wire.proto import (
-    add_client_pb2,
-    app_logs_pb2,
-    attest_key_pb2,
-    can_do_crypto_pb2,
-    delete_client_pb2,
-    fetch_token_pb2,
-    launch_app_pb2,
-    list_apps_pb2,
-    list_authenticators_pb2,
-    list_clients_pb2,
-    list_keys_pb2,
-    list_opcodes_pb2,
-    list_providers_pb2,
-    ping_pb2,
-    prepare_key_attestation_pb2,
-    prove_client_pb2,
-    psa_aead_decrypt_pb2,
-    psa_aead_encrypt_pb2,
-    psa_asymmetric_decrypt_pb2,
-    psa_asymmetric_encrypt_pb2,
-    psa_cipher_decrypt_pb2,
-    psa_cipher_encrypt_pb2,
-    psa_destroy_key_pb2,
-    psa_export_key_pb2,
-    psa_export_public_key_pb2,
-    psa_generate_key_pb2,
-    psa_generate_random_pb2,
-    psa_hash_compare_pb2,
-    psa_hash_compute_pb2,
-    psa_import_key_pb2,
-    psa_mac_compute_pb2,
-    psa_mac_verify_pb2,
-    psa_raw_key_agreement_pb2,
-    psa_sign_hash_pb2,
-    psa_sign_message_pb2,
-    psa_verify_hash_pb2,
-    psa_verify_message_pb2,
-    remove_client_pb2,
-    restart_app_pb2,
-    revoke_tokens_pb2,
-    share_trust_bundle_pb2,
-    stop_app_pb2,
-    trust_status_pb2,
-)
 from tessera.wire.status import Status, StatusError
+
+if TYPE_CHECKING:  # the messages load on first use: a client loads those it sends
+    from tessera.wire.proto import (
+        add_client_pb2,
+        app_logs_pb2,
+        attest_key_pb2,
+        can_do_crypto_pb2,
+        delete_client_pb2,
+        fetch_token_pb2,
+        launch_app_pb2,
+        list_apps_pb2,
+        list_authenticators_pb2,
+        list_clients_pb2,
+        list_keys_pb2,
+        list_opcodes_pb2,
+        list_providers_pb2,
+        ping_pb2,
+        prepare_key_attestation_pb2,
+        prove_client_pb2,
+        psa_aead_decrypt_pb2,
+        psa_aead_encrypt_pb2,
+        psa_asymmetric_decrypt_pb2,
+        psa_asymmetric_encrypt_pb2,
+        psa_cipher_decrypt_pb2,
+        psa_cipher_encrypt_pb2,
+        psa_destroy_key_pb2,
+        psa_export_key_pb2,
+        psa_export_public_key_pb2,
+        psa_generate_key_pb2,
+        psa_generate_random_pb2,
+        psa_hash_compare_pb2,
+        psa_hash_compute_pb2,
+        psa_import_key_pb2,
+        psa_mac_compute_pb2,
+        psa_mac_verify_pb2,
+        psa_raw_key_agreement_pb2,
+        psa_sign_hash_pb2,
+        psa_sign_message_pb2,
+        psa_verify_hash_pb2,
+        psa_verify_message_pb2,
+        remove_client_pb2,
+        restart_app_pb2,
+        revoke_tokens_pb2,
+        share_trust_bundle_pb2,
+        stop_app_pb2,
+        trust_status_pb2,
+    )
+
 
 Req = TypeVar("Req", bound=Message)
 Res = TypeVar("Res", bound=Message)
@@ -94,8 +98,8 @@ class OperationSpec(Generic[Req, Res]):
     """One operation, as every part of Tessera sees it."""
 
     opcode: Opcode
-    request: type[Req]
-    response: type[Res]
+    #: The generated module (in tessera.wire.proto) holding `Operation` and `Result`.
+    module: str
     auth: Auth
     served_by: frozenset[Daemon]
     #: Served by the service's core provider (id 0), whatever the header's provider.
@@ -108,6 +112,26 @@ class OperationSpec(Generic[Req, Res]):
     #: Parsec's Rust interface (parsec-interface 0.27, used by parsec-tool and Parsec's e2e suite)
     #: cannot decode it: ListOpcodes names it only to clients that set the extensions flag.
     extension: bool = False
+    #: (request, response) once the module is imported: the entry is typed by its declaration.
+    _messages: list[tuple[type[Req], type[Res]]] = field(
+        default_factory=list, compare=False, repr=False
+    )
+
+    @property
+    def request(self) -> type[Req]:
+        """The request message class."""
+        return (self._messages or self._load())[0][0]
+
+    @property
+    def response(self) -> type[Res]:
+        """The response message class."""
+        return (self._messages or self._load())[0][1]
+
+    def _load(self) -> list[tuple[type[Req], type[Res]]]:
+        generated = importlib.import_module(f"tessera.wire.proto.{self.module}")
+        # A race loads twice and keeps the same classes: imports are thread-safe.
+        self._messages[:] = [(generated.Operation, generated.Result)]
+        return self._messages
 
     @property
     def name(self) -> str:
@@ -130,8 +154,7 @@ _TRUSTING = frozenset({Daemon.SERVICE, Daemon.IDENTITY})  # the trusting side of
 
 def _declare(
     opcode: Opcode,
-    request: type[Req],
-    response: type[Res],
+    module: str,
     auth: Auth,
     served_by: frozenset[Daemon] = _SERVICE,
     *,
@@ -139,11 +162,12 @@ def _declare(
     idempotent: bool = True,
     may_block: bool = False,
     extension: bool = False,
-) -> OperationSpec[Req, Res]:
+) -> OperationSpec[Any, Any]:
+    """One entry; its annotation names its message types (checked by mypy where it is used)."""
     if opcode in _DECLARED:
         raise ValueError(f"{opcode.name} is declared twice")
-    spec = OperationSpec(
-        opcode, request, response, auth, served_by, core, idempotent, may_block, extension
+    spec: OperationSpec[Any, Any] = OperationSpec(
+        opcode, module, auth, served_by, core, idempotent, may_block, extension
     )
     _DECLARED[opcode] = spec
     return spec
@@ -152,246 +176,250 @@ def _declare(
 _NONE, _APP, _ADMIN = Auth.NONE, Auth.APPLICATION, Auth.ADMIN
 
 # Parsec's operations (the book's operations directory), in opcode order.
-PING = _declare(
-    Opcode.PING, ping_pb2.Operation, ping_pb2.Result, _NONE, frozenset(Daemon), core=True
+PING: OperationSpec[ping_pb2.Operation, ping_pb2.Result] = _declare(
+    Opcode.PING, "ping_pb2", _NONE, frozenset(Daemon), core=True
 )
-PSA_GENERATE_KEY = _declare(
-    Opcode.PSA_GENERATE_KEY,
-    psa_generate_key_pb2.Operation,
-    psa_generate_key_pb2.Result,
-    _APP,
-    idempotent=False,
-    may_block=True,  # RSA key generation takes up to seconds
+PSA_GENERATE_KEY: OperationSpec[psa_generate_key_pb2.Operation, psa_generate_key_pb2.Result] = (
+    _declare(
+        Opcode.PSA_GENERATE_KEY,
+        "psa_generate_key_pb2",
+        _APP,
+        idempotent=False,
+        may_block=True,  # RSA key generation takes up to seconds
+    )
 )
-PSA_DESTROY_KEY = _declare(
-    Opcode.PSA_DESTROY_KEY,
-    psa_destroy_key_pb2.Operation,
-    psa_destroy_key_pb2.Result,
-    _APP,
-    idempotent=False,
+PSA_DESTROY_KEY: OperationSpec[psa_destroy_key_pb2.Operation, psa_destroy_key_pb2.Result] = (
+    _declare(
+        Opcode.PSA_DESTROY_KEY,
+        "psa_destroy_key_pb2",
+        _APP,
+        idempotent=False,
+    )
 )
-PSA_SIGN_HASH = _declare(
-    Opcode.PSA_SIGN_HASH, psa_sign_hash_pb2.Operation, psa_sign_hash_pb2.Result, _APP
+PSA_SIGN_HASH: OperationSpec[psa_sign_hash_pb2.Operation, psa_sign_hash_pb2.Result] = _declare(
+    Opcode.PSA_SIGN_HASH, "psa_sign_hash_pb2", _APP
 )
-PSA_VERIFY_HASH = _declare(
-    Opcode.PSA_VERIFY_HASH, psa_verify_hash_pb2.Operation, psa_verify_hash_pb2.Result, _APP
+PSA_VERIFY_HASH: OperationSpec[psa_verify_hash_pb2.Operation, psa_verify_hash_pb2.Result] = (
+    _declare(Opcode.PSA_VERIFY_HASH, "psa_verify_hash_pb2", _APP)
 )
-PSA_IMPORT_KEY = _declare(
+PSA_IMPORT_KEY: OperationSpec[psa_import_key_pb2.Operation, psa_import_key_pb2.Result] = _declare(
     Opcode.PSA_IMPORT_KEY,
-    psa_import_key_pb2.Operation,
-    psa_import_key_pb2.Result,
+    "psa_import_key_pb2",
     _APP,
     idempotent=False,
     may_block=True,  # an imported FFDH key is checked in pure Python
 )
-PSA_EXPORT_PUBLIC_KEY = _declare(
+PSA_EXPORT_PUBLIC_KEY: OperationSpec[
+    psa_export_public_key_pb2.Operation, psa_export_public_key_pb2.Result
+] = _declare(
     Opcode.PSA_EXPORT_PUBLIC_KEY,
-    psa_export_public_key_pb2.Operation,
-    psa_export_public_key_pb2.Result,
+    "psa_export_public_key_pb2",
     _APP,
     may_block=True,  # an FFDH public key is computed in pure Python
 )
-LIST_PROVIDERS = _declare(
+LIST_PROVIDERS: OperationSpec[list_providers_pb2.Operation, list_providers_pb2.Result] = _declare(
     Opcode.LIST_PROVIDERS,
-    list_providers_pb2.Operation,
-    list_providers_pb2.Result,
+    "list_providers_pb2",
     _NONE,
     core=True,
 )
-LIST_OPCODES = _declare(
-    Opcode.LIST_OPCODES, list_opcodes_pb2.Operation, list_opcodes_pb2.Result, _NONE, core=True
+LIST_OPCODES: OperationSpec[list_opcodes_pb2.Operation, list_opcodes_pb2.Result] = _declare(
+    Opcode.LIST_OPCODES, "list_opcodes_pb2", _NONE, core=True
 )
-PSA_ASYMMETRIC_ENCRYPT = _declare(
+PSA_ASYMMETRIC_ENCRYPT: OperationSpec[
+    psa_asymmetric_encrypt_pb2.Operation, psa_asymmetric_encrypt_pb2.Result
+] = _declare(
     Opcode.PSA_ASYMMETRIC_ENCRYPT,
-    psa_asymmetric_encrypt_pb2.Operation,
-    psa_asymmetric_encrypt_pb2.Result,
+    "psa_asymmetric_encrypt_pb2",
     _APP,
 )
-PSA_ASYMMETRIC_DECRYPT = _declare(
+PSA_ASYMMETRIC_DECRYPT: OperationSpec[
+    psa_asymmetric_decrypt_pb2.Operation, psa_asymmetric_decrypt_pb2.Result
+] = _declare(
     Opcode.PSA_ASYMMETRIC_DECRYPT,
-    psa_asymmetric_decrypt_pb2.Operation,
-    psa_asymmetric_decrypt_pb2.Result,
+    "psa_asymmetric_decrypt_pb2",
     _APP,
 )
-PSA_EXPORT_KEY = _declare(
-    Opcode.PSA_EXPORT_KEY, psa_export_key_pb2.Operation, psa_export_key_pb2.Result, _APP
+PSA_EXPORT_KEY: OperationSpec[psa_export_key_pb2.Operation, psa_export_key_pb2.Result] = _declare(
+    Opcode.PSA_EXPORT_KEY, "psa_export_key_pb2", _APP
 )
-PSA_GENERATE_RANDOM = _declare(
+PSA_GENERATE_RANDOM: OperationSpec[
+    psa_generate_random_pb2.Operation, psa_generate_random_pb2.Result
+] = _declare(
     Opcode.PSA_GENERATE_RANDOM,
-    psa_generate_random_pb2.Operation,
-    psa_generate_random_pb2.Result,
+    "psa_generate_random_pb2",
     _NONE,
 )
-LIST_AUTHENTICATORS = _declare(
+LIST_AUTHENTICATORS: OperationSpec[
+    list_authenticators_pb2.Operation, list_authenticators_pb2.Result
+] = _declare(
     Opcode.LIST_AUTHENTICATORS,
-    list_authenticators_pb2.Operation,
-    list_authenticators_pb2.Result,
+    "list_authenticators_pb2",
     _NONE,
     core=True,
 )
-PSA_HASH_COMPUTE = _declare(
-    Opcode.PSA_HASH_COMPUTE, psa_hash_compute_pb2.Operation, psa_hash_compute_pb2.Result, _NONE
+PSA_HASH_COMPUTE: OperationSpec[psa_hash_compute_pb2.Operation, psa_hash_compute_pb2.Result] = (
+    _declare(Opcode.PSA_HASH_COMPUTE, "psa_hash_compute_pb2", _NONE)
 )
-PSA_HASH_COMPARE = _declare(
-    Opcode.PSA_HASH_COMPARE, psa_hash_compare_pb2.Operation, psa_hash_compare_pb2.Result, _NONE
+PSA_HASH_COMPARE: OperationSpec[psa_hash_compare_pb2.Operation, psa_hash_compare_pb2.Result] = (
+    _declare(Opcode.PSA_HASH_COMPARE, "psa_hash_compare_pb2", _NONE)
 )
-PSA_AEAD_ENCRYPT = _declare(
-    Opcode.PSA_AEAD_ENCRYPT, psa_aead_encrypt_pb2.Operation, psa_aead_encrypt_pb2.Result, _APP
+PSA_AEAD_ENCRYPT: OperationSpec[psa_aead_encrypt_pb2.Operation, psa_aead_encrypt_pb2.Result] = (
+    _declare(Opcode.PSA_AEAD_ENCRYPT, "psa_aead_encrypt_pb2", _APP)
 )
-PSA_AEAD_DECRYPT = _declare(
-    Opcode.PSA_AEAD_DECRYPT, psa_aead_decrypt_pb2.Operation, psa_aead_decrypt_pb2.Result, _APP
+PSA_AEAD_DECRYPT: OperationSpec[psa_aead_decrypt_pb2.Operation, psa_aead_decrypt_pb2.Result] = (
+    _declare(Opcode.PSA_AEAD_DECRYPT, "psa_aead_decrypt_pb2", _APP)
 )
-PSA_RAW_KEY_AGREEMENT = _declare(
+PSA_RAW_KEY_AGREEMENT: OperationSpec[
+    psa_raw_key_agreement_pb2.Operation, psa_raw_key_agreement_pb2.Result
+] = _declare(
     Opcode.PSA_RAW_KEY_AGREEMENT,
-    psa_raw_key_agreement_pb2.Operation,
-    psa_raw_key_agreement_pb2.Result,
+    "psa_raw_key_agreement_pb2",
     _APP,
     may_block=True,  # FFDH is computed in pure Python
 )
-PSA_CIPHER_ENCRYPT = _declare(
+PSA_CIPHER_ENCRYPT: OperationSpec[
+    psa_cipher_encrypt_pb2.Operation, psa_cipher_encrypt_pb2.Result
+] = _declare(
     Opcode.PSA_CIPHER_ENCRYPT,
-    psa_cipher_encrypt_pb2.Operation,
-    psa_cipher_encrypt_pb2.Result,
+    "psa_cipher_encrypt_pb2",
     _APP,
 )
-PSA_CIPHER_DECRYPT = _declare(
+PSA_CIPHER_DECRYPT: OperationSpec[
+    psa_cipher_decrypt_pb2.Operation, psa_cipher_decrypt_pb2.Result
+] = _declare(
     Opcode.PSA_CIPHER_DECRYPT,
-    psa_cipher_decrypt_pb2.Operation,
-    psa_cipher_decrypt_pb2.Result,
+    "psa_cipher_decrypt_pb2",
     _APP,
 )
-PSA_MAC_COMPUTE = _declare(
-    Opcode.PSA_MAC_COMPUTE,
-    psa_mac_compute_pb2.Operation,
-    psa_mac_compute_pb2.Result,
-    _APP,
-    extension=True,
+PSA_MAC_COMPUTE: OperationSpec[psa_mac_compute_pb2.Operation, psa_mac_compute_pb2.Result] = (
+    _declare(
+        Opcode.PSA_MAC_COMPUTE,
+        "psa_mac_compute_pb2",
+        _APP,
+        extension=True,
+    )
 )
-PSA_MAC_VERIFY = _declare(
+PSA_MAC_VERIFY: OperationSpec[psa_mac_verify_pb2.Operation, psa_mac_verify_pb2.Result] = _declare(
     Opcode.PSA_MAC_VERIFY,
-    psa_mac_verify_pb2.Operation,
-    psa_mac_verify_pb2.Result,
+    "psa_mac_verify_pb2",
     _APP,
     extension=True,
 )
-PSA_SIGN_MESSAGE = _declare(
-    Opcode.PSA_SIGN_MESSAGE, psa_sign_message_pb2.Operation, psa_sign_message_pb2.Result, _APP
+PSA_SIGN_MESSAGE: OperationSpec[psa_sign_message_pb2.Operation, psa_sign_message_pb2.Result] = (
+    _declare(Opcode.PSA_SIGN_MESSAGE, "psa_sign_message_pb2", _APP)
 )
-PSA_VERIFY_MESSAGE = _declare(
+PSA_VERIFY_MESSAGE: OperationSpec[
+    psa_verify_message_pb2.Operation, psa_verify_message_pb2.Result
+] = _declare(
     Opcode.PSA_VERIFY_MESSAGE,
-    psa_verify_message_pb2.Operation,
-    psa_verify_message_pb2.Result,
+    "psa_verify_message_pb2",
     _APP,
 )
-LIST_KEYS = _declare(
-    Opcode.LIST_KEYS, list_keys_pb2.Operation, list_keys_pb2.Result, _APP, core=True
+LIST_KEYS: OperationSpec[list_keys_pb2.Operation, list_keys_pb2.Result] = _declare(
+    Opcode.LIST_KEYS, "list_keys_pb2", _APP, core=True
 )
-LIST_CLIENTS = _declare(
-    Opcode.LIST_CLIENTS, list_clients_pb2.Operation, list_clients_pb2.Result, _ADMIN, core=True
+LIST_CLIENTS: OperationSpec[list_clients_pb2.Operation, list_clients_pb2.Result] = _declare(
+    Opcode.LIST_CLIENTS, "list_clients_pb2", _ADMIN, core=True
 )
-DELETE_CLIENT = _declare(
+DELETE_CLIENT: OperationSpec[delete_client_pb2.Operation, delete_client_pb2.Result] = _declare(
     Opcode.DELETE_CLIENT,
-    delete_client_pb2.Operation,
-    delete_client_pb2.Result,
+    "delete_client_pb2",
     _ADMIN,
     core=True,
     idempotent=False,
 )
-ATTEST_KEY = _declare(Opcode.ATTEST_KEY, attest_key_pb2.Operation, attest_key_pb2.Result, _APP)
-PREPARE_KEY_ATTESTATION = _declare(
+ATTEST_KEY: OperationSpec[attest_key_pb2.Operation, attest_key_pb2.Result] = _declare(
+    Opcode.ATTEST_KEY, "attest_key_pb2", _APP
+)
+PREPARE_KEY_ATTESTATION: OperationSpec[
+    prepare_key_attestation_pb2.Operation, prepare_key_attestation_pb2.Result
+] = _declare(
     Opcode.PREPARE_KEY_ATTESTATION,
-    prepare_key_attestation_pb2.Operation,
-    prepare_key_attestation_pb2.Result,
+    "prepare_key_attestation_pb2",
     _APP,
 )
-CAN_DO_CRYPTO = _declare(
-    Opcode.CAN_DO_CRYPTO, can_do_crypto_pb2.Operation, can_do_crypto_pb2.Result, _APP
+CAN_DO_CRYPTO: OperationSpec[can_do_crypto_pb2.Operation, can_do_crypto_pb2.Result] = _declare(
+    Opcode.CAN_DO_CRYPTO, "can_do_crypto_pb2", _APP
 )
 
 # Tessera's own protocol (docs/identity.md, docs/orchestrator.md). Retrying what changes trust or
 # applications is left to the caller: a second root from one process is refused, for one.
-SHARE_TRUST_BUNDLE = _declare(
+SHARE_TRUST_BUNDLE: OperationSpec[
+    share_trust_bundle_pb2.Operation, share_trust_bundle_pb2.Result
+] = _declare(
     Opcode.SHARE_TRUST_BUNDLE,
-    share_trust_bundle_pb2.Operation,
-    share_trust_bundle_pb2.Result,
+    "share_trust_bundle_pb2",
     _NONE,
     _TRUSTING,
     idempotent=False,
 )
-TRUST_STATUS = _declare(
-    Opcode.TRUST_STATUS, trust_status_pb2.Operation, trust_status_pb2.Result, _NONE, _TRUSTING
+TRUST_STATUS: OperationSpec[trust_status_pb2.Operation, trust_status_pb2.Result] = _declare(
+    Opcode.TRUST_STATUS, "trust_status_pb2", _NONE, _TRUSTING
 )
-REVOKE_TOKENS = _declare(
+REVOKE_TOKENS: OperationSpec[revoke_tokens_pb2.Operation, revoke_tokens_pb2.Result] = _declare(
     Opcode.REVOKE_TOKENS,
-    revoke_tokens_pb2.Operation,
-    revoke_tokens_pb2.Result,
+    "revoke_tokens_pb2",
     _NONE,
     idempotent=False,
 )
-ADD_CLIENT = _declare(
+ADD_CLIENT: OperationSpec[add_client_pb2.Operation, add_client_pb2.Result] = _declare(
     Opcode.ADD_CLIENT,
-    add_client_pb2.Operation,
-    add_client_pb2.Result,
+    "add_client_pb2",
     _NONE,
     _IDENTITY,
     idempotent=False,
 )
-PROVE_CLIENT = _declare(
+PROVE_CLIENT: OperationSpec[prove_client_pb2.Operation, prove_client_pb2.Result] = _declare(
     Opcode.PROVE_CLIENT,
-    prove_client_pb2.Operation,
-    prove_client_pb2.Result,
+    "prove_client_pb2",
     _NONE,
     _IDENTITY,
     idempotent=False,
     may_block=True,  # hashes the proven executable
 )
-REMOVE_CLIENT = _declare(
+REMOVE_CLIENT: OperationSpec[remove_client_pb2.Operation, remove_client_pb2.Result] = _declare(
     Opcode.REMOVE_CLIENT,
-    remove_client_pb2.Operation,
-    remove_client_pb2.Result,
+    "remove_client_pb2",
     _NONE,
     _IDENTITY,
     idempotent=False,
 )
-FETCH_TOKEN = _declare(
-    Opcode.FETCH_TOKEN, fetch_token_pb2.Operation, fetch_token_pb2.Result, _NONE, _IDENTITY
+FETCH_TOKEN: OperationSpec[fetch_token_pb2.Operation, fetch_token_pb2.Result] = _declare(
+    Opcode.FETCH_TOKEN, "fetch_token_pb2", _NONE, _IDENTITY
 )
 # The orchestrator's control socket: what changes applications waits for the event loop to carry
 # it out, so it runs on a worker thread (may_block).
-LAUNCH_APP = _declare(
+LAUNCH_APP: OperationSpec[launch_app_pb2.Operation, launch_app_pb2.Result] = _declare(
     Opcode.LAUNCH_APP,
-    launch_app_pb2.Operation,
-    launch_app_pb2.Result,
+    "launch_app_pb2",
     _NONE,
     _ORCHESTRATOR,
     idempotent=False,
     may_block=True,
 )
-LIST_APPS = _declare(
-    Opcode.LIST_APPS, list_apps_pb2.Operation, list_apps_pb2.Result, _NONE, _ORCHESTRATOR
+LIST_APPS: OperationSpec[list_apps_pb2.Operation, list_apps_pb2.Result] = _declare(
+    Opcode.LIST_APPS, "list_apps_pb2", _NONE, _ORCHESTRATOR
 )
-STOP_APP = _declare(
+STOP_APP: OperationSpec[stop_app_pb2.Operation, stop_app_pb2.Result] = _declare(
     Opcode.STOP_APP,
-    stop_app_pb2.Operation,
-    stop_app_pb2.Result,
+    "stop_app_pb2",
     _NONE,
     _ORCHESTRATOR,
     idempotent=False,
     may_block=True,
 )
-RESTART_APP = _declare(
+RESTART_APP: OperationSpec[restart_app_pb2.Operation, restart_app_pb2.Result] = _declare(
     Opcode.RESTART_APP,
-    restart_app_pb2.Operation,
-    restart_app_pb2.Result,
+    "restart_app_pb2",
     _NONE,
     _ORCHESTRATOR,
     idempotent=False,
     may_block=True,
 )
-APP_LOGS = _declare(
+APP_LOGS: OperationSpec[app_logs_pb2.Operation, app_logs_pb2.Result] = _declare(
     Opcode.APP_LOGS,
-    app_logs_pb2.Operation,
-    app_logs_pb2.Result,
+    "app_logs_pb2",
     _NONE,
     _ORCHESTRATOR,
     may_block=True,  # reads a file

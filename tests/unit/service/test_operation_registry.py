@@ -200,3 +200,29 @@ def test_typed_calls_check_the_contract(software: SoftwareProvider) -> None:
     )
     assert len(result.random_bytes) == 16
     assert isinstance(contracts.PING.response(), ping_pb2.Result)
+
+
+def test_each_entry_is_typed_by_the_module_it_loads() -> None:
+    # The messages load on first use, named by a string; the annotation is what mypy checks
+    # handlers against: the two must name the same generated module.
+    import ast
+    from pathlib import Path
+
+    source = Path(contracts.__file__).read_text()
+    checked = 0
+    for node in ast.parse(source).body:
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.value, ast.Call)):
+            continue
+        call = node.value
+        if not (isinstance(call.func, ast.Name) and call.func.id == "_declare"):
+            continue
+        module = call.args[1]
+        assert isinstance(module, ast.Constant)
+        assert ast.unparse(node.annotation) == (
+            f"OperationSpec[{module.value}.Operation, {module.value}.Result]"
+        )
+        checked += 1
+    assert checked == len(contracts.OPERATIONS)
+    for spec in contracts.OPERATIONS.values():
+        assert spec.request.__module__.endswith(spec.module)
+        assert spec.response.__module__.endswith(spec.module)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from tessera._extras import missing_extra
 from tessera._version import VERSION_TUPLE
 from tessera.config import ConfigError
 from tessera.service.config import ServiceConfig
@@ -49,10 +50,9 @@ class TpmProvider(Provider):
         try:
             from tessera.service.providers.tpm._tpm import Tpm
         except ImportError as error:
-            raise ConfigError(
-                f"tpm provider: tpm2-pytss is not usable ({error}); install the 'tpm' extra "
-                "(pip install 'tessera[tpm]', needs libtss2-dev)"
-            ) from None
+            # Installed but unusable (its libtss2 missing, say) is said as such.
+            unusable = f"tpm provider: tpm2-pytss is not usable ({error})"
+            raise ConfigError(missing_extra("tpm", error) or unusable) from None
         self._tpm = Tpm(settings)
         self._ctx = Context(
             tpm=self._tpm,

@@ -1,0 +1,84 @@
+"""What `tessera` imports before it runs a command: the client path stays free of the daemons.
+
+Structural, not timed (benchmarks/cli_startup.py times it): each check runs a fresh interpreter
+and looks at sys.modules.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[3] / "src"
+DAEMON_PARTS = ("tessera.service", "tessera.identity", "tessera.orchestrator", "tessera.daemon")
+HEAVY = (
+    "pkcs11",
+    "tpm2_pytss",
+    "asyncio",
+    "cryptography.x509",
+    "cryptography.hazmat.primitives.serialization",
+    "jwt",
+    "tessera.trust",
+)
+
+
+def loaded_after(code: str) -> set[str]:
+    """The modules a fresh interpreter holds after running `code`."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
+    )
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def offending(modules: set[str], prefixes: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == p or m.startswith(f"{p}.") for p in prefixes))
+
+
+def test_the_entry_point_imports_no_daemon_and_no_client() -> None:
+    modules = loaded_after("import tessera.cli.main")
+    assert offending(modules, DAEMON_PARTS + HEAVY + ("tessera.client._client",)) == []
+    assert not any("pkcs11" in m or "tpm" in m for m in modules)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--endpoint", "/nonexistent/parsec.sock", "ping"],
+        ["--endpoint", "/nonexistent/s", "list-keys"],
+        ["--endpoint", "/nonexistent/s", "sign", "-k", "k", "hello"],
+        ["--endpoint", "/nonexistent/s", "create-ecc-key", "-k", "k"],
+        ["--endpoint", "/nonexistent/s", "delete-key", "-k", "k"],
+    ],
+)
+def test_a_client_command_imports_the_client_path_only(argv: list[str]) -> None:
+    code = f"from tessera.cli.main import main\nmain({argv!r})"
+    modules = loaded_after(code)
+    assert "tessera.client._operations" in modules  # it did run the command
+    assert offending(modules, DAEMON_PARTS + HEAVY) == []
+    assert not any("pkcs11" in m or "tpm" in m for m in modules)
+
+
+def test_ping_loads_the_protobuf_modules_of_the_operations_it_sends() -> None:
+    modules = loaded_after(
+        "from tessera.cli.main import main\nmain(['--endpoint', '/nonexistent/s', 'ping'])"
+    )
+    messages = {m.rsplit(".", 1)[1] for m in modules if m.startswith("tessera.wire.proto.")}
+    assert "ping_pb2" in messages
+    assert not messages & {"psa_sign_hash_pb2", "list_keys_pb2", "add_client_pb2"}
+
+
+def test_help_imports_no_command_module() -> None:
+    modules = loaded_after(
+        "from tessera.cli.main import main\nimport contextlib, io\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n    main(['--help'])"
+    )
+    commands = sorted(m for m in modules if m.startswith("tessera.cli.") and m.endswith("_cmd"))
+    assert commands == []
+    assert "tessera.client._operations" not in modules
