@@ -218,9 +218,9 @@ def test_each_entry_is_typed_by_the_module_it_loads() -> None:
             continue
         module = call.args[1]
         assert isinstance(module, ast.Constant)
-        assert ast.unparse(node.annotation) == (
-            f"OperationSpec[{module.value}.Operation, {module.value}.Result]"
-        )
+        assert isinstance(module.value, str)
+        name = module.value
+        assert ast.unparse(node.annotation) == f"OperationSpec[{name}.Operation, {name}.Result]"
         checked += 1
     assert checked == len(contracts.OPERATIONS)
     for spec in contracts.OPERATIONS.values():
