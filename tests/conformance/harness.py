@@ -141,7 +141,7 @@ class UnderTest:
         return capability in self.kind.capabilities
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def daemon() -> Iterator[RunningService]:
     """One service with every provider available here: software, PKCS#11 on a fresh SoftHSM2
     token, TPM on a fresh swtpm (ids 1, 2, 3)."""

@@ -137,8 +137,15 @@ class Refusal:
     status: Status
 
 
-def _sign(name: str, alg: A.AsymmetricSignature, size: int) -> psa_sign_hash_pb2.Operation:
-    return psa_sign_hash_pb2.Operation(key_name=name, alg=alg, hash=bytes(size))
+def _signing(
+    attrs: psa_key_attributes_pb2.KeyAttributes,
+    alg: A.AsymmetricSignature,
+    size: int,
+    status: Status,
+) -> Refusal:
+    """A key made with `attrs` asked to sign a `size`-byte hash with `alg`."""
+    op = psa_sign_hash_pb2.Operation(key_name="key", alg=alg, hash=bytes(size))
+    return Refusal("key", attrs, Opcode.PSA_SIGN_HASH, op, status)
 
 
 WILDCARD = attributes(
@@ -148,68 +155,43 @@ WILDCARD = attributes(
     family=SECP_R1,
     sign_hash=True,
 )
+SHA1_ECDSA = sign("ecdsa", A.Hash.SHA_1)
 REFUSALS = {
-    "sign-without-the-flag": Refusal(
-        "verify-only",
-        ecc(verify_hash=True),
-        Opcode.PSA_SIGN_HASH,
-        _sign("verify-only", ECDSA, 32),
-        Status.PSA_ERROR_NOT_PERMITTED,
+    "sign-without-the-flag": _signing(
+        ecc(verify_hash=True), ECDSA, 32, Status.PSA_ERROR_NOT_PERMITTED
     ),
-    "another-algorithm": Refusal(
-        "signer",
-        ecc(sign_hash=True),
-        Opcode.PSA_SIGN_HASH,
-        _sign("signer", sign("ecdsa", A.Hash.SHA_384), 48),
-        Status.PSA_ERROR_NOT_PERMITTED,
+    "another-algorithm": _signing(
+        ecc(sign_hash=True), sign("ecdsa", A.Hash.SHA_384), 48, Status.PSA_ERROR_NOT_PERMITTED
     ),
-    "wrong-hash-length": Refusal(
-        "signer2",
-        ecc(sign_hash=True),
-        Opcode.PSA_SIGN_HASH,
-        _sign("signer2", ECDSA, 20),
-        Status.PSA_ERROR_INVALID_ARGUMENT,
+    "wrong-hash-length": _signing(
+        ecc(sign_hash=True), ECDSA, 20, Status.PSA_ERROR_INVALID_ARGUMENT
     ),
-    "wildcard-with-sha1": Refusal(
-        "wild",
-        WILDCARD,
-        Opcode.PSA_SIGN_HASH,
-        _sign("wild", sign("ecdsa", A.Hash.SHA_1), 20),
-        Status.DEPRECATED_PRIMITIVE,
-    ),
-    "wildcard-with-sha384": Refusal(
-        "wild2",
-        WILDCARD,
-        Opcode.PSA_SIGN_HASH,
-        _sign("wild2", sign("ecdsa", A.Hash.SHA_384), 48),
-        Status.SUCCESS,
-    ),
+    "wildcard-with-sha1": _signing(WILDCARD, SHA1_ECDSA, 20, Status.DEPRECATED_PRIMITIVE),
+    "wildcard-with-sha384": _signing(WILDCARD, sign("ecdsa", A.Hash.SHA_384), 48, Status.SUCCESS),
     "encrypt-without-the-flag": Refusal(
-        "decrypt-only",
+        "key",
         attributes("rsa_key_pair", 2048, A(asymmetric_encryption=pkcs1v15_crypt()), decrypt=True),
         Opcode.PSA_ASYMMETRIC_ENCRYPT,
-        psa_asymmetric_encrypt_pb2.Operation(
-            key_name="decrypt-only", alg=pkcs1v15_crypt(), plaintext=b"x"
-        ),
+        psa_asymmetric_encrypt_pb2.Operation(key_name="key", alg=pkcs1v15_crypt(), plaintext=b"x"),
         Status.PSA_ERROR_NOT_PERMITTED,
     ),
     "name-taken": Refusal(
-        "taken",
+        "key",
         ecc(sign_hash=True),
         Opcode.PSA_GENERATE_KEY,
-        psa_generate_key_pb2.Operation(key_name="taken", attributes=ecc(sign_hash=True)),
+        psa_generate_key_pb2.Operation(key_name="key", attributes=ecc(sign_hash=True)),
         Status.PSA_ERROR_ALREADY_EXISTS,
     ),
     "deprecated-policy": Refusal(
-        "old",
+        "key",
         None,
         Opcode.PSA_GENERATE_KEY,
         psa_generate_key_pb2.Operation(
-            key_name="old",
+            key_name="key",
             attributes=attributes(
                 "ecc_key_pair",
                 256,
-                A(asymmetric_signature=sign("ecdsa", A.Hash.SHA_1)),
+                A(asymmetric_signature=SHA1_ECDSA),
                 family=SECP_R1,
                 sign_hash=True,
             ),

@@ -64,8 +64,11 @@ def _import(
     return status
 
 
-def _refused(status: Status, tally: Tally, case: Case) -> None:
-    assert status in REFUSALS, f"{tally.name} tcId {case.tc_id}: {status.name}"
+def _run(provider: Provider, opcode: Opcode, operation: Any, tally: Tally, case: Case) -> Any:
+    """The operation's result, or None when refused (with a status a bad input may get)."""
+    status, result = outcome(provider, opcode, operation)
+    assert status is Status.SUCCESS or status in REFUSALS, f"{tally.name} {case.tc_id}: {status}"
+    return result
 
 
 def _verify_all(
@@ -73,7 +76,7 @@ def _verify_all(
     name: str,
     key_for: Any,
     signature_for: Any,
-) -> Tally:
+) -> None:
     """Import each group's public key (`key_for(group) -> (attrs, data, alg)`), then check
     every signature with PsaVerifyMessage (`signature_for(case) -> bytes | None`, None when the
     signature cannot be expressed in PSA's format at all)."""
@@ -94,11 +97,9 @@ def _verify_all(
         op = psa_verify_message_pb2.Operation(
             key_name=key_name, alg=alg, message=case.hex("msg"), signature=signature
         )
-        status, _ = outcome(provider, Opcode.PSA_VERIFY_MESSAGE, op)
-        if status is not Status.SUCCESS:
-            _refused(status, tally, case)
-        tally.record(case, accepted=status is Status.SUCCESS)
-    return tally
+        result = _run(provider, Opcode.PSA_VERIFY_MESSAGE, op, tally, case)
+        tally.record(case, accepted=result is not None)
+    tally.check()
 
 
 # Signatures
@@ -132,45 +133,31 @@ def test_ecdsa_der_signatures(software: Provider, name: str) -> None:
         width = max(size, (r.bit_length() + 7) // 8, (s.bit_length() + 7) // 8)
         return r.to_bytes(width, "big") + s.to_bytes(width, "big")
 
-    tally = _verify_all(software, name, key_for, signature_for)
-    tally.check()
-    assert tally.accepted["valid"] > 0
+    _verify_all(software, name, key_for, signature_for)
 
 
-@pytest.mark.parametrize(
-    "name", ["rsa_signature_2048_sha256_test", "rsa_signature_3072_sha384_test"]
-)
-def test_rsa_pkcs1v15_signatures(software: Provider, name: str) -> None:
-    def key_for(group: dict[str, Any]) -> Any:
-        alg = sign("rsa_pkcs1v15_sign", HASHES[group["sha"]])
-        attrs = attributes(
-            "rsa_public_key", group["keySize"], A(asymmetric_signature=alg), verify_message=True
-        )
-        return attrs, bytes.fromhex(group["publicKeyAsn"]), alg
-
-    tally = _verify_all(software, name, key_for, lambda case: case.hex("sig"))
-    tally.check()
-    assert tally.accepted["valid"] > 0
+RSA_SIGNATURES = [
+    ("rsa_signature_2048_sha256_test", "rsa_pkcs1v15_sign"),
+    ("rsa_signature_3072_sha384_test", "rsa_pkcs1v15_sign"),
+    ("rsa_pss_2048_sha256_mgf1_32_test", "rsa_pss"),
+    ("rsa_pss_2048_sha384_mgf1_48_test", "rsa_pss"),
+]
 
 
-@pytest.mark.parametrize(
-    "name", ["rsa_pss_2048_sha256_mgf1_32_test", "rsa_pss_2048_sha384_mgf1_48_test"]
-)
-def test_rsa_pss_signatures(software: Provider, name: str) -> None:
+@pytest.mark.parametrize(("name", "scheme"), RSA_SIGNATURES)
+def test_rsa_signatures(software: Provider, name: str, scheme: str) -> None:
     def key_for(group: dict[str, Any]) -> Any:
         hash_alg = HASHES[group["sha"]]
-        # PSA's RSA-PSS: MGF1 with the message hash, a salt as long as the hash.
-        assert group["mgfSha"] == group["sha"]
-        assert group["sLen"] == {A.Hash.SHA_256: 32, A.Hash.SHA_384: 48}[hash_alg]
-        alg = sign("rsa_pss", hash_alg)
+        if scheme == "rsa_pss":  # PSA's RSA-PSS: MGF1 with the message hash, salt as long
+            assert group["mgfSha"] == group["sha"]
+            assert group["sLen"] == {A.Hash.SHA_256: 32, A.Hash.SHA_384: 48}[hash_alg]
+        alg = sign(scheme, hash_alg)
         attrs = attributes(
             "rsa_public_key", group["keySize"], A(asymmetric_signature=alg), verify_message=True
         )
         return attrs, bytes.fromhex(group["publicKeyAsn"]), alg
 
-    tally = _verify_all(software, name, key_for, lambda case: case.hex("sig"))
-    tally.check()
-    assert tally.accepted["valid"] > 0
+    _verify_all(software, name, key_for, lambda case: case.hex("sig"))
 
 
 def test_ed25519_signatures(software: Provider) -> None:
@@ -181,9 +168,7 @@ def test_ed25519_signatures(software: Provider) -> None:
         )
         return attrs, bytes.fromhex(group["publicKey"]["pk"]), alg
 
-    tally = _verify_all(software, "ed25519_test", key_for, lambda case: case.hex("sig"))
-    tally.check()
-    assert tally.accepted["valid"] > 0
+    _verify_all(software, "ed25519_test", key_for, lambda case: case.hex("sig"))
 
 
 # Asymmetric encryption
@@ -225,13 +210,11 @@ def test_rsa_oaep_decryption(software: Provider, name: str) -> None:
         op = psa_asymmetric_decrypt_pb2.Operation(
             key_name=key_name, alg=alg, ciphertext=case.hex("ct"), salt=case.hex("label")
         )
-        status, result = outcome(software, Opcode.PSA_ASYMMETRIC_DECRYPT, op)
-        if status is not Status.SUCCESS:
-            _refused(status, tally, case)
-        accepted = status is Status.SUCCESS
-        tally.record(case, accepted, accepted and result.plaintext == case.hex("msg"))
+        result = _run(software, Opcode.PSA_ASYMMETRIC_DECRYPT, op, tally, case)
+        tally.record(
+            case, result is not None, result is not None and result.plaintext == case.hex("msg")
+        )
     tally.check()
-    assert tally.accepted["valid"] > 0
 
 
 # AEAD
@@ -256,7 +239,6 @@ def _aead_admitted(kind: int, nonce: int, tag: int) -> bool:
 def test_aead(software: Provider, name: str) -> None:
     key_kind, kind = AEAD_KINDS[name]
     tally = Tally(name)
-    outside: list[int] = []
     for case in cases(name):
         tag_size = case.group["tagSize"] // 8
         alg = aead(kind, None if tag_size == 16 else tag_size)
@@ -266,24 +248,20 @@ def test_aead(software: Provider, name: str) -> None:
         if import_status is not Status.SUCCESS:
             # Only a shortened tag PSA does not define may be refused as a policy.
             assert not _aead_admitted(kind, 12, tag_size), (name, case.tc_id, import_status)
-            outside.append(case.tc_id)
-            tally.record(case, accepted=False, note="(tag length outside PSA)")
+            tally.outside(case)
             continue
         nonce, aad = case.hex("iv"), case.hex("aad")
         sealed = case.hex("ct") + case.hex("tag")
         op = psa_aead_decrypt_pb2.Operation(
             key_name=key_name, alg=alg, nonce=nonce, additional_data=aad, ciphertext=sealed
         )
-        status, result = outcome(software, Opcode.PSA_AEAD_DECRYPT, op)
-        admitted = _aead_admitted(kind, len(nonce), tag_size)
-        if not admitted:
+        if not _aead_admitted(kind, len(nonce), tag_size):
+            status, _ = outcome(software, Opcode.PSA_AEAD_DECRYPT, op)
             assert status in (Status.PSA_ERROR_INVALID_ARGUMENT, Status.PSA_ERROR_NOT_SUPPORTED)
-            outside.append(case.tc_id)
-            tally.record(case, accepted=False, note="(parameters outside Tessera's range)")
+            tally.outside(case)
             continue
-        if status is not Status.SUCCESS:
-            _refused(status, tally, case)
-        accepted = status is Status.SUCCESS
+        result = _run(software, Opcode.PSA_AEAD_DECRYPT, op, tally, case)
+        accepted = result is not None
         right = accepted and result.plaintext == case.hex("msg")
         if accepted and case.result == "valid":
             encrypt = psa_aead_encrypt_pb2.Operation(
@@ -297,10 +275,7 @@ def test_aead(software: Provider, name: str) -> None:
                 right and handle(software, Opcode.PSA_AEAD_ENCRYPT, encrypt).ciphertext == sealed
             )
         tally.record(case, accepted, right)
-    # Only the refusals by design are mismatches: take them out, then nothing else may be left.
-    tally.mismatches = [m for m in tally.mismatches if int(m.split()[1].rstrip(":")) not in outside]
     tally.check()
-    assert tally.accepted["valid"] > 0
 
 
 # MAC
@@ -320,10 +295,7 @@ def test_hmac_sha256(software: Provider) -> None:
         op = psa_mac_verify_pb2.Operation(
             key_name=key_name, alg=alg, input=case.hex("msg"), mac=case.hex("tag")
         )
-        status, _ = outcome(software, Opcode.PSA_MAC_VERIFY, op)
-        if status is not Status.SUCCESS:
-            _refused(status, tally, case)
-        accepted = status is Status.SUCCESS
+        accepted = _run(software, Opcode.PSA_MAC_VERIFY, op, tally, case) is not None
         right = True
         if accepted:
             compute = psa_mac_compute_pb2.Operation(
@@ -332,7 +304,6 @@ def test_hmac_sha256(software: Provider) -> None:
             right = handle(software, Opcode.PSA_MAC_COMPUTE, compute).mac == case.hex("tag")
         tally.record(case, accepted, right)
     tally.check()
-    assert tally.accepted["valid"] > 0
 
 
 # Key agreement
@@ -350,13 +321,10 @@ def test_ecdh(software: Provider, name: str) -> None:
         op = psa_raw_key_agreement_pb2.Operation(
             alg=A.KeyAgreement.ECDH, private_key_name=key_name, peer_key=case.hex("public")
         )
-        status, result = outcome(software, Opcode.PSA_RAW_KEY_AGREEMENT, op)
-        if status is not Status.SUCCESS:
-            _refused(status, tally, case)
-        accepted = status is Status.SUCCESS
-        tally.record(case, accepted, accepted and result.shared_secret == case.hex("shared"))
+        result = _run(software, Opcode.PSA_RAW_KEY_AGREEMENT, op, tally, case)
+        right = result is not None and result.shared_secret == case.hex("shared")
+        tally.record(case, result is not None, right)
     tally.check()
-    assert tally.accepted["valid"] > 0
 
 
 def test_every_file_is_the_one_its_provenance_names() -> None:
