@@ -35,7 +35,6 @@ from tessera.wire.proto import (
     psa_export_key_pb2,
     psa_export_public_key_pb2,
     psa_generate_key_pb2,
-    psa_generate_random_pb2,
     psa_hash_compare_pb2,
     psa_hash_compute_pb2,
     psa_import_key_pb2,
@@ -201,98 +200,69 @@ def _x25519(service: RunningService) -> None:
     assert shared.shared_secret == peer.exchange(ours_key)
 
 
+def _secret_import_export(service: RunningService) -> None:
+    attrs, data = attributes("aes", 0, export=True), os.urandom(16)
+    op = psa_import_key_pb2.Operation(key_name="imp", attributes=attrs, data=data)
+    ok(service, Opcode.PSA_IMPORT_KEY, op)
+    assert fails(service, Opcode.PSA_IMPORT_KEY, op) is Status.PSA_ERROR_ALREADY_EXISTS
+    exported = ok(service, Opcode.PSA_EXPORT_KEY, psa_export_key_pb2.Operation(key_name="imp"))
+    assert isinstance(exported, psa_export_key_pb2.Result) and exported.data == data
+
+
+def _can_do_crypto_refuses_deprecated(service: RunningService) -> None:
+    check = can_do_crypto_pb2.Operation(
+        check_type=can_do_crypto_pb2.GENERATE, attributes=attributes("aes", 256)
+    )
+    ok(service, Opcode.CAN_DO_CRYPTO, check)
+    check.attributes.CopyFrom(
+        attributes(
+            "ecc_key_pair", 256, sign_policy("ecdsa", A.SHA_1), family=SECP_R1, sign_hash=True
+        )
+    )
+    assert fails(service, Opcode.CAN_DO_CRYPTO, check) is Status.PSA_ERROR_NOT_SUPPORTED
+
+
+def _keyless_hashes(service: RunningService) -> None:
+    op = psa_hash_compute_pb2.Operation(alg=A.SHA_256, input=b"abc")
+    hashed = ok(service, Opcode.PSA_HASH_COMPUTE, op)
+    assert isinstance(hashed, psa_hash_compute_pb2.Result)
+    assert hashed.hash.hex().startswith("ba7816bf")  # FIPS 180-2 example "abc"
+    compare = psa_hash_compare_pb2.Operation(alg=A.SHA_256, input=b"abc", hash=hashed.hash)
+    ok(service, Opcode.PSA_HASH_COMPARE, compare)
+    compare.input = b"abd"
+    assert fails(service, Opcode.PSA_HASH_COMPARE, compare) is Status.PSA_ERROR_INVALID_SIGNATURE
+
+
+def _no_attestation(service: RunningService) -> None:
+    prepare = prepare_key_attestation_pb2.Operation()
+    assert fails(service, Opcode.PREPARE_KEY_ATTESTATION, prepare) is Status.PSA_ERROR_NOT_SUPPORTED
+    assert fails(service, Opcode.ATTEST_KEY, attest_key_pb2.Operation()) is (
+        Status.PSA_ERROR_NOT_SUPPORTED
+    )
+
+
+def _needs_authentication(service: RunningService) -> None:
+    op = psa_generate_key_pb2.Operation(key_name="k", attributes=attributes("aes", 128))
+    status, _ = call(service, Opcode.PSA_GENERATE_KEY, op, app=None)
+    assert status is Status.NOT_AUTHENTICATED
+
+
 SOFTWARE_ONLY = {
     "oaep-with-label": _oaep_with_label,
     "aes-cbc-pkcs7": _cbc_pkcs7,
     "hmac-sha256": _hmac,
     "x25519": _x25519,
+    "secret-import-export": _secret_import_export,
+    "can-do-crypto-refuses-deprecated": _can_do_crypto_refuses_deprecated,
+    "keyless-hashes": _keyless_hashes,
+    "no-attestation": _no_attestation,
+    "needs-authentication": _needs_authentication,
 }
 
 
 @pytest.mark.parametrize("case", sorted(SOFTWARE_ONLY))
 def test_software_only_operation(service: RunningService, case: str) -> None:
     SOFTWARE_ONLY[case](service)
-
-
-def test_key_management_capabilities_and_keyless_operations(service: RunningService) -> None:
-    attrs = attributes("aes", 0, export=True)
-    data = os.urandom(16)
-    ok(
-        service,
-        Opcode.PSA_IMPORT_KEY,
-        psa_import_key_pb2.Operation(key_name="imp", attributes=attrs, data=data),
-    )
-    assert (
-        fails(
-            service,
-            Opcode.PSA_IMPORT_KEY,
-            psa_import_key_pb2.Operation(key_name="imp", attributes=attrs, data=data),
-        )
-        is Status.PSA_ERROR_ALREADY_EXISTS
-    )
-    exported = ok(service, Opcode.PSA_EXPORT_KEY, psa_export_key_pb2.Operation(key_name="imp"))
-    assert isinstance(exported, psa_export_key_pb2.Result) and exported.data == data
-    ok(service, Opcode.PSA_DESTROY_KEY, psa_destroy_key_pb2.Operation(key_name="imp"))
-    assert (
-        fails(service, Opcode.PSA_EXPORT_KEY, psa_export_key_pb2.Operation(key_name="imp"))
-        is Status.PSA_ERROR_DOES_NOT_EXIST
-    )
-    assert (
-        fails(service, Opcode.PSA_DESTROY_KEY, psa_destroy_key_pb2.Operation(key_name="imp"))
-        is Status.PSA_ERROR_DOES_NOT_EXIST
-    )
-    deprecated = attributes(
-        "ecc_key_pair", 256, sign_policy("ecdsa", A.SHA_1), family=SECP_R1, sign_hash=True
-    )
-    assert generate(service, "old", deprecated) is Status.DEPRECATED_PRIMITIVE
-    check = can_do_crypto_pb2.Operation
-    ok(
-        service,
-        Opcode.CAN_DO_CRYPTO,
-        check(check_type=can_do_crypto_pb2.GENERATE, attributes=attributes("aes", 256)),
-    )
-    assert (
-        fails(
-            service,
-            Opcode.CAN_DO_CRYPTO,
-            check(check_type=can_do_crypto_pb2.GENERATE, attributes=deprecated),
-        )
-        is Status.PSA_ERROR_NOT_SUPPORTED
-    )
-    random_bytes = ok(
-        service, Opcode.PSA_GENERATE_RANDOM, psa_generate_random_pb2.Operation(size=32), app="alice"
-    )
-    assert (
-        isinstance(random_bytes, psa_generate_random_pb2.Result)
-        and len(random_bytes.random_bytes) == 32
-    )
-    hashed = ok(
-        service,
-        Opcode.PSA_HASH_COMPUTE,
-        psa_hash_compute_pb2.Operation(alg=A.SHA_256, input=b"abc"),
-    )
-    assert isinstance(hashed, psa_hash_compute_pb2.Result)
-    assert hashed.hash.hex().startswith("ba7816bf")  # FIPS 180-2 example "abc"
-    ok(
-        service,
-        Opcode.PSA_HASH_COMPARE,
-        psa_hash_compare_pb2.Operation(alg=A.SHA_256, input=b"abc", hash=hashed.hash),
-    )
-    assert (
-        fails(service, Opcode.PREPARE_KEY_ATTESTATION, prepare_key_attestation_pb2.Operation())
-        is Status.PSA_ERROR_NOT_SUPPORTED
-    )
-    assert (
-        fails(service, Opcode.ATTEST_KEY, attest_key_pb2.Operation())
-        is Status.PSA_ERROR_NOT_SUPPORTED
-    )
-    status, _ = call(
-        service,
-        Opcode.PSA_GENERATE_KEY,
-        psa_generate_key_pb2.Operation(key_name="k", attributes=attrs),
-        app=None,
-    )
-    assert status is Status.NOT_AUTHENTICATED
 
 
 def test_applications_are_isolated(service: RunningService) -> None:
