@@ -2,8 +2,8 @@
 when the way operations are dispatched to providers changes.
 
 Two roads, both through the entry point the dispatcher uses today:
-- in process, `provider.handle(opcode, context, operation)` on a software provider built as the
-  service builds it (the Wycheproof vectors: thousands of cases, no sockets);
+- in process, `provider.handle(opcode, context, operation)` on a software provider over a
+  temporary key store (the Wycheproof vectors: thousands of cases, no sockets);
 - over the wire, a real daemon serving the software, PKCS#11 (SoftHSM2) and TPM (swtpm) providers
   side by side (the conformance suite), so each answer is what a client would see.
 """
@@ -76,7 +76,6 @@ class Kind:
 
 
 CAPABILITIES = {
-    "aes": "AES keys",
     "aes_gcm": "AES-GCM",
     "aes_ccm": "AES-CCM",
     "chacha20_poly1305": "ChaCha20-Poly1305",
@@ -103,7 +102,7 @@ KINDS = {
             "pkcs11",
             2,
             "30e39502-eba6-4d60-a4af-c518b7f5e38f",
-            frozenset({"aes", "aes_gcm", "import_private", "secp_k1"}),
+            frozenset({"aes_gcm", "import_private", "secp_k1"}),
         ),
         # A TPM has no symmetric keys here, wraps only keys it made, and never lets them out.
         Kind(
