@@ -29,13 +29,14 @@ class ProviderCalls:
 
     service: RunningService
     provider: int
+    timeout: float = 10.0  # per request: key generation on a loaded machine can be slow
 
     def call(self, opcode: Opcode, op: Message, app: str = "alice") -> tuple[Status, Any]:
         """The status and, on success, the decoded result."""
         provider = 0 if opcode.is_core else self.provider
         # As Tessera's own client: it knows the extensions (MAC opcodes in ListOpcodes).
         request = request_bytes(opcode, op, provider=provider, extensions=True, **direct(app))
-        response = self.service.call(request)
+        response = self.service.call(request, self.timeout)
         status = Status(response.header.status)
         return status, decode_result(opcode, response.body) if status is Status.SUCCESS else None
 

@@ -1,5 +1,7 @@
-"""The software provider through the real daemon: every operation, refusals, isolation,
-persistence across restarts, and kill -9 during key creation and destruction."""
+"""The software provider through the real daemon: what only it does (ciphers, MACs, key
+agreement, OAEP labels, keyless operations), ListOpcodes, isolation of exported secrets,
+persistence across restarts, and kill -9 during key creation and destruction. What every
+provider shares is in tests/conformance."""
 
 from __future__ import annotations
 
@@ -14,8 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, utils, x25519
+from cryptography.hazmat.primitives.asymmetric import x25519
 from google.protobuf.message import Message
 
 from tessera.wire.contracts import decode_result
@@ -26,8 +27,6 @@ from tessera.wire.proto import (
     list_keys_pb2,
     list_opcodes_pb2,
     prepare_key_attestation_pb2,
-    psa_aead_decrypt_pb2,
-    psa_aead_encrypt_pb2,
     psa_asymmetric_decrypt_pb2,
     psa_asymmetric_encrypt_pb2,
     psa_cipher_decrypt_pb2,
@@ -36,7 +35,6 @@ from tessera.wire.proto import (
     psa_export_key_pb2,
     psa_export_public_key_pb2,
     psa_generate_key_pb2,
-    psa_generate_random_pb2,
     psa_hash_compare_pb2,
     psa_hash_compute_pb2,
     psa_import_key_pb2,
@@ -44,10 +42,7 @@ from tessera.wire.proto import (
     psa_mac_compute_pb2,
     psa_mac_verify_pb2,
     psa_raw_key_agreement_pb2,
-    psa_sign_hash_pb2,
     psa_sign_message_pb2,
-    psa_verify_hash_pb2,
-    psa_verify_message_pb2,
 )
 from tessera.wire.status import Status
 from tests.support import (
@@ -61,7 +56,6 @@ from tests.unit.software.builders import (
     MONTGOMERY,
     SECP_R1,
     A,
-    aead,
     attributes,
     ecdh,
     hmac,
@@ -140,324 +134,135 @@ def test_every_software_opcode_is_listed(service: RunningService) -> None:
     assert set(listed.opcodes) == {int(op) for op in expected}
 
 
-def test_signatures(service: RunningService) -> None:
-    alg = sign("ecdsa", A.SHA_256)
-    attrs = attributes(
-        "ecc_key_pair",
-        256,
-        A(asymmetric_signature=alg),
-        family=SECP_R1,
-        sign_hash=True,
-        verify_hash=True,
-    )
-    assert generate(service, "sig", attrs) is Status.SUCCESS
-    digest = hashes.Hash(hashes.SHA256())
-    digest.update(b"message")
-    value = digest.finalize()
-    signed = ok(
-        service,
-        Opcode.PSA_SIGN_HASH,
-        psa_sign_hash_pb2.Operation(key_name="sig", alg=alg, hash=value),
-    )
-    assert isinstance(signed, psa_sign_hash_pb2.Result) and len(signed.signature) == 64
-    ok(
-        service,
-        Opcode.PSA_VERIFY_HASH,
-        psa_verify_hash_pb2.Operation(
-            key_name="sig", alg=alg, hash=value, signature=signed.signature
-        ),
-    )
-    message = ok(
-        service,
-        Opcode.PSA_SIGN_MESSAGE,
-        psa_sign_message_pb2.Operation(key_name="sig", alg=alg, message=b"message"),
-    )
-    assert isinstance(message, psa_sign_message_pb2.Result)
-    ok(
-        service,
-        Opcode.PSA_VERIFY_MESSAGE,
-        psa_verify_message_pb2.Operation(
-            key_name="sig", alg=alg, message=b"message", signature=message.signature
-        ),
-    )
-    # The exported public key verifies the signature outside the service.
-    public = ok(
-        service, Opcode.PSA_EXPORT_PUBLIC_KEY, psa_export_public_key_pb2.Operation(key_name="sig")
-    )
-    assert isinstance(public, psa_export_public_key_pb2.Result)
-    key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), public.data)
-    r, s = (
-        int.from_bytes(message.signature[:32], "big"),
-        int.from_bytes(message.signature[32:], "big"),
-    )
-    key.verify(utils.encode_dss_signature(r, s), b"message", ec.ECDSA(hashes.SHA256()))
-    bad = bytes(64)
-    assert (
-        fails(
-            service,
-            Opcode.PSA_VERIFY_MESSAGE,
-            psa_verify_message_pb2.Operation(
-                key_name="sig", alg=alg, message=b"message", signature=bad
-            ),
-        )
-        is Status.PSA_ERROR_INVALID_SIGNATURE
-    )
-    assert (
-        fails(
-            service,
-            Opcode.PSA_SIGN_HASH,
-            psa_sign_hash_pb2.Operation(key_name="sig", alg=alg, hash=value[:20]),
-        )
-        is Status.PSA_ERROR_INVALID_ARGUMENT
-    )
-    assert (
-        fails(
-            service,
-            Opcode.PSA_SIGN_HASH,
-            psa_sign_hash_pb2.Operation(
-                key_name="sig", alg=sign("ecdsa", A.SHA_384), hash=bytes(48)
-            ),
-        )
-        is Status.PSA_ERROR_NOT_PERMITTED
-    )
-    assert (
-        fails(service, Opcode.PSA_EXPORT_KEY, psa_export_key_pb2.Operation(key_name="sig"))
-        is Status.PSA_ERROR_NOT_PERMITTED
-    )
+# What only the software provider does, one case each (the operations every provider shares,
+# signatures and AEADs among them, are in tests/conformance).
+
+CRYPT = {"encrypt": True, "decrypt": True}
 
 
-def test_encryption_macs_and_agreement(service: RunningService) -> None:
-    crypt = {"encrypt": True, "decrypt": True}
-    rsa_alg = oaep(A.SHA_256)
-    assert (
-        generate(
-            service,
-            "rsa",
-            attributes("rsa_key_pair", 2048, A(asymmetric_encryption=rsa_alg), **crypt),
-        )
-        is Status.SUCCESS
+def _oaep_with_label(service: RunningService) -> None:
+    alg = oaep(A.SHA_256)
+    attrs = attributes("rsa_key_pair", 2048, A(asymmetric_encryption=alg), **CRYPT)
+    assert generate(service, "rsa", attrs) is Status.SUCCESS
+    op = psa_asymmetric_encrypt_pb2.Operation(key_name="rsa", alg=alg, plaintext=b"p", salt=b"l")
+    sealed = ok(service, Opcode.PSA_ASYMMETRIC_ENCRYPT, op)
+    assert isinstance(sealed, psa_asymmetric_encrypt_pb2.Result)
+    back = psa_asymmetric_decrypt_pb2.Operation(
+        key_name="rsa", alg=alg, ciphertext=sealed.ciphertext, salt=b"l"
     )
-    encrypted = ok(
-        service,
-        Opcode.PSA_ASYMMETRIC_ENCRYPT,
-        psa_asymmetric_encrypt_pb2.Operation(
-            key_name="rsa", alg=rsa_alg, plaintext=b"p", salt=b"label"
-        ),
-    )
-    assert isinstance(encrypted, psa_asymmetric_encrypt_pb2.Result)
-    decrypted = ok(
-        service,
-        Opcode.PSA_ASYMMETRIC_DECRYPT,
-        psa_asymmetric_decrypt_pb2.Operation(
-            key_name="rsa", alg=rsa_alg, ciphertext=encrypted.ciphertext, salt=b"label"
-        ),
-    )
-    assert isinstance(decrypted, psa_asymmetric_decrypt_pb2.Result) and decrypted.plaintext == b"p"
-    assert (
-        fails(
-            service,
-            Opcode.PSA_ASYMMETRIC_DECRYPT,
-            psa_asymmetric_decrypt_pb2.Operation(
-                key_name="rsa", alg=rsa_alg, ciphertext=encrypted.ciphertext
-            ),
-        )
-        is Status.PSA_ERROR_INVALID_PADDING
-    )
+    opened = ok(service, Opcode.PSA_ASYMMETRIC_DECRYPT, back)
+    assert isinstance(opened, psa_asymmetric_decrypt_pb2.Result) and opened.plaintext == b"p"
+    back.salt = b""
+    assert fails(service, Opcode.PSA_ASYMMETRIC_DECRYPT, back) is Status.PSA_ERROR_INVALID_PADDING
 
-    gcm = aead(A.Aead.GCM)
-    assert generate(service, "aes", attributes("aes", 256, A(aead=gcm), **crypt)) is Status.SUCCESS
-    sealed = ok(
-        service,
-        Opcode.PSA_AEAD_ENCRYPT,
-        psa_aead_encrypt_pb2.Operation(
-            key_name="aes", alg=gcm, nonce=bytes(12), additional_data=b"ad", plaintext=b"text"
-        ),
-    )
-    assert isinstance(sealed, psa_aead_encrypt_pb2.Result) and len(sealed.ciphertext) == 4 + 16
-    opened = ok(
-        service,
-        Opcode.PSA_AEAD_DECRYPT,
-        psa_aead_decrypt_pb2.Operation(
-            key_name="aes",
-            alg=gcm,
-            nonce=bytes(12),
-            additional_data=b"ad",
-            ciphertext=sealed.ciphertext,
-        ),
-    )
-    assert isinstance(opened, psa_aead_decrypt_pb2.Result) and opened.plaintext == b"text"
-    assert (
-        fails(
-            service,
-            Opcode.PSA_AEAD_DECRYPT,
-            psa_aead_decrypt_pb2.Operation(
-                key_name="aes", alg=gcm, nonce=bytes(12), ciphertext=sealed.ciphertext
-            ),
-        )
-        is Status.PSA_ERROR_INVALID_SIGNATURE
-    )
-    assert (
-        fails(
-            service,
-            Opcode.PSA_AEAD_ENCRYPT,
-            psa_aead_encrypt_pb2.Operation(key_name="aes", alg=gcm, nonce=bytes(3), plaintext=b"t"),
-        )
-        is Status.PSA_ERROR_INVALID_ARGUMENT
-    )
 
-    assert (
-        generate(service, "cbc", attributes("aes", 128, A(cipher=A.CBC_PKCS7), **crypt))
-        is Status.SUCCESS
-    )
-    ciphered = ok(
-        service,
-        Opcode.PSA_CIPHER_ENCRYPT,
-        psa_cipher_encrypt_pb2.Operation(key_name="cbc", alg=A.CBC_PKCS7, plaintext=b"hello"),
-    )
+def _cbc_pkcs7(service: RunningService) -> None:
+    attrs = attributes("aes", 128, A(cipher=A.CBC_PKCS7), **CRYPT)
+    assert generate(service, "cbc", attrs) is Status.SUCCESS
+    op = psa_cipher_encrypt_pb2.Operation(key_name="cbc", alg=A.CBC_PKCS7, plaintext=b"hello")
+    ciphered = ok(service, Opcode.PSA_CIPHER_ENCRYPT, op)
     assert isinstance(ciphered, psa_cipher_encrypt_pb2.Result) and len(ciphered.ciphertext) == 32
-    plain = ok(
-        service,
-        Opcode.PSA_CIPHER_DECRYPT,
-        psa_cipher_decrypt_pb2.Operation(
-            key_name="cbc", alg=A.CBC_PKCS7, ciphertext=ciphered.ciphertext
-        ),
+    back = psa_cipher_decrypt_pb2.Operation(
+        key_name="cbc", alg=A.CBC_PKCS7, ciphertext=ciphered.ciphertext
     )
+    plain = ok(service, Opcode.PSA_CIPHER_DECRYPT, back)
     assert isinstance(plain, psa_cipher_decrypt_pb2.Result) and plain.plaintext == b"hello"
 
-    mac = hmac(A.SHA_256)
-    assert (
-        generate(
-            service,
-            "mac",
-            attributes("hmac", 256, A(mac=mac), sign_message=True, verify_message=True),
-        )
-        is Status.SUCCESS
-    )
-    tag = ok(
-        service,
-        Opcode.PSA_MAC_COMPUTE,
-        psa_mac_compute_pb2.Operation(key_name="mac", alg=mac, input=b"data"),
-    )
-    assert isinstance(tag, psa_mac_compute_pb2.Result) and len(tag.mac) == 32
-    ok(
-        service,
-        Opcode.PSA_MAC_VERIFY,
-        psa_mac_verify_pb2.Operation(key_name="mac", alg=mac, input=b"data", mac=tag.mac),
-    )
-    assert (
-        fails(
-            service,
-            Opcode.PSA_MAC_VERIFY,
-            psa_mac_verify_pb2.Operation(key_name="mac", alg=mac, input=b"date", mac=tag.mac),
-        )
-        is Status.PSA_ERROR_INVALID_SIGNATURE
-    )
 
-    assert (
-        generate(
-            service, "x", attributes("ecc_key_pair", 255, ecdh(), family=MONTGOMERY, derive=True)
-        )
-        is Status.SUCCESS
-    )
-    ours = ok(
-        service, Opcode.PSA_EXPORT_PUBLIC_KEY, psa_export_public_key_pb2.Operation(key_name="x")
-    )
+def _hmac(service: RunningService) -> None:
+    mac = hmac(A.SHA_256)
+    attrs = attributes("hmac", 256, A(mac=mac), sign_message=True, verify_message=True)
+    assert generate(service, "mac", attrs) is Status.SUCCESS
+    op = psa_mac_compute_pb2.Operation(key_name="mac", alg=mac, input=b"data")
+    tag = ok(service, Opcode.PSA_MAC_COMPUTE, op)
+    assert isinstance(tag, psa_mac_compute_pb2.Result) and len(tag.mac) == 32
+    check = psa_mac_verify_pb2.Operation(key_name="mac", alg=mac, input=b"data", mac=tag.mac)
+    ok(service, Opcode.PSA_MAC_VERIFY, check)
+    check.input = b"date"
+    assert fails(service, Opcode.PSA_MAC_VERIFY, check) is Status.PSA_ERROR_INVALID_SIGNATURE
+
+
+def _x25519(service: RunningService) -> None:
+    attrs = attributes("ecc_key_pair", 255, ecdh(), family=MONTGOMERY, derive=True)
+    assert generate(service, "x", attrs) is Status.SUCCESS
+    op = psa_export_public_key_pb2.Operation(key_name="x")
+    ours = ok(service, Opcode.PSA_EXPORT_PUBLIC_KEY, op)
     assert isinstance(ours, psa_export_public_key_pb2.Result)
     peer = x25519.X25519PrivateKey.generate()
-    shared = ok(
-        service,
-        Opcode.PSA_RAW_KEY_AGREEMENT,
-        psa_raw_key_agreement_pb2.Operation(
-            alg=A.KeyAgreement.ECDH,
-            private_key_name="x",
-            peer_key=peer.public_key().public_bytes_raw(),
-        ),
+    agree = psa_raw_key_agreement_pb2.Operation(
+        alg=A.KeyAgreement.ECDH,
+        private_key_name="x",
+        peer_key=peer.public_key().public_bytes_raw(),
     )
+    shared = ok(service, Opcode.PSA_RAW_KEY_AGREEMENT, agree)
     assert isinstance(shared, psa_raw_key_agreement_pb2.Result)
-    assert shared.shared_secret == peer.exchange(
-        x25519.X25519PublicKey.from_public_bytes(ours.data)
-    )
+    ours_key = x25519.X25519PublicKey.from_public_bytes(ours.data)
+    assert shared.shared_secret == peer.exchange(ours_key)
 
 
-def test_key_management_capabilities_and_keyless_operations(service: RunningService) -> None:
-    attrs = attributes("aes", 0, export=True)
-    data = os.urandom(16)
-    ok(
-        service,
-        Opcode.PSA_IMPORT_KEY,
-        psa_import_key_pb2.Operation(key_name="imp", attributes=attrs, data=data),
-    )
-    assert (
-        fails(
-            service,
-            Opcode.PSA_IMPORT_KEY,
-            psa_import_key_pb2.Operation(key_name="imp", attributes=attrs, data=data),
-        )
-        is Status.PSA_ERROR_ALREADY_EXISTS
-    )
+def _secret_import_export(service: RunningService) -> None:
+    attrs, data = attributes("aes", 0, export=True), os.urandom(16)
+    op = psa_import_key_pb2.Operation(key_name="imp", attributes=attrs, data=data)
+    ok(service, Opcode.PSA_IMPORT_KEY, op)
+    assert fails(service, Opcode.PSA_IMPORT_KEY, op) is Status.PSA_ERROR_ALREADY_EXISTS
     exported = ok(service, Opcode.PSA_EXPORT_KEY, psa_export_key_pb2.Operation(key_name="imp"))
     assert isinstance(exported, psa_export_key_pb2.Result) and exported.data == data
-    ok(service, Opcode.PSA_DESTROY_KEY, psa_destroy_key_pb2.Operation(key_name="imp"))
-    assert (
-        fails(service, Opcode.PSA_EXPORT_KEY, psa_export_key_pb2.Operation(key_name="imp"))
-        is Status.PSA_ERROR_DOES_NOT_EXIST
+
+
+def _can_do_crypto_refuses_deprecated(service: RunningService) -> None:
+    check = can_do_crypto_pb2.Operation(
+        check_type=can_do_crypto_pb2.GENERATE, attributes=attributes("aes", 256)
     )
-    assert (
-        fails(service, Opcode.PSA_DESTROY_KEY, psa_destroy_key_pb2.Operation(key_name="imp"))
-        is Status.PSA_ERROR_DOES_NOT_EXIST
-    )
-    deprecated = attributes(
-        "ecc_key_pair", 256, sign_policy("ecdsa", A.SHA_1), family=SECP_R1, sign_hash=True
-    )
-    assert generate(service, "old", deprecated) is Status.DEPRECATED_PRIMITIVE
-    check = can_do_crypto_pb2.Operation
-    ok(
-        service,
-        Opcode.CAN_DO_CRYPTO,
-        check(check_type=can_do_crypto_pb2.GENERATE, attributes=attributes("aes", 256)),
-    )
-    assert (
-        fails(
-            service,
-            Opcode.CAN_DO_CRYPTO,
-            check(check_type=can_do_crypto_pb2.GENERATE, attributes=deprecated),
+    ok(service, Opcode.CAN_DO_CRYPTO, check)
+    check.attributes.CopyFrom(
+        attributes(
+            "ecc_key_pair", 256, sign_policy("ecdsa", A.SHA_1), family=SECP_R1, sign_hash=True
         )
-        is Status.PSA_ERROR_NOT_SUPPORTED
     )
-    random_bytes = ok(
-        service, Opcode.PSA_GENERATE_RANDOM, psa_generate_random_pb2.Operation(size=32), app="alice"
-    )
-    assert (
-        isinstance(random_bytes, psa_generate_random_pb2.Result)
-        and len(random_bytes.random_bytes) == 32
-    )
-    hashed = ok(
-        service,
-        Opcode.PSA_HASH_COMPUTE,
-        psa_hash_compute_pb2.Operation(alg=A.SHA_256, input=b"abc"),
-    )
+    assert fails(service, Opcode.CAN_DO_CRYPTO, check) is Status.PSA_ERROR_NOT_SUPPORTED
+
+
+def _keyless_hashes(service: RunningService) -> None:
+    op = psa_hash_compute_pb2.Operation(alg=A.SHA_256, input=b"abc")
+    hashed = ok(service, Opcode.PSA_HASH_COMPUTE, op)
     assert isinstance(hashed, psa_hash_compute_pb2.Result)
     assert hashed.hash.hex().startswith("ba7816bf")  # FIPS 180-2 example "abc"
-    ok(
-        service,
-        Opcode.PSA_HASH_COMPARE,
-        psa_hash_compare_pb2.Operation(alg=A.SHA_256, input=b"abc", hash=hashed.hash),
+    compare = psa_hash_compare_pb2.Operation(alg=A.SHA_256, input=b"abc", hash=hashed.hash)
+    ok(service, Opcode.PSA_HASH_COMPARE, compare)
+    compare.input = b"abd"
+    assert fails(service, Opcode.PSA_HASH_COMPARE, compare) is Status.PSA_ERROR_INVALID_SIGNATURE
+
+
+def _no_attestation(service: RunningService) -> None:
+    prepare = prepare_key_attestation_pb2.Operation()
+    assert fails(service, Opcode.PREPARE_KEY_ATTESTATION, prepare) is Status.PSA_ERROR_NOT_SUPPORTED
+    assert fails(service, Opcode.ATTEST_KEY, attest_key_pb2.Operation()) is (
+        Status.PSA_ERROR_NOT_SUPPORTED
     )
-    assert (
-        fails(service, Opcode.PREPARE_KEY_ATTESTATION, prepare_key_attestation_pb2.Operation())
-        is Status.PSA_ERROR_NOT_SUPPORTED
-    )
-    assert (
-        fails(service, Opcode.ATTEST_KEY, attest_key_pb2.Operation())
-        is Status.PSA_ERROR_NOT_SUPPORTED
-    )
-    status, _ = call(
-        service,
-        Opcode.PSA_GENERATE_KEY,
-        psa_generate_key_pb2.Operation(key_name="k", attributes=attrs),
-        app=None,
-    )
+
+
+def _needs_authentication(service: RunningService) -> None:
+    op = psa_generate_key_pb2.Operation(key_name="k", attributes=attributes("aes", 128))
+    status, _ = call(service, Opcode.PSA_GENERATE_KEY, op, app=None)
     assert status is Status.NOT_AUTHENTICATED
+
+
+SOFTWARE_ONLY = {
+    "oaep-with-label": _oaep_with_label,
+    "aes-cbc-pkcs7": _cbc_pkcs7,
+    "hmac-sha256": _hmac,
+    "x25519": _x25519,
+    "secret-import-export": _secret_import_export,
+    "can-do-crypto-refuses-deprecated": _can_do_crypto_refuses_deprecated,
+    "keyless-hashes": _keyless_hashes,
+    "no-attestation": _no_attestation,
+    "needs-authentication": _needs_authentication,
+}
+
+
+@pytest.mark.parametrize("case", sorted(SOFTWARE_ONLY))
+def test_software_only_operation(service: RunningService, case: str) -> None:
+    SOFTWARE_ONLY[case](service)
 
 
 def test_applications_are_isolated(service: RunningService) -> None:
