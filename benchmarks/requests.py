@@ -104,18 +104,25 @@ def _read(sock: socket.socket, size: int) -> bytes:
     return bytes(data)
 
 
+# Keys per filler application: under the default per-application quota (10,000 keys), so a large
+# store is many applications' keys, as on a real host.
+_KEYS_PER_APP = 5_000
+
+
 def _import_slice(path: str, auth: Auth, names: range) -> int:
     attributes = psa_generate_key_pb2.Operation.FromString(generate_key_body()).attributes
     made = 0
+    kind, credential = auth
     with socket.socket(socket.AF_UNIX) as sock:
         sock.connect(path)
         for index in names:
+            owner = (kind, credential + f"-filler-{index // _KEYS_PER_APP}".encode())
             body = psa_import_key_pb2.Operation(
                 key_name=f"filler-{index:07d}", attributes=attributes, data=_SCALAR
             ).SerializeToString()
             status, _ = exchange(
                 Path(path),
-                request(Opcode.PSA_IMPORT_KEY, body, auth, keep_alive=True),
+                request(Opcode.PSA_IMPORT_KEY, body, owner, keep_alive=True),
                 sock,
             )
             made += status == 0
@@ -123,7 +130,8 @@ def _import_slice(path: str, auth: Auth, names: range) -> int:
 
 
 def fill_key_store(path: Path, auth: Auth, keys: int, clients: int = 4) -> int:
-    """Import `keys` keys over `clients` kept-alive connections; how many were stored."""
+    """Import `keys` keys (for several applications of the direct authenticator) over `clients`
+    kept-alive connections; how many were stored."""
     share = -(-keys // clients)
     slices = [range(i * share, min(keys, (i + 1) * share)) for i in range(clients)]
     with multiprocessing.get_context("fork").Pool(clients) as pool:
