@@ -335,3 +335,13 @@ def test_a_proof_must_name_the_executable(system: Any) -> None:
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_a_token_probe_from_outside_an_application_is_not_logged_as_news(system: Any) -> None:
+    # Every client call from a shell asks for a token first: its refusal is debug, not info.
+    _, identity, _ = system
+    assert status(fetch_token(identity.socket_path)) is Status.IDENTITY_CLIENT_NOT_PROVEN
+    wait_for(lambda: "FETCH_TOKEN failed" in identity.log_path.read_text())
+    lines = [line for line in identity.log_path.read_text().splitlines() if "FETCH_TOKEN" in line]
+    assert lines
+    assert all(" DEBUG " in line for line in lines if "IDENTITY_CLIENT_NOT_PROVEN" in line)

@@ -130,12 +130,24 @@ class RequestBoundary(Generic[R]):
             self.finished(request, status)
         return encode_response(response_header_for(request.header, Status.SUCCESS), body)
 
+    #: Refusals that are the normal answer to a probe (logged at debug, not info): a client
+    #: library asks the identity provider for a token before it knows whether it runs as a
+    #: proven application, so every CLI call outside one would log a line otherwise.
+    expected_refusals: frozenset[tuple[int, Status]] = frozenset()
+
     def refuse(self, header: Header, error: StatusError) -> bytes:
         """The response to a request that failed with `error`, logged without request data."""
+        level = (
+            logging.DEBUG
+            if (header.opcode, error.status) in self.expected_refusals
+            else logging.INFO
+        )
         if self._log_details:
-            log.info("%s failed: %s (%s)", opcode_name(header.opcode), error.status.name, error)
+            log.log(
+                level, "%s failed: %s (%s)", opcode_name(header.opcode), error.status.name, error
+            )
         else:
-            log.info("%s failed: %s", opcode_name(header.opcode), error.status.name)
+            log.log(level, "%s failed: %s", opcode_name(header.opcode), error.status.name)
         return encode_response(response_header_for(header, error.status), self.refusal_body(error))
 
     def check_served(self, opcode: Opcode) -> None:

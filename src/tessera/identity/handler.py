@@ -21,6 +21,7 @@ from tessera.trust.trusted_side import TrustedSide
 from tessera.trust.trusting_side import handle_trust
 from tessera.wire import contracts
 from tessera.wire.contracts import Daemon
+from tessera.wire.opcodes import Opcode
 from tessera.wire.proto import (
     add_client_pb2,
     fetch_token_pb2,
@@ -37,6 +38,8 @@ _PING = ping_pb2.Result(wire_protocol_version_maj=1, wire_protocol_version_min=0
 
 class IdentityHandler(RoutedBoundary):
     """Serves the identity provider's opcodes (the registry's IDENTITY operations)."""
+
+    expected_refusals = frozenset({(Opcode.FETCH_TOKEN, Status.IDENTITY_CLIENT_NOT_PROVEN)})
 
     def __init__(
         self,
