@@ -635,3 +635,28 @@ def test_unreadable_default_socket_is_one_line(service: RunningService) -> None:
     assert done.stderr.count("\n") == 1 and "group" in done.stderr
     assert (library.returncode, library.stderr) == (0, "")
     assert library.stdout.startswith(f"TransportError permission denied on {service.socket_path}")
+
+
+def test_decrypt_keeps_binary_plaintext_intact(cli: Run, endpoint: str, tmp_path: Path) -> None:
+    cli("create-key", "-k", "cli-aes-bin", "--spec", "aes-256-gcm")
+    secret = bytes(range(256)) * 4  # not UTF-8
+    source = tmp_path / "secret.bin"
+    source.write_bytes(secret)
+    sealed = cli("encrypt", "-k", "cli-aes-bin", "-f", os.fspath(source)).out.strip()
+    written = tmp_path / "plain.bin"
+    assert cli("decrypt", "-k", "cli-aes-bin", "-o", os.fspath(written), sealed).code == 0
+    assert written.read_bytes() == secret
+    assert written.stat().st_mode & 0o777 == 0o600
+    command = [sys.executable, "-m", "tessera.cli.main", "--endpoint", endpoint, "decrypt"]
+    piped = subprocess.run(
+        [*command, "-k", "cli-aes-bin", sealed],
+        capture_output=True,
+        check=True,
+    )
+    assert piped.stdout == secret
+    as_json = cli("--json", "decrypt", "-k", "cli-aes-bin", sealed).json()
+    assert base64.b64decode(as_json["plaintext"]) == secret
+
+
+def test_timeout_zero_waits_as_long_as_it_takes(cli: Run) -> None:
+    assert cli("-t", "0", "ping").code == 0

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # imported when a command first needs it: start-up time
 
 # parsec-tool names itself this way when the service only accepts direct authentication.
 DEFAULT_APP_NAME = "parsec-tool"
-NO_TIMEOUT = 365 * 24 * 3600.0  # `--timeout 0`: wait as long as it takes
+NO_TIMEOUT = 20 * 24 * 3600.0  # `--timeout 0`: the client's longest wait (_session.MAX_TIMEOUT)
 
 CommandFunction = Callable[["Context", argparse.Namespace], None]
 

@@ -9,6 +9,9 @@ base64, ECDSA signatures DER-encoded (RFC 3279 Ecdsa-Sig-Value), random bytes as
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from pathlib import Path
 from typing import Any, cast
 
 from cryptography.hazmat.primitives.asymmetric.utils import (
@@ -105,14 +108,22 @@ def register(commands: Any) -> None:
         ['tessera encrypt --key-name decrypting "secret"'],
         "UTF-8 plaintext",
     ).set_defaults(run=command(encrypt))
-    _keyed(
+    parser = _keyed(
         commands,
         "decrypt",
         "Decrypt base64 ciphertext made by `encrypt` with the key's algorithm and print the "
-        "plaintext. A tampered AEAD ciphertext is exit status 10.",
-        ['tessera decrypt --key-name decrypting "$CIPHERTEXT"'],
+        "plaintext: as text when it is UTF-8, else its raw bytes to a file or a pipe (never to "
+        "a terminal, never altered). A tampered AEAD ciphertext is exit status 10.",
+        [
+            'tessera decrypt --key-name decrypting "$CIPHERTEXT"',
+            "tessera decrypt --key-name decrypting -f secret.b64 -o secret.bin",
+        ],
         "base64 ciphertext",
-    ).set_defaults(run=command(decrypt))
+    )
+    parser.add_argument(
+        "-o", "--output-file", type=Path, help="write the plaintext's bytes here (mode 0600)"
+    )
+    parser.set_defaults(run=command(decrypt))
 
     parser = add_command(
         commands,
@@ -218,9 +229,40 @@ def decrypt(context: Context, args: argparse.Namespace) -> None:
             f"the ciphertext was altered or is not for key {key.name!r}",
             ExitCode.INVALID_SIGNATURE,
         ) from None
-    context.emit(
-        plaintext.decode("utf-8", errors="replace"), {"name": key.name, "plaintext": b64(plaintext)}
-    )
+    if context.json:
+        context.emit(None, {"name": key.name, "plaintext": b64(plaintext)})
+    elif args.output_file is not None:
+        write_private_file(args.output_file, plaintext)
+    else:
+        write_plaintext(plaintext)
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """`data` into a new or truncated file only its owner can read."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    except OSError as error:
+        raise CliError(f"cannot write {path}: {error.strerror}", ExitCode.USAGE) from None
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(data)
+
+
+def write_plaintext(plaintext: bytes) -> None:
+    """UTF-8 text as a line; other bytes as they are, to a pipe or file but not a terminal."""
+    try:
+        print(plaintext.decode("utf-8"))
+        return
+    except UnicodeDecodeError:
+        pass
+    if sys.stdout.isatty():
+        raise CliError(
+            f"the plaintext is {len(plaintext)} bytes of binary data: write it with "
+            "--output-file FILE, redirect the output, or use --json (base64)",
+            ExitCode.USAGE,
+        )
+    sys.stdout.flush()
+    sys.stdout.buffer.write(plaintext)
+    sys.stdout.buffer.flush()
 
 
 def hash_data(context: Context, args: argparse.Namespace) -> None:

@@ -50,8 +50,7 @@ class Session:
         identity_endpoint: Endpoint = None,
         restart_wait: float | None = None,
     ) -> None:
-        if timeout <= 0:
-            raise UsageError("timeout must be positive")
+        check_timeout(timeout)
         self.restart_wait = _restart_wait(restart_wait)
         self.identity_path = resolve_identity_endpoint(identity_endpoint)
         # Given explicitly or by the orchestrator: this process is meant to use tokens.
@@ -107,3 +106,15 @@ class Session:
         if self.provider is None:
             self.provider = default_provider((yield from run(_calls.list_providers())))
         return self.provider
+
+
+# The longest wait a socket accepts here: poll() takes milliseconds in a C int (24.8 days).
+MAX_TIMEOUT = 20 * 24 * 3600.0
+
+
+def check_timeout(timeout: object) -> None:
+    """UsageError unless `timeout` is a number of seconds the transports can wait."""
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise UsageError(f"timeout must be a number of seconds, not {timeout!r}")
+    if not 0 < timeout <= MAX_TIMEOUT:
+        raise UsageError(f"timeout must be more than 0 and at most {MAX_TIMEOUT:.0f} seconds")

@@ -117,3 +117,9 @@ def test_the_preferred_provider_is_asked_once(tmp_path: Path) -> None:
     assert drive(setup.preferred_provider(), perform) == 2
     assert drive(setup.preferred_provider(), perform) == 2
     assert asked == [Opcode.LIST_PROVIDERS]
+
+
+@pytest.mark.parametrize("timeout", [None, "5", True, 0, -1, 10**9, float("nan")])
+def test_a_timeout_the_transports_cannot_wait_is_a_usage_error(timeout: object) -> None:
+    with pytest.raises(tessera.UsageError, match="timeout must be"):
+        tessera.OperationClient("/nonexistent/socket", timeout=timeout)  # type: ignore[arg-type]
