@@ -660,3 +660,13 @@ def test_decrypt_keeps_binary_plaintext_intact(cli: Run, endpoint: str, tmp_path
 
 def test_timeout_zero_waits_as_long_as_it_takes(cli: Run) -> None:
     assert cli("-t", "0", "ping").code == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [("", "cannot be empty"), ("a\x00b", "cannot contain NUL"), ("k" * 2000, "at most 1024")],
+)
+def test_a_key_name_the_service_refuses_is_explained(cli: Run, name: str, reason: str) -> None:
+    refused = cli("create-ecc-key", "--key-name", name).failed(ExitCode.USAGE)
+    assert reason in refused
+    assert len(refused) < 200  # a 2000-character name is not echoed back whole

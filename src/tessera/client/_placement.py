@@ -18,10 +18,12 @@ from tessera.client._errors import (
     InvalidEncodingError,
     NotSupportedError,
     ServiceError,
+    UsageError,
 )
 from tessera.client._keyref import KeyRef
 from tessera.client._protocol import Call
 from tessera.client.specs import KeySpec
+from tessera.psa.key_names import key_name_problem
 from tessera.wire.opcodes import Opcode
 from tessera.wire.proto import can_do_crypto_pb2
 from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes
@@ -105,6 +107,7 @@ def generate(
     name: str, spec: KeySpec, provider: int | None, capabilities: Capabilities
 ) -> KeyFlow[KeyRef]:
     """Create a key in the service (in `provider`, or where it fits)."""
+    _check_name(name)
     attributes = spec.attributes()
     placement = yield from _place(attributes, GENERATE, provider, capabilities)
     call = _calls.generate_key(placement.provider, name, attributes)
@@ -120,7 +123,16 @@ def import_key(
     capabilities: Capabilities,
 ) -> KeyFlow[KeyRef]:
     """Import key bytes (PSA format), in `provider` or where they fit."""
+    _check_name(name)
     placement = yield from _place(attributes, IMPORT, provider, capabilities)
     call = _calls.import_key(placement.provider, name, attributes, data)
     yield from _create(call, placement, "import")
     return KeyRef(name, placement.provider, attributes)
+
+
+def _check_name(name: str) -> None:
+    """UsageError, before anything is sent, for a name the service would refuse unexplained."""
+    problem = key_name_problem(name)
+    if problem is not None:
+        shown = name if len(name) <= 40 else name[:40] + "..."
+        raise UsageError(f"{problem} (key {shown!r})")

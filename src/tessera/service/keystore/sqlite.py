@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from tessera.daemon.private_state import check_private_file_at
+from tessera.psa.key_names import key_name_problem
 from tessera.wire.status import Status, StatusError
-
-MAX_KEY_NAME_BYTES = 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (
@@ -109,15 +108,10 @@ class KeyRecord:
 
 
 def check_key_name(name: str) -> None:
-    """Key names are non-empty UTF-8 of bounded length, without NUL."""
-    if not name:
-        raise StatusError(Status.PSA_ERROR_INVALID_ARGUMENT, "empty key name")
-    if "\x00" in name:
-        raise StatusError(Status.PSA_ERROR_INVALID_ARGUMENT, "key name contains NUL")
-    if len(name.encode("utf-8", "surrogatepass")) > MAX_KEY_NAME_BYTES:
-        raise StatusError(
-            Status.PSA_ERROR_INVALID_ARGUMENT, f"key name longer than {MAX_KEY_NAME_BYTES} bytes"
-        )
+    """Key names are non-empty UTF-8 of bounded length, without NUL (psa/key_names.py)."""
+    problem = key_name_problem(name)
+    if problem is not None:
+        raise StatusError(Status.PSA_ERROR_INVALID_ARGUMENT, problem)
 
 
 RESERVE_BYTES = 1 << 20
