@@ -210,11 +210,15 @@ class SystemSupervisor:
         if component.stopping or not component.answered:
             return
         code = component.exit_status
-        reason = component.last_words()
-        because = f": {reason}" if reason and code else ""
-        log.warning("%s exited (status %s%s): restarting it", component.name, code, because)
-        notice = f"tessera up: {component.name} exited (status {code}{because}), restarting"
-        print(notice, flush=True)
+        if code is not None and code < 0:
+            # Killed: its last log line says what it was doing, not why it ended.
+            ended = f"killed by {_signal_name(-code)}"
+        else:
+            reason = component.last_words()
+            ended = f"exited (status {code}{f': {reason}' if reason and code else ''})"
+        # One line on the terminal (the notice); the log keeps it at info.
+        log.info("%s %s: restarting it", component.name, ended)
+        print(f"tessera up: {component.name} {ended}, restarting", flush=True)
 
     def restart_wanted(self, component: Component) -> bool:
         """Always, once it has answered (before, its end is a failed start)."""
@@ -234,3 +238,10 @@ async def _answers(path: Path) -> bool:
     with contextlib.suppress(OSError):
         await writer.wait_closed()
     return True
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:  # a real-time signal has no name
+        return f"signal {number}"

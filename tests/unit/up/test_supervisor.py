@@ -41,7 +41,9 @@ def daemon(tmp_path: Path, name: str, delay: float = 0, first_run: float = 0) ->
     return Component(name, [], socket, tmp_path / f"{name}.log", command=command)
 
 
-def test_in_order_restarted_when_killed_and_stopped_in_reverse(tmp_path: Path) -> None:
+def test_in_order_restarted_when_killed_and_stopped_in_reverse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     components = [daemon(tmp_path, name) for name in ("first", "second", "third")]
     supervisor = SystemSupervisor(components, stop_timeout=5.0)
     starts = tmp_path / "starts"
@@ -68,6 +70,9 @@ def test_in_order_restarted_when_killed_and_stopped_in_reverse(tmp_path: Path) -
     assert all(i is not None and not is_alive(i) for i in before + after)
     assert [c.state for c in components] == [State.STOPPED] * 3
     assert [c.restarts for c in components] == [0, 1, 0]
+    # The reason is the signal, said once (not the last thing it happened to log).
+    said = capsys.readouterr().out
+    assert said.count("tessera up: second killed by SIGKILL, restarting") == 1
 
 
 def test_a_component_that_ends_before_answering_fails_the_start_with_its_reason(
