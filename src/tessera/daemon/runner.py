@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tessera.daemon import systemd
 from tessera.daemon.handler import RequestHandler
@@ -55,6 +55,53 @@ class ListenerSettings:
     # Read each peer's start time at connect: daemons that later identify callers by pid.
     peer_start_time: bool = False
     slow_requests_per_tenant: int = DEFAULT_IN_FLIGHT_PER_TENANT  # waiting or running
+
+    @classmethod
+    def configured(
+        cls,
+        config: ListenerConfig,
+        *,
+        peer_start_time: bool = False,
+        slow_requests_per_tenant: int = DEFAULT_IN_FLIGHT_PER_TENANT,
+    ) -> ListenerSettings:
+        """The settings a daemon's configuration file gives its listener (the service's and
+        the identity provider's read the same keys), plus what the daemon itself decides."""
+        return cls(
+            socket_path=config.socket_path,
+            socket_group=config.socket_group,
+            limits=config.limits,
+            request_timeout=config.request_timeout,
+            idle_timeout=config.idle_timeout,
+            drain_timeout=config.drain_timeout,
+            max_connections=config.max_connections,
+            max_connections_per_uid=config.max_connections_per_uid,
+            first_byte_timeout=config.first_byte_timeout,
+            peer_start_time=peer_start_time,
+            slow_requests_per_tenant=slow_requests_per_tenant,
+        )
+
+
+class ListenerConfig(Protocol):
+    """The listener's part of a daemon's configuration (ServiceConfig, IdentityConfig)."""
+
+    @property
+    def socket_path(self) -> Path: ...
+    @property
+    def socket_group(self) -> str | None: ...
+    @property
+    def limits(self) -> Limits: ...
+    @property
+    def request_timeout(self) -> float: ...
+    @property
+    def idle_timeout(self) -> float: ...
+    @property
+    def drain_timeout(self) -> float: ...
+    @property
+    def max_connections(self) -> int: ...
+    @property
+    def max_connections_per_uid(self) -> int: ...
+    @property
+    def first_byte_timeout(self) -> float: ...
 
 
 def install_event_loop_policy() -> None:

@@ -30,13 +30,12 @@ from typing import Any
 from tessera._paths import default_identity_socket, default_socket_path, default_state_dir
 from tessera.config import ConfigError
 from tessera.daemon.config_schema import Table, read_limits, read_timeouts, read_toml
-from tessera.daemon.log_output import LOG_FORMATS
+from tessera.daemon.log_output import LOG_FORMATS, LOG_LEVELS
 from tessera.daemon.metrics_config import MetricsConfig, parse_metrics
 from tessera.trust.spiffe import spiffe_id
 from tessera.wire.framing import Limits
 
 IDENTITY_ENDPOINT_ENV = "TESSERA_IDENTITY_ENDPOINT"
-LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @dataclass(frozen=True)

@@ -40,11 +40,10 @@ from tessera._paths import default_identity_socket, default_socket_path, default
 from tessera.config import ConfigError, config_path
 from tessera.containers.config import ContainersConfig, read_containers
 from tessera.daemon.config_schema import Table, read_toml
-from tessera.daemon.log_output import LOG_FORMATS
+from tessera.daemon.log_output import LOG_FORMATS, LOG_LEVELS
 from tessera.daemon.metrics_config import MetricsConfig, parse_metrics
 
 RESTART_POLICIES = ("never", "on-failure", "always")
-LOG_LEVELS = ("debug", "info", "warning", "error")
 CONTROL_SOCKET_NAME = "orchestrator.sock"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 

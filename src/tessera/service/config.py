@@ -15,7 +15,7 @@ from typing import Any
 from tessera._paths import default_socket_path, default_state_dir
 from tessera.config import ConfigError, config_path
 from tessera.daemon.config_schema import Source, Table, read_limits, read_timeouts, read_toml
-from tessera.daemon.log_output import LOG_FORMATS
+from tessera.daemon.log_output import LOG_FORMATS, LOG_LEVELS
 from tessera.daemon.metrics_config import MetricsConfig, parse_metrics
 from tessera.service.providers.pkcs11.config import Pkcs11Settings, parse_pkcs11
 from tessera.service.providers.tpm.config import TpmSettings, parse_tpm
@@ -34,7 +34,6 @@ AUTHENTICATOR_NAMES: dict[str, AuthType] = {
     "jwt-svid": AuthType.JWT_SVID,
 }
 PROVIDER_TYPES = ("software", "pkcs11", "tpm")
-LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @dataclass(frozen=True)
