@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import grp
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ __all__ = [
     "ConnectionSettings",
     "Source",
     "Table",
+    "given_overrides",
     "read_connections",
     "read_limits",
     "read_socket_group",
@@ -370,3 +371,16 @@ def read_socket_group(table: Table) -> str | None:
             message = f"{table.setting('socket_group')}: no group named {group!r}"
             raise table.error(message) from None
     return group
+
+
+def given_overrides(
+    changes: Mapping[str, Any], under_state_dir: Mapping[str, Callable[[Path], Path]]
+) -> dict[str, Any]:
+    """The command-line overrides given (None: not given). A new state_dir moves each socket
+    of `under_state_dir` (setting: its default path below a state directory) along with it,
+    unless that socket is given too."""
+    given = {k: v for k, v in changes.items() if v is not None}
+    if "state_dir" in given:
+        for setting, default in under_state_dir.items():
+            given.setdefault(setting, default(given["state_dir"]))
+    return given

@@ -31,6 +31,7 @@ from tessera.config import ConfigError
 from tessera.daemon.config_schema import (
     ConnectionSettings,
     Table,
+    given_overrides,
     read_connections,
     read_limits,
     read_socket_group,
@@ -111,12 +112,8 @@ class IdentityConfig:
 
     def with_overrides(self, **changes: Any) -> IdentityConfig:
         """Command-line overrides (None values are ignored)."""
-        given = {k: v for k, v in changes.items() if v is not None}
-        if "state_dir" in given:
-            state = given["state_dir"]
-            given.setdefault("socket_path", default_identity_socket(state))
-            given.setdefault("service_socket", default_socket_path(state))
-        return replace(self, **given).validated()
+        sockets = {"socket_path": default_identity_socket, "service_socket": default_socket_path}
+        return replace(self, **given_overrides(changes, sockets)).validated()
 
 
 def load_identity_config(path: Path | None) -> IdentityConfig:
