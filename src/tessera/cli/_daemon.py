@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
@@ -19,6 +20,22 @@ class _Configured(Protocol):
 
 
 C = TypeVar("C", bound=_Configured)
+
+
+def add_daemon_options(parser: argparse.ArgumentParser) -> None:
+    """The options every daemon command takes alike: logging, and whether uid 0 may run it.
+
+    They default to None (not given), so the configuration file's value stands.
+    """
+    from tessera.daemon.log_output import LOG_FORMATS, LOG_LEVELS  # not on the client path
+
+    parser.add_argument("--log-level", choices=LOG_LEVELS, help="logging verbosity")
+    parser.add_argument(
+        "--log-format", choices=LOG_FORMATS, help="text lines, or one JSON object per line"
+    )
+    parser.add_argument(
+        "--allow-root", action="store_true", default=None, help="allow running as uid 0"
+    )
 
 
 def run_daemon(what: str, load: Callable[[], C], run: Callable[[C], None]) -> int:

@@ -7,9 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tessera.cli._commands import add_command
-from tessera.cli._daemon import run_daemon
-from tessera.daemon.log_output import LOG_FORMATS
-from tessera.service.config import LOG_LEVELS
+from tessera.cli._daemon import add_daemon_options, run_daemon
 
 
 def register(commands: Any) -> None:
@@ -36,13 +34,7 @@ def register(commands: Any) -> None:
     parser.add_argument("--rotation-period", type=float, help="seconds between intermediates")
     parser.add_argument("--token-lifetime", type=float, help="seconds a token lives at most")
     parser.add_argument("--heartbeat", type=float, help="seconds between trust checks")
-    parser.add_argument("--log-level", choices=LOG_LEVELS, help="logging verbosity")
-    parser.add_argument(
-        "--log-format", choices=LOG_FORMATS, help="text lines, or one JSON object per line"
-    )
-    parser.add_argument(
-        "--allow-root", action="store_true", default=None, help="allow running as uid 0"
-    )
+    add_daemon_options(parser)
     parser.set_defaults(run=run)
 
 

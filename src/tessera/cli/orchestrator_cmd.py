@@ -18,10 +18,8 @@ from typing import Any, NoReturn
 
 from tessera.cli._commands import add_action, add_command
 from tessera.cli._common import Context, command
-from tessera.cli._daemon import run_daemon
+from tessera.cli._daemon import add_daemon_options, run_daemon
 from tessera.cli._errors import CliError, ExitCode
-from tessera.daemon.log_output import LOG_FORMATS
-from tessera.service.config import LOG_LEVELS
 
 RUN_USAGE = "tessera orchestrator run [OPTIONS] NAME [OPTIONS] -- COMMAND [ARGS...]"
 DEFAULT_LINES = 100
@@ -247,13 +245,7 @@ def _daemon_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--control-socket", type=Path, help="where to serve control requests")
     parser.add_argument("--rotation-period", type=float, help="seconds between intermediates")
     parser.add_argument("--heartbeat", type=float, help="seconds between trust checks")
-    parser.add_argument("--log-level", choices=LOG_LEVELS, help="logging verbosity")
-    parser.add_argument(
-        "--log-format", choices=LOG_FORMATS, help="text lines, or one JSON object per line"
-    )
-    parser.add_argument(
-        "--allow-root", action="store_true", default=None, help="allow running as uid 0"
-    )
+    add_daemon_options(parser)
 
 
 def run_orchestrator_daemon(args: argparse.Namespace) -> int:

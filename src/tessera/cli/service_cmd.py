@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from tessera.cli._commands import add_command
-from tessera.cli._daemon import run_daemon
-from tessera.daemon.log_output import LOG_FORMATS
-from tessera.service.config import LOG_LEVELS, ServiceConfig, load_config
+from tessera.cli._daemon import add_daemon_options, run_daemon
+from tessera.service.config import ServiceConfig, load_config
 
 log = logging.getLogger("tessera.service.config")
 
@@ -43,13 +42,7 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--admin", action="append", default=None, help="an administrator's application name"
     )
-    parser.add_argument("--log-level", choices=LOG_LEVELS, help="logging verbosity")
-    parser.add_argument(
-        "--log-format", choices=LOG_FORMATS, help="text lines, or one JSON object per line"
-    )
-    parser.add_argument(
-        "--allow-root", action="store_true", default=None, help="allow running as uid 0"
-    )
+    add_daemon_options(parser)
     parser.set_defaults(run=run)
 
 

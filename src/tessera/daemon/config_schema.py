@@ -10,15 +10,26 @@ line by scanning the file's text for the key within its table; difflib names the
 from __future__ import annotations
 
 import difflib
+import grp
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tessera.config import ConfigError, config_path
 from tessera.wire.framing import Limits
 
-__all__ = ["Source", "Table", "read_limits", "read_timeouts", "read_toml"]
+__all__ = [
+    "ConnectionSettings",
+    "Source",
+    "Table",
+    "given_overrides",
+    "read_connections",
+    "read_limits",
+    "read_socket_group",
+    "read_toml",
+]
 
 Where = tuple[str | int, ...]  # keys from the document's root; ints index arrays of tables
 _BARE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
@@ -324,11 +335,52 @@ def read_limits(table: Table) -> Limits:
     )
 
 
-def read_timeouts(table: Table) -> tuple[float, float, float]:
-    """A listener's request, idle and drain timeouts in seconds (milliseconds in the file,
-    named as in the service's `[listener]`)."""
-    return (
-        table.integer("timeout", 1000, minimum=1) / 1000,
-        table.integer("idle_timeout", 60000, minimum=1) / 1000,
-        table.integer("drain_timeout", 5000, minimum=0) / 1000,
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """A listener's timeouts (seconds) and connection shares, as the service's `[listener]` and
+    the identity provider's `[identity]` set them."""
+
+    request_timeout: float = 1.0
+    idle_timeout: float = 60.0
+    drain_timeout: float = 5.0
+    max_connections: int = 1024
+    max_connections_per_uid: int = 256  # one user's share, so it cannot lock the others out
+    first_byte_timeout: float = 5.0  # a new connection that says nothing is closed after this
+
+
+def read_connections(table: Table) -> ConnectionSettings:
+    """A listener's timeouts (milliseconds in the file) and connection shares."""
+    return ConnectionSettings(
+        request_timeout=table.integer("timeout", 1000, minimum=1) / 1000,
+        idle_timeout=table.integer("idle_timeout", 60000, minimum=1) / 1000,
+        drain_timeout=table.integer("drain_timeout", 5000, minimum=0) / 1000,
+        max_connections=table.integer("max_connections", 1024, minimum=1),
+        max_connections_per_uid=table.integer("max_connections_per_uid", 256, minimum=1),
+        first_byte_timeout=table.integer("first_byte_timeout", 5000, minimum=1) / 1000,
     )
+
+
+def read_socket_group(table: Table) -> str | None:
+    """The group whose members may connect to a daemon's socket besides its owner (applications
+    running as other users); None when unset. A group that does not exist is refused."""
+    group = table.string("socket_group", "", empty=True) or None
+    if group is not None:
+        try:
+            grp.getgrnam(group)
+        except (KeyError, ValueError):  # ValueError: a NUL in the name
+            message = f"{table.setting('socket_group')}: no group named {group!r}"
+            raise table.error(message) from None
+    return group
+
+
+def given_overrides(
+    changes: Mapping[str, Any], under_state_dir: Mapping[str, Callable[[Path], Path]]
+) -> dict[str, Any]:
+    """The command-line overrides given (None: not given). A new state_dir moves each socket
+    of `under_state_dir` (setting: its default path below a state directory) along with it,
+    unless that socket is given too."""
+    given = {k: v for k, v in changes.items() if v is not None}
+    if "state_dir" in given:
+        for setting, default in under_state_dir.items():
+            given.setdefault(setting, default(given["state_dir"]))
+    return given

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tessera.daemon.budget import AnswerBudget
+from tessera.daemon.config_schema import ConnectionSettings
 from tessera.daemon.connection import Connection
 from tessera.daemon.handler import RequestHandler
 from tessera.daemon.ratelimit import RateLimitedLog
@@ -29,17 +30,11 @@ class Listener:
         dispatcher: RequestHandler[Any],
         scheduler: FairScheduler,
         limits: Limits,
+        settings: ConnectionSettings,
         *,
-        request_timeout: float,
-        idle_timeout: float,
-        max_connections: int = 1024,
-        max_connections_per_uid: int = 256,
-        first_byte_timeout: float = 5.0,
         peer_start_time: bool = False,
     ) -> None:
-        self._max_connections = max_connections
-        self._max_per_uid = max_connections_per_uid
-        self._first_byte_timeout = first_byte_timeout
+        self._settings = settings
         self._per_uid: dict[int | None, int] = {}
         self._uid_of: dict[Connection, int | None] = {}
         self._refusals = RateLimitedLog(log)
@@ -48,8 +43,6 @@ class Listener:
         self._dispatcher = dispatcher
         self._scheduler = scheduler
         self._limits = limits
-        self._request_timeout = request_timeout
-        self._idle_timeout = idle_timeout
         self._connections: set[Connection] = set()
         self._server: asyncio.Server | None = None
         self._path: Path | None = None
@@ -60,22 +53,14 @@ class Listener:
     def reconfigure(
         self,
         limits: Limits,
+        settings: ConnectionSettings,
         *,
-        request_timeout: float,
-        idle_timeout: float,
-        max_connections: int,
-        max_connections_per_uid: int,
-        first_byte_timeout: float,
         slow_requests_per_tenant: int,
     ) -> None:
         """New limits and timeouts (a reload): for connections opened from now on; open ones
         keep those they started with, so no client sees its rules change mid-conversation."""
         self._limits = limits
-        self._request_timeout = request_timeout
-        self._idle_timeout = idle_timeout
-        self._max_connections = max_connections
-        self._max_per_uid = max_connections_per_uid
-        self._first_byte_timeout = first_byte_timeout
+        self._settings = settings
         # The scheduler reads its limit at each submit; it has no setter of its own (yet).
         self._scheduler.in_flight_per_tenant = slow_requests_per_tenant
 
@@ -85,7 +70,7 @@ class Listener:
         return len(self._connections)
 
     def _make_connection(self) -> asyncio.Protocol:
-        if len(self._connections) >= self._max_connections:
+        if len(self._connections) >= self._settings.max_connections:
             # Beyond the limit a connection is closed at once: the client sees EOF and may
             # retry; file descriptors and memory stay bounded.
             self._refusals.warning("refusing a connection: %d are open", len(self._connections))
@@ -95,9 +80,9 @@ class Listener:
             self._dispatcher,
             self._scheduler,
             self._limits,
-            request_timeout=self._request_timeout,
-            idle_timeout=self._idle_timeout,
-            first_byte_timeout=self._first_byte_timeout,
+            request_timeout=self._settings.request_timeout,
+            idle_timeout=self._settings.idle_timeout,
+            first_byte_timeout=self._settings.first_byte_timeout,
             on_open=self._admit_peer,
             budget=self._budget,
             on_close=self._closed,
@@ -111,7 +96,7 @@ class Listener:
         """One uid may hold only its share of the connections, so it cannot lock others out."""
         uid = peer.uid if peer is not None else None
         held = self._per_uid.get(uid, 0)
-        if held >= self._max_per_uid:
+        if held >= self._settings.max_connections_per_uid:
             self._refusals.warning("refusing a connection of uid %s: it holds %d", uid, held)
             self.refused += 1
             return False

@@ -16,11 +16,12 @@ import signal
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tessera.daemon import systemd
+from tessera.daemon.config_schema import ConnectionSettings
 from tessera.daemon.handler import RequestHandler
 from tessera.daemon.listener import Listener
 from tessera.daemon.memory import keep_large_blocks_returnable
@@ -46,15 +47,42 @@ class ListenerSettings:
     socket_path: Path
     socket_group: str | None
     limits: Limits
-    request_timeout: float
-    idle_timeout: float
-    drain_timeout: float
-    max_connections: int = 1024
-    max_connections_per_uid: int = 256  # one user's share, so it cannot lock the others out
-    first_byte_timeout: float = 5.0  # a new connection that says nothing is closed after this
+    connections: ConnectionSettings = field(default_factory=ConnectionSettings)
     # Read each peer's start time at connect: daemons that later identify callers by pid.
     peer_start_time: bool = False
     slow_requests_per_tenant: int = DEFAULT_IN_FLIGHT_PER_TENANT  # waiting or running
+
+    @classmethod
+    def configured(
+        cls,
+        config: ListenerConfig,
+        *,
+        peer_start_time: bool = False,
+        slow_requests_per_tenant: int = DEFAULT_IN_FLIGHT_PER_TENANT,
+    ) -> ListenerSettings:
+        """The settings a daemon's configuration file gives its listener (the service's and
+        the identity provider's read the same keys), plus what the daemon itself decides."""
+        return cls(
+            socket_path=config.socket_path,
+            socket_group=config.socket_group,
+            limits=config.limits,
+            connections=config.connections,
+            peer_start_time=peer_start_time,
+            slow_requests_per_tenant=slow_requests_per_tenant,
+        )
+
+
+class ListenerConfig(Protocol):
+    """The listener's part of a daemon's configuration (ServiceConfig, IdentityConfig)."""
+
+    @property
+    def socket_path(self) -> Path: ...
+    @property
+    def socket_group(self) -> str | None: ...
+    @property
+    def limits(self) -> Limits: ...
+    @property
+    def connections(self) -> ConnectionSettings: ...
 
 
 def install_event_loop_policy() -> None:
@@ -102,11 +130,7 @@ async def serve(
         handler,
         FairScheduler(executor, workers, in_flight_per_tenant=settings.slow_requests_per_tenant),
         settings.limits,
-        request_timeout=settings.request_timeout,
-        idle_timeout=settings.idle_timeout,
-        max_connections=settings.max_connections,
-        max_connections_per_uid=settings.max_connections_per_uid,
-        first_byte_timeout=settings.first_byte_timeout,
+        settings.connections,
         peer_start_time=settings.peer_start_time,
     )
     running: list[asyncio.Task[None]] = []
@@ -129,7 +153,7 @@ async def serve(
             metrics.stopping = True  # health answers "stopping" while the drain runs
         for task in running:
             task.cancel()  # once: a task may still await its own clean-up
-        await listener.stop(applied[0].drain_timeout)
+        await listener.stop(applied[0].connections.drain_timeout)
     finally:
         for task in running:
             if not task.done() and not task.cancelling():
@@ -174,11 +198,7 @@ async def _reloads(
             continue
         listener.reconfigure(
             settings.limits,
-            request_timeout=settings.request_timeout,
-            idle_timeout=settings.idle_timeout,
-            max_connections=settings.max_connections,
-            max_connections_per_uid=settings.max_connections_per_uid,
-            first_byte_timeout=settings.first_byte_timeout,
+            settings.connections,
             slow_requests_per_tenant=settings.slow_requests_per_tenant,
         )
         applied[0] = settings

@@ -21,7 +21,6 @@ path = "/web/{name}"
 from __future__ import annotations
 
 import fnmatch
-import grp
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,14 +28,21 @@ from typing import Any
 
 from tessera._paths import default_identity_socket, default_socket_path, default_state_dir
 from tessera.config import ConfigError
-from tessera.daemon.config_schema import Table, read_limits, read_timeouts, read_toml
-from tessera.daemon.log_output import LOG_FORMATS
+from tessera.daemon.config_schema import (
+    ConnectionSettings,
+    Table,
+    given_overrides,
+    read_connections,
+    read_limits,
+    read_socket_group,
+    read_toml,
+)
+from tessera.daemon.log_output import LOG_FORMATS, LOG_LEVELS
 from tessera.daemon.metrics_config import MetricsConfig, parse_metrics
 from tessera.trust.spiffe import spiffe_id
 from tessera.wire.framing import Limits
 
 IDENTITY_ENDPOINT_ENV = "TESSERA_IDENTITY_ENDPOINT"
-LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @dataclass(frozen=True)
@@ -85,12 +91,7 @@ class IdentityConfig:
     log_format: str = "text"  # or "json" (daemon/log_output.py)
     socket_group: str | None = None
     limits: Limits = field(default_factory=Limits)
-    request_timeout: float = 1.0
-    idle_timeout: float = 60.0
-    drain_timeout: float = 5.0
-    max_connections: int = 1024
-    max_connections_per_uid: int = 256
-    first_byte_timeout: float = 5.0
+    connections: ConnectionSettings = field(default_factory=ConnectionSettings)
     workload_api_socket: Path | None = None  # the SPIFFE Workload API's socket; None: not served
     metrics: MetricsConfig | None = None  # the opt-in metrics endpoint (daemon/metrics.py)
 
@@ -111,12 +112,8 @@ class IdentityConfig:
 
     def with_overrides(self, **changes: Any) -> IdentityConfig:
         """Command-line overrides (None values are ignored)."""
-        given = {k: v for k, v in changes.items() if v is not None}
-        if "state_dir" in given:
-            state = given["state_dir"]
-            given.setdefault("socket_path", default_identity_socket(state))
-            given.setdefault("service_socket", default_socket_path(state))
-        return replace(self, **given).validated()
+        sockets = {"socket_path": default_identity_socket, "service_socket": default_socket_path}
+        return replace(self, **given_overrides(changes, sockets)).validated()
 
 
 def load_identity_config(path: Path | None) -> IdentityConfig:
@@ -133,7 +130,7 @@ def _identity(section: Table) -> IdentityConfig:
     state_dir = section.path("state_dir", str(default_state_dir()))
     rules = tuple(_rule(entry) for entry in section.tables("rule")) or (MappingRule(),)
     # The listener's limits and timeouts, named and counted as in the service's config.
-    request_timeout, idle_timeout, drain_timeout = read_timeouts(section)
+    connections = read_connections(section)
     return IdentityConfig(
         state_dir=state_dir,
         socket_path=section.path("socket_path", str(default_identity_socket(state_dir))),
@@ -150,29 +147,12 @@ def _identity(section: Table) -> IdentityConfig:
         allow_root=section.boolean("allow_root", False),
         log_level=section.choice("log_level", "info", LOG_LEVELS),
         log_format=section.choice("log_format", "text", LOG_FORMATS),
-        socket_group=_group(section),
+        socket_group=read_socket_group(section),  # whose members may fetch tokens
         limits=read_limits(section),
-        request_timeout=request_timeout,
-        idle_timeout=idle_timeout,
-        drain_timeout=drain_timeout,
-        max_connections=section.integer("max_connections", 1024, minimum=1),
-        max_connections_per_uid=section.integer("max_connections_per_uid", 256, minimum=1),
-        first_byte_timeout=section.integer("first_byte_timeout", 5000, minimum=1) / 1000,
+        connections=connections,
         workload_api_socket=section.optional_path("workload_api_socket"),
         metrics=parse_metrics(section),
     )
-
-
-def _group(section: Table) -> str | None:
-    """The group whose members may fetch tokens (applications running as other users)."""
-    value = section.string("socket_group", "", empty=True)
-    if not value:
-        return None
-    try:
-        grp.getgrnam(value)
-    except (KeyError, ValueError):  # ValueError: a NUL in the name
-        raise section.error(f"identity.socket_group: no group named {value!r}") from None
-    return value
 
 
 def _rule(entry: Table) -> MappingRule:

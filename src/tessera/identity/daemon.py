@@ -55,18 +55,7 @@ async def serve(config: IdentityConfig) -> None:
             await asyncio.sleep(PURGE_PERIOD)
             revocations.revoke(registry.purge_dead(), issuer.current)
 
-    settings = runner.ListenerSettings(
-        socket_path=config.socket_path,
-        socket_group=config.socket_group,
-        limits=config.limits,
-        request_timeout=config.request_timeout,
-        idle_timeout=config.idle_timeout,
-        drain_timeout=config.drain_timeout,
-        max_connections=config.max_connections,
-        max_connections_per_uid=config.max_connections_per_uid,
-        first_byte_timeout=config.first_byte_timeout,
-        peer_start_time=True,
-    )
+    settings = runner.ListenerSettings.configured(config, peer_start_time=True)
     tasks = [keep_service_trusting, keep_revocations_told, purge_exited]
     # Bound now, so a Workload API socket in use stops the start-up like the main one.
     workload = None

@@ -134,7 +134,7 @@ class WorkloadApiServer:
         for noisy in ("hpack", "h2"):
             # At debug level they log every header and frame: noise, and the callers' metadata.
             logging.getLogger(noisy).setLevel(logging.WARNING)
-        self._drain_timeout = config.drain_timeout
+        self._drain_timeout = config.connections.drain_timeout
         self._sock: socket.socket | None = bind_socket(path, config.socket_group)
         self._inode = path.lstat().st_ino
         self.peers = PeerBook()

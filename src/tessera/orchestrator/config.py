@@ -39,12 +39,11 @@ from typing import Any
 from tessera._paths import default_identity_socket, default_socket_path, default_state_dir
 from tessera.config import ConfigError, config_path
 from tessera.containers.config import ContainersConfig, read_containers
-from tessera.daemon.config_schema import Table, read_toml
-from tessera.daemon.log_output import LOG_FORMATS
+from tessera.daemon.config_schema import Table, given_overrides, read_toml
+from tessera.daemon.log_output import LOG_FORMATS, LOG_LEVELS
 from tessera.daemon.metrics_config import MetricsConfig, parse_metrics
 
 RESTART_POLICIES = ("never", "on-failure", "always")
-LOG_LEVELS = ("debug", "info", "warning", "error")
 CONTROL_SOCKET_NAME = "orchestrator.sock"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
@@ -150,13 +149,12 @@ class OrchestratorConfig:
 
     def with_overrides(self, **changes: Any) -> OrchestratorConfig:
         """Command-line overrides (None values are ignored)."""
-        given = {k: v for k, v in changes.items() if v is not None}
-        if "state_dir" in given:
-            state = given["state_dir"]
-            given.setdefault("identity_socket", default_identity_socket(state))
-            given.setdefault("service_socket", default_socket_path(state))
-            given.setdefault("control_socket", default_control_socket(state))
-        return replace(self, **given)
+        sockets = {
+            "identity_socket": default_identity_socket,
+            "service_socket": default_socket_path,
+            "control_socket": default_control_socket,
+        }
+        return replace(self, **given_overrides(changes, sockets))
 
     def with_apps(self, apps: tuple[AppSpec, ...]) -> OrchestratorConfig:
         """The configuration with more applications (names must stay unique)."""

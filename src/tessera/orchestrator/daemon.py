@@ -68,13 +68,8 @@ async def serve(config: OrchestratorConfig) -> None:
             await supervisor.stop_all()
 
     settings = runner.ListenerSettings(
-        socket_path=config.control_socket,
-        socket_group=None,
-        limits=Limits(),
-        request_timeout=1.0,
-        idle_timeout=60.0,
-        drain_timeout=5.0,
-    )
+        socket_path=config.control_socket, socket_group=None, limits=Limits()
+    )  # the default timeouts and connection shares
     metrics = None
     if config.metrics is not None:
         metrics = DaemonMetrics("orchestrator", config.metrics)

@@ -6,7 +6,6 @@ Everything is validated here, once, at start-up; nonsense fails fast with a one-
 
 from __future__ import annotations
 
-import grp
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -14,8 +13,16 @@ from typing import Any
 
 from tessera._paths import default_socket_path, default_state_dir
 from tessera.config import ConfigError, config_path
-from tessera.daemon.config_schema import Source, Table, read_limits, read_timeouts, read_toml
-from tessera.daemon.log_output import LOG_FORMATS
+from tessera.daemon.config_schema import (
+    ConnectionSettings,
+    Source,
+    Table,
+    read_connections,
+    read_limits,
+    read_socket_group,
+    read_toml,
+)
+from tessera.daemon.log_output import LOG_FORMATS, LOG_LEVELS
 from tessera.daemon.metrics_config import MetricsConfig, parse_metrics
 from tessera.service.providers.pkcs11.config import Pkcs11Settings, parse_pkcs11
 from tessera.service.providers.tpm.config import TpmSettings, parse_tpm
@@ -34,7 +41,6 @@ AUTHENTICATOR_NAMES: dict[str, AuthType] = {
     "jwt-svid": AuthType.JWT_SVID,
 }
 PROVIDER_TYPES = ("software", "pkcs11", "tpm")
-LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @dataclass(frozen=True)
@@ -119,12 +125,7 @@ class ServiceConfig:
     parsec_compatible: bool = False  # Parsec's answers where Tessera is stricter (compatibility.md)
     limits: Limits = field(default_factory=Limits)
     buffer_size_limit: int = 1 << 20
-    request_timeout: float = 1.0
-    idle_timeout: float = 60.0
-    drain_timeout: float = 5.0
-    max_connections: int = 1024
-    max_connections_per_uid: int = 256
-    first_byte_timeout: float = 5.0
+    connections: ConnectionSettings = field(default_factory=ConnectionSettings)
     authenticators: tuple[AuthType, ...] = (AuthType.JWT, AuthType.UNIX_PEER_CREDENTIALS)
     admins: frozenset[Admin] = frozenset()
     trust: TrustConfig = field(default_factory=TrustConfig)
@@ -230,14 +231,9 @@ def read_tessera_config(root: Table) -> ServiceConfig:
     auth = root.table("authenticator")
     key_manager = root.table("key_manager", array_of_one=True)
     state_dir = core.path("state_dir", str(default_state_dir()))
-    request_timeout, idle_timeout, drain_timeout = read_timeouts(listener)
+    connections = read_connections(listener)
     store_path = key_manager.string("store_path", "", empty=True)  # "": the default
-    group = listener.string("socket_group", "", empty=True) or None
-    if group is not None:
-        try:
-            grp.getgrnam(group)
-        except (KeyError, ValueError):  # ValueError: a NUL in the name
-            raise listener.error(f"listener.socket_group: no group named {group!r}") from None
+    group = read_socket_group(listener)
     socket_path = listener.string("socket_path", str(default_socket_path(state_dir)))
     allow_deprecated = core.boolean("allow_deprecated", False)
     return ServiceConfig(
@@ -251,12 +247,7 @@ def read_tessera_config(root: Table) -> ServiceConfig:
         allow_deprecated=allow_deprecated,
         limits=read_limits(core),
         buffer_size_limit=core.integer("buffer_size_limit", 1 << 20, minimum=1),
-        request_timeout=request_timeout,
-        idle_timeout=idle_timeout,
-        drain_timeout=drain_timeout,
-        max_connections=listener.integer("max_connections", 1024, minimum=1),
-        max_connections_per_uid=listener.integer("max_connections_per_uid", 256, minimum=1),
-        first_byte_timeout=listener.integer("first_byte_timeout", 5000, minimum=1) / 1000,
+        connections=connections,
         authenticators=_authenticators(auth.strings("auth_types", ["jwt", "unix-peer"])),
         admins=frozenset(_admins(auth)),
         trust=_trust(root.table("trust")),

@@ -16,17 +16,8 @@ from tessera.service.state_check import prepare_state
 
 def listener_settings(config: ServiceConfig) -> runner.ListenerSettings:
     """The front-end settings of the service."""
-    return runner.ListenerSettings(
-        socket_path=config.socket_path,
-        socket_group=config.socket_group,
-        limits=config.limits,
-        request_timeout=config.request_timeout,
-        idle_timeout=config.idle_timeout,
-        drain_timeout=config.drain_timeout,
-        max_connections=config.max_connections,
-        max_connections_per_uid=config.max_connections_per_uid,
-        first_byte_timeout=config.first_byte_timeout,
-        slow_requests_per_tenant=config.quotas.max_concurrent,
+    return runner.ListenerSettings.configured(
+        config, slow_requests_per_tenant=config.quotas.max_concurrent
     )
 
 

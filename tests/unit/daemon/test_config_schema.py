@@ -198,7 +198,11 @@ def test_the_identity_providers_limits_and_timeouts_are_settable(tmp_path: Path)
         "body_len_limit = 4096\nauth_len_limit = 1024\nheader_size_limit = 30\n"
     )
     config = load_identity_config(path)
-    assert (config.request_timeout, config.idle_timeout, config.drain_timeout) == (0.25, 30, 0)
+    assert (
+        config.connections.request_timeout,
+        config.connections.idle_timeout,
+        config.connections.drain_timeout,
+    ) == (0.25, 30, 0)
     limits = config.limits
     assert (limits.max_body_size, limits.max_auth_size, limits.max_header_size) == (4096, 1024, 30)
     path.write_text("[identity]\ntimeout = 0\n")
@@ -208,7 +212,11 @@ def test_the_identity_providers_limits_and_timeouts_are_settable(tmp_path: Path)
         "[identity]\nmax_connections = 64\nmax_connections_per_uid = 8\nfirst_byte_timeout = 500\n"
     )
     config = load_identity_config(path)
-    shares = (config.max_connections, config.max_connections_per_uid, config.first_byte_timeout)
+    shares = (
+        config.connections.max_connections,
+        config.connections.max_connections_per_uid,
+        config.connections.first_byte_timeout,
+    )
     assert shares == (64, 8, 0.5)
 
 
@@ -225,7 +233,7 @@ def test_parsec_files_still_warn_about_keys_nobody_reads(tmp_path: Path) -> None
     )
     config = load_config(path)
     assert "core_settings.allow_rot is ignored: Tessera does not read it here" in config.warnings
-    assert config.request_timeout == 0.2
+    assert config.connections.request_timeout == 0.2
 
 
 def test_a_table_records_what_was_read() -> None:

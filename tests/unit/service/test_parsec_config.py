@@ -86,7 +86,7 @@ def summary(config: ServiceConfig) -> list[tuple[str, int, str, Any]]:
 def test_the_repository_default_file() -> None:
     config = load_config(FILES / "repository-default.toml")
     assert config.socket_path == Path("/run/parsec/parsec.sock")  # Parsec's default
-    assert config.request_timeout == pytest.approx(0.2)
+    assert config.connections.request_timeout == pytest.approx(0.2)
     assert config.authenticators == (AuthType.UNIX_PEER_CREDENTIALS,)
     assert not config.allow_root
     assert summary(config) == [MBED]
@@ -105,7 +105,7 @@ def test_the_repository_default_file() -> None:
 def test_mbed_crypto_files(name: str, deprecated: bool, store: tuple[str, str, str]) -> None:
     config = load_config(FILES / name)
     assert config.socket_path == Path("/tmp/parsec.sock")
-    assert config.request_timeout == pytest.approx(3.0)
+    assert config.connections.request_timeout == pytest.approx(3.0)
     assert config.authenticators == (AuthType.DIRECT,)
     assert config.allow_root and config.log_error_details
     assert config.allow_deprecated is deprecated
@@ -240,7 +240,7 @@ def test_core_settings_and_listener() -> None:
     config = parse_config(minimal(core_settings=core, listener=listener))
     assert config.allow_root and config.allow_deprecated and config.log_error_details
     assert config.limits.max_body_size == 4096 and config.buffer_size_limit == 2048
-    assert config.request_timeout == pytest.approx(0.75)
+    assert config.connections.request_timeout == pytest.approx(0.75)
     assert config.socket_path == Path("/tmp/p.sock")
 
 
@@ -256,7 +256,9 @@ def test_tessera_keys_may_stand_beside_parsecs(tmp_path: Path) -> None:
     document["trust"] = {"audience": "parsec-tests"}
     config = parse_config(document)
     assert config.state_dir == tmp_path and config.key_store_path == tmp_path / "keys.sqlite3"
-    assert config.limits.max_auth_size == 512 and config.idle_timeout == pytest.approx(9.0)
+    assert config.limits.max_auth_size == 512 and config.connections.idle_timeout == pytest.approx(
+        9.0
+    )
     assert config.admin_identities() == {(AuthType.DIRECT, "ops")}
     assert config.trust.audience == "parsec-tests"
     assert summary(config)[1] == (
