@@ -1,0 +1,83 @@
+"""What every provider checks about a GenerateKey or ImportKey request before it makes a key.
+
+Deprecated primitives (see `tessera.psa.deprecation`), as Parsec: generation is refused with
+DeprecatedPrimitive unless `allow_deprecated` is set; import is allowed with a warning, because
+refusing would strand users migrating existing keys (the warning names no key).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from tessera.psa.attributes import KeyAttributes, parse_attributes
+from tessera.psa.deprecation import key_deprecation
+from tessera.psa.formats import import_key
+from tessera.service.keystore import KeyStore, Owner
+from tessera.service.keystore.sqlite import check_key_name
+from tessera.wire.proto import psa_generate_key_pb2, psa_import_key_pb2
+from tessera.wire.status import Status, StatusError
+
+log = logging.getLogger(__name__)
+
+#: Refuses attributes the provider cannot serve (InvalidArgument/NotSupported).
+AttributesCheck = Callable[[KeyAttributes], None]
+
+
+def check_deprecation(attributes: KeyAttributes, *, allow_deprecated: bool, generate: bool) -> None:
+    """Refuse generating deprecated keys unless allowed; warn on importing them."""
+    reason = key_deprecation(attributes)
+    if reason is None:
+        return
+    if generate and not allow_deprecated:
+        raise StatusError(Status.DEPRECATED_PRIMITIVE, reason)
+    log.warning(
+        "a deprecated primitive is being %s: %s", "generated" if generate else "imported", reason
+    )
+
+
+def to_generate(
+    op: psa_generate_key_pb2.Operation, check: AttributesCheck, *, allow_deprecated: bool
+) -> KeyAttributes:
+    """The attributes of a key GenerateKey may make (`check` is the provider's refusals)."""
+    check_key_name(op.key_name)
+    attributes = parse_attributes(op.attributes)
+    check_deprecation(attributes, allow_deprecated=allow_deprecated, generate=True)
+    check(attributes)
+    return attributes
+
+
+def to_import(
+    op: psa_import_key_pb2.Operation,
+    check: AttributesCheck,
+    *,
+    allow_deprecated: bool,
+    size_first: bool = False,
+) -> tuple[KeyAttributes, bytes]:
+    """The attributes (sized by the data) and PSA data of a key ImportKey may make.
+
+    The type is checked first; a size that disagrees with the data is then InvalidArgument (as
+    Parsec), before asking whether the data's size is one held here. With `size_first`, a size
+    the request names is checked with the type, before the data is read.
+    """
+    check_key_name(op.key_name)
+    attributes = parse_attributes(op.attributes)
+    key_type = attributes.key_type
+    given_bits = attributes.bits if size_first else 0
+    check(KeyAttributes(key_type, given_bits, attributes.usage, attributes.algorithm))
+    bits, data = import_key(key_type, attributes.bits, op.data)
+    sized = KeyAttributes(key_type, bits, attributes.usage, attributes.algorithm)
+    check(sized)
+    check_deprecation(sized, allow_deprecated=allow_deprecated, generate=False)
+    return sized, data
+
+
+def refuse_taken(keystore: KeyStore, owner: Owner, provider_id: int, name: str) -> None:
+    """AlreadyExists when the owner has a key of that name (before making one on a device)."""
+    try:
+        keystore.get(owner, provider_id, name)
+    except StatusError as error:
+        if error.status is Status.PSA_ERROR_DOES_NOT_EXIST:
+            return
+        raise
+    raise StatusError(Status.PSA_ERROR_ALREADY_EXISTS, "a key with this name exists")
