@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from google.protobuf.message import Message
 
+from tessera._version import VERSION_TUPLE
 from tessera.psa.hashes import digest
 from tessera.service.authenticators.base import Application
 from tessera.service.keystore import KeyRecord, KeyStore, Owner
@@ -35,12 +36,12 @@ Res = TypeVar("Res", bound=Message)
 
 @dataclass(frozen=True, slots=True)
 class ProviderInfo:
-    """How a provider describes itself in ListProviders."""
+    """How a provider describes itself in ListProviders (Tessera's own, by default)."""
 
     uuid: str
     description: str
-    vendor: str
-    version: tuple[int, int, int]
+    vendor: str = "Tessera"
+    version: tuple[int, int, int] = VERSION_TUPLE
 
 
 @dataclass(frozen=True, slots=True)
