@@ -17,7 +17,7 @@ from tessera.service.providers.pkcs11 import checks
 from tessera.service.providers.pkcs11.context import Context, HeldKey, open_for
 from tessera.service.providers.pkcs11.keys import public_object
 from tessera.service.providers.signing import SignPrimitives, signature_operations
-from tessera.service.providers.software.sign import verify_public
+from tessera.service.providers.software.sign import check_hash_length, verify_public
 from tessera.wire.status import Status, StatusError
 
 # DER OIDs of the hashes (RFC 8017 appendix B.1, NIST's hash arc 2.16.840.1.101.3.4.2).
@@ -88,7 +88,7 @@ def _check(ctx: Context, key: HeldKey, alg: SignAlgorithm, usage: Usage) -> None
 
 
 def _check_hash(ctx: Context, key: HeldKey, alg: SignAlgorithm, hash_value: bytes) -> None:
-    checks.check_hash_length(alg, key.bits, hash_value)
+    check_hash_length(alg, key.bits, hash_value)
 
 
 KEY_OPERATIONS = signature_operations(

@@ -87,14 +87,15 @@ def _check_hash(alg: SignAlgorithm, bits: int) -> None:
         raise _invalid("the RSA key is too small for PSS with this hash")
 
 
-def _check_hash_length(alg: SignAlgorithm, hash_value: bytes, key: OpenKey) -> None:
+def check_hash_length(alg: SignAlgorithm, bits: int, hash_value: bytes) -> None:
+    """The hash given to SignHash/VerifyHash has the length the algorithm (and key) implies."""
     if alg.hash is not None:
         if len(hash_value) != alg.hash.size:
             raise _invalid("the hash length does not match the algorithm")
     elif alg.scheme is SignScheme.ECDSA_ANY:
         if len(hash_value) not in _PREHASH_BY_LENGTH:
             raise _invalid("not the length of a supported hash")
-    elif alg.scheme is SignScheme.RSA_PKCS1V15_RAW and len(hash_value) > key.bits // 8 - 11:
+    elif alg.scheme is SignScheme.RSA_PKCS1V15_RAW and len(hash_value) > bits // 8 - 11:
         raise _invalid("input too long for raw PKCS#1 v1.5 with this key")
 
 
@@ -195,7 +196,7 @@ def _check(settings: Settings, key: OpenKey, alg: SignAlgorithm, usage: Usage) -
 def _check_given_hash(
     settings: Settings, key: OpenKey, alg: SignAlgorithm, hash_value: bytes
 ) -> None:
-    _check_hash_length(alg, hash_value, key)
+    check_hash_length(alg, key.bits, hash_value)
 
 
 KEY_OPERATIONS = signature_operations(
