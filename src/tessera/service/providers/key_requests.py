@@ -36,14 +36,22 @@ def check_deprecation(attributes: KeyAttributes, *, allow_deprecated: bool, gene
     )
 
 
+def check_generation(
+    attributes: KeyAttributes, check: AttributesCheck, *, allow_deprecated: bool
+) -> None:
+    """Everything generating a key with `attributes` would refuse (`check` is the provider's own
+    refusals); GenerateKey and CanDoCrypto share it."""
+    check_deprecation(attributes, allow_deprecated=allow_deprecated, generate=True)
+    check(attributes)
+
+
 def to_generate(
     op: psa_generate_key_pb2.Operation, check: AttributesCheck, *, allow_deprecated: bool
 ) -> KeyAttributes:
     """The attributes of a key GenerateKey may make (`check` is the provider's refusals)."""
     check_key_name(op.key_name)
     attributes = parse_attributes(op.attributes)
-    check_deprecation(attributes, allow_deprecated=allow_deprecated, generate=True)
-    check(attributes)
+    check_generation(attributes, check, allow_deprecated=allow_deprecated)
     return attributes
 
 

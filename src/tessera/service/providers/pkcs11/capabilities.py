@@ -20,7 +20,7 @@ from tessera.psa.attributes import KeyAttributes
 from tessera.psa.usage import Usage
 from tessera.service.providers import capabilities as driver
 from tessera.service.providers.capabilities import Check
-from tessera.service.providers.key_requests import check_deprecation
+from tessera.service.providers.key_requests import check_generation
 from tessera.service.providers.pkcs11 import checks
 from tessera.service.providers.pkcs11.context import Context
 
@@ -49,8 +49,8 @@ class Checks:
         self._ctx = ctx
 
     def generatable(self, attributes: KeyAttributes) -> None:
-        check_deprecation(attributes, allow_deprecated=self._ctx.allow_deprecated, generate=True)
-        checks.check_generatable(attributes)
+        allowed = self._ctx.allow_deprecated
+        check_generation(attributes, checks.check_generatable, allow_deprecated=allowed)
 
     def importable(self, attributes: KeyAttributes) -> None:
         checks.check_importable(attributes)

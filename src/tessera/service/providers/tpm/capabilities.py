@@ -15,7 +15,7 @@ from tessera.psa.attributes import KeyAttributes
 from tessera.psa.usage import Usage
 from tessera.service.providers import capabilities as driver
 from tessera.service.providers.capabilities import Check
-from tessera.service.providers.key_requests import check_deprecation
+from tessera.service.providers.key_requests import check_generation
 from tessera.service.providers.tpm import checks
 from tessera.service.providers.tpm.caps import Capabilities
 from tessera.service.providers.tpm.context import Context
@@ -39,8 +39,8 @@ class Checks:
         self._ctx = ctx
 
     def generatable(self, attributes: KeyAttributes) -> None:
-        check_deprecation(attributes, allow_deprecated=self._ctx.allow_deprecated, generate=True)
-        checks.check_generatable(self._ctx.caps, attributes)
+        generatable = partial(checks.check_generatable, self._ctx.caps)
+        check_generation(attributes, generatable, allow_deprecated=self._ctx.allow_deprecated)
 
     def importable(self, attributes: KeyAttributes) -> None:
         checks.check_importable(attributes)
