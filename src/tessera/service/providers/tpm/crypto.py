@@ -14,22 +14,20 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from tessera.psa.algorithms import (
     EncryptionAlgorithm,
-    EncryptionScheme,
     SignAlgorithm,
     SignScheme,
-    parse_encryption,
 )
 from tessera.psa.hashes import hash_algorithm
 from tessera.psa.usage import Usage
 from tessera.service.keystore import Owner
 from tessera.service.providers.base import serves
+from tessera.service.providers.encrypting import EncryptionKeys
 from tessera.service.providers.signing import SignPrimitives, signature_operations
 from tessera.service.providers.software.sign import verify_public
 from tessera.service.providers.tpm import checks
 from tessera.service.providers.tpm.context import Context, HeldKey, open_for, public_object
 from tessera.wire import contracts
 from tessera.wire.proto import (
-    psa_algorithm_pb2,
     psa_asymmetric_decrypt_pb2,
     psa_asymmetric_encrypt_pb2,
 )
@@ -69,23 +67,16 @@ KEY_OPERATIONS = signature_operations(
 )
 
 
-def _prepare_encryption(
-    ctx: Context,
-    owner: Owner,
-    name: str,
-    alg_pb: psa_algorithm_pb2.Algorithm.AsymmetricEncryption,
-    *,
-    salt: bytes,
-    usage: Usage,
-) -> tuple[HeldKey, EncryptionAlgorithm]:
-    alg = parse_encryption(alg_pb)
-    key = open_for(ctx, owner, name, usage, alg)
+def _check_encryption(ctx: Context, key: HeldKey, alg: EncryptionAlgorithm, usage: Usage) -> None:
     checks.check_encryption(ctx.caps, key.attributes.key_type, key.bits, alg, usage)
-    if alg.scheme is EncryptionScheme.RSA_PKCS1V15 and salt:
-        raise checks.invalid("PKCS#1 v1.5 encryption takes no salt")
+
+
+_KEYS = EncryptionKeys(open_for, _check_encryption)
+
+
+def _refuse_label(salt: bytes) -> None:
     if salt:
         raise checks.unsupported("this provider does not take OAEP labels")
-    return key, alg
 
 
 @serves(contracts.PSA_ASYMMETRIC_ENCRYPT)
@@ -93,9 +84,8 @@ def asymmetric_encrypt(
     ctx: Context, owner: Owner, op: psa_asymmetric_encrypt_pb2.Operation
 ) -> psa_asymmetric_encrypt_pb2.Result:
     """PsaAsymmetricEncrypt (RSA key pair or public key), with the public key."""
-    key, alg = _prepare_encryption(
-        ctx, owner, op.key_name, op.alg, salt=op.salt, usage=Usage.ENCRYPT
-    )
+    key, alg = _KEYS.prepare(ctx, owner, op.key_name, op.alg, salt=op.salt, usage=Usage.ENCRYPT)
+    _refuse_label(op.salt)
     limit = key.bits // 8 - (11 if alg.hash is None else 2 * alg.hash.size + 2)
     if len(op.plaintext) > limit:
         raise checks.invalid("plaintext too long for this key and algorithm")
@@ -113,9 +103,8 @@ def asymmetric_decrypt(
     ctx: Context, owner: Owner, op: psa_asymmetric_decrypt_pb2.Operation
 ) -> psa_asymmetric_decrypt_pb2.Result:
     """PsaAsymmetricDecrypt (RSA key pair, in the TPM); every failure is InvalidPadding."""
-    key, alg = _prepare_encryption(
-        ctx, owner, op.key_name, op.alg, salt=op.salt, usage=Usage.DECRYPT
-    )
+    key, alg = _KEYS.prepare(ctx, owner, op.key_name, op.alg, salt=op.salt, usage=Usage.DECRYPT)
+    _refuse_label(op.salt)
     if key.wrapped is None or len(op.ciphertext) != key.bits // 8:
         raise StatusError(Status.PSA_ERROR_INVALID_PADDING, "decryption failed")
     plaintext = ctx.tpm.rsa_decrypt(key.wrapped, op.ciphertext, alg.hash)
