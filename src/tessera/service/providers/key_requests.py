@@ -1,4 +1,5 @@
-"""What every provider checks about a GenerateKey or ImportKey request before it makes a key.
+"""What every provider checks about a GenerateKey or ImportKey request before it makes a key,
+and DestroyKey for the providers whose rows name objects held by a device.
 
 Deprecated primitives (see `tessera.psa.deprecation`), as Parsec: generation is refused with
 DeprecatedPrimitive unless `allow_deprecated` is set; import is allowed with a warning, because
@@ -9,16 +10,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 from tessera.psa.attributes import KeyAttributes, parse_attributes
 from tessera.psa.deprecation import key_deprecation
 from tessera.psa.formats import import_key
 from tessera.service.keystore import KeyStore, Owner
 from tessera.service.keystore.sqlite import check_key_name
-from tessera.wire.proto import psa_generate_key_pb2, psa_import_key_pb2
+from tessera.service.providers.base import KeyOperation
+from tessera.wire import contracts
+from tessera.wire.proto import psa_destroy_key_pb2, psa_generate_key_pb2, psa_import_key_pb2
 from tessera.wire.status import Status, StatusError
 
 log = logging.getLogger(__name__)
+
+K = TypeVar("K")
 
 #: Refuses attributes the provider cannot serve (InvalidArgument/NotSupported).
 AttributesCheck = Callable[[KeyAttributes], None]
@@ -89,3 +95,33 @@ def refuse_taken(keystore: KeyStore, owner: Owner, provider_id: int, name: str) 
             return
         raise
     raise StatusError(Status.PSA_ERROR_ALREADY_EXISTS, "a key with this name exists")
+
+
+class KeyRows(Protocol):
+    """A provider state that names its keys' rows."""
+
+    @property
+    def keystore(self) -> KeyStore: ...
+
+    @property
+    def provider_id(self) -> int: ...
+
+
+R = TypeVar("R", bound=KeyRows)
+
+
+def destroy_operation(
+    open_key: Callable[[R, Owner, str], K], release: Callable[[R, K], None]
+) -> KeyOperation[R, psa_destroy_key_pb2.Operation, psa_destroy_key_pb2.Result]:
+    """PsaDestroyKey: the row first, then `release` frees what the device holds for the key. A
+    crash between the two leaves only device objects no row names: unreachable and harmless."""
+
+    def destroy_key(
+        state: R, owner: Owner, op: psa_destroy_key_pb2.Operation
+    ) -> psa_destroy_key_pb2.Result:
+        key = open_key(state, owner, op.key_name)
+        state.keystore.delete(owner, state.provider_id, op.key_name)
+        release(state, key)
+        return psa_destroy_key_pb2.Result()
+
+    return KeyOperation(contracts.PSA_DESTROY_KEY, destroy_key)

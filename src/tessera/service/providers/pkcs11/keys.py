@@ -25,7 +25,12 @@ from tessera.psa.key_types import KeyKind, ecc_byte_length
 from tessera.psa.usage import Usage
 from tessera.service.keystore import KeyRecord, Owner
 from tessera.service.providers.base import serves
-from tessera.service.providers.key_requests import refuse_taken, to_generate, to_import
+from tessera.service.providers.key_requests import (
+    destroy_operation,
+    refuse_taken,
+    to_generate,
+    to_import,
+)
 from tessera.service.providers.pkcs11.checks import (
     check_generatable,
     check_importable,
@@ -34,7 +39,6 @@ from tessera.service.providers.pkcs11.checks import (
 from tessera.service.providers.pkcs11.context import KEY_ID_BYTES, Context, HeldKey, open_key
 from tessera.wire import contracts
 from tessera.wire.proto import (
-    psa_destroy_key_pb2,
     psa_export_key_pb2,
     psa_export_public_key_pb2,
     psa_generate_key_pb2,
@@ -183,12 +187,8 @@ def export_key(
     return psa_export_key_pb2.Result(data=encode_key(private, key.bits))
 
 
-@serves(contracts.PSA_DESTROY_KEY)
-def destroy_key(
-    ctx: Context, owner: Owner, op: psa_destroy_key_pb2.Operation
-) -> psa_destroy_key_pb2.Result:
-    """PsaDestroyKey: the row first, then the token objects."""
-    key = open_key(ctx, owner, op.key_name)
-    ctx.keystore.delete(owner, ctx.provider_id, op.key_name)
+def _release(ctx: Context, key: HeldKey) -> None:
     ctx.token.destroy(key.key_id)
-    return psa_destroy_key_pb2.Result()
+
+
+KEY_OPERATIONS = (destroy_operation(open_key, _release),)

@@ -16,10 +16,16 @@ from tessera.psa.key_types import KeyKind
 from tessera.psa.usage import Usage
 from tessera.service.keystore import KeyRecord, Owner
 from tessera.service.providers.base import serves
-from tessera.service.providers.key_requests import refuse_taken, to_generate, to_import
+from tessera.service.providers.key_requests import (
+    destroy_operation,
+    refuse_taken,
+    to_generate,
+    to_import,
+)
 from tessera.service.providers.tpm import checks
 from tessera.service.providers.tpm.context import (
     Context,
+    HeldKey,
     encode_public,
     encode_wrapped,
     open_key,
@@ -27,7 +33,6 @@ from tessera.service.providers.tpm.context import (
 )
 from tessera.wire import contracts
 from tessera.wire.proto import (
-    psa_destroy_key_pb2,
     psa_export_key_pb2,
     psa_export_public_key_pb2,
     psa_generate_key_pb2,
@@ -93,13 +98,10 @@ def export_key(
     return psa_export_key_pb2.Result(data=encode_key(public_object(key), key.bits))
 
 
-@serves(contracts.PSA_DESTROY_KEY)
-def destroy_key(
-    ctx: Context, owner: Owner, op: psa_destroy_key_pb2.Operation
-) -> psa_destroy_key_pb2.Result:
-    """PsaDestroyKey: delete the row (the only copy of the wrapped blob); flush it if loaded."""
-    key = open_key(ctx, owner, op.key_name)
-    ctx.keystore.delete(owner, ctx.provider_id, op.key_name)
+def _release(ctx: Context, key: HeldKey) -> None:
+    """Flush the key if it is loaded (the row held the only copy of the wrapped blob)."""
     if key.wrapped is not None:
         ctx.tpm.forget(key.wrapped)
-    return psa_destroy_key_pb2.Result()
+
+
+KEY_OPERATIONS = (destroy_operation(open_key, _release),)
