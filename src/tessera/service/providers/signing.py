@@ -1,9 +1,10 @@
 """SignHash, VerifyHash, SignMessage and VerifyMessage, written once for every provider.
 
 The four operations differ between providers only in their primitives: how a key is opened for a
-use, which key/algorithm pairs the provider refuses, what it checks about a given hash, and how it
-signs and verifies. A provider's signature module describes those in a `SignPrimitives` and
-exposes `signature_operations(primitives)` as its `KEY_OPERATIONS` table (see `key_operations`).
+use (`KeyUse`: its policy, then which key/algorithm pairs the provider refuses), what it checks
+about a given hash, and how it signs and verifies. A provider's signature module describes those
+in a `SignPrimitives` and exposes `signature_operations(primitives)` as its `KEY_OPERATIONS`
+table (see `key_operations`).
 
 Messages are hashed in this process with the algorithm's hash (PureEdDSA signs the message
 itself), so a provider only ever signs and verifies hashes.
@@ -16,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from tessera.psa.algorithms import (
-    Algorithm,
     SignAlgorithm,
     SignScheme,
     parse_sign,
@@ -26,6 +26,7 @@ from tessera.psa.hashes import digest
 from tessera.psa.usage import Usage
 from tessera.service.keystore import Owner
 from tessera.service.providers.base import KeyOperation
+from tessera.service.providers.key_use import KeyUse
 from tessera.wire import contracts
 from tessera.wire.proto import (
     psa_algorithm_pb2,
@@ -43,10 +44,8 @@ K = TypeVar("K")
 class SignPrimitives(Generic[S, K]):
     """What one provider does differently: `S` is its state, `K` its opened key."""
 
-    #: Open the owner's key and check its policy allows the use with the algorithm.
-    open_for: Callable[[S, Owner, str, Usage, Algorithm], K]
-    #: Refuse a key/algorithm/use combination the provider cannot serve.
-    check: Callable[[S, K, SignAlgorithm, Usage], None]
+    #: How a key is opened for a signature algorithm.
+    keys: KeyUse[S, K, SignAlgorithm]
     #: Refuse a hash given to SignHash/VerifyHash that does not fit the algorithm and key.
     check_hash: Callable[[S, K, SignAlgorithm, bytes], None]
     #: The signature of a hash, in PSA format.
@@ -74,9 +73,7 @@ def signature_operations(p: SignPrimitives[S, K]) -> tuple[KeyOperation[S, Any, 
         usage: Usage,
     ) -> tuple[K, SignAlgorithm]:
         alg = require_specific(parse_sign(alg_pb))
-        key = p.open_for(state, owner, name, usage, alg)
-        p.check(state, key, alg, usage)
-        return key, alg
+        return p.keys.open(state, owner, name, usage, alg), alg
 
     def sign_hash(
         state: S, owner: Owner, op: psa_sign_hash_pb2.Operation

@@ -24,7 +24,8 @@ from tessera.psa.policy import check_output_size
 from tessera.psa.usage import Usage
 from tessera.service.keystore import Owner
 from tessera.service.providers.base import serves
-from tessera.service.providers.encrypting import EncryptionKeys
+from tessera.service.providers.encrypting import prepare_encryption
+from tessera.service.providers.key_use import KeyUse
 from tessera.service.providers.pkcs11 import checks
 from tessera.service.providers.pkcs11.context import Context, HeldKey, open_for
 from tessera.service.providers.pkcs11.keys import public_object
@@ -59,7 +60,7 @@ def _check_encryption(ctx: Context, key: HeldKey, alg: EncryptionAlgorithm, usag
     checks.check_encryption(key.attributes.key_type, key.bits, alg, usage)
 
 
-_KEYS = EncryptionKeys(open_for, _check_encryption)
+_KEYS = KeyUse(open_for, _check_encryption)
 
 
 @serves(contracts.PSA_ASYMMETRIC_ENCRYPT)
@@ -67,7 +68,9 @@ def asymmetric_encrypt(
     ctx: Context, owner: Owner, op: psa_asymmetric_encrypt_pb2.Operation
 ) -> psa_asymmetric_encrypt_pb2.Result:
     """PsaAsymmetricEncrypt (RSA key pair or public key)."""
-    key, alg = _KEYS.prepare(ctx, owner, op.key_name, op.alg, salt=op.salt, usage=Usage.ENCRYPT)
+    key, alg = prepare_encryption(
+        _KEYS, ctx, owner, op.key_name, op.alg, salt=op.salt, usage=Usage.ENCRYPT
+    )
     limit = key.bits // 8 - (11 if alg.hash is None else 2 * alg.hash.size + 2)
     if len(op.plaintext) > limit:
         raise checks.invalid("plaintext too long for this key and algorithm")
@@ -84,7 +87,9 @@ def asymmetric_decrypt(
     ctx: Context, owner: Owner, op: psa_asymmetric_decrypt_pb2.Operation
 ) -> psa_asymmetric_decrypt_pb2.Result:
     """PsaAsymmetricDecrypt (RSA key pair); every failure is InvalidPadding."""
-    key, alg = _KEYS.prepare(ctx, owner, op.key_name, op.alg, salt=op.salt, usage=Usage.DECRYPT)
+    key, alg = prepare_encryption(
+        _KEYS, ctx, owner, op.key_name, op.alg, salt=op.salt, usage=Usage.DECRYPT
+    )
     if op.salt:
         raise checks.unsupported("the token does not take OAEP labels")
     if len(op.ciphertext) != key.bits // 8:

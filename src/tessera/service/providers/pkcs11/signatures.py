@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from tessera.psa.algorithms import Hash, SignAlgorithm, SignScheme
 from tessera.psa.usage import Usage
+from tessera.service.providers.key_use import KeyUse
 from tessera.service.providers.pkcs11 import checks
 from tessera.service.providers.pkcs11.context import Context, HeldKey, open_for
 from tessera.service.providers.pkcs11.keys import public_object
@@ -92,5 +93,5 @@ def _check_hash(ctx: Context, key: HeldKey, alg: SignAlgorithm, hash_value: byte
 
 
 KEY_OPERATIONS = signature_operations(
-    SignPrimitives(open_for, _check, _check_hash, sign=_sign, verify=_verify)
+    SignPrimitives(KeyUse(open_for, _check), _check_hash, sign=_sign, verify=_verify)
 )

@@ -26,6 +26,7 @@ from tessera.psa.formats import PrivateKey, PublicKey, curve_name
 from tessera.psa.hashes import hash_algorithm
 from tessera.psa.key_types import WEIERSTRASS_FAMILIES, EccFamily, KeyType, ecc_byte_length
 from tessera.psa.usage import Usage
+from tessera.service.providers.key_use import KeyUse
 from tessera.service.providers.signing import SignPrimitives, signature_operations
 from tessera.service.providers.software.policy import Settings, open_for
 from tessera.service.providers.software.rsa_private import pkcs1v15_sign_encoded
@@ -200,5 +201,5 @@ def _check_given_hash(
 
 
 KEY_OPERATIONS = signature_operations(
-    SignPrimitives(open_for, _check, _check_given_hash, sign=_sign_any, verify=_verify_any)
+    SignPrimitives(KeyUse(open_for, _check), _check_given_hash, sign=_sign_any, verify=_verify_any)
 )

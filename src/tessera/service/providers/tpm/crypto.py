@@ -21,7 +21,8 @@ from tessera.psa.hashes import hash_algorithm
 from tessera.psa.usage import Usage
 from tessera.service.keystore import Owner
 from tessera.service.providers.base import serves
-from tessera.service.providers.encrypting import EncryptionKeys
+from tessera.service.providers.encrypting import prepare_encryption
+from tessera.service.providers.key_use import KeyUse
 from tessera.service.providers.signing import SignPrimitives, signature_operations
 from tessera.service.providers.software.sign import verify_public
 from tessera.service.providers.tpm import checks
@@ -63,7 +64,7 @@ def _check_hash(ctx: Context, key: HeldKey, alg: SignAlgorithm, hash_value: byte
 
 
 KEY_OPERATIONS = signature_operations(
-    SignPrimitives(open_for, _check, _check_hash, sign=_sign, verify=_verify)
+    SignPrimitives(KeyUse(open_for, _check), _check_hash, sign=_sign, verify=_verify)
 )
 
 
@@ -71,7 +72,7 @@ def _check_encryption(ctx: Context, key: HeldKey, alg: EncryptionAlgorithm, usag
     checks.check_encryption(ctx.caps, key.attributes.key_type, key.bits, alg, usage)
 
 
-_KEYS = EncryptionKeys(open_for, _check_encryption)
+_KEYS = KeyUse(open_for, _check_encryption)
 
 
 def _refuse_label(salt: bytes) -> None:
@@ -84,7 +85,9 @@ def asymmetric_encrypt(
     ctx: Context, owner: Owner, op: psa_asymmetric_encrypt_pb2.Operation
 ) -> psa_asymmetric_encrypt_pb2.Result:
     """PsaAsymmetricEncrypt (RSA key pair or public key), with the public key."""
-    key, alg = _KEYS.prepare(ctx, owner, op.key_name, op.alg, salt=op.salt, usage=Usage.ENCRYPT)
+    key, alg = prepare_encryption(
+        _KEYS, ctx, owner, op.key_name, op.alg, salt=op.salt, usage=Usage.ENCRYPT
+    )
     _refuse_label(op.salt)
     limit = key.bits // 8 - (11 if alg.hash is None else 2 * alg.hash.size + 2)
     if len(op.plaintext) > limit:
@@ -103,7 +106,9 @@ def asymmetric_decrypt(
     ctx: Context, owner: Owner, op: psa_asymmetric_decrypt_pb2.Operation
 ) -> psa_asymmetric_decrypt_pb2.Result:
     """PsaAsymmetricDecrypt (RSA key pair, in the TPM); every failure is InvalidPadding."""
-    key, alg = _KEYS.prepare(ctx, owner, op.key_name, op.alg, salt=op.salt, usage=Usage.DECRYPT)
+    key, alg = prepare_encryption(
+        _KEYS, ctx, owner, op.key_name, op.alg, salt=op.salt, usage=Usage.DECRYPT
+    )
     _refuse_label(op.salt)
     if key.wrapped is None or len(op.ciphertext) != key.bits // 8:
         raise StatusError(Status.PSA_ERROR_INVALID_PADDING, "decryption failed")
