@@ -1,11 +1,11 @@
 """The interface every crypto provider implements: a table of handlers, one per opcode it serves.
 
 A provider hands the base its handlers: the key operations its family modules declare with
-`@serves(contracts.X)` (`key_operations`), and the few that need no key. Everything it is asked
-for and has no handler for is PsaErrorNotSupported, and ListOpcodes is the table's keys, so what
-a provider says it supports is what it serves. CanDoCrypto is answered here for every provider,
-by the shared driver (`capabilities.answer`) over the provider's own checks, as Parsec's provider
-trait does with its check hooks.
+`@serves(contracts.X)` or list in a `KEY_OPERATIONS` table (`key_operations`), and the few that
+need no key. Everything it is asked for and has no handler for is PsaErrorNotSupported, and
+ListOpcodes is the table's keys, so what a provider says it supports is what it serves.
+CanDoCrypto is answered here for every provider, by the shared driver (`capabilities.answer`)
+over the provider's own checks, as Parsec's provider trait does with its check hooks.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from google.protobuf.message import Message
 
+from tessera._version import VERSION_TUPLE
 from tessera.psa.hashes import digest
 from tessera.service.authenticators.base import Application
 from tessera.service.keystore import KeyRecord, KeyStore, Owner
@@ -35,12 +36,12 @@ Res = TypeVar("Res", bound=Message)
 
 @dataclass(frozen=True, slots=True)
 class ProviderInfo:
-    """How a provider describes itself in ListProviders."""
+    """How a provider describes itself in ListProviders (Tessera's own, by default)."""
 
     uuid: str
     description: str
-    vendor: str
-    version: tuple[int, int, int]
+    vendor: str = "Tessera"
+    version: tuple[int, int, int] = VERSION_TUPLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,16 +92,22 @@ def serves(
 
 
 def key_operations(state: object, *families: ModuleType) -> dict[Opcode, Handler]:
-    """The operations the `families` modules declare with `@serves`, bound to `state`."""
+    """The operations the `families` modules declare, bound to `state`: their own `@serves`
+    functions, and the operations they list in a `KEY_OPERATIONS` table (built elsewhere, as the
+    shared signature operations are)."""
     table: dict[Opcode, Handler] = {}
     for family in families:
-        for value in vars(family).values():
-            if not isinstance(value, KeyOperation) or value.run.__module__ != family.__name__:
-                continue  # not a handler, or one imported from another module
-            opcode = value.spec.opcode
+        declared = [
+            value
+            for value in vars(family).values()
+            # An imported handler is skipped: it belongs to the module that declares it.
+            if isinstance(value, KeyOperation) and value.run.__module__ == family.__name__
+        ]
+        for operation in (*declared, *getattr(family, "KEY_OPERATIONS", ())):
+            opcode = operation.spec.opcode
             if opcode in table:
                 raise ValueError(f"two handlers serve {opcode.name}")
-            table[opcode] = _bind(state, value.run)
+            table[opcode] = _bind(state, operation.run)
     return table
 
 

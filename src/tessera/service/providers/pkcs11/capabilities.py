@@ -20,9 +20,9 @@ from tessera.psa.attributes import KeyAttributes
 from tessera.psa.usage import Usage
 from tessera.service.providers import capabilities as driver
 from tessera.service.providers.capabilities import Check
+from tessera.service.providers.key_requests import check_generation
 from tessera.service.providers.pkcs11 import checks
 from tessera.service.providers.pkcs11.context import Context
-from tessera.service.providers.pkcs11.keys import check_deprecation
 
 _SIGN_USAGES = (Usage.SIGN_HASH, Usage.SIGN_MESSAGE, Usage.VERIFY_HASH, Usage.VERIFY_MESSAGE)
 _CRYPT_USAGES = (Usage.ENCRYPT, Usage.DECRYPT)
@@ -49,8 +49,8 @@ class Checks:
         self._ctx = ctx
 
     def generatable(self, attributes: KeyAttributes) -> None:
-        check_deprecation(self._ctx, attributes, generate=True)
-        checks.check_generatable(attributes)
+        allowed = self._ctx.allow_deprecated
+        check_generation(attributes, checks.check_generatable, allow_deprecated=allowed)
 
     def importable(self, attributes: KeyAttributes) -> None:
         checks.check_importable(attributes)

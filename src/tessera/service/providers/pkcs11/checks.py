@@ -55,7 +55,6 @@ SIGN_SCHEMES = frozenset(
     }
 )
 OAEP_DECRYPT_HASHES = frozenset({Hash.SHA_1})
-PREHASH_LENGTHS = frozenset({20, 28, 32, 48, 64})
 _NONCE_LENGTHS = {AeadKind.GCM: range(8, 129), AeadKind.CCM: range(7, 14)}
 _KEY_KINDS = frozenset(
     {
@@ -126,18 +125,6 @@ def check_sign(key_type: KeyType, bits: int, alg: SignAlgorithm, usage: Usage) -
     pss_hash = alg.hash if alg.scheme is SignScheme.RSA_PSS else None
     if pss_hash is not None and pss_hash is not Hash.ANY and pss_hash not in TOKEN_HASHES:
         raise unsupported(f"PSS with {pss_hash.name} is not supported by the token")
-
-
-def check_hash_length(alg: SignAlgorithm, bits: int, hash_value: bytes) -> None:
-    """The hash given to SignHash/VerifyHash has the length the algorithm implies."""
-    if alg.hash is not None:
-        if len(hash_value) != alg.hash.size:
-            raise invalid("the hash length does not match the algorithm")
-    elif alg.scheme is SignScheme.ECDSA_ANY:
-        if len(hash_value) not in PREHASH_LENGTHS:
-            raise invalid("not the length of a supported hash")
-    elif alg.scheme is SignScheme.RSA_PKCS1V15_RAW and len(hash_value) > bits // 8 - 11:
-        raise invalid("input too long for raw PKCS#1 v1.5 with this key")
 
 
 def check_encryption(key_type: KeyType, bits: int, alg: EncryptionAlgorithm, usage: Usage) -> None:

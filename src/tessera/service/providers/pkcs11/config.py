@@ -7,12 +7,12 @@ built (`Pkcs11Provider`), still at start-up. The PIN is kept out of reprs and ne
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tessera.config import ConfigError, config_path
+from tessera.service.providers.provider_table import optional, read_secret_file
 
 _KEYS = frozenset(
     {
@@ -44,34 +44,17 @@ class Pkcs11Settings:
     allow_export: bool = False
 
 
+_WHO = "pkcs11 provider"
+
+
 def _optional(entry: dict[str, Any], key: str, kind: type) -> Any:
-    value = entry.get(key)
-    if value is not None and (
-        not isinstance(value, kind) or isinstance(value, bool) != (kind is bool)
-    ):
-        raise ConfigError(f"pkcs11 provider: {key} must be of type {kind.__name__}")
-    return value
+    return optional(entry, key, kind, _WHO)
 
 
 def _read_pin_file(path: Path) -> str:
-    shown = repr(str(path))  # quoted: a newline in it must not split the message
-    try:
-        info = path.stat()
-        if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ConfigError(
-                f"pkcs11 provider: user_pin_file {shown} must not be readable by group or others "
-                "(chmod 600)"
-            )
-        with path.open("r", encoding="utf-8") as file:
-            pin = file.read().strip("\r\n")
-    except UnicodeDecodeError:
-        raise ConfigError(f"pkcs11 provider: user_pin_file {shown} is not UTF-8 text") from None
-    except OSError as error:
-        raise ConfigError(
-            f"pkcs11 provider: cannot read user_pin_file {shown}: {error.strerror}"
-        ) from None
+    pin = read_secret_file(path, "user_pin_file", _WHO)
     if not pin:
-        raise ConfigError(f"pkcs11 provider: user_pin_file {shown} is empty")
+        raise ConfigError(f"pkcs11 provider: user_pin_file {str(path)!r} is empty")
     return pin
 
 

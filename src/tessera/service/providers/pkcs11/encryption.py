@@ -16,16 +16,16 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from tessera.psa.algorithms import (
     CipherMode,
     EncryptionAlgorithm,
-    EncryptionScheme,
     parse_aead,
     parse_cipher,
-    parse_encryption,
 )
 from tessera.psa.hashes import hash_algorithm
 from tessera.psa.policy import check_output_size
 from tessera.psa.usage import Usage
 from tessera.service.keystore import Owner
 from tessera.service.providers.base import serves
+from tessera.service.providers.encrypting import prepare_encryption
+from tessera.service.providers.key_use import KeyUse
 from tessera.service.providers.pkcs11 import checks
 from tessera.service.providers.pkcs11.context import Context, HeldKey, open_for
 from tessera.service.providers.pkcs11.keys import public_object
@@ -34,7 +34,6 @@ from tessera.wire import contracts
 from tessera.wire.proto import (
     psa_aead_decrypt_pb2,
     psa_aead_encrypt_pb2,
-    psa_algorithm_pb2,
     psa_asymmetric_decrypt_pb2,
     psa_asymmetric_encrypt_pb2,
     psa_cipher_decrypt_pb2,
@@ -57,22 +56,11 @@ def _software_encrypt(
     return public.encrypt(plaintext, pad)
 
 
-def _prepare(
-    ctx: Context,
-    owner: Owner,
-    name: str,
-    alg_pb: psa_algorithm_pb2.Algorithm.AsymmetricEncryption,
-    *,
-    salt: bytes,
-    usage: Usage,
-) -> tuple[HeldKey, EncryptionAlgorithm]:
-    """The key and algorithm of an asymmetric encryption or decryption, checked alike."""
-    alg = parse_encryption(alg_pb)
-    key = open_for(ctx, owner, name, usage, alg)
+def _check_encryption(ctx: Context, key: HeldKey, alg: EncryptionAlgorithm, usage: Usage) -> None:
     checks.check_encryption(key.attributes.key_type, key.bits, alg, usage)
-    if alg.scheme is EncryptionScheme.RSA_PKCS1V15 and salt:
-        raise checks.invalid("PKCS#1 v1.5 encryption takes no salt")
-    return key, alg
+
+
+_KEYS = KeyUse(open_for, _check_encryption)
 
 
 @serves(contracts.PSA_ASYMMETRIC_ENCRYPT)
@@ -80,7 +68,9 @@ def asymmetric_encrypt(
     ctx: Context, owner: Owner, op: psa_asymmetric_encrypt_pb2.Operation
 ) -> psa_asymmetric_encrypt_pb2.Result:
     """PsaAsymmetricEncrypt (RSA key pair or public key)."""
-    key, alg = _prepare(ctx, owner, op.key_name, op.alg, salt=op.salt, usage=Usage.ENCRYPT)
+    key, alg = prepare_encryption(
+        _KEYS, ctx, owner, op.key_name, op.alg, salt=op.salt, usage=Usage.ENCRYPT
+    )
     limit = key.bits // 8 - (11 if alg.hash is None else 2 * alg.hash.size + 2)
     if len(op.plaintext) > limit:
         raise checks.invalid("plaintext too long for this key and algorithm")
@@ -97,7 +87,9 @@ def asymmetric_decrypt(
     ctx: Context, owner: Owner, op: psa_asymmetric_decrypt_pb2.Operation
 ) -> psa_asymmetric_decrypt_pb2.Result:
     """PsaAsymmetricDecrypt (RSA key pair); every failure is InvalidPadding."""
-    key, alg = _prepare(ctx, owner, op.key_name, op.alg, salt=op.salt, usage=Usage.DECRYPT)
+    key, alg = prepare_encryption(
+        _KEYS, ctx, owner, op.key_name, op.alg, salt=op.salt, usage=Usage.DECRYPT
+    )
     if op.salt:
         raise checks.unsupported("the token does not take OAEP labels")
     if len(op.ciphertext) != key.bits // 8:

@@ -15,19 +15,22 @@ start-up.
 
 from __future__ import annotations
 
-import logging
 import os
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tessera.psa.attributes import KeyAttributes, encode_attributes, parse_attributes
-from tessera.psa.deprecation import key_deprecation
-from tessera.psa.formats import encode_key, import_key, private_key, public_key
+from tessera.psa.attributes import KeyAttributes, encode_attributes
+from tessera.psa.formats import encode_key, private_key, public_key
 from tessera.psa.key_types import KeyKind, ecc_byte_length
 from tessera.psa.usage import Usage
 from tessera.service.keystore import KeyRecord, Owner
-from tessera.service.keystore.sqlite import check_key_name
 from tessera.service.providers.base import serves
+from tessera.service.providers.key_requests import (
+    destroy_operation,
+    refuse_taken,
+    to_generate,
+    to_import,
+)
 from tessera.service.providers.pkcs11.checks import (
     check_generatable,
     check_importable,
@@ -36,15 +39,12 @@ from tessera.service.providers.pkcs11.checks import (
 from tessera.service.providers.pkcs11.context import KEY_ID_BYTES, Context, HeldKey, open_key
 from tessera.wire import contracts
 from tessera.wire.proto import (
-    psa_destroy_key_pb2,
     psa_export_key_pb2,
     psa_export_public_key_pb2,
     psa_generate_key_pb2,
     psa_import_key_pb2,
 )
 from tessera.wire.status import Status, StatusError
-
-log = logging.getLogger(__name__)
 
 _RSA_PRIVATE = (
     "MODULUS",
@@ -56,28 +56,6 @@ _RSA_PRIVATE = (
     "EXPONENT_2",
     "COEFFICIENT",
 )
-
-
-def check_deprecation(ctx: Context, attributes: KeyAttributes, *, generate: bool) -> None:
-    """As the software provider: refuse generating deprecated keys unless allowed."""
-    reason = key_deprecation(attributes)
-    if reason is None:
-        return
-    if generate and not ctx.allow_deprecated:
-        raise StatusError(Status.DEPRECATED_PRIMITIVE, reason)
-    log.warning(
-        "a deprecated primitive is being %s: %s", "generated" if generate else "imported", reason
-    )
-
-
-def _exists(ctx: Context, owner: Owner, name: str) -> bool:
-    try:
-        ctx.keystore.get(owner, ctx.provider_id, name)
-    except StatusError as error:
-        if error.status is Status.PSA_ERROR_DOES_NOT_EXIST:
-            return False
-        raise
-    return True
 
 
 def _insert(ctx: Context, owner: Owner, name: str, stored: bytes, key_id: bytes) -> None:
@@ -93,12 +71,8 @@ def generate_key(
     ctx: Context, owner: Owner, op: psa_generate_key_pb2.Operation
 ) -> psa_generate_key_pb2.Result:
     """PsaGenerateKey: on the token, private and non-extractable (unless export is allowed)."""
-    check_key_name(op.key_name)
-    attributes = parse_attributes(op.attributes)
-    check_deprecation(ctx, attributes, generate=True)
-    check_generatable(attributes)
-    if _exists(ctx, owner, op.key_name):
-        raise StatusError(Status.PSA_ERROR_ALREADY_EXISTS, "a key with this name exists")
+    attributes = to_generate(op, check_generatable, allow_deprecated=ctx.allow_deprecated)
+    refuse_taken(ctx.keystore, owner, ctx.provider_id, op.key_name)
     key_id = os.urandom(KEY_ID_BYTES)
     extractable = _extractable(ctx, attributes)
     kind, bits = attributes.key_type.kind, attributes.bits
@@ -123,21 +97,11 @@ def import_key_op(
     ctx: Context, owner: Owner, op: psa_import_key_pb2.Operation
 ) -> psa_import_key_pb2.Result:
     """PsaImportKey: key pairs, public keys and AES keys, in PSA format, become token objects."""
-    check_key_name(op.key_name)
-    attributes = parse_attributes(op.attributes)
-    key_type = attributes.key_type
-    # As the software provider: the type first; a size that disagrees with the data is then
-    # InvalidArgument, before asking whether that size is one held here.
-    check_importable(KeyAttributes(key_type, 0, attributes.usage, attributes.algorithm))
-    bits, data = import_key(key_type, attributes.bits, op.data)
-    sized = KeyAttributes(key_type, bits, attributes.usage, attributes.algorithm)
-    check_importable(sized)
-    check_deprecation(ctx, sized, generate=False)
-    if _exists(ctx, owner, op.key_name):
-        raise StatusError(Status.PSA_ERROR_ALREADY_EXISTS, "a key with this name exists")
+    sized, data = to_import(op, check_importable, allow_deprecated=ctx.allow_deprecated)
+    refuse_taken(ctx.keystore, owner, ctx.provider_id, op.key_name)
     key_id = os.urandom(KEY_ID_BYTES)
     _create(ctx, key_id, sized, data)
-    _insert(ctx, owner, op.key_name, encode_attributes(op.attributes, bits), key_id)
+    _insert(ctx, owner, op.key_name, encode_attributes(op.attributes, sized.bits), key_id)
     return psa_import_key_pb2.Result()
 
 
@@ -223,12 +187,8 @@ def export_key(
     return psa_export_key_pb2.Result(data=encode_key(private, key.bits))
 
 
-@serves(contracts.PSA_DESTROY_KEY)
-def destroy_key(
-    ctx: Context, owner: Owner, op: psa_destroy_key_pb2.Operation
-) -> psa_destroy_key_pb2.Result:
-    """PsaDestroyKey: the row first, then the token objects."""
-    key = open_key(ctx, owner, op.key_name)
-    ctx.keystore.delete(owner, ctx.provider_id, op.key_name)
+def _release(ctx: Context, key: HeldKey) -> None:
     ctx.token.destroy(key.key_id)
-    return psa_destroy_key_pb2.Result()
+
+
+KEY_OPERATIONS = (destroy_operation(open_key, _release),)

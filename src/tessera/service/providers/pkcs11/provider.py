@@ -1,25 +1,24 @@
 """The PKCS#11 provider's class: keys on a token (SoftHSM2 in tests), through `python-pkcs11`.
 
 Operation families live in their own modules, each declaring what it serves (`@serves`); this
-class gives them to the provider base. Every operation is a token round trip, so all of them
-leave the event loop (`device_bound`).
+class gives them to the provider base. Every operation is a token round trip (`DeviceProvider`).
 """
 
 from __future__ import annotations
 
 import logging
 
-from tessera._version import VERSION_TUPLE
-from tessera.config import ConfigError
 from tessera.service.config import ServiceConfig
 from tessera.service.keystore import KeyRecord, KeyStore
 from tessera.service.providers.base import (
     HASH_HANDLERS,
-    Provider,
+    Handler,
     ProviderInfo,
     key_operations,
     random_bytes,
 )
+from tessera.service.providers.capabilities import ProviderChecks
+from tessera.service.providers.device import DeviceProvider
 from tessera.service.providers.pkcs11 import (
     agreement,
     capabilities,
@@ -37,27 +36,19 @@ log = logging.getLogger(__name__)
 PKCS11_INFO = ProviderInfo(
     uuid="30e39502-eba6-4d60-a4af-c518b7f5e38f",  # Parsec's PKCS#11 provider UUID
     description="Tessera PKCS#11 provider: PSA Crypto with keys held on a PKCS#11 token",
-    vendor="Tessera",
-    version=VERSION_TUPLE,
 )
 
 
-class Pkcs11Provider(Provider):
+class Pkcs11Provider(DeviceProvider[Pkcs11Settings]):
     """PSA operations with keys that never leave a PKCS#11 token."""
 
     info = PKCS11_INFO
-    device_bound = True
+    kind = "pkcs11"
+    answers_as_parsec = True
 
-    def __init__(
-        self,
-        provider_id: int,
-        name: str,
-        keystore: KeyStore,
-        config: ServiceConfig,
-        settings: Pkcs11Settings | None,
-    ) -> None:
-        if settings is None:
-            raise ConfigError("pkcs11 provider: settings are missing")
+    def connect(
+        self, provider_id: int, keystore: KeyStore, config: ServiceConfig, settings: Pkcs11Settings
+    ) -> tuple[dict[Opcode, Handler], ProviderChecks]:
         self._token = Token(settings)
         self._ctx = Context(
             token=self._token,
@@ -73,12 +64,8 @@ class Pkcs11Provider(Provider):
         handlers |= HASH_HANDLERS  # hashes need no key: computed here, as in software
         random = random_bytes(config.buffer_size_limit, self._token.random)
         handlers[Opcode.PSA_GENERATE_RANDOM] = random
-        checks = capabilities.Checks(self._ctx)
-        compatible = config.parsec_compatible
-        super().__init__(
-            provider_id, name, keystore, handlers, checks=checks, parsec_compatible=compatible
-        )
         log.info("PKCS#11 provider %d uses token %r", provider_id, self._token.label)
+        return handlers, capabilities.Checks(self._ctx)
 
     def close(self) -> None:
         self._token.close()

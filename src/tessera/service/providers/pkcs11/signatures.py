@@ -5,28 +5,20 @@ the public key read from the token when `software_public_operations` is set (Par
 the same name). PSA formats as the software provider: ECDSA signatures are r || s; RSA PKCS#1
 v1.5 signs a DigestInfo (built here, the token's RSA_PKCS pads it); PSS salts are as long as the
 hash. Messages are hashed here, so any hash the software provider computes can be signed with
-ECDSA and PKCS#1 v1.5.
+ECDSA and PKCS#1 v1.5. The operations themselves are the shared ones (`providers.signing`),
+over this module's primitives.
 """
 
 from __future__ import annotations
 
-from tessera.psa.algorithms import Hash, SignAlgorithm, SignScheme, parse_sign, require_specific
-from tessera.psa.hashes import digest
+from tessera.psa.algorithms import Hash, SignAlgorithm, SignScheme
 from tessera.psa.usage import Usage
-from tessera.service.keystore import Owner
-from tessera.service.providers.base import serves
+from tessera.service.providers.key_use import KeyUse
 from tessera.service.providers.pkcs11 import checks
 from tessera.service.providers.pkcs11.context import Context, HeldKey, open_for
 from tessera.service.providers.pkcs11.keys import public_object
-from tessera.service.providers.software.sign import verify_public
-from tessera.wire import contracts
-from tessera.wire.proto import (
-    psa_algorithm_pb2,
-    psa_sign_hash_pb2,
-    psa_sign_message_pb2,
-    psa_verify_hash_pb2,
-    psa_verify_message_pb2,
-)
+from tessera.service.providers.signing import SignPrimitives, signature_operations
+from tessera.service.providers.software.sign import check_hash_length, verify_public
 from tessera.wire.status import Status, StatusError
 
 # DER OIDs of the hashes (RFC 8017 appendix B.1, NIST's hash arc 2.16.840.1.101.3.4.2).
@@ -56,19 +48,6 @@ def digest_info_prefix(hash_alg: Hash) -> bytes:
     algorithm = bytes([0x06, len(oid)]) + oid + b"\x05\x00"
     algorithm = bytes([0x30, len(algorithm)]) + algorithm
     return bytes([0x30, len(algorithm) + 2 + hash_alg.size]) + algorithm + bytes([4, hash_alg.size])
-
-
-def _prepare(
-    ctx: Context,
-    owner: Owner,
-    name: str,
-    alg_pb: psa_algorithm_pb2.Algorithm.AsymmetricSignature,
-    usage: Usage,
-) -> tuple[HeldKey, SignAlgorithm]:
-    alg = require_specific(parse_sign(alg_pb))
-    key = open_for(ctx, owner, name, usage, alg)
-    checks.check_sign(key.attributes.key_type, key.bits, alg, usage)
-    return key, alg
 
 
 def _token_input(alg: SignAlgorithm, hash_value: bytes) -> tuple[bytes, str]:
@@ -105,44 +84,14 @@ def _verify(
     ctx.token.verify(key.key_id, data, signature, scheme, pss_hash)
 
 
-@serves(contracts.PSA_SIGN_HASH)
-def sign_hash(
-    ctx: Context, owner: Owner, op: psa_sign_hash_pb2.Operation
-) -> psa_sign_hash_pb2.Result:
-    """PsaSignHash."""
-    key, alg = _prepare(ctx, owner, op.key_name, op.alg, Usage.SIGN_HASH)
-    checks.check_hash_length(alg, key.bits, op.hash)
-    return psa_sign_hash_pb2.Result(signature=_sign(ctx, key, alg, op.hash))
+def _check(ctx: Context, key: HeldKey, alg: SignAlgorithm, usage: Usage) -> None:
+    checks.check_sign(key.attributes.key_type, key.bits, alg, usage)
 
 
-@serves(contracts.PSA_VERIFY_HASH)
-def verify_hash(
-    ctx: Context, owner: Owner, op: psa_verify_hash_pb2.Operation
-) -> psa_verify_hash_pb2.Result:
-    """PsaVerifyHash."""
-    key, alg = _prepare(ctx, owner, op.key_name, op.alg, Usage.VERIFY_HASH)
-    checks.check_hash_length(alg, key.bits, op.hash)
-    _verify(ctx, key, alg, op.hash, op.signature)
-    return psa_verify_hash_pb2.Result()
+def _check_hash(ctx: Context, key: HeldKey, alg: SignAlgorithm, hash_value: bytes) -> None:
+    check_hash_length(alg, key.bits, hash_value)
 
 
-@serves(contracts.PSA_SIGN_MESSAGE)
-def sign_message(
-    ctx: Context, owner: Owner, op: psa_sign_message_pb2.Operation
-) -> psa_sign_message_pb2.Result:
-    """PsaSignMessage: hash here, sign on the token."""
-    key, alg = _prepare(ctx, owner, op.key_name, op.alg, Usage.SIGN_MESSAGE)
-    assert alg.hash is not None
-    signature = _sign(ctx, key, alg, digest(alg.hash, op.message))
-    return psa_sign_message_pb2.Result(signature=signature)
-
-
-@serves(contracts.PSA_VERIFY_MESSAGE)
-def verify_message(
-    ctx: Context, owner: Owner, op: psa_verify_message_pb2.Operation
-) -> psa_verify_message_pb2.Result:
-    """PsaVerifyMessage."""
-    key, alg = _prepare(ctx, owner, op.key_name, op.alg, Usage.VERIFY_MESSAGE)
-    assert alg.hash is not None
-    _verify(ctx, key, alg, digest(alg.hash, op.message), op.signature)
-    return psa_verify_message_pb2.Result()
+KEY_OPERATIONS = signature_operations(
+    SignPrimitives(KeyUse(open_for, _check), _check_hash, sign=_sign, verify=_verify)
+)

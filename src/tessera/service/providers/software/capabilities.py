@@ -22,6 +22,7 @@ from tessera.psa.attributes import KeyAttributes
 from tessera.psa.usage import Usage
 from tessera.service.providers import capabilities as driver
 from tessera.service.providers.capabilities import Check
+from tessera.service.providers.key_requests import check_generation
 from tessera.service.providers.software import (
     aead,
     asym_encryption,
@@ -63,8 +64,8 @@ class Checks:
         self._settings = settings
 
     def generatable(self, attributes: KeyAttributes) -> None:
-        keys.check_deprecation(attributes, self._settings, generate=True)
-        keys.check_generatable(attributes)
+        allowed = self._settings.allow_deprecated
+        check_generation(attributes, keys.check_generatable, allow_deprecated=allowed)
 
     def importable(self, attributes: KeyAttributes) -> None:
         keys.check_importable(attributes)

@@ -1,8 +1,7 @@
 """Key management: generate, import, export, export public, destroy.
 
-Deprecated primitives (see `tessera.psa.deprecation`), as Parsec: generation is refused with
-DeprecatedPrimitive unless `allow_deprecated` is set; import is allowed with a warning, because
-refusing would strand users migrating existing keys (the warning names no key).
+Deprecated primitives, as Parsec: generation is refused unless `allow_deprecated` is set, import
+warns (`providers.key_requests`, the checks every provider makes on a request).
 
 Sizes: RSA 1024/2048/3072/4096 can be generated and imported; 1024 is a deprecated primitive,
 so generating it needs `allow_deprecated` (as in Parsec, whose own suite uses 1024-bit keys).
@@ -11,13 +10,11 @@ Generation bounds every size before allocating anything.
 
 from __future__ import annotations
 
-import logging
 import os
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, x448, x25519
 
-from tessera.psa.attributes import KeyAttributes, encode_attributes, parse_attributes
-from tessera.psa.deprecation import key_deprecation
+from tessera.psa.attributes import KeyAttributes, encode_attributes
 from tessera.psa.dh_groups import FfdhPrivateKey
 from tessera.psa.formats import (
     PrivateKey,
@@ -25,14 +22,13 @@ from tessera.psa.formats import (
     curve_name,
     encode_key,
     export_public,
-    import_key,
     weierstrass_curve,
 )
 from tessera.psa.key_types import DH_BITS, RSA_BITS, KeyKind
 from tessera.psa.usage import Usage
 from tessera.service.keystore import Owner
-from tessera.service.keystore.sqlite import check_key_name
 from tessera.service.providers.base import serves
+from tessera.service.providers.key_requests import to_generate, to_import
 from tessera.service.providers.software.policy import Settings
 from tessera.service.providers.software.rsa_keygen_child import generate_rsa
 from tessera.wire import contracts
@@ -45,25 +41,11 @@ from tessera.wire.proto import (
 )
 from tessera.wire.status import Status, StatusError
 
-log = logging.getLogger(__name__)
-
 SYMMETRIC_KINDS = frozenset({KeyKind.RAW_DATA, KeyKind.HMAC, KeyKind.AES, KeyKind.CHACHA20})
 
 
 def _unsupported(message: str) -> StatusError:
     return StatusError(Status.PSA_ERROR_NOT_SUPPORTED, message)
-
-
-def check_deprecation(attributes: KeyAttributes, settings: Settings, *, generate: bool) -> None:
-    """Refuse generating deprecated keys unless allowed; warn on importing them."""
-    reason = key_deprecation(attributes)
-    if reason is None:
-        return
-    if generate and not settings.allow_deprecated:
-        raise StatusError(Status.DEPRECATED_PRIMITIVE, reason)
-    log.warning(
-        "a deprecated primitive is being %s: %s", "generated" if generate else "imported", reason
-    )
 
 
 def check_generatable(attributes: KeyAttributes) -> None:
@@ -141,10 +123,7 @@ def generate_key(
     settings: Settings, owner: Owner, op: psa_generate_key_pb2.Operation
 ) -> psa_generate_key_pb2.Result:
     """PsaGenerateKey."""
-    check_key_name(op.key_name)
-    attributes = parse_attributes(op.attributes)
-    check_deprecation(attributes, settings, generate=True)
-    check_generatable(attributes)
+    attributes = to_generate(op, check_generatable, allow_deprecated=settings.allow_deprecated)
     # Fail before the (possibly slow) generation when the name is taken; insert checks again.
     if settings.vault.exists(owner, op.key_name):
         raise StatusError(Status.PSA_ERROR_ALREADY_EXISTS, "a key with this name exists")
@@ -159,17 +138,9 @@ def import_key_op(
     settings: Settings, owner: Owner, op: psa_import_key_pb2.Operation
 ) -> psa_import_key_pb2.Result:
     """PsaImportKey."""
-    check_key_name(op.key_name)
-    attributes = parse_attributes(op.attributes)
-    # The type first; a size that disagrees with the data is then InvalidArgument (as Parsec),
-    # before asking whether that size is one held here.
-    unsized = KeyAttributes(attributes.key_type, 0, attributes.usage, attributes.algorithm)
-    check_importable(unsized)
-    bits, data = import_key(attributes.key_type, attributes.bits, op.data)
-    sized = KeyAttributes(attributes.key_type, bits, attributes.usage, attributes.algorithm)
-    check_importable(sized)
-    check_deprecation(sized, settings, generate=False)
-    settings.vault.store(owner, op.key_name, encode_attributes(op.attributes, bits), data)
+    sized, data = to_import(op, check_importable, allow_deprecated=settings.allow_deprecated)
+    stored = encode_attributes(op.attributes, sized.bits)
+    settings.vault.store(owner, op.key_name, stored, data)
     return psa_import_key_pb2.Result()
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 
-from tessera._version import VERSION_TUPLE
 from tessera.service.config import ConfigError, ServiceConfig
 from tessera.service.keystore import KeyStore
 from tessera.service.keystore.kek import KEK_FILE_NAME, load_or_create_file_kek
@@ -42,8 +41,6 @@ SOFTWARE_INFO = ProviderInfo(
     uuid="6f2d4a3e-93b1-4c57-8a0e-2b7c5d9e1f40",
     description="Tessera software provider: PSA Crypto on the cryptography library, "
     "keys encrypted at rest",
-    vendor="Tessera",
-    version=VERSION_TUPLE,
 )
 
 

@@ -6,6 +6,7 @@ RSA-PSS uses MGF1 with the same hash and a salt as long as the hash, on signing 
 
 `check_sign` holds every refusal that depends only on the key's type and size, the algorithm and
 the use; operations and CanDoCrypto share it, so CanDoCrypto answers exactly what would happen.
+The operations themselves are the shared ones (`providers.signing`), over this module's primitives.
 """
 
 from __future__ import annotations
@@ -20,26 +21,16 @@ from tessera.psa.algorithms import (
     Hash,
     SignAlgorithm,
     SignScheme,
-    parse_sign,
-    require_specific,
 )
 from tessera.psa.formats import PrivateKey, PublicKey, curve_name
-from tessera.psa.hashes import digest, hash_algorithm
+from tessera.psa.hashes import hash_algorithm
 from tessera.psa.key_types import WEIERSTRASS_FAMILIES, EccFamily, KeyType, ecc_byte_length
 from tessera.psa.usage import Usage
-from tessera.service.keystore import Owner
-from tessera.service.providers.base import serves
+from tessera.service.providers.key_use import KeyUse
+from tessera.service.providers.signing import SignPrimitives, signature_operations
 from tessera.service.providers.software.policy import Settings, open_for
 from tessera.service.providers.software.rsa_private import pkcs1v15_sign_encoded
 from tessera.service.providers.software.vault import OpenKey
-from tessera.wire import contracts
-from tessera.wire.proto import (
-    psa_algorithm_pb2,
-    psa_sign_hash_pb2,
-    psa_sign_message_pb2,
-    psa_verify_hash_pb2,
-    psa_verify_message_pb2,
-)
 from tessera.wire.status import Status, StatusError
 
 _RSA_SCHEMES = frozenset({SignScheme.RSA_PKCS1V15, SignScheme.RSA_PKCS1V15_RAW, SignScheme.RSA_PSS})
@@ -97,14 +88,15 @@ def _check_hash(alg: SignAlgorithm, bits: int) -> None:
         raise _invalid("the RSA key is too small for PSS with this hash")
 
 
-def _check_hash_length(alg: SignAlgorithm, hash_value: bytes, key: OpenKey) -> None:
+def check_hash_length(alg: SignAlgorithm, bits: int, hash_value: bytes) -> None:
+    """The hash given to SignHash/VerifyHash has the length the algorithm (and key) implies."""
     if alg.hash is not None:
         if len(hash_value) != alg.hash.size:
             raise _invalid("the hash length does not match the algorithm")
     elif alg.scheme is SignScheme.ECDSA_ANY:
         if len(hash_value) not in _PREHASH_BY_LENGTH:
             raise _invalid("not the length of a supported hash")
-    elif alg.scheme is SignScheme.RSA_PKCS1V15_RAW and len(hash_value) > key.bits // 8 - 11:
+    elif alg.scheme is SignScheme.RSA_PKCS1V15_RAW and len(hash_value) > bits // 8 - 11:
         raise _invalid("input too long for raw PKCS#1 v1.5 with this key")
 
 
@@ -198,62 +190,16 @@ def _verify_any(
         raise StatusError(Status.PSA_ERROR_NOT_SUPPORTED, "unsupported by the backend") from None
 
 
-def _prepare(
-    settings: Settings,
-    owner: Owner,
-    name: str,
-    alg_pb: psa_algorithm_pb2.Algorithm.AsymmetricSignature,
-    usage: Usage,
-) -> tuple[OpenKey, SignAlgorithm]:
-    alg = require_specific(parse_sign(alg_pb))
-    key = open_for(settings, owner, name, usage, alg)
+def _check(settings: Settings, key: OpenKey, alg: SignAlgorithm, usage: Usage) -> None:
     check_sign(key.attributes.key_type, key.bits, alg, usage)
-    return key, alg
 
 
-@serves(contracts.PSA_SIGN_HASH)
-def sign_hash(
-    settings: Settings, owner: Owner, op: psa_sign_hash_pb2.Operation
-) -> psa_sign_hash_pb2.Result:
-    """PsaSignHash."""
-    key, alg = _prepare(settings, owner, op.key_name, op.alg, Usage.SIGN_HASH)
-    _check_hash_length(alg, op.hash, key)
-    return psa_sign_hash_pb2.Result(signature=_sign_any(settings, key, alg, op.hash))
+def _check_given_hash(
+    settings: Settings, key: OpenKey, alg: SignAlgorithm, hash_value: bytes
+) -> None:
+    check_hash_length(alg, key.bits, hash_value)
 
 
-@serves(contracts.PSA_VERIFY_HASH)
-def verify_hash(
-    settings: Settings, owner: Owner, op: psa_verify_hash_pb2.Operation
-) -> psa_verify_hash_pb2.Result:
-    """PsaVerifyHash."""
-    key, alg = _prepare(settings, owner, op.key_name, op.alg, Usage.VERIFY_HASH)
-    _check_hash_length(alg, op.hash, key)
-    _verify_any(settings, key, alg, op.hash, op.signature)
-    return psa_verify_hash_pb2.Result()
-
-
-def _message_input(alg: SignAlgorithm, message: bytes) -> bytes:
-    if alg.scheme is SignScheme.PURE_EDDSA:
-        return message
-    assert alg.hash is not None
-    return digest(alg.hash, message)
-
-
-@serves(contracts.PSA_SIGN_MESSAGE)
-def sign_message(
-    settings: Settings, owner: Owner, op: psa_sign_message_pb2.Operation
-) -> psa_sign_message_pb2.Result:
-    """PsaSignMessage: hash-and-sign, or PureEdDSA over the message."""
-    key, alg = _prepare(settings, owner, op.key_name, op.alg, Usage.SIGN_MESSAGE)
-    signature = _sign_any(settings, key, alg, _message_input(alg, op.message))
-    return psa_sign_message_pb2.Result(signature=signature)
-
-
-@serves(contracts.PSA_VERIFY_MESSAGE)
-def verify_message(
-    settings: Settings, owner: Owner, op: psa_verify_message_pb2.Operation
-) -> psa_verify_message_pb2.Result:
-    """PsaVerifyMessage."""
-    key, alg = _prepare(settings, owner, op.key_name, op.alg, Usage.VERIFY_MESSAGE)
-    _verify_any(settings, key, alg, _message_input(alg, op.message), op.signature)
-    return psa_verify_message_pb2.Result()
+KEY_OPERATIONS = signature_operations(
+    SignPrimitives(KeyUse(open_for, _check), _check_given_hash, sign=_sign_any, verify=_verify_any)
+)

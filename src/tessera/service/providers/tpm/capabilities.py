@@ -15,9 +15,10 @@ from tessera.psa.attributes import KeyAttributes
 from tessera.psa.usage import Usage
 from tessera.service.providers import capabilities as driver
 from tessera.service.providers.capabilities import Check
+from tessera.service.providers.key_requests import check_generation
 from tessera.service.providers.tpm import checks
 from tessera.service.providers.tpm.caps import Capabilities
-from tessera.service.providers.tpm.context import Context, check_deprecation
+from tessera.service.providers.tpm.context import Context
 
 _SIGN_USAGES = (Usage.SIGN_HASH, Usage.SIGN_MESSAGE, Usage.VERIFY_HASH, Usage.VERIFY_MESSAGE)
 _CRYPT_USAGES = (Usage.ENCRYPT, Usage.DECRYPT)
@@ -38,8 +39,8 @@ class Checks:
         self._ctx = ctx
 
     def generatable(self, attributes: KeyAttributes) -> None:
-        check_deprecation(self._ctx, attributes, generate=True)
-        checks.check_generatable(self._ctx.caps, attributes)
+        generatable = partial(checks.check_generatable, self._ctx.caps)
+        check_generation(attributes, generatable, allow_deprecated=self._ctx.allow_deprecated)
 
     def importable(self, attributes: KeyAttributes) -> None:
         checks.check_importable(attributes)

@@ -7,12 +7,12 @@ reprs and never logged.
 
 from __future__ import annotations
 
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tessera.config import ConfigError, config_path
+from tessera.service.providers.provider_table import optional, read_secret_file
 
 DEFAULT_TCTI = "device:/dev/tpmrm0"
 _KEYS = frozenset(
@@ -42,13 +42,11 @@ class TpmSettings:
     skip_if_no_tpm: bool = False
 
 
+_WHO = "tpm provider"
+
+
 def _optional(entry: dict[str, Any], key: str, kind: type) -> Any:
-    value = entry.get(key)
-    if value is not None and (
-        not isinstance(value, kind) or isinstance(value, bool) != (kind is bool)
-    ):
-        raise ConfigError(f"tpm provider: {key} must be of type {kind.__name__}")
-    return value
+    return optional(entry, key, kind, _WHO)
 
 
 def parse_auth(text: str) -> bytes:
@@ -64,25 +62,7 @@ def parse_auth(text: str) -> bytes:
 
 
 def _read_auth_file(path: Path) -> bytes:
-    shown = repr(str(path))  # quoted: a newline in it must not split the message
-    try:
-        info = path.stat()
-        if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ConfigError(
-                f"tpm provider: owner_hierarchy_auth_file {shown} must not be readable by group "
-                "or others (chmod 600)"
-            )
-        with path.open("r", encoding="utf-8") as file:
-            text = file.read().strip("\r\n")
-    except UnicodeDecodeError:
-        raise ConfigError(
-            f"tpm provider: owner_hierarchy_auth_file {shown} is not UTF-8 text"
-        ) from None
-    except OSError as error:
-        raise ConfigError(
-            f"tpm provider: cannot read owner_hierarchy_auth_file {shown}: {error.strerror}"
-        ) from None
-    return parse_auth(text)
+    return parse_auth(read_secret_file(path, "owner_hierarchy_auth_file", _WHO))
 
 
 def _check_tcti(tcti: str) -> str:

@@ -10,7 +10,6 @@ A key row's `material` is one of:
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -18,7 +17,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tessera.psa.algorithms import Algorithm
 from tessera.psa.attributes import KeyAttributes, decode_attributes, parse_attributes
-from tessera.psa.deprecation import key_deprecation
 from tessera.psa.formats import public_key
 from tessera.psa.key_types import ecc_byte_length
 from tessera.psa.policy import check_policy
@@ -31,7 +29,6 @@ from tessera.wire.status import Status, StatusError
 if TYPE_CHECKING:
     from tessera.service.providers.tpm._tpm import Tpm
 
-log = logging.getLogger(__name__)
 
 WRAPPED = 1
 PUBLIC = 2
@@ -106,18 +103,6 @@ def open_for(ctx: Context, owner: Owner, name: str, usage: Usage, alg: Algorithm
     key = open_key(ctx, owner, name)
     check_policy(key.attributes, usage, alg, allow_deprecated=ctx.allow_deprecated)
     return key
-
-
-def check_deprecation(ctx: Context, attributes: KeyAttributes, *, generate: bool) -> None:
-    """As the software provider: refuse generating deprecated keys unless allowed."""
-    reason = key_deprecation(attributes)
-    if reason is None:
-        return
-    if generate and not ctx.allow_deprecated:
-        raise StatusError(Status.DEPRECATED_PRIMITIVE, reason)
-    log.warning(
-        "a deprecated primitive is being %s: %s", "generated" if generate else "imported", reason
-    )
 
 
 def public_object(key: HeldKey) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:

@@ -5,6 +5,7 @@ run with `cryptography` on the public key from the stored TPM2B_PUBLIC (or the i
 they need no secret, and this also serves imported public keys, which are never loaded into the
 TPM. PSA formats as the software provider: ECDSA signatures are r || s; RSA-PSS salts are as long
 as the hash (what the TPM uses); RSA PKCS#1 v1.5 signs a hash whose DigestInfo the TPM builds.
+The signature operations are the shared ones (`providers.signing`), over this module's primitives.
 """
 
 from __future__ import annotations
@@ -12,29 +13,24 @@ from __future__ import annotations
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from tessera.psa.algorithms import (
-    EncryptionScheme,
+    EncryptionAlgorithm,
     SignAlgorithm,
     SignScheme,
-    parse_encryption,
-    parse_sign,
-    require_specific,
 )
-from tessera.psa.hashes import digest, hash_algorithm
+from tessera.psa.hashes import hash_algorithm
 from tessera.psa.usage import Usage
 from tessera.service.keystore import Owner
 from tessera.service.providers.base import serves
+from tessera.service.providers.encrypting import prepare_encryption
+from tessera.service.providers.key_use import KeyUse
+from tessera.service.providers.signing import SignPrimitives, signature_operations
 from tessera.service.providers.software.sign import verify_public
 from tessera.service.providers.tpm import checks
 from tessera.service.providers.tpm.context import Context, HeldKey, open_for, public_object
 from tessera.wire import contracts
 from tessera.wire.proto import (
-    psa_algorithm_pb2,
     psa_asymmetric_decrypt_pb2,
     psa_asymmetric_encrypt_pb2,
-    psa_sign_hash_pb2,
-    psa_sign_message_pb2,
-    psa_verify_hash_pb2,
-    psa_verify_message_pb2,
 )
 from tessera.wire.status import Status, StatusError
 
@@ -46,19 +42,6 @@ _TPM_SCHEMES = {
 }
 
 
-def _prepare(
-    ctx: Context,
-    owner: Owner,
-    name: str,
-    alg_pb: psa_algorithm_pb2.Algorithm.AsymmetricSignature,
-    usage: Usage,
-) -> tuple[HeldKey, SignAlgorithm]:
-    alg = require_specific(parse_sign(alg_pb))
-    key = open_for(ctx, owner, name, usage, alg)
-    checks.check_sign(ctx.caps, key.attributes.key_type, key.bits, alg, usage)
-    return key, alg
-
-
 def _sign(ctx: Context, key: HeldKey, alg: SignAlgorithm, hash_value: bytes) -> bytes:
     hash_alg = checks.tpm_hash(ctx.caps, alg, hash_value)
     if key.wrapped is None:  # check_sign refuses signing with public keys; kept for safety
@@ -66,55 +49,33 @@ def _sign(ctx: Context, key: HeldKey, alg: SignAlgorithm, hash_value: bytes) -> 
     return ctx.tpm.sign(key.wrapped, _TPM_SCHEMES[alg.scheme], hash_alg, hash_value)
 
 
-def _verify(key: HeldKey, alg: SignAlgorithm, hash_value: bytes, signature: bytes) -> None:
+def _verify(
+    ctx: Context, key: HeldKey, alg: SignAlgorithm, hash_value: bytes, signature: bytes
+) -> None:
     verify_public(public_object(key), key.bits, alg, hash_value, signature)
 
 
-@serves(contracts.PSA_SIGN_HASH)
-def sign_hash(
-    ctx: Context, owner: Owner, op: psa_sign_hash_pb2.Operation
-) -> psa_sign_hash_pb2.Result:
-    """PsaSignHash."""
-    key, alg = _prepare(ctx, owner, op.key_name, op.alg, Usage.SIGN_HASH)
-    return psa_sign_hash_pb2.Result(signature=_sign(ctx, key, alg, op.hash))
+def _check(ctx: Context, key: HeldKey, alg: SignAlgorithm, usage: Usage) -> None:
+    checks.check_sign(ctx.caps, key.attributes.key_type, key.bits, alg, usage)
 
 
-@serves(contracts.PSA_VERIFY_HASH)
-def verify_hash(
-    ctx: Context, owner: Owner, op: psa_verify_hash_pb2.Operation
-) -> psa_verify_hash_pb2.Result:
-    """PsaVerifyHash."""
-    key, alg = _prepare(ctx, owner, op.key_name, op.alg, Usage.VERIFY_HASH)
-    checks.tpm_hash(ctx.caps, alg, op.hash)
-    _verify(key, alg, op.hash, op.signature)
-    return psa_verify_hash_pb2.Result()
+def _check_hash(ctx: Context, key: HeldKey, alg: SignAlgorithm, hash_value: bytes) -> None:
+    checks.tpm_hash(ctx.caps, alg, hash_value)
 
 
-@serves(contracts.PSA_SIGN_MESSAGE)
-def sign_message(
-    ctx: Context, owner: Owner, op: psa_sign_message_pb2.Operation
-) -> psa_sign_message_pb2.Result:
-    """PsaSignMessage: hash here, sign in the TPM."""
-    key, alg = _prepare(ctx, owner, op.key_name, op.alg, Usage.SIGN_MESSAGE)
-    assert alg.hash is not None
-    signature = _sign(ctx, key, alg, digest(alg.hash, op.message))
-    return psa_sign_message_pb2.Result(signature=signature)
+KEY_OPERATIONS = signature_operations(
+    SignPrimitives(KeyUse(open_for, _check), _check_hash, sign=_sign, verify=_verify)
+)
 
 
-@serves(contracts.PSA_VERIFY_MESSAGE)
-def verify_message(
-    ctx: Context, owner: Owner, op: psa_verify_message_pb2.Operation
-) -> psa_verify_message_pb2.Result:
-    """PsaVerifyMessage."""
-    key, alg = _prepare(ctx, owner, op.key_name, op.alg, Usage.VERIFY_MESSAGE)
-    assert alg.hash is not None
-    _verify(key, alg, digest(alg.hash, op.message), op.signature)
-    return psa_verify_message_pb2.Result()
+def _check_encryption(ctx: Context, key: HeldKey, alg: EncryptionAlgorithm, usage: Usage) -> None:
+    checks.check_encryption(ctx.caps, key.attributes.key_type, key.bits, alg, usage)
 
 
-def _check_salt(scheme: EncryptionScheme, salt: bytes) -> None:
-    if scheme is EncryptionScheme.RSA_PKCS1V15 and salt:
-        raise checks.invalid("PKCS#1 v1.5 encryption takes no salt")
+_KEYS = KeyUse(open_for, _check_encryption)
+
+
+def _refuse_label(salt: bytes) -> None:
     if salt:
         raise checks.unsupported("this provider does not take OAEP labels")
 
@@ -124,10 +85,10 @@ def asymmetric_encrypt(
     ctx: Context, owner: Owner, op: psa_asymmetric_encrypt_pb2.Operation
 ) -> psa_asymmetric_encrypt_pb2.Result:
     """PsaAsymmetricEncrypt (RSA key pair or public key), with the public key."""
-    alg = parse_encryption(op.alg)
-    key = open_for(ctx, owner, op.key_name, Usage.ENCRYPT, alg)
-    checks.check_encryption(ctx.caps, key.attributes.key_type, key.bits, alg, Usage.ENCRYPT)
-    _check_salt(alg.scheme, op.salt)
+    key, alg = prepare_encryption(
+        _KEYS, ctx, owner, op.key_name, op.alg, salt=op.salt, usage=Usage.ENCRYPT
+    )
+    _refuse_label(op.salt)
     limit = key.bits // 8 - (11 if alg.hash is None else 2 * alg.hash.size + 2)
     if len(op.plaintext) > limit:
         raise checks.invalid("plaintext too long for this key and algorithm")
@@ -145,10 +106,10 @@ def asymmetric_decrypt(
     ctx: Context, owner: Owner, op: psa_asymmetric_decrypt_pb2.Operation
 ) -> psa_asymmetric_decrypt_pb2.Result:
     """PsaAsymmetricDecrypt (RSA key pair, in the TPM); every failure is InvalidPadding."""
-    alg = parse_encryption(op.alg)
-    key = open_for(ctx, owner, op.key_name, Usage.DECRYPT, alg)
-    checks.check_encryption(ctx.caps, key.attributes.key_type, key.bits, alg, Usage.DECRYPT)
-    _check_salt(alg.scheme, op.salt)
+    key, alg = prepare_encryption(
+        _KEYS, ctx, owner, op.key_name, op.alg, salt=op.salt, usage=Usage.DECRYPT
+    )
+    _refuse_label(op.salt)
     if key.wrapped is None or len(op.ciphertext) != key.bits // 8:
         raise StatusError(Status.PSA_ERROR_INVALID_PADDING, "decryption failed")
     plaintext = ctx.tpm.rsa_decrypt(key.wrapped, op.ciphertext, alg.hash)

@@ -8,17 +8,24 @@ works for imported public keys only.
 
 from __future__ import annotations
 
-from tessera.psa.attributes import KeyAttributes, encode_attributes, parse_attributes
-from tessera.psa.formats import encode_key, import_key
+from functools import partial
+
+from tessera.psa.attributes import encode_attributes
+from tessera.psa.formats import encode_key
 from tessera.psa.key_types import KeyKind
 from tessera.psa.usage import Usage
 from tessera.service.keystore import KeyRecord, Owner
-from tessera.service.keystore.sqlite import check_key_name
 from tessera.service.providers.base import serves
+from tessera.service.providers.key_requests import (
+    destroy_operation,
+    refuse_taken,
+    to_generate,
+    to_import,
+)
 from tessera.service.providers.tpm import checks
 from tessera.service.providers.tpm.context import (
     Context,
-    check_deprecation,
+    HeldKey,
     encode_public,
     encode_wrapped,
     open_key,
@@ -26,7 +33,6 @@ from tessera.service.providers.tpm.context import (
 )
 from tessera.wire import contracts
 from tessera.wire.proto import (
-    psa_destroy_key_pb2,
     psa_export_key_pb2,
     psa_export_public_key_pb2,
     psa_generate_key_pb2,
@@ -35,27 +41,15 @@ from tessera.wire.proto import (
 from tessera.wire.status import Status, StatusError
 
 
-def _exists(ctx: Context, owner: Owner, name: str) -> bool:
-    try:
-        ctx.keystore.get(owner, ctx.provider_id, name)
-    except StatusError as error:
-        if error.status is Status.PSA_ERROR_DOES_NOT_EXIST:
-            return False
-        raise
-    return True
-
-
 @serves(contracts.PSA_GENERATE_KEY)
 def generate_key(
     ctx: Context, owner: Owner, op: psa_generate_key_pb2.Operation
 ) -> psa_generate_key_pb2.Result:
     """PsaGenerateKey: a child of the TPM's storage key, stored wrapped."""
-    check_key_name(op.key_name)
-    attributes = parse_attributes(op.attributes)
-    check_deprecation(ctx, attributes, generate=True)
-    checks.check_generatable(ctx.caps, attributes)
-    if _exists(ctx, owner, op.key_name):
-        raise StatusError(Status.PSA_ERROR_ALREADY_EXISTS, "a key with this name exists")
+    attributes = to_generate(
+        op, partial(checks.check_generatable, ctx.caps), allow_deprecated=ctx.allow_deprecated
+    )
+    refuse_taken(ctx.keystore, owner, ctx.provider_id, op.key_name)
     bits = attributes.bits
     kind = "rsa" if attributes.key_type.kind is KeyKind.RSA_KEY_PAIR else "ecc"
     wrapped = ctx.tpm.create(f"{kind}{bits}")
@@ -71,17 +65,12 @@ def import_key_op(
     ctx: Context, owner: Owner, op: psa_import_key_pb2.Operation
 ) -> psa_import_key_pb2.Result:
     """PsaImportKey: RSA and SECP_R1 public keys, in PSA format (used in software)."""
-    check_key_name(op.key_name)
-    attributes = parse_attributes(op.attributes)
-    checks.check_importable(attributes)
-    key_type = attributes.key_type
-    bits, data = import_key(key_type, attributes.bits, op.data)
-    sized = KeyAttributes(key_type, bits, attributes.usage, attributes.algorithm)
-    checks.check_importable(sized)
-    check_deprecation(ctx, sized, generate=False)
-    if _exists(ctx, owner, op.key_name):
-        raise StatusError(Status.PSA_ERROR_ALREADY_EXISTS, "a key with this name exists")
-    stored = encode_attributes(op.attributes, bits)
+    # A size the TPM cannot hold is NotSupported before the data is read.
+    sized, data = to_import(
+        op, checks.check_importable, allow_deprecated=ctx.allow_deprecated, size_first=True
+    )
+    refuse_taken(ctx.keystore, owner, ctx.provider_id, op.key_name)
+    stored = encode_attributes(op.attributes, sized.bits)
     ctx.keystore.insert(KeyRecord(owner, ctx.provider_id, op.key_name, stored, encode_public(data)))
     return psa_import_key_pb2.Result()
 
@@ -109,13 +98,10 @@ def export_key(
     return psa_export_key_pb2.Result(data=encode_key(public_object(key), key.bits))
 
 
-@serves(contracts.PSA_DESTROY_KEY)
-def destroy_key(
-    ctx: Context, owner: Owner, op: psa_destroy_key_pb2.Operation
-) -> psa_destroy_key_pb2.Result:
-    """PsaDestroyKey: delete the row (the only copy of the wrapped blob); flush it if loaded."""
-    key = open_key(ctx, owner, op.key_name)
-    ctx.keystore.delete(owner, ctx.provider_id, op.key_name)
+def _release(ctx: Context, key: HeldKey) -> None:
+    """Flush the key if it is loaded (the row held the only copy of the wrapped blob)."""
     if key.wrapped is not None:
         ctx.tpm.forget(key.wrapped)
-    return psa_destroy_key_pb2.Result()
+
+
+KEY_OPERATIONS = (destroy_operation(open_key, _release),)

@@ -1,8 +1,8 @@
 """The TPM provider's class: keys wrapped by a TPM 2.0 (swtpm in tests), through `tpm2-pytss`.
 
 Operation families live in their own modules, each declaring what it serves (`@serves`); this
-class gives them to the provider base. Every operation may be a TPM round trip, so all of them
-leave the event loop (`device_bound`); one lock serializes the single ESAPI context.
+class gives them to the provider base. Every operation may be a TPM round trip
+(`DeviceProvider`); one lock serializes the single ESAPI context.
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 
 from tessera._extras import missing_extra
-from tessera._version import VERSION_TUPLE
 from tessera.config import ConfigError
 from tessera.service.config import ServiceConfig
 from tessera.service.keystore import KeyRecord, KeyStore
-from tessera.service.providers.base import Provider, ProviderInfo, key_operations, random_bytes
+from tessera.service.providers.base import Handler, ProviderInfo, key_operations, random_bytes
+from tessera.service.providers.capabilities import ProviderChecks
+from tessera.service.providers.device import DeviceProvider
 from tessera.service.providers.tpm import attestation, capabilities, crypto, keys
 from tessera.service.providers.tpm.config import TpmSettings
 from tessera.service.providers.tpm.context import Context, decode_material
@@ -26,27 +27,20 @@ log = logging.getLogger(__name__)
 TPM_INFO = ProviderInfo(
     uuid="1e4954a4-ff21-46d3-ab0c-661eeb667e1d",  # Parsec's TPM provider UUID
     description="Tessera TPM provider: PSA Crypto with keys wrapped by a TPM 2.0",
-    vendor="Tessera",
-    version=VERSION_TUPLE,
 )
 
 
-class TpmProvider(Provider):
+class TpmProvider(DeviceProvider[TpmSettings]):
     """PSA operations with keys whose private parts only the TPM can use."""
 
     info = TPM_INFO
-    device_bound = True
+    kind = "tpm"
+    # CanDoCrypto answers what the TPM would do, never Parsec's way (docs/compatibility.md).
+    answers_as_parsec = False
 
-    def __init__(
-        self,
-        provider_id: int,
-        name: str,
-        keystore: KeyStore,
-        config: ServiceConfig,
-        settings: TpmSettings | None,
-    ) -> None:
-        if settings is None:
-            raise ConfigError("tpm provider: settings are missing")
+    def connect(
+        self, provider_id: int, keystore: KeyStore, config: ServiceConfig, settings: TpmSettings
+    ) -> tuple[dict[Opcode, Handler], ProviderChecks]:
         try:
             from tessera.service.providers.tpm._tpm import Tpm
         except ImportError as error:
@@ -66,10 +60,6 @@ class TpmProvider(Provider):
         handlers[Opcode.PSA_GENERATE_RANDOM] = random_bytes(
             config.buffer_size_limit, self._tpm.random
         )
-        # CanDoCrypto answers what the TPM would do, never Parsec's way (docs/compatibility.md).
-        super().__init__(
-            provider_id, name, keystore, handlers, checks=capabilities.Checks(self._ctx)
-        )
         caps = self._tpm.capabilities
         log.info(
             "TPM provider %d uses %s (RSA %s, ECC %s)",
@@ -78,6 +68,7 @@ class TpmProvider(Provider):
             "/".join(str(b) for b in sorted(caps.rsa_bits)) or "none",
             "/".join(str(b) for b in sorted(caps.ecc_bits)) or "none",
         )
+        return handlers, capabilities.Checks(self._ctx)
 
     def close(self) -> None:
         self._tpm.close()
