@@ -6,7 +6,7 @@ PKCS#1 v1.5 (only OAEP takes a label), in that order, as the software provider d
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from tessera.psa.algorithms import EncryptionAlgorithm, EncryptionScheme, parse_encryption
 from tessera.psa.usage import Usage
@@ -19,19 +19,37 @@ S = TypeVar("S")
 K = TypeVar("K")
 
 
+class EncryptionRequest(Protocol):
+    """What PsaAsymmetricEncrypt and PsaAsymmetricDecrypt requests both name."""
+
+    @property
+    def key_name(self) -> str: ...
+    @property
+    def alg(self) -> psa_algorithm_pb2.Algorithm.AsymmetricEncryption: ...
+    @property
+    def salt(self) -> bytes: ...
+
+
 def prepare_encryption(
     keys: KeyUse[S, K, EncryptionAlgorithm],
     state: S,
     owner: Owner,
-    name: str,
-    alg_pb: psa_algorithm_pb2.Algorithm.AsymmetricEncryption,
-    *,
-    salt: bytes,
+    op: EncryptionRequest,
     usage: Usage,
 ) -> tuple[K, EncryptionAlgorithm]:
     """The key and algorithm of an encryption or decryption, checked alike."""
-    alg = parse_encryption(alg_pb)
-    key = keys.open(state, owner, name, usage, alg)
-    if alg.scheme is EncryptionScheme.RSA_PKCS1V15 and salt:
+    alg = parse_encryption(op.alg)
+    key = keys.open(state, owner, op.key_name, usage, alg)
+    if alg.scheme is EncryptionScheme.RSA_PKCS1V15 and op.salt:
         raise StatusError(Status.PSA_ERROR_INVALID_ARGUMENT, "PKCS#1 v1.5 encryption takes no salt")
     return key, alg
+
+
+def check_plaintext_length(bits: int, alg: EncryptionAlgorithm, plaintext: bytes) -> None:
+    """InvalidArgument for more than one RSA block holds under `alg`'s padding (PKCS#1 v1.5:
+    11 bytes; OAEP: two hashes and 2 bytes)."""
+    overhead = 11 if alg.hash is None else 2 * alg.hash.size + 2
+    if len(plaintext) > bits // 8 - overhead:
+        raise StatusError(
+            Status.PSA_ERROR_INVALID_ARGUMENT, "plaintext too long for this key and algorithm"
+        )

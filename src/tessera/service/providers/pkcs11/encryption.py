@@ -24,7 +24,7 @@ from tessera.psa.policy import check_output_size
 from tessera.psa.usage import Usage
 from tessera.service.keystore import Owner
 from tessera.service.providers.base import serves
-from tessera.service.providers.encrypting import prepare_encryption
+from tessera.service.providers.encrypting import check_plaintext_length, prepare_encryption
 from tessera.service.providers.key_use import KeyUse
 from tessera.service.providers.pkcs11 import checks
 from tessera.service.providers.pkcs11.context import Context, HeldKey, open_for
@@ -68,12 +68,8 @@ def asymmetric_encrypt(
     ctx: Context, owner: Owner, op: psa_asymmetric_encrypt_pb2.Operation
 ) -> psa_asymmetric_encrypt_pb2.Result:
     """PsaAsymmetricEncrypt (RSA key pair or public key)."""
-    key, alg = prepare_encryption(
-        _KEYS, ctx, owner, op.key_name, op.alg, salt=op.salt, usage=Usage.ENCRYPT
-    )
-    limit = key.bits // 8 - (11 if alg.hash is None else 2 * alg.hash.size + 2)
-    if len(op.plaintext) > limit:
-        raise checks.invalid("plaintext too long for this key and algorithm")
+    key, alg = prepare_encryption(_KEYS, ctx, owner, op, Usage.ENCRYPT)
+    check_plaintext_length(key.bits, alg, op.plaintext)
     token_can = alg.hash is None or (alg.hash in checks.OAEP_DECRYPT_HASHES and not op.salt)
     if ctx.software_public_operations or not token_can:
         ciphertext = _software_encrypt(ctx, key, alg, op.plaintext, op.salt)
@@ -87,9 +83,7 @@ def asymmetric_decrypt(
     ctx: Context, owner: Owner, op: psa_asymmetric_decrypt_pb2.Operation
 ) -> psa_asymmetric_decrypt_pb2.Result:
     """PsaAsymmetricDecrypt (RSA key pair); every failure is InvalidPadding."""
-    key, alg = prepare_encryption(
-        _KEYS, ctx, owner, op.key_name, op.alg, salt=op.salt, usage=Usage.DECRYPT
-    )
+    key, alg = prepare_encryption(_KEYS, ctx, owner, op, Usage.DECRYPT)
     if op.salt:
         raise checks.unsupported("the token does not take OAEP labels")
     if len(op.ciphertext) != key.bits // 8:

@@ -21,7 +21,7 @@ from tessera.psa.hashes import hash_algorithm
 from tessera.psa.usage import Usage
 from tessera.service.keystore import Owner
 from tessera.service.providers.base import serves
-from tessera.service.providers.encrypting import prepare_encryption
+from tessera.service.providers.encrypting import check_plaintext_length, prepare_encryption
 from tessera.service.providers.key_use import KeyUse
 from tessera.service.providers.signing import SignPrimitives, signature_operations
 from tessera.service.providers.software.sign import verify_public
@@ -85,13 +85,9 @@ def asymmetric_encrypt(
     ctx: Context, owner: Owner, op: psa_asymmetric_encrypt_pb2.Operation
 ) -> psa_asymmetric_encrypt_pb2.Result:
     """PsaAsymmetricEncrypt (RSA key pair or public key), with the public key."""
-    key, alg = prepare_encryption(
-        _KEYS, ctx, owner, op.key_name, op.alg, salt=op.salt, usage=Usage.ENCRYPT
-    )
+    key, alg = prepare_encryption(_KEYS, ctx, owner, op, Usage.ENCRYPT)
     _refuse_label(op.salt)
-    limit = key.bits // 8 - (11 if alg.hash is None else 2 * alg.hash.size + 2)
-    if len(op.plaintext) > limit:
-        raise checks.invalid("plaintext too long for this key and algorithm")
+    check_plaintext_length(key.bits, alg, op.plaintext)
     public = public_object(key)
     assert isinstance(public, rsa.RSAPublicKey)
     pad: padding.AsymmetricPadding = padding.PKCS1v15()
@@ -106,9 +102,7 @@ def asymmetric_decrypt(
     ctx: Context, owner: Owner, op: psa_asymmetric_decrypt_pb2.Operation
 ) -> psa_asymmetric_decrypt_pb2.Result:
     """PsaAsymmetricDecrypt (RSA key pair, in the TPM); every failure is InvalidPadding."""
-    key, alg = prepare_encryption(
-        _KEYS, ctx, owner, op.key_name, op.alg, salt=op.salt, usage=Usage.DECRYPT
-    )
+    key, alg = prepare_encryption(_KEYS, ctx, owner, op, Usage.DECRYPT)
     _refuse_label(op.salt)
     if key.wrapped is None or len(op.ciphertext) != key.bits // 8:
         raise StatusError(Status.PSA_ERROR_INVALID_PADDING, "decryption failed")
