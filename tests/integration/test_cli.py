@@ -670,3 +670,10 @@ def test_a_key_name_the_service_refuses_is_explained(cli: Run, name: str, reason
     refused = cli("create-ecc-key", "--key-name", name).failed(ExitCode.USAGE)
     assert reason in refused
     assert len(refused) < 200  # a 2000-character name is not echoed back whole
+
+
+@pytest.mark.parametrize("bits", ["99999", "1000"])
+def test_an_rsa_size_no_provider_holds_is_answered_with_the_sizes(cli: Run, bits: str) -> None:
+    refused = cli("create-rsa-key", "--key-name", f"odd-{bits}", "--bits", bits)
+    assert refused.code != 0 and refused.out == ""
+    assert "2048, 3072 or 4096 bits" in refused.err and f"{bits} was asked for" in refused.err

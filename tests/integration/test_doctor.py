@@ -186,3 +186,20 @@ auth_types = ["unix-peer"]
     assert code == 4
     assert levels(report)["provider 3 backend"] == "FAIL"
     assert "no TPM device /dev/tessera-no-such-tpm" in reasons(report)["provider 3 backend"]
+
+
+def test_the_exported_endpoint_is_what_is_examined(
+    system: tuple[Path, dict[str, RunningService]],
+) -> None:
+    # As the README says: export PARSEC_SERVICE_ENDPOINT, then run commands without flags.
+    state, running = system
+    env = os.environ | {"PARSEC_SERVICE_ENDPOINT": f"unix:{running['service'].socket_path}"}
+    deadline = time.monotonic() + 30
+    while True:
+        code, report = doctor(env=env)
+        if code == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert code == 0, report
+    assert levels(report)["identity provider"] == "OK"
+    assert os.fspath(state) in json.dumps(report)

@@ -24,6 +24,7 @@ from tessera.client._keyref import KeyRef
 from tessera.client._protocol import Call
 from tessera.client.specs import KeySpec
 from tessera.psa.key_names import key_name_problem
+from tessera.psa.key_types import RSA_BITS
 from tessera.wire.opcodes import Opcode
 from tessera.wire.proto import can_do_crypto_pb2
 from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes
@@ -111,7 +112,10 @@ def generate(
     attributes = spec.attributes()
     placement = yield from _place(attributes, GENERATE, provider, capabilities)
     call = _calls.generate_key(placement.provider, name, attributes)
-    yield from _create(call, placement, "generate")
+    try:
+        yield from _create(call, placement, "generate")
+    except ServiceError as error:
+        raise _with_sizes_hint(error, attributes) from None
     return KeyRef(name, placement.provider, attributes)
 
 
@@ -136,3 +140,22 @@ def _check_name(name: str) -> None:
     if problem is not None:
         shown = name if len(name) <= 40 else name[:40] + "..."
         raise UsageError(f"{problem} (key {shown!r})")
+
+
+# The RSA sizes Tessera's providers hold (psa/key_types.py RSA_BITS; 1024 is deprecated).
+_RSA_SIZES = "2048, 3072 or 4096 bits (1024 where deprecated primitives are allowed)"
+
+
+def _with_sizes_hint(error: ServiceError, attributes: KeyAttributes) -> ServiceError:
+    """`error`, saying which sizes exist when an RSA key of an unusual size was refused (the
+    wire carries no reason)."""
+    is_rsa = attributes.key_type.WhichOneof("variant") == "rsa_key_pair"
+    if not is_rsa or attributes.key_bits in RSA_BITS:
+        return error
+    hinted = type(error)(
+        f"{error} (RSA keys are {_RSA_SIZES}; {attributes.key_bits} was asked for)",
+        operation=error.operation,
+        key_name=error.key_name,
+        status=error.status,
+    )
+    return hinted
