@@ -166,6 +166,15 @@ class Table:
         place = f"{self._source.path}:{line}" if line is not None else str(self._source.path)
         return ConfigError(f"{place}: {message}".replace("\n", "\\n"))
 
+    def missing(self, key: str, message: str) -> ConfigError:
+        """The refusal of a required `key` that is absent: a key written instead that is close to
+        it (a typo) is named, at its line."""
+        written = [k for k in self._data if isinstance(k, str) and k not in self._asked]
+        near = difflib.get_close_matches(key, written, n=1, cutoff=0.6)
+        if not near:
+            return self.error(message)
+        return self.error(f"{message}: {near[0]!r} is written (did you mean {key!r}?)", near[0])
+
     def setting(self, key: str) -> str:
         """How messages name a key of this table."""
         return f"{self.name}.{key}" if self.name else key

@@ -223,6 +223,8 @@ def _app(entry: Table) -> AppSpec:
         message = f"app name {name!r} must be 1-63 letters, digits, '.', '_' or '-'"
         raise entry.error(message, "name")
     command = entry.value("command")
+    if command is None:
+        raise entry.missing("command", f"app {name}: no command")
     if isinstance(command, str):
         command = [command]
     if not isinstance(command, list) or not command or not all(isinstance(c, str) for c in command):

@@ -193,7 +193,10 @@ def _authenticator(auth: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
             raise ConfigError("authenticator: give auth_type (Parsec's) or auth_types, not both")
         if not isinstance(kind, str) or kind not in _AUTH_TYPES:  # a list is unhashable
             known = ", ".join(_AUTH_TYPES)
-            raise ConfigError(f"authenticator.auth_type must be one of {known}, not {kind!r}")
+            message = f"authenticator.auth_type must be one of {known}, not {kind!r}"
+            if kind in (*_AUTH_TYPES.values(), "jwt"):  # Tessera's spelling, in Parsec's key
+                message += f""" (Parsec's key; Tessera's is auth_types = ["{kind}"])"""
+            raise ConfigError(message)
         auth["auth_types"] = [_AUTH_TYPES[kind]]  # Parsec has one authenticator
     jwt_svid = kind == "JwtSvid"
     if jwt_svid and "jwt_svid_bundle" not in auth:

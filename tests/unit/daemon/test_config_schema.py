@@ -116,6 +116,11 @@ def test_every_daemon_refuses_another_daemons_section(tmp_path: Path, daemon: st
             '[[app]]\nname = "a"\ncommand = ["x"]\n[orchestrator]\n',
             "FILE:4: unknown section [orchestrator] (known: [app])",
         ),
+        (  # a required key misspelt: named as the typo it is, not as a missing command
+            load_manifest,
+            '[[app]]\nname = "a"\ncomand = ["x"]\n',
+            "FILE:3: app a: no command: 'comand' is written (did you mean 'command'?)",
+        ),
         (  # written as a dotted key, and after a multi-line string that looks like keys
             load_identity_config,
             'identity.audience = """\nallow_rot = 1\n"""\nidentity.hearbeat = 3\n',

@@ -438,6 +438,11 @@ def test_a_file_without_ignored_settings_warns_only_about_its_key_store() -> Non
             "authenticator.auth_type must be one of Direct, UnixPeerCredentials, JwtSvid, "
             "not 'Jwt'",
         ),
+        (  # Tessera's spelling under Parsec's key: both spellings are named
+            minimal(authenticator={"auth_type": "unix-peer"}),
+            "authenticator.auth_type must be one of Direct, UnixPeerCredentials, JwtSvid, "
+            """not 'unix-peer' (Parsec's key; Tessera's is auth_types = ["unix-peer"])""",
+        ),
         (
             minimal(authenticator={"auth_type": "JwtSvid", "workload_endpoint": "unix:///a"}),
             "authenticator: Tessera does not use the SPIFFE Workload API (workload_endpoint); set "
