@@ -677,3 +677,26 @@ def test_an_rsa_size_no_provider_holds_is_answered_with_the_sizes(cli: Run, bits
     refused = cli("create-rsa-key", "--key-name", f"odd-{bits}", "--bits", bits)
     assert refused.code != 0 and refused.out == ""
     assert "2048, 3072 or 4096 bits" in refused.err and f"{bits} was asked for" in refused.err
+
+
+def test_status_on_a_state_directory_closed_to_the_user_says_so(short_tmp: Path) -> None:
+    """Issue 10: not 'no tessera up is running' when the user may not look."""
+    state = short_tmp / "closed-state"
+    state.mkdir(mode=0o700)
+    prefix, restore = _as_other_user(state)
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}
+    try:
+        for command in ("status", "down"):
+            where = ["--state-dir", os.fspath(state)]
+            done = subprocess.run(
+                [*prefix, sys.executable, "-m", "tessera.cli.main", command, *where],
+                capture_output=True,
+                text=True,
+                timeout=20,
+                env=env,
+                check=False,
+            )
+            assert done.returncode == ExitCode.NOT_PERMITTED, done
+            assert "is closed to uid" in done.stderr and done.stderr.count("\n") == 1
+    finally:
+        restore()

@@ -87,12 +87,30 @@ def _line(component: ComponentStatus, answering: bool, now: float) -> str:
     )
 
 
+def _not_running(state: Path) -> CliError:
+    """Why nothing was found on `state`: nothing runs there, or this user may not look."""
+    try:
+        owner = f" (it belongs to uid {state.stat().st_uid})"
+        closed = not os.access(state, os.R_OK | os.X_OK)
+    except PermissionError:  # a directory above it is closed too
+        owner, closed = "", True
+    except OSError:
+        owner, closed = "", False
+    if closed:
+        return CliError(
+            f"the state directory {state} is closed to uid {os.getuid()}{owner}: run this as "
+            "the user who runs tessera up",
+            ExitCode.NOT_PERMITTED,
+        )
+    return CliError(f"no tessera up is running on {state}", ExitCode.NOT_FOUND)
+
+
 def run_status(args: argparse.Namespace) -> int:
     """Print the system's status; the exit status says whether all of it answers."""
     state = _state(args)
     status = read_status(state) if is_held(state) else None
     if status is None:
-        raise CliError(f"no tessera up is running on {state}", ExitCode.NOT_FOUND)
+        raise _not_running(state)
     now = time.time()
     answering = {c.name: _answers(c.endpoint) for c in status.components}
     if getattr(args, "json", False):
@@ -112,7 +130,7 @@ def run_down(args: argparse.Namespace) -> int:
     state = _state(args)
     pid = holder_pid(state) if is_held(state) else None
     if pid is None:
-        raise CliError(f"no tessera up is running on {state}", ExitCode.NOT_FOUND)
+        raise _not_running(state)
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
