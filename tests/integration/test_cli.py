@@ -700,3 +700,8 @@ def test_status_on_a_state_directory_closed_to_the_user_says_so(short_tmp: Path)
             assert "is closed to uid" in done.stderr and done.stderr.count("\n") == 1
     finally:
         restore()
+
+
+def test_random_over_the_buffer_limit_says_what_to_do(cli: Run) -> None:
+    refused = cli("generate-random", "--nbytes", "2000000").failed(ExitCode.SERVICE)
+    assert "buffer size limit" in refused and "2000000 bytes" in refused

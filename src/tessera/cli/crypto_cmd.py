@@ -159,7 +159,14 @@ def register(commands: Any) -> None:
 
 def generate_random(context: Context, args: argparse.Namespace) -> None:
     """Print `--nbytes` random bytes as parsec-tool does: `0A 1B ... ` (upper-case hex)."""
-    data = context.client.random(args.nbytes)
+    try:
+        data = context.client.random(args.nbytes)
+    except tessera.ResponseTooLargeError:
+        raise CliError(
+            f"the service will not return {args.nbytes} bytes at once (over its buffer size "
+            "limit, buffer_size_limit): ask for fewer, in several calls",
+            ExitCode.SERVICE,
+        ) from None
     text = " ".join(f"{byte:02X}" for byte in data)
     context.emit(text, {"random": b64(data)})
 
