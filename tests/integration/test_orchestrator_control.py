@@ -152,8 +152,10 @@ def test_a_refused_run_says_why(system: System) -> None:
         2,
         "orchestrator run: app name 'bad/name' must be 1-63 letters, digits, '.', '_' or '-'",
     )
-    # a launch that did not start leaves nothing behind
+    # a launch that did not start leaves nothing behind: no record, no log file
     assert {"ghost", "plain", "lost", "bad/name"}.isdisjoint(shown(system))
+    apps_logs = system.base / "orch" / "logs" / "apps"
+    assert not [p.name for p in apps_logs.glob("*") if p.name.split(".")[0] in ("ghost", "plain")]
     for action in ("stop", "restart", "logs"):
         refused(
             control(system, action, "nobody"), 5, f"orchestrator {action}: no app named 'nobody'"
@@ -163,6 +165,26 @@ def test_a_refused_run_says_why(system: System) -> None:
     assert result.returncode == 11
     assert result.stderr.startswith(f"tessera: no orchestrator at {missing}: cannot reach")
     succeeded(control(system, "stop", "busy"))
+
+
+def test_an_app_that_exits_before_it_is_registered_is_refused(system: System) -> None:
+    """`run` returns once the app is registered; one that exits first is START_FAILED."""
+    refused(
+        control(system, "run", "false", "--", "/bin/false"),
+        13,
+        "orchestrator run: cannot start 'false': it exited with status 1 before it was "
+        "registered (see: tessera orchestrator logs false)",
+    )
+    refused(
+        control(system, "run", "quitter", "--", "/bin/sh", "-c", "echo bye; exit 3"),
+        13,
+        "orchestrator run: cannot start 'quitter': it exited with status 3 before it was "
+        "registered (see: tessera orchestrator logs quitter)",
+    )
+    # it ran: its end and its output stay for the user to look at
+    listed = instance(system, "quitter")
+    assert (listed["state"], listed["exit_status"]) == ("stopped", 3)
+    assert succeeded(control(system, "logs", "quitter")) == "bye\n"
 
 
 def test_the_wire_answer_carries_the_reason(system: System) -> None:
@@ -277,6 +299,14 @@ def test_stop_restart_logs_and_status(system: System) -> None:
     new_pid = again["apps"][0]["instances"][0]["pid"]
     assert new_pid not in (0, pid)
     assert again["apps"][0]["spiffe_id"] == spiffe("chatty")
+    # the running instance has no last exit yet: the previous run's end is not its
+    assert again["apps"][0]["instances"][0]["last_exit"] is None
+    row = next(
+        line.split()
+        for line in succeeded(control(system, "status")).splitlines()
+        if line.startswith("chatty/0 ")
+    )
+    assert row[:5] == ["chatty/0", "running", str(new_pid), "0", "-"]
     eventually(
         system,
         lambda: succeeded(control(system, "logs", "chatty", "-n", "0")).count("line 299\n") == 2,

@@ -54,6 +54,13 @@ def open_for_append(path: Path) -> int:
     return fd
 
 
+def remove_if_empty(path: Path) -> None:
+    """Remove a log file nothing was written to (one a failed start created)."""
+    with contextlib.suppress(FileNotFoundError):
+        if path.stat().st_size == 0:
+            path.unlink()
+
+
 def tail(path: Path, lines: int, limit: int) -> tuple[bytes, bool]:
     """The last `lines` lines of `path` (0: all), at most `limit` bytes; and whether earlier
     output was left out. A missing file is empty."""

@@ -65,17 +65,17 @@ class AppRunner:
         output_done = self._follow(instance)
         try:
             await self.register(instance)
-            if instance.started is not None:
-                instance.started.set()
             return await wait_exit(instance)
         finally:
             output_done.set()
 
     async def exited(self, instance: Instance) -> None:
-        """Withdraw the run that ended."""
+        """Withdraw the run that ended (a launch waiting for its registration goes on)."""
         await self._registrar.unregister(instance.client_id, instance.incarnation)
         instance.incarnation = None
         self._on_change()
+        if instance.started is not None:
+            instance.started.set()
 
     def restart_wanted(self, instance: Instance) -> bool:
         """As its restart policy says (an exit nobody saw counts as a failure)."""
@@ -113,6 +113,8 @@ class AppRunner:
             instance.registering = False
         if spiffe_id:
             instance.spiffe_id = spiffe_id
+            if instance.started is not None:  # a launch waiting for it goes on
+                instance.started.set()
 
     async def stop(self, instance: Instance) -> None:
         """Stop the instance's process if it runs, and withdraw it."""

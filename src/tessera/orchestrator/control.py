@@ -142,12 +142,12 @@ class ControlHandler(RoutedBoundary):
             raise RefusalError(Reason.INVALID_REQUEST, str(error)) from None
         instance = await self._supervisor.launch(app)
         pid = instance.process.pid if instance.process is not None else 0
-        if instance.incarnation is None and instance.exit_status != 0:  # ended while starting
+        if instance.incarnation is None and not instance.spiffe_id:  # ended before registered
             after = "" if instance.state in ("stopped", "failed") else "; it will be restarted"
             raise RefusalError(
                 Reason.START_FAILED,
-                f"{app.name!r} exited at once with status {instance.exit_status}{after} "
-                f"(see: tessera orchestrator logs {app.name})",
+                f"cannot start {app.name!r}: it exited with status {instance.exit_status} "
+                f"before it was registered{after} (see: tessera orchestrator logs {app.name})",
             )
         return launch_app_pb2.Result(
             client_id=instance.client_id, pid=pid, spiffe_id=instance.spiffe_id

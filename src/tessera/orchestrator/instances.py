@@ -33,7 +33,8 @@ class Instance(Supervised):
     adopt: Incarnation | None = None  # left running by a previous orchestrator: re-attach
     outdated: Incarnation | None = None  # started from an older manifest: stopped first
     output_offset: int = 0  # where the current run's output starts in its log file
-    # Set once it runs and is registered, or once its task is over (a launch waits for it).
+    # Set once it runs and is registered, or once a run or its task is over (a launch waits
+    # for it, REGISTRATION_WAIT at most).
     started: asyncio.Event | None = field(default=None, repr=False)
 
     @property
@@ -50,6 +51,7 @@ async def start_process(instance: Instance, env: Mapping[str, str], log_path: Pa
     """Start the instance's process, its output going to `log_path`; False if it could not
     start (`error` says why)."""
     app = instance.app
+    new_log = not log_path.exists()
     try:
         output = app_output.open_for_append(log_path)
     except (OSError, ConfigError) as error:
@@ -67,14 +69,18 @@ async def start_process(instance: Instance, env: Mapping[str, str], log_path: Pa
             **_switch_user(app),
         )
     except KeyError as error:  # the user or a group was deleted since the manifest was read
-        return _not_started(instance, f"no user or group named {error}")
+        why = f"no user or group named {error}"
     except (OSError, ValueError) as error:
-        return _not_started(instance, _why_not_started(app, error))
+        why = _why_not_started(app, error)
+    else:
+        instance.attach(process)
+        log.info("started %s (pid %d)", instance.client_id, process.pid)
+        return True
     finally:
         os.close(output)
-    instance.attach(process)
-    log.info("started %s (pid %d)", instance.client_id, process.pid)
-    return True
+    if new_log:  # a start that was refused leaves nothing behind
+        app_output.remove_if_empty(log_path)
+    return _not_started(instance, why)
 
 
 def _not_started(instance: Instance, why: str) -> bool:

@@ -128,6 +128,7 @@ async def keep_running(child: Child, hooks: Hooks[Child]) -> None:
             break
         child.state = State.RUNNING
         child.error = ""
+        child.exit_status = None  # this run has not ended (status shows `-` while it runs)
         child.exit_status = await hooks.watch(child)
         child.state = State.EXITED
         await hooks.exited(child)

@@ -40,6 +40,10 @@ from tessera.trust.peer import Incarnation, is_alive
 log = logging.getLogger(__name__)
 
 HALT_GRACE = 10.0  # seconds an instance's task gets to withdraw it after its process ended
+# Seconds a launch or restart waits for the identity provider to register what it started (or
+# for its end); after that it returns with the identity pending (registered once it can be).
+# Well under the control socket's own limit (control.LAUNCH_TIMEOUT).
+REGISTRATION_WAIT = 20.0
 
 
 class Supervisor:
@@ -163,7 +167,8 @@ class Supervisor:
         return self._locks.setdefault(name, asyncio.Lock())
 
     async def launch(self, app: AppSpec) -> Instance:
-        """Start a one-off application (development); returns once it runs and is registered.
+        """Start a one-off application (development); returns once it runs and is registered,
+        once its first run ended (refused by the caller), or after REGISTRATION_WAIT.
 
         A name may be launched again once its previous one-off run has ended. A launch that
         could not start the process leaves nothing behind."""
@@ -187,7 +192,7 @@ class Supervisor:
             instance = Instance(app, 0)
             started = asyncio.Event()
             self._spawn_task(instance, started=started)
-            await started.wait()
+            await _until_registered([started])
             if instance.state is State.FAILED:
                 self._forget_launch(app.name, *before)
                 raise RefusalError(
@@ -219,7 +224,8 @@ class Supervisor:
 
     async def restart_app(self, name: str) -> AppSpec:
         """Stop an application if it runs, then start each instance again; returns once they
-        run and are registered (or failed to start: RefusalError)."""
+        run and are registered, ended, or REGISTRATION_WAIT passed (or failed to start:
+        RefusalError)."""
         app = self._app(name)
         async with self._lock(name):
             instances = self.instances_of(name)
@@ -229,11 +235,11 @@ class Supervisor:
                 instance.stopping = False
                 instance.state = State.STARTING
                 started = asyncio.Event()
-                starts.append(started.wait())
+                starts.append(started)
                 self._spawn_task(instance, started=started)
             if name in self._wanted:
                 self._wanted[name] = True
-            await asyncio.gather(*starts)
+            await _until_registered(starts)
             failed = [i for i in instances if i.state is State.FAILED]
             if failed:
                 raise RefusalError(Reason.START_FAILED, f"cannot start {name!r}: {failed[0].error}")
@@ -335,3 +341,10 @@ class Supervisor:
                 )
             )
         save_state(self._config.state_file, records, launches)
+
+
+async def _until_registered(started: list[asyncio.Event]) -> None:
+    """Wait until every instance is registered or ended, for REGISTRATION_WAIT at most."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(REGISTRATION_WAIT):
+            await asyncio.gather(*(event.wait() for event in started))
