@@ -27,9 +27,13 @@ FILE_SUFFIX = ".log"
 PUBLIC_KEY_NAME = "audit-signing.pub"
 
 
+# One encoder for every record: json.dumps with options builds a new one per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def encode(record: dict[str, Any]) -> bytes:
     """A record's line, without its newline (canonical, so its hash is reproducible)."""
-    return json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
+    return _CANONICAL.encode(record).encode()
 
 
 def digest(line: bytes) -> str:

@@ -133,6 +133,8 @@ class AuditLog:
         self._unsigned = 0
         self._last_checkpoint = time.monotonic()
         self._fd = self._open(current)
+        # Bytes in the current file: counted here rather than asked of the kernel per record.
+        self._size = os.fstat(self._fd).st_size
 
     def _resume(self) -> tuple[int, str, Path]:
         """Continue after the last whole record of the newest file (a torn line is left be:
@@ -200,11 +202,12 @@ class AuditLog:
         self._last_checkpoint = time.monotonic()
 
     def _append(self, entry: dict[str, Any]) -> None:
-        if os.fstat(self._fd).st_size >= self._max_file_bytes:
+        if self._size >= self._max_file_bytes:
             os.close(self._fd)
             self._fd = self._open(self._directory / file_name(self._seq))
+            self._size = os.fstat(self._fd).st_size
         entry = {**entry, "seq": self._seq, "time": _now_text(time.time()), "prev": self._head}
         line = encode(entry)
-        os.write(self._fd, line + b"\n")
+        self._size += os.write(self._fd, line + b"\n")
         self._head = digest(line)
         self._seq += 1

@@ -11,7 +11,6 @@ nothing else is written, so a crash leaves the whole key or none.
 
 from __future__ import annotations
 
-import hmac
 import struct
 import threading
 from collections import OrderedDict
@@ -26,6 +25,7 @@ from tessera.wire.status import Status, StatusError
 
 _BINDING_LABEL = b"tessera software key v1"
 _T = TypeVar("_T")
+_RowFields = tuple[Owner, str, bytes]  # owner, key name, stored attributes
 
 
 def binding(owner: Owner, provider_id: int, name: str, attributes: bytes) -> bytes:
@@ -66,7 +66,8 @@ class Vault:
         self._kek = kek
         self._objects = _ObjectCache()
         self._lock = threading.Lock()
-        self._opened: OrderedDict[bytes, tuple[bytes, OpenKey]] = OrderedDict()
+        # wrapped blob -> (the row fields it is bound to, the opened key)
+        self._opened: OrderedDict[bytes, tuple[_RowFields, OpenKey]] = OrderedDict()
 
     def exists(self, owner: Owner, name: str) -> bool:
         """True when the owner has a key of that name here."""
@@ -91,16 +92,19 @@ class Vault:
         opened before, which is equivalent since the blob authenticates that binding.
         """
         record = self._keystore.get(owner, self._provider_id, name)
-        bound = binding(owner, self._provider_id, name, record.attributes)
+        # The fields the binding is made of: equal fields mean an equal binding, without
+        # building it (public data: no need for a constant-time comparison).
+        fields: _RowFields = (owner, name, record.attributes)
         with self._lock:
             cached = _lookup(self._opened, record.material)
-        if cached is not None and hmac.compare_digest(cached[0], bound):
+        if cached is not None and cached[0] == fields:
             return cached[1]
+        bound = binding(owner, self._provider_id, name, record.attributes)
         data = self._kek.unwrap(record.material, bound)
         attributes = parse_attributes(decode_attributes(record.attributes))
         opened = OpenKey(name, attributes, data, record.material)
         with self._lock:
-            _remember(self._opened, record.material, (bound, opened), _ObjectCache.SIZE)
+            _remember(self._opened, record.material, (fields, opened), _ObjectCache.SIZE)
         return opened
 
     def destroy(self, owner: Owner, name: str) -> None:
