@@ -705,3 +705,23 @@ def test_status_on_a_state_directory_closed_to_the_user_says_so(short_tmp: Path)
 def test_random_over_the_buffer_limit_says_what_to_do(cli: Run) -> None:
     refused = cli("generate-random", "--nbytes", "2000000").failed(ExitCode.SERVICE)
     assert "buffer size limit" in refused and "2000000 bytes" in refused
+
+
+def test_status_looks_where_the_exported_endpoint_points(
+    service: RunningService, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The README exports the endpoint of a system on another state directory, then runs
+    # `tessera status`: it looks there (a bare service is no `tessera up`: it says so, there).
+    monkeypatch.setenv("PARSEC_SERVICE_ENDPOINT", f"unix:{service.socket_path}")
+    assert main(["status"]) == ExitCode.NOT_FOUND
+    said = capsys.readouterr().err
+    assert f"no tessera up is running on {service.state_dir.resolve()}" in said
+
+
+def test_rsa_encryption_of_too_much_says_how_much_fits(cli: Run, tmp_path: Path) -> None:
+    cli("create-rsa-key", "--key-name", "cli-rsa-enc")
+    data = tmp_path / "big.bin"
+    data.write_bytes(b"x" * 3000)
+    refused = cli("encrypt", "--key-name", "cli-rsa-enc", "-f", os.fspath(data))
+    assert "at most 245 bytes" in refused.failed(ExitCode.USAGE)
+    assert cli("encrypt", "--key-name", "cli-rsa-enc", "fits").code == 0

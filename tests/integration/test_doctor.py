@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -203,3 +204,27 @@ def test_the_exported_endpoint_is_what_is_examined(
     assert code == 0, report
     assert levels(report)["identity provider"] == "OK"
     assert os.fspath(state) in json.dumps(report)
+
+
+def test_a_user_who_may_not_look_gets_findings_not_a_traceback(
+    system: tuple[Path, dict[str, RunningService]],
+) -> None:
+    _, running = system
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to run doctor as another user")
+    env = os.environ | {
+        "PARSEC_SERVICE_ENDPOINT": f"unix:{running['service'].socket_path}",
+        "PYTHONPATH": os.pathsep.join(sys.path),
+        "HOME": "/nonexistent",
+    }
+    as_nobody = ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups"]
+    done = subprocess.run(
+        [*as_nobody, sys.executable, "-m", "tessera.cli.main", "doctor"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 4 and "FAIL" in done.stdout, (done.stdout, done.stderr)

@@ -109,47 +109,22 @@ def _from_configs(directory: Path) -> Targets:
     return targets
 
 
-def _exported_service_socket() -> Path | None:
-    """The service socket PARSEC_SERVICE_ENDPOINT names, as the client library reads it."""
-    import os
-
-    from tessera.client._endpoint import parse_endpoint
-    from tessera.client._errors import UsageError
-
-    value = os.environ.get("PARSEC_SERVICE_ENDPOINT")
-    if not value:
-        return None
-    try:
-        return parse_endpoint(value)
-    except UsageError:
-        return None  # the service socket check then reports where it looked
-
-
-def _is_state_layout(socket: Path) -> bool:
-    """True when `socket` is STATE/run/SOCKET and STATE holds a service's key store."""
-    from tessera.up.instance import is_held
-
-    state = socket.parent.parent
-    if socket.parent.name != "run" or state == state.parent:
-        return False
-    return is_held(state) or (state / "keys.sqlite3").exists()
-
-
 def find_targets(args: argparse.Namespace) -> Targets:
     """Where to look, by the order the command's description gives."""
     from tessera._paths import default_state_dir
+    from tessera.cli._exported import exported_service_socket, exported_state_dir
     from tessera.up.instance import is_held
 
-    exported = _exported_service_socket()
+    exported_state = exported_state_dir()
     if args.config_dir is not None:
         targets = _from_configs(args.config_dir)
     elif args.state_dir is not None:
         targets = _from_state(args.state_dir.expanduser().resolve())
-    elif exported is not None and _is_state_layout(exported):
+    elif exported_state is not None:
         # The socket a client here would use is in a state directory (STATE/run/parsec.sock,
         # as `tessera up` lays it out): examine that one.
-        targets = _from_state(exported.parent.parent)
-        targets.service_socket = exported
+        targets = _from_state(exported_state)
+        targets.service_socket = exported_service_socket() or targets.service_socket
     else:
         state = default_state_dir().expanduser()
         system = _present(SYSTEM_CONFIG_DIR / "service.toml") and not is_held(state)

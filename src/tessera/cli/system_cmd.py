@@ -49,9 +49,12 @@ def register(commands: Any) -> None:
 
 
 def _state(args: argparse.Namespace) -> Path:
+    """--state-dir, else the one PARSEC_SERVICE_ENDPOINT points into, else the default."""
     from tessera._paths import default_state_dir
+    from tessera.cli._exported import exported_state_dir
 
-    state: Path = (args.state_dir or default_state_dir()).expanduser().resolve()
+    chosen = args.state_dir or exported_state_dir() or default_state_dir()
+    state: Path = chosen.expanduser().resolve()
     return state
 
 

@@ -108,11 +108,31 @@ def encrypt(
         )
         return nonce + bytes(sealed)
     if variant == "asymmetric_encryption":
+        _check_rsa_plaintext(ref, len(plaintext))
         call = _calls.asymmetric_encrypt(
             ref.provider, ref.name, algorithm.asymmetric_encryption, plaintext, associated_data
         )
         return (yield from run_sized(call, len(plaintext) + len(associated_data), capabilities))
     raise usage_error(ref, "encrypt")
+
+
+def _check_rsa_plaintext(ref: KeyRef, size: int) -> None:
+    """UsageError before sending more than one RSA block holds (the service's refusal would
+    be a bare InvalidArgument): PKCS#1 v1.5 takes 11 bytes of it, OAEP two hashes and 2."""
+    from tessera.psa.algorithms import parse_encryption
+    from tessera.wire.status import StatusError
+
+    try:
+        algorithm = parse_encryption(ref.algorithm.asymmetric_encryption)
+    except StatusError:
+        return  # an algorithm this library does not know: the service decides
+    overhead = 11 if algorithm.hash is None else 2 * algorithm.hash.size + 2
+    most = ref.attributes.key_bits // 8 - overhead
+    if ref.attributes.key_bits and size > most:
+        raise UsageError(
+            f"key {ref.name!r} encrypts at most {most} bytes at once ({size} given): RSA "
+            "encrypts a short secret, such as a symmetric key, not data"
+        )
 
 
 def decrypt(
