@@ -686,10 +686,10 @@ def test_status_on_a_state_directory_closed_to_the_user_says_so(short_tmp: Path)
     prefix, restore = _as_other_user(state)
     env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}
     try:
-        for command in ("status", "down"):
+        for command in (["status"], ["down"], ["orchestrator", "status"]):
             where = ["--state-dir", os.fspath(state)]
             done = subprocess.run(
-                [*prefix, sys.executable, "-m", "tessera.cli.main", command, *where],
+                [*prefix, sys.executable, "-m", "tessera.cli.main", *command, *where],
                 capture_output=True,
                 text=True,
                 timeout=20,
@@ -697,7 +697,7 @@ def test_status_on_a_state_directory_closed_to_the_user_says_so(short_tmp: Path)
                 check=False,
             )
             assert done.returncode == ExitCode.NOT_PERMITTED, done
-            assert "is closed to uid" in done.stderr and done.stderr.count("\n") == 1
+            assert "closed to uid" in done.stderr and done.stderr.count("\n") == 1
     finally:
         restore()
 

@@ -185,6 +185,13 @@ def test_an_app_that_exits_before_it_is_registered_is_refused(system: System) ->
     listed = instance(system, "quitter")
     assert (listed["state"], listed["exit_status"]) == ("stopped", 3)
     assert succeeded(control(system, "logs", "quitter")) == "bye\n"
+    # and restarting it is refused the same way, not a success showing it stopped
+    refused(
+        control(system, "restart", "false"),
+        13,
+        "orchestrator restart: cannot start 'false': it exited with status 1 before it was "
+        "registered (see: tessera orchestrator logs false)",
+    )
 
 
 def test_the_wire_answer_carries_the_reason(system: System) -> None:

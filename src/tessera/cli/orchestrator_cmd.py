@@ -290,6 +290,17 @@ def _control_socket(args: argparse.Namespace) -> Path:
     return config.control_socket
 
 
+def _closed_to_me(path: Path) -> bool:
+    """True when `path` (or a directory above it) exists but this user may not use it."""
+    try:
+        path.stat()
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return not os.access(path, os.R_OK | os.W_OK)
+
+
 def _call(args: argparse.Namespace, opcode: Any, body: Any, timeout: float) -> Any:
     """One control request; a refusal or no answer becomes a one-line CliError."""
     import asyncio
@@ -302,6 +313,12 @@ def _call(args: argparse.Namespace, opcode: Any, body: Any, timeout: float) -> A
     try:
         return asyncio.run(link.call(path, opcode, body, timeout=timeout))
     except link.LinkError as error:
+        if _closed_to_me(path):
+            raise CliError(
+                f"the orchestrator's socket {path} is closed to uid {os.getuid()}: run this as "
+                "the user who runs the orchestrator (or one of its socket's group)",
+                ExitCode.NOT_PERMITTED,
+            ) from None
         raise CliError(f"no orchestrator at {path}: {error}", ExitCode.TRANSPORT) from None
     except link.RefusedError as refused:
         refusal = decode_detail(refused.status, refused.body)

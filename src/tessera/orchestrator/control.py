@@ -19,7 +19,7 @@ from tessera.daemon.handler import RoutedBoundary, route
 from tessera.orchestrator import app_output
 from tessera.orchestrator.config import AppSpec, parse_app
 from tessera.orchestrator.refusals import Reason, RefusalError, encode_detail
-from tessera.orchestrator.supervisor import Supervisor
+from tessera.orchestrator.supervisor import Supervisor, ended_unregistered
 from tessera.wire import contracts
 from tessera.wire.contracts import Daemon
 from tessera.wire.proto import (
@@ -142,13 +142,9 @@ class ControlHandler(RoutedBoundary):
             raise RefusalError(Reason.INVALID_REQUEST, str(error)) from None
         instance = await self._supervisor.launch(app)
         pid = instance.process.pid if instance.process is not None else 0
-        if instance.incarnation is None and not instance.spiffe_id:  # ended before registered
-            after = "" if instance.state in ("stopped", "failed") else "; it will be restarted"
-            raise RefusalError(
-                Reason.START_FAILED,
-                f"cannot start {app.name!r}: it exited with status {instance.exit_status} "
-                f"before it was registered{after} (see: tessera orchestrator logs {app.name})",
-            )
+        refusal = ended_unregistered(app.name, instance)
+        if refusal is not None:
+            raise refusal
         return launch_app_pb2.Result(
             client_id=instance.client_id, pid=pid, spiffe_id=instance.spiffe_id
         )

@@ -243,6 +243,10 @@ class Supervisor:
             failed = [i for i in instances if i.state is State.FAILED]
             if failed:
                 raise RefusalError(Reason.START_FAILED, f"cannot start {name!r}: {failed[0].error}")
+            for instance in instances:
+                refusal = ended_unregistered(name, instance)
+                if refusal is not None:
+                    raise refusal
         return app
 
     async def _halt(self, instance: Instance) -> None:
@@ -348,3 +352,15 @@ async def _until_registered(started: list[asyncio.Event]) -> None:
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(REGISTRATION_WAIT):
             await asyncio.gather(*(event.wait() for event in started))
+
+
+def ended_unregistered(name: str, instance: Instance) -> RefusalError | None:
+    """START_FAILED for an instance whose run ended before it was registered, else None."""
+    if instance.incarnation is not None or instance.spiffe_id:
+        return None
+    after = "" if instance.state in (State.STOPPED, State.FAILED) else "; it will be restarted"
+    return RefusalError(
+        Reason.START_FAILED,
+        f"cannot start {name!r}: it exited with status {instance.exit_status} before it was "
+        f"registered{after} (see: tessera orchestrator logs {name})",
+    )
