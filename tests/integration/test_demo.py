@@ -40,20 +40,7 @@ def test_the_demo_shows_isolation() -> None:
         "[bob] signed and verified round 0",
     ]
     try:
-        deadline = time.monotonic() + 60
-        while not all(line in output.read_text() for line in expected):
-            assert up.poll() is None, output.read_text()
-            assert time.monotonic() < deadline, output.read_text()
-            time.sleep(0.1)
-        text = output.read_text()
-        assert "UNEXPECTED" not in text
-        # Same key name, two applications, two different keys.
-        fingerprints = {
-            line.rsplit(" ", 1)[1]
-            for line in text.splitlines()
-            if "'demo-signing' has public key fingerprint" in line
-        }
-        assert len(fingerprints) == 2
+        text = wait_for_demo(output, up, expected, timeout=60)
         assert f"unix:{state}/run/parsec.sock" in text
     finally:
         up.send_signal(signal.SIGTERM)
@@ -63,3 +50,24 @@ def test_the_demo_shows_isolation() -> None:
             if up.poll() is None:
                 os.killpg(up.pid, signal.SIGKILL)
     assert "tessera up: stopped" in output.read_text()
+
+
+def wait_for_demo(
+    output: Path, up: subprocess.Popen[bytes], expected: list[str], *, timeout: float
+) -> str:
+    """The output of `tessera up` running the demo, once every expected line is in it: no
+    UNEXPECTED outcome, and the two applications' keys of the same name are two keys."""
+    deadline = time.monotonic() + timeout
+    while not all(line in output.read_text() for line in expected):
+        assert up.poll() is None, output.read_text()
+        assert time.monotonic() < deadline, output.read_text()
+        time.sleep(0.1)
+    text = output.read_text()
+    assert "UNEXPECTED" not in text
+    fingerprints = {
+        line.rsplit(" ", 1)[1]
+        for line in text.splitlines()
+        if "'demo-signing' has public key fingerprint" in line
+    }
+    assert len(fingerprints) == 2
+    return text

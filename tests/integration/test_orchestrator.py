@@ -293,8 +293,19 @@ def system(request: pytest.FixtureRequest) -> Iterator[System]:
             for name, policy in MANIFEST_APPS
         ]
 
+    with running_system(request, "ts-orch-", manifest) as built:
+        yield built
+
+
+@contextlib.contextmanager
+def running_system(
+    request: pytest.FixtureRequest,
+    prefix: str,
+    manifest: Callable[[Path], list[dict[str, Any]]],
+) -> Iterator[System]:
+    """A system for a module's tests; its files are kept for a look when a test failed."""
     failed_before = request.session.testsfailed
-    built = build_system("ts-orch-", manifest)
+    built = build_system(prefix, manifest)
     try:
         yield built
     finally:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import stat
 import subprocess
@@ -29,14 +28,13 @@ from tessera.wire.status import Status
 from tests.integration.test_orchestrator import (
     System,
     app_command,
-    build_system,
     eventually,
     kill_orchestrator,
     launched,
     restarted,
     running_incarnation,
+    running_system,
     spiffe,
-    tear_down,
     wait_running,
     whoami,
 )
@@ -48,14 +46,8 @@ def system(request: pytest.FixtureRequest) -> Iterator[System]:
     def manifest(apps_dir: Path) -> list[dict[str, Any]]:
         return [{"name": "steady", "command": app_command(apps_dir, "steady"), "restart": "always"}]
 
-    failed_before = request.session.testsfailed
-    built = build_system("ts-ctl-", manifest)
-    try:
+    with running_system(request, "ts-ctl-", manifest) as built:
         yield built
-    finally:
-        tear_down(built)
-        if request.session.testsfailed == failed_before:
-            shutil.rmtree(built.base, ignore_errors=True)
 
 
 def tessera(system: System, *args: str) -> subprocess.CompletedProcess[str]:

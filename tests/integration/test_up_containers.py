@@ -13,13 +13,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.integration.client_support import short_dir
 from tests.integration.podman_support import NoPodmanError, Podman
+from tests.integration.test_demo import wait_for_demo
 
 pytestmark = pytest.mark.integration
 
@@ -71,19 +71,7 @@ def test_the_demo_in_containers_shows_isolation() -> None:
             env=podman.env,
         )
     try:
-        deadline = time.monotonic() + 90
-        while not all(line in output.read_text() for line in EXPECTED):
-            assert up.poll() is None, output.read_text()
-            assert time.monotonic() < deadline, output.read_text()
-            time.sleep(0.2)
-        text = output.read_text()
-        assert "UNEXPECTED" not in text
-        fingerprints = {
-            line.rsplit(" ", 1)[1]
-            for line in text.splitlines()
-            if "'demo-signing' has public key fingerprint" in line
-        }
-        assert len(fingerprints) == 2  # same key name, two applications, two keys
+        wait_for_demo(output, up, EXPECTED, timeout=90)
         # Each container got its own identity from its label, through the engine.
         log = (state / "logs" / "orchestrator.log").read_text()
         for app in ("alice", "bob"):
