@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from tessera.cli._commands import add_output_options
 from tessera.cli._errors import CliError, ExitCode, exit_code, message
+from tessera.client._limits import MAX_TIMEOUT
 
 if TYPE_CHECKING:  # imported when a command first needs it: start-up time
     import tessera.client as tessera
@@ -28,7 +29,7 @@ if TYPE_CHECKING:  # imported when a command first needs it: start-up time
 
 # parsec-tool names itself this way when the service only accepts direct authentication.
 DEFAULT_APP_NAME = "parsec-tool"
-NO_TIMEOUT = 20 * 24 * 3600.0  # `--timeout 0`: the client's longest wait (_session.MAX_TIMEOUT)
+NO_TIMEOUT = MAX_TIMEOUT  # `--timeout 0`: the longest wait a client accepts
 
 CommandFunction = Callable[["Context", argparse.Namespace], None]
 

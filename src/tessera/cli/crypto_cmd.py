@@ -245,9 +245,12 @@ def decrypt(context: Context, args: argparse.Namespace) -> None:
 
 
 def write_private_file(path: Path, data: bytes) -> None:
-    """`data` into a new or truncated file only its owner can read."""
+    """`data` into a new or truncated file only its owner can read (not through a symbolic
+    link: one planted in a shared directory would send the plaintext elsewhere)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        descriptor = os.open(path, flags, 0o600)
+        os.fchmod(descriptor, 0o600)  # an existing file keeps its mode otherwise
     except OSError as error:
         raise CliError(f"cannot write {path}: {error.strerror}", ExitCode.USAGE) from None
     with os.fdopen(descriptor, "wb") as out:

@@ -22,6 +22,7 @@ from tessera.client._endpoint import (
     resolve_service_endpoint,
 )
 from tessera.client._errors import TesseraError, UsageError
+from tessera.client._limits import MAX_TIMEOUT
 from tessera.client._patience import Patience
 from tessera.client._patience import restart_wait as _restart_wait
 from tessera.client._protocol import Authentication, Call, Flow, flow
@@ -106,10 +107,6 @@ class Session:
         if self.provider is None:
             self.provider = default_provider((yield from run(_calls.list_providers())))
         return self.provider
-
-
-# The longest wait a socket accepts here: poll() takes milliseconds in a C int (24.8 days).
-MAX_TIMEOUT = 20 * 24 * 3600.0
 
 
 def check_timeout(timeout: object) -> None:
