@@ -65,7 +65,7 @@ async def serve(config: IdentityConfig) -> None:
         except ImportError as error:
             require_extra("spiffe", error, ConfigError)
 
-        workload = WorkloadApiServer(config, registry, issuer)
+        workload = WorkloadApiServer(config, registry, issuer, revocations)
         tasks.append(workload.serve)
     metrics = None
     if config.metrics is not None:

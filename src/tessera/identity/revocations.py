@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from tessera.trust.authority import Intermediate
-from tessera.trust.revocation import MAX_REVOKED, revocation_claims
+from tessera.trust.revocation import MAX_REVOKED, grant_of, revocation_claims
 from tessera.trust.trusted_side import TrustedSide
 from tessera.wire.opcodes import Opcode
 from tessera.wire.proto import revoke_tokens_pb2
@@ -71,6 +71,15 @@ class Revocations:
             self._changed.set()  # nobody waits yet: the sender sees it when it starts
         else:
             self._loop.call_soon_threadsafe(self._changed.set)
+
+    def covers(self, token_id: str | None) -> bool:
+        """True if a token with this `jti` was issued under a grant revoked since (and still
+        able to pass, so still listed)."""
+        if token_id is None:
+            return False
+        with self._lock:
+            entry = self._entries.get(grant_of(token_id))
+        return entry is not None and entry[1] > self._clock()
 
     def _live_for(self, kid: str) -> tuple[int, dict[str, float]]:
         now = self._clock()

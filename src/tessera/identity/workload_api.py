@@ -37,6 +37,7 @@ from grpclib.const import Status as Grpc
 from grpclib.server import Stream
 
 from tessera.identity.registry import Registry, Resolved
+from tessera.identity.revocations import Revocations
 from tessera.identity.workload_proto import workload_pb2 as pb
 from tessera.trust.authority import Intermediate
 from tessera.trust.bundle import JwtBundle, parse_jwt_bundle
@@ -168,7 +169,9 @@ class WorkloadApi:
         bundles: BundleWatch,
         trust_domain: str,
         token_lifetime: float,
+        revocations: Revocations,
     ) -> None:
+        self._revocations = revocations
         self._registry = registry
         self._issuer = issuer
         self._peers = peers
@@ -256,6 +259,8 @@ class WorkloadApi:
             )
         except StatusError as error:  # the message names the check, never the token
             raise GRPCError(Grpc.INVALID_ARGUMENT, f"invalid JWT-SVID: {error}") from None
+        if self._revocations.covers(verified.token_id):  # as the service refuses it too
+            raise GRPCError(Grpc.INVALID_ARGUMENT, "invalid JWT-SVID: it has been revoked")
         claims = struct_pb2.Struct()
         claims.update(jwt.decode(request.svid, options={"verify_signature": False}))
         await stream.send_message(

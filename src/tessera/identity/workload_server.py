@@ -30,6 +30,7 @@ from tessera.daemon.peer import peer_credentials
 from tessera.daemon.socket_file import BACKLOG, bind_socket, unlink_socket
 from tessera.identity.config import IdentityConfig
 from tessera.identity.registry import Registry
+from tessera.identity.revocations import Revocations
 from tessera.identity.workload_api import BundleWatch, Issuer, WorkloadApi
 from tessera.trust.peer import PeerCredentials
 
@@ -126,7 +127,13 @@ class WorkloadApiServer:
     """The Workload API's socket and server: bound at construction, served by `serve` (one of
     the daemon's background tasks), closed when that task is cancelled."""
 
-    def __init__(self, config: IdentityConfig, registry: Registry, issuer: Issuer) -> None:
+    def __init__(
+        self,
+        config: IdentityConfig,
+        registry: Registry,
+        issuer: Issuer,
+        revocations: Revocations,
+    ) -> None:
         path = config.workload_api_socket
         if path is None:
             raise ValueError("the Workload API is not configured")
@@ -146,6 +153,7 @@ class WorkloadApiServer:
             bundles=self._bundles,
             trust_domain=config.trust_domain,
             token_lifetime=config.token_lifetime,
+            revocations=revocations,
         )
 
     @property

@@ -69,8 +69,11 @@ def _read(path: Path) -> dict[str, Any]:
 def load_launches(path: Path) -> list[RecordedLaunch]:
     """The one-off applications recorded (none if the file is missing or unreadable; an entry
     that does not parse is skipped)."""
-    launches = []
-    for entry in _read(path).get("one_off", []):
+    launches: list[RecordedLaunch] = []
+    entries = _read(path).get("one_off", [])
+    if not isinstance(entries, list):
+        return launches  # damaged: as unreadable
+    for entry in entries:
         try:
             exit_status = entry.get("exit_status")
             launches.append(

@@ -25,12 +25,14 @@ from grpclib.const import Status as Grpc
 
 from tessera.identity.config import IdentityConfig, load_identity_config
 from tessera.identity.registry import Registry
+from tessera.identity.revocations import Revocations
 from tessera.identity.workload_api import SECURITY_HEADER, SERVICE_PATH, resolve_caller
 from tessera.identity.workload_proto import workload_pb2 as pb
 from tessera.identity.workload_server import PeerBook, WorkloadApiServer
 from tessera.trust.authority import Intermediate, RootAuthority
 from tessera.trust.payloads import ClientDefinition
 from tessera.trust.peer import PeerCredentials, incarnation_of
+from tessera.trust.revocation import grant_of
 from tessera.wire.status import Status, StatusError
 
 DOMAIN = "tessera.local"
@@ -71,6 +73,7 @@ class Api:
     registry: Registry
     issuer: FakeIssuer
     server: WorkloadApiServer
+    revocations: Revocations
 
     def prove_self(self) -> None:
         self.registry.define("app-1", ClientDefinition("app-1", "app"), APP_ID)
@@ -130,11 +133,12 @@ def config_in(base: Path) -> IdentityConfig:
 async def serving(base: Path, issuer: FakeIssuer | None = None) -> AsyncIterator[Api]:
     registry = Registry()
     issuer = issuer or FakeIssuer()
-    server = WorkloadApiServer(config_in(base), registry, issuer)
+    revocations = Revocations(token_lifetime=300)
+    server = WorkloadApiServer(config_in(base), registry, issuer, revocations)
     task = asyncio.create_task(server.serve())
     channel = Channel(path=os.fspath(server.path))
     try:
-        yield Api(channel, registry, issuer, server)
+        yield Api(channel, registry, issuer, server, revocations)
     finally:
         channel.close()
         task.cancel()
@@ -218,6 +222,19 @@ def test_a_proven_caller_gets_its_svid_and_the_bundle(short_tmp: Path) -> None:
         assert validated.claims["sub"] == APP_ID and validated.claims["aud"] == "parsec"
         assert await refused(api.validate(svid.svid, "other")) is Grpc.INVALID_ARGUMENT
         assert await refused(api.validate("not-a-token", "parsec")) is Grpc.INVALID_ARGUMENT
+
+    run(short_tmp, scenario)
+
+
+def test_a_revoked_svid_does_not_validate(short_tmp: Path) -> None:
+    # The service refuses a JWT-SVID whose process was withdrawn; validation here agrees.
+    async def scenario(api: Api) -> None:
+        api.prove_self()
+        token = (await api.svid("parsec")).svids[0].svid
+        assert (await api.validate(token, "parsec")).spiffe_id == APP_ID
+        token_id = jwt.decode(token, options={"verify_signature": False})["jti"]
+        api.revocations.revoke([grant_of(token_id)], api.issuer.current)
+        assert await refused(api.validate(token, "parsec")) is Grpc.INVALID_ARGUMENT
 
     run(short_tmp, scenario)
 
