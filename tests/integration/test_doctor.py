@@ -228,3 +228,16 @@ def test_a_user_who_may_not_look_gets_findings_not_a_traceback(
     )
     assert "Traceback" not in done.stderr, done.stderr
     assert done.returncode == 4 and "FAIL" in done.stdout, (done.stdout, done.stderr)
+
+
+def test_an_endpoint_that_is_not_a_socket_uri_is_one_line() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tessera.cli.main", "--endpoint", "tcp://x", "doctor"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
+    assert "not a unix: URI" in done.stderr

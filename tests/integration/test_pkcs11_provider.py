@@ -267,6 +267,11 @@ def test_config_validation(hsm: Hsm, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="chmod 600"):
         build_with(user_pin=None, user_pin_file=str(pin))
     pin.chmod(0o600)
+    if os.geteuid() == 0:  # a PIN file another user owns could have been planted
+        os.chown(pin, 65534, 65534)
+        with pytest.raises(ConfigError, match="belongs to uid 65534"):
+            build_with(user_pin=None, user_pin_file=str(pin))
+        os.chown(pin, 0, 0)
     build_with(user_pin=None, user_pin_file=str(pin))
     parsed = parse_config({"provider": [base]}).providers[0]
     assert parsed.provider_id == 2

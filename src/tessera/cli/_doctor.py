@@ -16,7 +16,7 @@ from typing import Any
 
 from tessera.cli import _doctor_checks as checks
 from tessera.cli._doctor_checks import FAIL, OK, SKIP, Check
-from tessera.cli._errors import ExitCode
+from tessera.cli._errors import CliError, ExitCode
 
 SYSTEM_CONFIG_DIR = Path("/etc/tessera")
 SECRETS = ("kek", "keys.sqlite3", "orchestrator.json")
@@ -132,8 +132,12 @@ def find_targets(args: argparse.Namespace) -> Targets:
     endpoint: str | None = getattr(args, "endpoint", None)
     if endpoint:
         from tessera.client._endpoint import parse_endpoint
+        from tessera.client._errors import UsageError
 
-        path = parse_endpoint(endpoint) if ":" in endpoint.split("/")[0] else Path(endpoint)
+        try:
+            path = parse_endpoint(endpoint) if ":" in endpoint.split("/")[0] else Path(endpoint)
+        except UsageError as error:
+            raise CliError(str(error), ExitCode.USAGE) from None
         targets.service_socket = path
     return targets
 

@@ -204,8 +204,8 @@ class _ClientBase(Generic[OperationsT, KeyT]):
             identity_endpoint=identity_endpoint,
             restart_wait=restart_wait,
         )
-        if max_request_size < 0:
-            raise UsageError("max_request_size must not be negative")
+        if max_request_size <= 0:
+            raise UsageError("max_request_size must be a positive number of bytes")
         self._provider = provider
         self._capabilities = Capabilities(max_request_size)
 

@@ -101,7 +101,8 @@ class Dispatcher(RequestBoundary[Admitted]):
         if self._quotas is not None:
             self._quotas.check(app, opcode, operation)  # before any work is done
         ctx = RequestContext(app, peer, extensions=bool(header.flags & FLAG_EXTENSIONS))
-        blocking = isinstance(handler, Provider) and handler.blocking(opcode)
+        # A crypto provider knows what blocks on its device; the core provider, the registry.
+        blocking = handler.blocking(opcode) if isinstance(handler, Provider) else spec.may_block
         return Admitted(header, opcode, operation, peer, blocking, handler, ctx)
 
     def run(self, request: Admitted) -> Message:

@@ -328,6 +328,7 @@ DELETE_CLIENT: OperationSpec[delete_client_pb2.Operation, delete_client_pb2.Resu
     _ADMIN,
     core=True,
     idempotent=False,
+    may_block=True,  # every key of an application, one transaction and checkpoint each
 )
 ATTEST_KEY: OperationSpec[attest_key_pb2.Operation, attest_key_pb2.Result] = _declare(
     Opcode.ATTEST_KEY, "attest_key_pb2", _APP

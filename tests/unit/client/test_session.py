@@ -123,3 +123,9 @@ def test_the_preferred_provider_is_asked_once(tmp_path: Path) -> None:
 def test_a_timeout_the_transports_cannot_wait_is_a_usage_error(timeout: object) -> None:
     with pytest.raises(tessera.UsageError, match="timeout must be"):
         tessera.OperationClient("/nonexistent/socket", timeout=timeout)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("size", [0, -1])
+def test_a_request_limit_that_allows_nothing_is_a_usage_error(size: int) -> None:
+    with pytest.raises(tessera.UsageError, match="max_request_size"):
+        tessera.Client("/nonexistent/socket", max_request_size=size)

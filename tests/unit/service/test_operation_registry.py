@@ -226,3 +226,8 @@ def test_each_entry_is_typed_by_the_module_it_loads() -> None:
     for spec in contracts.OPERATIONS.values():
         assert spec.request.__module__.endswith(spec.module)
         assert spec.response.__module__.endswith(spec.module)
+
+
+def test_delete_client_leaves_the_event_loop() -> None:
+    # Every key of an application, a transaction and a checkpoint each: not on the loop.
+    assert OPERATIONS[Opcode.DELETE_CLIENT].may_block

@@ -5,6 +5,7 @@ Messages start with the provider's `who` ("pkcs11 provider") and fit on one line
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,20 @@ def read_secret_file(path: Path, key: str, who: str) -> str:
     must be closed to group and others."""
     shown = repr(str(path))  # quoted: a newline in it must not split the message
     try:
-        info = path.stat()
-        if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ConfigError(
-                f"{who}: {key} {shown} must not be readable by group or others (chmod 600)"
-            )
+        # Checked on the file opened, not on the path: it cannot be swapped in between.
         with path.open("r", encoding="utf-8") as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ConfigError(f"{who}: {key} {shown} is not a regular file")
+            if info.st_uid != os.geteuid():
+                raise ConfigError(
+                    f"{who}: {key} {shown} belongs to uid {info.st_uid}, not to this daemon's "
+                    f"user (uid {os.geteuid()}): chown it"
+                )
+            if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise ConfigError(
+                    f"{who}: {key} {shown} must not be readable by group or others (chmod 600)"
+                )
             return file.read().strip("\r\n")
     except UnicodeDecodeError:
         raise ConfigError(f"{who}: {key} {shown} is not UTF-8 text") from None
