@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from google.protobuf.message import Message
 
+from tessera.client._errors import TransportError
 from tessera.client._keymatch import expected_public_key, exportable, same_attributes
 from tessera.client._protocol import Call, Settle, Verdict
 from tessera.wire.opcodes import Opcode
@@ -209,7 +210,8 @@ def _created(
     provider: int, name: str, attributes: KeyAttributes, data: bytes | None = None
 ) -> Settle:
     """AlreadyExists is ours if ListKeys shows the key with the attributes asked for and, for
-    an import, the service shows the material sent (public key, or the key if exportable)."""
+    an import, the service shows the material sent (public key, or the key if exportable); an
+    import whose material cannot be shown has an unknown outcome (TransportError)."""
 
     def verdict(keys: list[KeyInfo]) -> Verdict:
         found = [k for k in keys if k.name == name and k.provider_id == provider]
@@ -222,7 +224,13 @@ def _created(
             return _then(export_public_key(provider, name), _equals(public))
         if exportable(attributes):
             return _then(export_key(provider, name), _equals(data))
-        return True  # a secret that cannot be read back: its attributes are all there is
+        # A secret that cannot be read back: a key of that name made before this import would
+        # look the same, and the caller would believe its material stored.
+        raise TransportError(
+            f"the answer to importing key {name!r} was lost and a key of that name exists that "
+            "cannot be read back to check it is the one sent: whether this import stored it is "
+            "unknown (destroy it and import again, or use another name)"
+        )
 
     return Settle(Status.PSA_ERROR_ALREADY_EXISTS, _then(list_keys(), verdict))
 

@@ -36,7 +36,7 @@ from tessera.client._protocol import (
     flow,
     signer,
 )
-from tessera.client.specs import ECDSA_P256, HMAC_SHA256
+from tessera.client.specs import AES_256_GCM, ECDSA_P256, HMAC_SHA256
 from tessera.psa import formats
 from tessera.wire.framing import Frame, FrameReader
 from tessera.wire.header import Header
@@ -375,3 +375,13 @@ def test_restart_wait_comes_from_the_argument_the_environment_or_the_default(
     for wrong in (-1.0, float("nan"), float("inf")):
         with pytest.raises(UsageError, match="restart_wait"):
             restart_wait(wrong)
+
+
+def test_a_lost_import_of_a_secret_that_cannot_be_read_back_is_said_unknown() -> None:
+    # A key of that name made before would look the same: it cannot be taken as ours.
+    secret = bytes(32)
+    attributes, data = attributes_and_data(secret, AES_256_GCM)
+    exists = answer(Opcode.PSA_IMPORT_KEY, status=Status.PSA_ERROR_ALREADY_EXISTS)
+    script = Script([HUNG_UP, exists, keys(("k", attributes))])
+    with pytest.raises(TransportError, match="unknown"):
+        script.run(flow(_calls.import_key(1, "k", attributes, data), TOKEN))
