@@ -61,7 +61,7 @@ class Listener:
         keep those they started with, so no client sees its rules change mid-conversation."""
         self._limits = limits
         self._settings = settings
-        # The scheduler reads its limit at each submit; it has no setter of its own (yet).
+        # The scheduler reads its limit at each submit: new requests see the new one.
         self._scheduler.in_flight_per_tenant = slow_requests_per_tenant
 
     @property

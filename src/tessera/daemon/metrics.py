@@ -37,6 +37,7 @@ from tessera.daemon.handler import RequestHandler
 from tessera.daemon.metrics_config import MetricsConfig
 from tessera.daemon.socket_file import bind_socket, unlink_socket
 from tessera.trust.peer import PeerCredentials
+from tessera.wire.contracts import OPERATIONS
 from tessera.wire.framing import Frame, FramingError
 from tessera.wire.opcodes import Opcode
 from tessera.wire.status import Status
@@ -61,11 +62,12 @@ _MAX_HEADER_LINES = 64
 
 
 def _parsec_name(name: str) -> str:
-    return name.title().replace("_", "")  # PSA_SIGN_HASH -> PsaSignHash, as Parsec names it
+    return name.title().replace("_", "")  # PSA_ERROR_NOT_SUPPORTED -> PsaErrorNotSupported
 
 
 def _opcode_label(value: int) -> str:
-    return "unknown" if value == _UNKNOWN else _parsec_name(Opcode(value).name)
+    # PsaSignHash, as Parsec names it (the registry's name for the operation).
+    return "unknown" if value == _UNKNOWN else OPERATIONS[Opcode(value)].name
 
 
 def _status_label(value: int) -> str:

@@ -18,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tessera.service.providers.software import rsa_keygen_child
+from tessera.service.providers.software import rsa_keygen, rsa_keygen_child
 from tessera.service.providers.software.rsa_keygen import RsaKeygenPool
 
 
@@ -139,3 +139,23 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_stuck_helper_is_killed_and_the_key_still_made(
+    pool: RsaKeygenPool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    pool.generate(1024)
+    (helper,) = pool._idle
+    os.kill(helper._process.pid, signal.SIGSTOP)  # alive, silent
+    monkeypatch.setattr(rsa_keygen, "ANSWER_TIMEOUT", 0.2)
+    with caplog.at_level(logging.WARNING):
+        assert _bits_of(pool.generate(1024)) == 1024
+    assert "no answer within" in caplog.text
+    assert helper._process.wait(timeout=5) == -signal.SIGKILL
+
+
+def test_the_helper_generates_every_size_the_service_holds() -> None:
+    # The helper imports nothing of Tessera, so it keeps its own list: the two must agree.
+    from tessera.psa.key_types import RSA_BITS
+
+    assert frozenset(RSA_BITS) == rsa_keygen_child._ALLOWED_BITS

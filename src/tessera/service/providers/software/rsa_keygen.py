@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import struct
 import subprocess
 import sys
@@ -31,6 +32,8 @@ _CHILD = Path(__file__).with_name("rsa_keygen_child.py")
 _SIZE = struct.Struct("<I")
 # A PKCS#1 DER RSA-4096 private key is about 2.4 KB; anything far larger is a broken helper.
 _MAX_ANSWER = 16 * 1024
+# RSA-4096 takes seconds; a helper silent for this long is stuck, and is replaced.
+ANSWER_TIMEOUT = 120.0
 
 
 class HelperFailedError(Exception):
@@ -58,6 +61,11 @@ class _Helper:
         try:
             requests.write(_SIZE.pack(bits))
             requests.flush()
+            # The child writes its whole answer at once: once readable, the reads do not block.
+            readable, _, _ = select.select([answers], [], [], ANSWER_TIMEOUT)
+            if not readable:
+                self._process.kill()  # stuck, not dead: its key would come too late anyway
+                raise HelperFailedError(f"no answer within {ANSWER_TIMEOUT:.0f} s")
             head = answers.read(_SIZE.size)
             if len(head) < _SIZE.size:
                 raise HelperFailedError("the helper exited")
