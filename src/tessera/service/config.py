@@ -135,6 +135,9 @@ class ServiceConfig:
     audit: AuditConfig = field(default_factory=AuditConfig)
     quotas: QuotaConfig = field(default_factory=QuotaConfig)
     metrics: MetricsConfig | None = None  # the opt-in metrics endpoint (daemon/metrics.py)
+    # Processes serving the socket; None: one per core when every provider can be shared by
+    # several processes, else one (service/workers.py decides).
+    workers: int | None = None
     warnings: tuple[str, ...] = ()  # settings read but ignored: logged once at start
 
     def admin_identities(self) -> frozenset[tuple[AuthType, str]]:
@@ -159,6 +162,13 @@ class ServiceConfig:
     def audit_directory(self) -> Path:
         """Where the audit log lives."""
         return self.audit.directory or self.state_dir / "audit"
+
+    @property
+    def live_directory(self) -> Path:
+        """What the processes of one run of the service share (trust store, counters): emptied
+        at every start, since a new service holds no root until the identity provider shares
+        one."""
+        return self.state_dir / "live"
 
     @property
     def key_store_path(self) -> Path:
@@ -260,7 +270,14 @@ def read_tessera_config(root: Table) -> ServiceConfig:
         # own suite needs it): Parsec's other answers come with it, unless said otherwise.
         parsec_compatible=core.boolean("parsec_compatible", allow_deprecated),
         metrics=parse_metrics(listener),
+        workers=_workers(core),
     )
+
+
+def _workers(core: Table) -> int | None:
+    """`workers`: 0 (the default) lets the service choose."""
+    count = core.integer("workers", 0, minimum=0, maximum=256)
+    return count or None
 
 
 def _choice(key: str, value: str, allowed: tuple[str, ...]) -> str:
