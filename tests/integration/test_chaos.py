@@ -41,7 +41,7 @@ from typing import Any
 import pytest
 
 import tessera
-from tessera.orchestrator.lifecycle import STABLE_AFTER
+from tessera.daemon.lifecycle import STABLE_AFTER
 from tests.integration.test_system import component_pid, read_results
 
 pytestmark = pytest.mark.integration

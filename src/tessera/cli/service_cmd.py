@@ -42,6 +42,12 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--admin", action="append", default=None, help="an administrator's application name"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes serving the socket (0: one per core; the default)",
+    )
     add_daemon_options(parser)
     parser.set_defaults(run=run)
 
@@ -59,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
             log_level=args.log_level,
             log_format=args.log_format,
             allow_root=args.allow_root,
+            workers=args.workers,
         )
 
     def serve(config: ServiceConfig) -> None:

@@ -145,8 +145,8 @@ def _status_recorder(state: Path, components: list[Component]) -> Callable[[], N
 def _supervise(args: argparse.Namespace, state: Path) -> int:
     from tessera._paths import default_identity_socket, default_socket_path
     from tessera.cli.main import configure_logging
+    from tessera.daemon.lifecycle import die_with_parent
     from tessera.orchestrator.config import default_control_socket
-    from tessera.orchestrator.lifecycle import die_with_parent
     from tessera.up.supervisor import Component, SystemSupervisor
 
     level = args.log_level or "info"

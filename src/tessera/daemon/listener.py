@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -114,16 +115,21 @@ class Listener:
             else:
                 del self._per_uid[uid]
 
-    async def start(self, path: Path, group: str | None) -> None:
-        """Bind the socket (or take the one systemd passed) and start accepting."""
-        sock = inherited_listener(path)
+    async def start(
+        self, path: Path, group: str | None, *, listening: socket.socket | None = None
+    ) -> None:
+        """Bind the socket (or take the one systemd passed) and start accepting; with
+        `listening`, accept on that socket instead (its owner binds and removes it)."""
+        sock = listening
         if sock is None:
-            sock = bind_socket(path, group)
-            self._path = path  # ours to remove at stop; systemd's socket outlives us
-            self._inode = path.lstat().st_ino
-        else:
-            path = Path(sock.getsockname())
-            log.info("socket passed by systemd")
+            sock = inherited_listener(path)
+            if sock is None:
+                sock = bind_socket(path, group)
+                self._path = path  # ours to remove at stop; systemd's socket outlives us
+                self._inode = path.lstat().st_ino
+            else:
+                log.info("socket passed by systemd")
+        path = Path(sock.getsockname())
         loop = asyncio.get_running_loop()
         # Pass the backlog again: create_unix_server calls listen() itself (default 100).
         self._server = await loop.create_unix_server(

@@ -47,11 +47,33 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
-def configure_logging(level: str, log_format: str = "text", stream: TextIO | None = None) -> None:
-    """Send the daemon's records to `stream` (stderr: journald takes it under systemd)."""
-    formatter = JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+class _Labelled(logging.Filter):
+    """Adds the process's label to each record (a field of its own in JSON)."""
+
+    def __init__(self, process: str) -> None:
+        super().__init__()
+        self._process = process
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.process_label = self._process
+        return True
+
+
+def configure_logging(
+    level: str, log_format: str = "text", stream: TextIO | None = None, *, process: str = ""
+) -> None:
+    """Send the daemon's records to `stream` (stderr: journald takes it under systemd);
+    `process` names which of a daemon's processes wrote each record (the service's workers)."""
+    if log_format == "json":
+        formatter: logging.Formatter = JsonFormatter()
+    else:
+        formatter = logging.Formatter(
+            TEXT_FORMAT.replace(": ", f" ({process}): ", 1) if process else TEXT_FORMAT
+        )
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
+    if process:
+        handler.addFilter(_Labelled(process))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

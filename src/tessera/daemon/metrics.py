@@ -18,7 +18,8 @@ import os
 import struct
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -30,6 +31,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from tessera._version import __version__
@@ -57,6 +59,11 @@ _UNKNOWN = -1  # any opcode we do not serve: one series, whatever a client sends
 # Sub-millisecond core operations up to multi-second RSA-4096 generation.
 _BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
             0.5, 1.0, 2.5, 5.0, 10.0, 30.0)  # fmt: skip
+_PUBLISH_INTERVAL = 1.0  # seconds between a worker's copies of its readings
+# How a gauge of several processes adds up (Gauge.multiprocess_mode): connections open sum over
+# the live workers; a reading every worker takes from one shared source (the key store) is the
+# same in each, so its largest is the value.
+SharedAs = Literal["livesum", "livemax"]
 _READ_TIMEOUT = 5.0  # seconds a scraper has to send its request line and headers
 _MAX_HEADER_LINES = 64
 
@@ -85,16 +92,61 @@ class _Readings(Collector):
 
     def __init__(self) -> None:
         self._entries: list[tuple[str, str, bool, str, Reading]] = []
+        self._shared_as: dict[str, SharedAs] = {}
+        self._published: dict[str, tuple[Counter | Gauge, dict[str, float]]] = {}
 
-    def add(self, name: str, doc: str, read: Reading, *, counter: bool, label: str) -> None:
+    def add(
+        self,
+        name: str,
+        doc: str,
+        read: Reading,
+        *,
+        counter: bool,
+        label: str,
+        shared_as: SharedAs = "livesum",
+    ) -> None:
         self._entries.append((name, doc, counter, label, read))
+        self._shared_as[name] = shared_as
+
+    def _read(self, name: str, read: Reading) -> float | Mapping[str, float] | None:
+        try:
+            return read()
+        except Exception:  # a failing source must not fail the whole scrape
+            log.exception("metric %s could not be read", name)
+            return None
+
+    def publish(self) -> None:
+        """Copy every reading into prometheus_client's multi-process files (a worker's part:
+        its master serves the sums). Counters advance by what they grew since the last copy;
+        gauges count while their process lives, the key count is the latest any wrote."""
+        for name, doc, counter, label, read in self._entries:
+            value = self._read(name, read)
+            if value is None:
+                continue
+            values = dict(value) if isinstance(value, Mapping) else {"": value}
+            if name not in self._published:
+                labels = [label] if label else []
+                metric: Counter | Gauge = (
+                    Counter(name, doc, labels, registry=None)
+                    if counter
+                    else Gauge(
+                        name, doc, labels, registry=None, multiprocess_mode=self._shared_as[name]
+                    )
+                )
+                self._published[name] = (metric, {})
+            metric, last = self._published[name]
+            for key, item in values.items():
+                child = metric.labels(key) if label else metric
+                if isinstance(child, Counter):
+                    child.inc(max(0.0, item - last.get(key, 0.0)))
+                else:
+                    child.set(item)
+                last[key] = item
 
     def collect(self) -> Iterator[Metric]:
         for name, doc, counter, label, read in self._entries:
-            try:
-                value = read()
-            except Exception:  # a failing source must not fail the whole scrape
-                log.exception("metric %s could not be read", name)
+            value = self._read(name, read)
+            if value is None:
                 continue
             family: CounterMetricFamily | GaugeMetricFamily
             if counter:
@@ -110,38 +162,59 @@ class _Readings(Collector):
 
 
 class DaemonMetrics:
-    """One daemon's metrics: its own registry (never the global one), endpoint and health."""
+    """One daemon's metrics: its own registry (never the global one), endpoint and health.
 
-    def __init__(self, daemon: str, config: MetricsConfig) -> None:
+    A daemon of several processes (the service's workers) counts in each worker and serves
+    from its master: a worker made with `publish=True` has no endpoint and copies what it
+    reads at scrape time into prometheus_client's multi-process files every second (its
+    counters and histograms are kept in them already: the master sets PROMETHEUS_MULTIPROC_DIR
+    for its workers); the master's, made with `collect_from` that directory, serves their sums.
+    """
+
+    def __init__(
+        self,
+        daemon: str,
+        config: MetricsConfig,
+        *,
+        publish: bool = False,
+        collect_from: Path | None = None,
+    ) -> None:
         self.daemon = daemon
         self.config = config
         self.registry = CollectorRegistry()
+        self._publish = publish
+        self._publisher: asyncio.Task[None] | None = None
+        if collect_from is not None:
+            MultiProcessCollector(self.registry, path=os.fspath(collect_from))  # type: ignore[no-untyped-call]
+        # A master's registry holds the workers' counts, so its own stay out of it.
+        counting = None if collect_from is not None else self.registry
         self.requests = Counter(
             "tessera_requests",
             "Requests answered, by opcode, response status and provider id",
             ["opcode", "status", "provider"],
-            registry=self.registry,
+            registry=counting,
         )
         self.duration = Histogram(
             "tessera_request_duration_seconds",
             "Time to run an admitted request (after authentication), by opcode",
             ["opcode"],
             buckets=_BUCKETS,
-            registry=self.registry,
+            registry=counting,
         )
         self.admission = Histogram(
             "tessera_admission_duration_seconds",
             "Time to authenticate, route and decode a request",
             buckets=_BUCKETS,
-            registry=self.registry,
+            registry=counting,
         )
         # process_start_time_seconds among them: a restart shows as its change.
         ProcessCollector(registry=self.registry)
-        info = Gauge(
-            "tessera_build_info", "Which daemon and version", ["daemon", "version"],
-            registry=self.registry,
-        )  # fmt: skip
-        info.labels(daemon, __version__).set(1)
+        if not publish:  # a worker's would reach its master's answer beside the master's own
+            info = Gauge(
+                "tessera_build_info", "Which daemon and version", ["daemon", "version"],
+                registry=self.registry,
+            )  # fmt: skip
+            info.labels(daemon, __version__).set(1)
         self._readings = _Readings()
         self.registry.register(self._readings)
         self._checks: dict[str, Callable[[], bool]] = {}
@@ -150,9 +223,18 @@ class DaemonMetrics:
         self._servers: list[asyncio.Server] = []
         self._inode = 0
 
-    def gauge(self, name: str, doc: str, read: Reading, *, label: str = "") -> None:
-        """A gauge read when scraped (a mapping gives one series per `label` value)."""
-        self._readings.add(name, doc, read, counter=False, label=label)
+    def gauge(
+        self,
+        name: str,
+        doc: str,
+        read: Reading,
+        *,
+        label: str = "",
+        shared_as: SharedAs = "livesum",
+    ) -> None:
+        """A gauge read when scraped (a mapping gives one series per `label` value);
+        `shared_as` says how the values of several workers add up."""
+        self._readings.add(name, doc, read, counter=False, label=label, shared_as=shared_as)
 
     def counter(self, name: str, doc: str, read: Reading, *, label: str = "") -> None:
         """A counter read when scraped (`name` without `_total`)."""
@@ -191,7 +273,10 @@ class DaemonMetrics:
         return (200 if state == "serving" else 503), body
 
     async def start(self) -> None:
-        """Listen on the configured socket and/or port."""
+        """Listen on the configured socket and/or port (a worker: start publishing)."""
+        if self._publish:
+            self._publisher = asyncio.create_task(self._publish_every(_PUBLISH_INTERVAL))
+            return
         if self.config.socket is not None:
             sock = bind_socket(self.config.socket, None)
             self._inode = self.config.socket.lstat().st_ino
@@ -205,7 +290,12 @@ class DaemonMetrics:
             log.info("metrics on 127.0.0.1:%d", self.config.port)
 
     async def close(self) -> None:
-        """Stop listening and remove the socket file."""
+        """Stop listening and remove the socket file (a worker: publish a last time)."""
+        if self._publisher is not None:
+            self._publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._publisher
+            self._readings.publish()
         for server in self._servers:
             server.close()
         if self.config.socket is not None and self._inode:
@@ -214,6 +304,11 @@ class DaemonMetrics:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1.0)
         self._servers.clear()
+
+    async def _publish_every(self, seconds: float) -> None:
+        while True:
+            self._readings.publish()
+            await asyncio.sleep(seconds)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -111,15 +112,17 @@ async def serve(
     metrics: DaemonMetrics | None = None,
     reload: ReloadHook | None = None,
     reload_requested: asyncio.Event | None = None,
+    listening: socket.socket | None = None,
 ) -> None:
     """Serve until `stop` is set or SIGTERM/SIGINT arrives, running `tasks` alongside; with
     `metrics`, count every answer and serve the metrics endpoint too; with `reload`, run it on
-    SIGHUP (or when `reload_requested` is set) and apply the listener settings it returns."""
+    SIGHUP (or when `reload_requested` is set) and apply the listener settings it returns.
+    With `listening`, accept on that already bound socket (a worker process's)."""
     stop = stop or asyncio.Event()
     keep_large_blocks_returnable()
     loop = asyncio.get_running_loop()
     wanted = reload_requested or asyncio.Event()
-    signals = _handle_signals(loop, stop, wanted if reload is not None else None)
+    signals = handle_signals(loop, stop, wanted if reload is not None else None)
     workers = os.cpu_count() or 2
     executor = ThreadPoolExecutor(
         max_workers=workers, thread_name_prefix="worker", initializer=_yield_to_the_event_loop
@@ -136,7 +139,7 @@ async def serve(
     running: list[asyncio.Task[None]] = []
     applied = [settings]  # the drain timeout at stop is the one in force then
     try:
-        await listener.start(settings.socket_path, settings.socket_group)
+        await listener.start(settings.socket_path, settings.socket_group, listening=listening)
         if metrics is not None:
             _watch_listener(metrics, listener)
             await metrics.start()
@@ -169,7 +172,7 @@ async def serve(
     log.info("stopped")
 
 
-def _handle_signals(
+def handle_signals(
     loop: asyncio.AbstractEventLoop, stop: asyncio.Event, reload: asyncio.Event | None
 ) -> list[signal.Signals]:
     """Handlers that only set a flag; the signals handled, to remove at the end."""

@@ -1,4 +1,4 @@
-"""The life of one application instance, on the shared lifecycle (lifecycle.py), with the
+"""The life of one application instance, on the shared lifecycle (daemon/lifecycle.py), with the
 identity provider told of it: each start is defined and proven (the registrar), each exit
 withdrawn. Its output is copied onto our standard output while it runs (app_output).
 
@@ -15,10 +15,10 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from tessera.daemon.lifecycle import terminate, wait_exit
 from tessera.orchestrator import app_output
 from tessera.orchestrator.config import OrchestratorConfig
 from tessera.orchestrator.instances import Instance, start_process
-from tessera.orchestrator.lifecycle import terminate, wait_exit
 from tessera.orchestrator.registrar import Registrar
 from tessera.trust.peer import Incarnation, is_alive
 

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from tessera.config import ConfigError
+from tessera.daemon.lifecycle import Supervised
 from tessera.orchestrator import app_output
 from tessera.orchestrator.config import AppSpec
-from tessera.orchestrator.lifecycle import Supervised
 from tessera.trust.peer import Incarnation
 
 log = logging.getLogger(__name__)

@@ -21,11 +21,11 @@ import signal
 from pathlib import Path
 
 from tessera.config import ConfigError
+from tessera.daemon.lifecycle import ENDED, State, keep_running, signal_group
 from tessera.orchestrator import app_output
 from tessera.orchestrator.app_runner import AppRunner
 from tessera.orchestrator.config import AppSpec, OrchestratorConfig, parse_app
 from tessera.orchestrator.instances import Instance
-from tessera.orchestrator.lifecycle import ENDED, State, keep_running, signal_group
 from tessera.orchestrator.refusals import Reason, RefusalError
 from tessera.orchestrator.registrar import Registrar
 from tessera.orchestrator.state import (

@@ -32,6 +32,7 @@ from tessera.wire.opcodes import AuthType
 
 __all__ = ["ConfigError", "ServiceConfig", "load_config", "parse_config", "parse_tessera_config"]
 
+MAX_WORKERS = 256
 _MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes including the terminating NUL
 
 AUTHENTICATOR_NAMES: dict[str, AuthType] = {
@@ -185,9 +186,14 @@ class ServiceConfig:
         log_level: str | None = None,
         log_format: str | None = None,
         allow_root: bool | None = None,
+        workers: int | None = None,
     ) -> ServiceConfig:
         """Apply command-line overrides (which beat the file), re-validating what they touch."""
         updated = self
+        if workers is not None:
+            if not 0 <= workers <= MAX_WORKERS:
+                raise ConfigError(f"--workers must be between 0 and {MAX_WORKERS}")
+            updated = replace(updated, workers=workers or None)
         if state_dir is not None:
             moved_socket = self.socket_path == default_socket_path(self.state_dir)
             updated = replace(updated, state_dir=state_dir)
@@ -276,7 +282,7 @@ def read_tessera_config(root: Table) -> ServiceConfig:
 
 def _workers(core: Table) -> int | None:
     """`workers`: 0 (the default) lets the service choose."""
-    count = core.integer("workers", 0, minimum=0, maximum=256)
+    count = core.integer("workers", 0, minimum=0, maximum=MAX_WORKERS)
     return count or None
 
 

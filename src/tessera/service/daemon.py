@@ -1,10 +1,16 @@
-"""Running the security service: refuse root, build, serve (reloading on SIGHUP), close."""
+"""Running the security service: refuse root, build, serve (reloading on SIGHUP), close.
+
+One process serves the socket, or a master supervises several worker processes that accept on
+it (service/workers.py: how many, and why); each worker serves exactly as the single process
+does (service/worker.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Sequence
 
 from tessera.daemon import runner
 from tessera.daemon.metrics import DaemonMetrics
@@ -12,6 +18,7 @@ from tessera.service.builder import Assembly, build
 from tessera.service.config import ConfigError, ServiceConfig
 from tessera.service.reload import LiveRequestPath, Reloader
 from tessera.service.state_check import prepare_state
+from tessera.service.workers import reset_live_directory, run_master, worker_count
 
 
 def listener_settings(config: ServiceConfig) -> runner.ListenerSettings:
@@ -27,6 +34,11 @@ def run_service(config: ServiceConfig, reload: Callable[[], ServiceConfig] | Non
     if os.geteuid() == 0 and not config.allow_root:
         raise ConfigError("refusing to run as root (set core_settings.allow_root to override)")
     prepare_state(config)
+    workers = worker_count(config)
+    reset_live_directory(config)
+    if workers > 1:
+        runner.run(run_master(config, reload, workers))
+        return
     assembly = build(config)
     try:
         runner.run(serve(assembly, reload))
@@ -39,8 +51,14 @@ async def serve(
     reload: Callable[[], ServiceConfig] | None = None,
     *,
     reload_requested: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None,
+    tasks: Sequence[runner.BackgroundTask] = (),
+    listening: socket.socket | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> None:
-    """Serve one assembled service until a termination signal, reloading with `reload`."""
+    """Serve one assembled service until a termination signal (or `stop`), reloading with
+    `reload`; a worker passes the socket its master bound as `listening` (its master serves
+    the metrics it publishes)."""
     path = LiveRequestPath(assembly.dispatcher)
     hook: runner.ReloadHook | None = None
     if reload is not None:
@@ -53,21 +71,28 @@ async def serve(
     await runner.serve(
         path,
         listener_settings(assembly.config),
-        metrics=service_metrics(assembly),
+        metrics=service_metrics(assembly, publish=listening is not None),
         reload=hook,
         reload_requested=reload_requested,
+        stop=stop,
+        tasks=tasks,
+        listening=listening,
+        on_ready=on_ready,
     )
 
 
-def service_metrics(assembly: Assembly) -> DaemonMetrics | None:
-    """The service's metrics when configured: the front end's, and keys per provider."""
+def service_metrics(assembly: Assembly, *, publish: bool = False) -> DaemonMetrics | None:
+    """The service's metrics when configured: the front end's, and keys per provider; a
+    worker's are published for its master to serve."""
     if assembly.config.metrics is None:
         return None
-    metrics = DaemonMetrics("service", assembly.config.metrics)
+    metrics = DaemonMetrics("service", assembly.config.metrics, publish=publish)
     keystore = assembly.keystore
 
     def keys() -> dict[str, float]:
         return {str(p): float(n) for p, n in keystore.count_by_provider().items()}
 
-    metrics.gauge("tessera_keys", "Keys stored, by provider id", keys, label="provider")
+    metrics.gauge(
+        "tessera_keys", "Keys stored, by provider id", keys, label="provider", shared_as="livemax"
+    )
     return metrics

@@ -48,6 +48,7 @@ RESTART_ONLY = (
     "parsec_compatible",
     "audit",
     "metrics",
+    "workers",
 )
 
 _NAMES = {auth_type: name for name, auth_type in AUTHENTICATOR_NAMES.items()}  # as in the file

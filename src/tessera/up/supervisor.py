@@ -1,5 +1,5 @@
 """Running the security service, the identity provider and the orchestrator together, on the
-orchestrator's lifecycle (orchestrator/lifecycle.py): the same states, backoff and restart loop
+orchestrator's lifecycle (daemon/lifecycle.py): the same states, backoff and restart loop
 as its applications, without attestation.
 
 The components start in order, each once the one before answers on its socket; one that dies
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tessera.orchestrator.lifecycle import (
+from tessera.daemon.lifecycle import (
     BACKOFF_MAX,
     State,
     Supervised,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tessera.orchestrator.lifecycle import State
+from tessera.daemon.lifecycle import State
 from tessera.trust.peer import Incarnation, is_alive
 from tessera.up.supervisor import Component, SystemSupervisor
 

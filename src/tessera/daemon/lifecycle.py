@@ -1,9 +1,10 @@
 """Keeping a process running: its states, the backoff between restarts, and the loop that
 starts it, watches it and starts it again.
 
-Both supervisors run on this: the orchestrator's, for the applications of its manifest (which
-it also registers with the identity provider: supervisor.py, app_runner.py), and `tessera up`'s,
-for the three daemons (up/supervisor.py). A supervised process has one task running
+Three supervisors run on this: the orchestrator's, for the applications of its manifest (which
+it also registers with the identity provider: orchestrator/supervisor.py, app_runner.py),
+`tessera up`'s, for the three daemons (up/supervisor.py), and the service's, for its worker
+processes (service/workers.py). A supervised process has one task running
 `keep_running`; its owner's hooks say how to start it, what goes on while it runs, what to do
 once it ended and whether to start it again. Restarts back off exponentially; a run that lasted
 STABLE_AFTER seconds starts the backoff over.

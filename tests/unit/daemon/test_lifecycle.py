@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tessera.orchestrator.lifecycle import (
+from tessera.daemon.lifecycle import (
     BACKOFF_MAX,
     BACKOFF_START,
     STABLE_AFTER,
@@ -152,7 +152,7 @@ def test_children_get_sigterm_when_their_supervisor_is_killed() -> None:
             sys.executable,
             "-c",
             "import subprocess, sys\n"
-            "from tessera.orchestrator.lifecycle import die_with_parent\n"
+            "from tessera.daemon.lifecycle import die_with_parent\n"
             "child = subprocess.Popen(['sleep', '30'], preexec_fn=die_with_parent())\n"
             "print(child.pid, flush=True)\n"
             "child.wait()\n",

@@ -1,0 +1,353 @@
+"""Several worker processes serving the one socket, supervised by a master.
+
+One Python process uses one core for the request path (the GIL), so the service runs a worker
+process per core: the master binds the socket (or takes systemd's), starts the workers with the
+listening descriptor, and each accepts on it and serves exactly as a single process does
+(service/worker.py). The kernel hands each new connection to one waiting worker.
+
+What the workers share lives in files, so that each process's view is current at every request:
+the key store (SQLite: a key destroyed through one worker is unknown to all at once), and the
+files of this run in `live_directory` (the trust store shared by ShareTrustBundle, per-tenant
+counters), emptied here at every start because a new service holds no root until the identity
+provider shares one. Per-process are only what is per connection anyway: the connection limits
+and the fair scheduler's turns apply within each worker.
+
+The master keeps no key, no store and no provider open: it starts worker 0 first (which creates
+or migrates the key store and the key-encryption key, and reports a configuration it cannot
+serve as one line), then the others together; it replaces a worker that dies (the shared
+lifecycle's backoff: daemon/lifecycle.py), forwards SIGHUP's configuration to every worker,
+and on SIGTERM stops them all, each draining its requests in flight, before removing the socket.
+Worker processes run in their own session and get SIGTERM if the master dies, even by kill -9.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prometheus_client.multiprocess import mark_process_dead
+
+from tessera.daemon import runner, systemd
+from tessera.daemon.lifecycle import (
+    Supervised,
+    die_with_parent,
+    keep_running,
+    terminate,
+    wait_exit,
+)
+from tessera.daemon.metrics import DaemonMetrics
+from tessera.daemon.private_state import ensure_private_directory
+from tessera.daemon.socket_file import bind_socket, unlink_socket
+from tessera.service.config import ConfigError, ServiceConfig
+from tessera.service.reload import running_config
+from tessera.service.worker_orders import ERROR, READY, Order, Reload, Start, encode
+
+log = logging.getLogger(__name__)
+
+WORKER_MODULE = "tessera.service.worker"
+# How long a worker may take from its start to accepting (imports, building the providers).
+START_TIMEOUT = 60.0
+# Beyond the drain timeout, how long a stopping worker may take before it is killed.
+STOP_GRACE = 5.0
+# Providers whose state lives outside the key store and that several processes cannot share.
+_SINGLE_PROCESS_PROVIDERS = frozenset({"pkcs11", "tpm"})
+MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client when a worker imports it
+
+
+def worker_count(config: ServiceConfig) -> int:
+    """How many processes serve the socket: the configured number, else one per core the
+    service may run on; one with a provider that only one process may hold (a PKCS#11
+    token's sessions and object handles, a TPM's connection)."""
+    single = sorted({p.provider_type for p in config.providers} & _SINGLE_PROCESS_PROVIDERS)
+    if config.workers is None:
+        return 1 if single else max(1, len(os.sched_getaffinity(0)))
+    if config.workers > 1 and single:
+        raise ConfigError(
+            f"core_settings.workers = {config.workers}: the {single[0]} provider is served "
+            "by one process; set workers = 1"
+        )
+    return config.workers
+
+
+def reset_live_directory(config: ServiceConfig) -> None:
+    """Empty the files one run of the service shares (a new run starts with no root)."""
+    live = config.live_directory
+    if live.exists() and not live.is_symlink():
+        ensure_private_directory(live, "live state directory")
+        shutil.rmtree(live)
+    ensure_private_directory(live, "live state directory")
+
+
+@dataclass(kw_only=True)
+class Worker(Supervised):
+    """One worker process and its pipes."""
+
+    index: int
+    ready: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    failure: str = ""  # the one-line reason a worker gave for not serving
+
+    @property
+    def label(self) -> str:
+        return f"worker {self.index}"
+
+
+class Master:
+    """Starts, watches, reconfigures and stops the workers of one service."""
+
+    def __init__(self, config: ServiceConfig, listening: socket.socket, count: int) -> None:
+        self.config = config
+        self._listening = listening
+        # The workers count in prometheus_client's multi-process files; the master serves them.
+        self.metrics_directory = config.live_directory / "metrics" if config.metrics else None
+        self._workers = [Worker(index=i) for i in range(count)]
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = False  # every worker served once: from now on one that ends is replaced
+        self._stopping = False
+
+    @property
+    def workers(self) -> list[Worker]:
+        """The workers, by index."""
+        return list(self._workers)
+
+    # the lifecycle's hooks (daemon/lifecycle.py: Hooks[Worker])
+
+    async def start(self, child: Worker) -> bool:
+        child.ready.clear()
+        child.failure = ""
+        fd = self._listening.fileno()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            WORKER_MODULE,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            pass_fds=(fd,),
+            start_new_session=True,  # the terminal's Ctrl-C is the master's to handle
+            preexec_fn=die_with_parent(),
+            env=_worker_environment(self.metrics_directory),
+        )
+        child.attach(process)
+        self._send(child, Start(self.config, child.index, fd))
+        return True
+
+    async def watch(self, child: Worker) -> int | None:
+        process = child.process
+        assert process is not None and process.stdout is not None
+        while line := await process.stdout.readline():
+            word, _, rest = line.decode(errors="replace").strip().partition(" ")
+            if word == READY:
+                child.ready.set()
+                log.debug("%s (pid %d) serving", child.label, process.pid)
+            elif word == ERROR:
+                child.failure = rest
+        return await wait_exit(child)
+
+    async def exited(self, child: Worker) -> None:
+        child.ready.clear()
+        if self.metrics_directory is not None and child.incarnation is not None:
+            # Its live gauges (connections open) go; what it counted stays in the sums.
+            mark_process_dead(child.incarnation.pid, os.fspath(self.metrics_directory))  # type: ignore[no-untyped-call]
+        if self._started and not self._stopping:
+            pid = child.incarnation.pid if child.incarnation else 0
+            log.warning(
+                "%s (pid %d) ended (%s): starting another",
+                child.label,
+                pid,
+                _describe(child.exit_status),
+            )
+
+    def restart_wanted(self, child: Worker) -> bool:
+        return self._started and not self._stopping
+
+    def ended(self, child: Worker) -> None:
+        child.ready.clear()
+
+    # running them
+
+    async def start_all(self) -> None:
+        """Start worker 0, then the others together; return once all serve. Raises
+        ConfigError with a worker's own reason when one cannot start."""
+        first, *others = self._workers
+        await self._launch([first])
+        await self._launch(others)
+        self._started = True
+
+    async def _launch(self, workers: list[Worker]) -> None:
+        tasks = [asyncio.create_task(keep_running(worker, self)) for worker in workers]
+        self._tasks.extend(tasks)
+        for worker, task in zip(workers, tasks, strict=True):
+            ready = asyncio.create_task(worker.ready.wait())
+            try:
+                await asyncio.wait(
+                    {ready, task}, timeout=START_TIMEOUT, return_when="FIRST_COMPLETED"
+                )
+            finally:
+                ready.cancel()
+            if not worker.ready.is_set():
+                why = worker.failure or (
+                    _describe(worker.exit_status) if task.done() else "no answer in 60 s"
+                )
+                raise ConfigError(f"the service's {worker.label} could not start: {why}")
+
+    def reconfigure(self, config: ServiceConfig) -> None:
+        """Pass a configuration read again to every worker (and to those started later)."""
+        self.config = config
+        for worker in self._workers:
+            self._send(worker, Reload(config))
+
+    async def stop(self, drain_timeout: float) -> None:
+        """Stop every worker (each answers its requests in flight first) and wait for them."""
+        self._stopping = True
+        for worker in self._workers:
+            worker.stopping = True
+        await asyncio.gather(
+            *(
+                terminate(w.incarnation, w.process, drain_timeout + STOP_GRACE, w.label)
+                for w in self._workers
+                if w.incarnation is not None
+                and w.process is not None
+                and w.process.returncode is None
+            )
+        )
+        for task in self._tasks:
+            task.cancel()  # those waiting out a backoff
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _send(self, child: Worker, order: Order) -> None:
+        process = child.process
+        if process is None or process.stdin is None or process.returncode is not None:
+            return  # it is being replaced: the new one gets the current configuration
+        with contextlib.suppress(ConnectionError):
+            process.stdin.write(encode(order))
+
+
+async def run_master(
+    config: ServiceConfig,
+    reload: Callable[[], ServiceConfig] | None,
+    count: int,
+    *,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Serve `config` with `count` worker processes until SIGTERM/SIGINT (or `stop`); SIGHUP
+    reads the configuration again with `reload` and passes it on."""
+    loop = asyncio.get_running_loop()
+    stop = stop or asyncio.Event()
+    wanted = asyncio.Event()
+    signals = runner.handle_signals(loop, stop, wanted if reload is not None else None)
+    listening, owned = _listening_socket(config)
+    inode = owned.lstat().st_ino if owned is not None else 0
+    master = Master(config, listening, count)
+    metrics = _master_metrics(master)
+    try:
+        if metrics is not None:
+            await metrics.start()
+        await master.start_all()
+        log.info("serving on %s with %d worker processes", config.socket_path, count)
+        systemd.notify("READY=1")
+        if on_ready is not None:
+            on_ready()
+        while not stop.is_set():
+            await _first(stop, wanted)
+            if wanted.is_set() and not stop.is_set() and reload is not None:
+                wanted.clear()
+                _reload(master, reload)
+        systemd.notify("STOPPING=1")
+        log.info("stopping: the workers answer their requests in flight")
+        if metrics is not None:
+            metrics.stopping = True
+    finally:
+        await master.stop(master.config.connections.drain_timeout)
+        if metrics is not None:
+            await metrics.close()
+        listening.close()
+        if owned is not None:
+            unlink_socket(owned, inode)
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+    log.info("stopped")
+
+
+def _master_metrics(master: Master) -> DaemonMetrics | None:
+    """The endpoint serving what the workers count, healthy while every worker serves."""
+    config = master.config.metrics
+    directory = master.metrics_directory
+    if config is None or directory is None:
+        return None
+    ensure_private_directory(directory, "metrics directory")
+    metrics = DaemonMetrics("service", config, collect_from=directory)
+    metrics.gauge(
+        "tessera_workers_serving",
+        "Worker processes accepting connections",
+        lambda: sum(w.ready.is_set() for w in master.workers),
+    )
+    metrics.counter(
+        "tessera_worker_restarts",
+        "Worker processes started again after one ended",
+        lambda: sum(w.restarts for w in master.workers),
+    )
+    metrics.check("workers", lambda: all(w.ready.is_set() for w in master.workers))
+    return metrics
+
+
+def _reload(master: Master, reload: Callable[[], ServiceConfig]) -> None:
+    """Read the configuration again; what only a restart can change keeps its value."""
+    try:
+        new = reload()
+    except ConfigError as error:
+        log.error("configuration reload refused, the running one stays: %s", error)
+        return
+    config, kept_back = running_config(master.config, new)
+    if kept_back:
+        log.warning("configuration reload: kept until a restart: %s", ", ".join(kept_back))
+    master.reconfigure(config)
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waits = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+
+
+def _worker_environment(metrics: Path | None) -> dict[str, str]:
+    """The master's environment without what systemd meant for the master alone; with the
+    directory of the workers' metrics files when metrics are on."""
+    environment = dict(os.environ)
+    for name in ("NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", MULTIPROCESS):
+        environment.pop(name, None)
+    if metrics is not None:
+        environment[MULTIPROCESS] = os.fspath(metrics)
+    return environment
+
+
+def _describe(status: int | None) -> str:
+    if status is None:
+        return "status unknown"
+    if status < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-status).name}"
+        return f"killed by signal {-status}"
+    return f"exit status {status}"
+
+
+def _listening_socket(config: ServiceConfig) -> tuple[socket.socket, Path | None]:
+    """systemd's socket, or one bound here (with its path, ours to remove at the end)."""
+    inherited = systemd.inherited_listener(config.socket_path)
+    if inherited is not None:
+        log.info("socket passed by systemd")
+        return inherited, None
+    return bind_socket(config.socket_path, config.socket_group), config.socket_path
