@@ -158,6 +158,46 @@ class RunningService:
         """True while the process runs."""
         return self.process.poll() is None
 
+    def workers(self) -> list[int]:
+        """The pids of its live worker processes (none when one process serves)."""
+        return [pid for pid in children_of(self.process.pid) if process_alive(pid)]
+
+    def kill(self) -> None:
+        """kill -9 the whole service at once, its workers too: a crash of the service (as the
+        OOM killer or systemd's stop of its cgroup makes one), not of its master alone."""
+        workers = self.workers()
+        self.process.kill()
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait()
+        for pid in workers:
+            while process_alive(pid):
+                time.sleep(0.01)
+
+
+def children_of(pid: int) -> list[int]:
+    """The pids whose parent is `pid`."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                children.append(int(entry.name))
+    return children
+
+
+def process_alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie waiting for its parent has ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
 
 def wait_for_socket(path: Path, process: subprocess.Popen[bytes], log_path: Path) -> None:
     """Block until the daemon accepts connections; fail with its log if it died."""
@@ -178,8 +218,10 @@ def start_service(
     config: Path | None = None,
     socket_path: Path | None = None,
     env: dict[str, str] | None = None,
+    wait: bool = True,
 ) -> RunningService:
-    """Start `tessera service` on a socket inside `state_dir` (environment `env`, default ours)."""
+    """Start `tessera service` on a socket inside `state_dir` (environment `env`, default ours);
+    with `wait`, return once its socket exists."""
     state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = socket_path or state_dir / "run" / "parsec.sock"
     args = [
@@ -201,7 +243,8 @@ def start_service(
     log_path = state_dir / "service.log"
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT, env=env)
-    wait_for_socket(path, process, log_path)
+    if wait:
+        wait_for_socket(path, process, log_path)
     return RunningService(path, state_dir, process, log_path, args)
 
 

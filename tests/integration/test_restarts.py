@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import signal
 import socket
 import threading
 from collections.abc import Iterator
@@ -58,8 +57,7 @@ def own_service() -> Iterator[RunningService]:
 def kill_and_restart_later(service: RunningService, delay: float) -> threading.Thread:
     """kill -9 the service now (its socket file stays behind) and start it again after `delay`
     seconds, as `tessera up` would; the fixture stops the new one."""
-    service.process.send_signal(signal.SIGKILL)
-    service.process.wait()
+    service.kill()
 
     def restart() -> None:
         threading.Event().wait(delay)

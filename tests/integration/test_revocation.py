@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -137,8 +136,7 @@ def test_a_restarted_service_still_refuses_a_revoked_token(system: System) -> No
         wait_for(lambda: use(service, stolen.token) is Status.AUTHENTICATION_ERROR, 1.0)
         kid = trust_status(service.socket_path).intermediate_kid
 
-        service.process.send_signal(signal.SIGKILL)
-        service.process.wait()
+        service.kill()
         service = system.service = start_service(system.base / "svc", "--auth", "jwt")
         # the identity provider re-shares the same intermediate: its tokens pass again ...
         wait_for(lambda: use(service, other.token) is Status.SUCCESS)

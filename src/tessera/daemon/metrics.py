@@ -17,7 +17,7 @@ import logging
 import os
 import struct
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -184,6 +184,8 @@ class DaemonMetrics:
         self.registry = CollectorRegistry()
         self._publish = publish
         self._publisher: asyncio.Task[None] | None = None
+        # A master: bring the workers' files up to date before each scrape is answered.
+        self.before_scrape: Callable[[], Awaitable[None]] | None = None
         if collect_from is not None:
             MultiProcessCollector(self.registry, path=os.fspath(collect_from))  # type: ignore[no-untyped-call]
         # A master's registry holds the workers' counts, so its own stay out of it.
@@ -305,6 +307,10 @@ class DaemonMetrics:
                 await asyncio.wait_for(server.wait_closed(), 1.0)
         self._servers.clear()
 
+    def publish(self) -> None:
+        """A worker: copy the readings into the shared files now (its master is scraped)."""
+        self._readings.publish()
+
     async def _publish_every(self, seconds: float) -> None:
         while True:
             self._readings.publish()
@@ -333,6 +339,8 @@ class DaemonMetrics:
             return "405 Method Not Allowed", "text/plain", b"GET or HEAD\n"
         path = path.split("?", 1)[0]
         if path == "/metrics":
+            if self.before_scrape is not None:
+                await self.before_scrape()
             # Off the loop: a reading may wait for the key store's lock.
             body = await asyncio.to_thread(generate_latest, self.registry)
             return "200 OK", CONTENT_TYPE_LATEST, body

@@ -41,7 +41,7 @@ def run_service(config: ServiceConfig, reload: Callable[[], ServiceConfig] | Non
         return
     assembly = build(config)
     try:
-        runner.run(serve(assembly, reload))
+        runner.run(serve(assembly, reload, metrics=service_metrics(assembly)))
     finally:
         assembly.close()
 
@@ -55,10 +55,10 @@ async def serve(
     tasks: Sequence[runner.BackgroundTask] = (),
     listening: socket.socket | None = None,
     on_ready: Callable[[], None] | None = None,
+    metrics: DaemonMetrics | None = None,
 ) -> None:
     """Serve one assembled service until a termination signal (or `stop`), reloading with
-    `reload`; a worker passes the socket its master bound as `listening` (its master serves
-    the metrics it publishes)."""
+    `reload`; a worker passes the socket its master bound as `listening`."""
     path = LiveRequestPath(assembly.dispatcher)
     hook: runner.ReloadHook | None = None
     if reload is not None:
@@ -71,7 +71,7 @@ async def serve(
     await runner.serve(
         path,
         listener_settings(assembly.config),
-        metrics=service_metrics(assembly, publish=listening is not None),
+        metrics=metrics,
         reload=hook,
         reload_requested=reload_requested,
         stop=stop,

@@ -20,10 +20,20 @@ import sys
 from tessera.config import ConfigError
 from tessera.daemon import runner
 from tessera.daemon.log_output import configure_logging
+from tessera.daemon.metrics import DaemonMetrics
 from tessera.service.builder import Assembly, build
 from tessera.service.config import ServiceConfig
-from tessera.service.daemon import serve
-from tessera.service.worker_orders import ERROR, READY, Reload, Start, read_first, read_order
+from tessera.service.daemon import serve, service_metrics
+from tessera.service.worker_orders import (
+    ERROR,
+    PUBLISHED,
+    READY,
+    Publish,
+    Reload,
+    Start,
+    read_first,
+    read_order,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +63,10 @@ async def _serve_orders(assembly: Assembly, order: Start, listening: socket.sock
     latest = [order.config]
     reload_requested = asyncio.Event()
     stop = asyncio.Event()
+    metrics = service_metrics(assembly, publish=True)
 
     async def follow_master() -> None:
-        await _follow(latest, reload_requested, stop)
+        await _follow(latest, reload_requested, stop, metrics)
 
     await serve(
         assembly,
@@ -65,10 +76,16 @@ async def _serve_orders(assembly: Assembly, order: Start, listening: socket.sock
         tasks=[follow_master],
         listening=listening,
         on_ready=lambda: _tell(READY),
+        metrics=metrics,
     )
 
 
-async def _follow(latest: list[ServiceConfig], reload: asyncio.Event, stop: asyncio.Event) -> None:
+async def _follow(
+    latest: list[ServiceConfig],
+    reload: asyncio.Event,
+    stop: asyncio.Event,
+    metrics: DaemonMetrics | None,
+) -> None:
     """Take the master's orders until its end of the pipe closes, then stop."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
@@ -78,6 +95,10 @@ async def _follow(latest: list[ServiceConfig], reload: asyncio.Event, stop: asyn
         if isinstance(order, Reload):
             latest[0] = order.config
             reload.set()
+        elif isinstance(order, Publish):
+            if metrics is not None:
+                metrics.publish()
+            _tell(PUBLISHED)
     log.info("the master has gone: stopping")
     stop.set()
 

@@ -5,7 +5,8 @@ index, the listening socket's descriptor number), then `Reload` whenever the con
 read again. Each order is a 4-byte length and a pickle: the pipe joins a process to the child it
 started, no one else holds either end, and a configuration is a tree of plain dataclasses that
 pickle keeps exactly. The end of the pipe tells the worker that its master has gone.
-The worker answers on its stdout with one line: `ready`, or `error <one-line reason>`.
+The worker answers on its stdout with one line: `ready`, or `error <one-line reason>`; and
+`published` after each `Publish` (its metrics copied for the master to serve).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from typing import BinaryIO
 
 from tessera.service.config import ServiceConfig
 
-__all__ = ["READY", "Reload", "Start", "encode", "read_first", "read_order"]
+__all__ = ["READY", "Publish", "Reload", "Start", "encode", "read_first", "read_order"]
 
 READY = "ready"
 ERROR = "error"
+PUBLISHED = "published"
 _LENGTH = struct.Struct("<I")
 MAX_ORDER = 16 << 20  # a configuration is a few KiB; anything near this is a broken pipe
 
@@ -42,7 +44,13 @@ class Reload:
     config: ServiceConfig
 
 
-Order = Start | Reload
+@dataclass(frozen=True)
+class Publish:
+    """Copy the metrics read at scrape time into the shared files now, then say PUBLISHED
+    (the master is answering a scrape)."""
+
+
+Order = Start | Reload | Publish
 
 
 def encode(order: Order) -> bytes:
@@ -53,7 +61,7 @@ def encode(order: Order) -> bytes:
 
 def _decode(body: bytes) -> Order:
     order = pickle.loads(body)  # noqa: S301 - from our own parent over a private pipe
-    if not isinstance(order, Start | Reload):
+    if not isinstance(order, Start | Reload | Publish):
         raise ValueError(f"not an order: {type(order).__name__}")
     return order
 

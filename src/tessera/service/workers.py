@@ -49,13 +49,24 @@ from tessera.daemon.private_state import ensure_private_directory
 from tessera.daemon.socket_file import bind_socket, unlink_socket
 from tessera.service.config import ConfigError, ServiceConfig
 from tessera.service.reload import running_config
-from tessera.service.worker_orders import ERROR, READY, Order, Reload, Start, encode
+from tessera.service.worker_orders import (
+    ERROR,
+    PUBLISHED,
+    READY,
+    Order,
+    Publish,
+    Reload,
+    Start,
+    encode,
+)
 
 log = logging.getLogger(__name__)
 
 WORKER_MODULE = "tessera.service.worker"
 # How long a worker may take from its start to accepting (imports, building the providers).
 START_TIMEOUT = 60.0
+# How long a scrape waits for the workers to bring their metrics files up to date.
+PUBLISH_WAIT = 1.0
 # Beyond the drain timeout, how long a stopping worker may take before it is killed.
 STOP_GRACE = 5.0
 # Providers whose state lives outside the key store and that several processes cannot share.
@@ -93,6 +104,7 @@ class Worker(Supervised):
 
     index: int
     ready: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    published: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     failure: str = ""  # the one-line reason a worker gave for not serving
 
     @property
@@ -147,6 +159,8 @@ class Master:
             if word == READY:
                 child.ready.set()
                 log.debug("%s (pid %d) serving", child.label, process.pid)
+            elif word == PUBLISHED:
+                child.published.set()
             elif word == ERROR:
                 child.failure = rest
         return await wait_exit(child)
@@ -224,6 +238,19 @@ class Master:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    async def publish_metrics(self) -> None:
+        """Have every serving worker copy its metrics into the shared files (a scrape is
+        being answered); one that does not answer within PUBLISH_WAIT is not waited for."""
+        serving = [w for w in self._workers if w.ready.is_set()]
+        for worker in serving:
+            worker.published.clear()
+            self._send(worker, Publish())
+        waits = [asyncio.create_task(w.published.wait()) for w in serving]
+        if waits:
+            _, late = await asyncio.wait(waits, timeout=PUBLISH_WAIT)
+            for wait in late:
+                wait.cancel()
+
     def _send(self, child: Worker, order: Order) -> None:
         process = child.process
         if process is None or process.stdin is None or process.returncode is not None:
@@ -280,7 +307,7 @@ async def run_master(
 
 
 def _master_metrics(master: Master) -> DaemonMetrics | None:
-    """The endpoint serving what the workers count, healthy while every worker serves."""
+    """The endpoint serving what the workers count, healthy while a worker serves."""
     config = master.config.metrics
     directory = master.metrics_directory
     if config is None or directory is None:
@@ -297,7 +324,9 @@ def _master_metrics(master: Master) -> DaemonMetrics | None:
         "Worker processes started again after one ended",
         lambda: sum(w.restarts for w in master.workers),
     )
-    metrics.check("workers", lambda: all(w.ready.is_set() for w in master.workers))
+    # Serving while any worker accepts (one being replaced shows in the gauge, not as down).
+    metrics.check("workers", lambda: any(w.ready.is_set() for w in master.workers))
+    metrics.before_scrape = master.publish_metrics
     return metrics
 
 
