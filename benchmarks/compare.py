@@ -44,7 +44,7 @@ from tessera.trust.authority import RootAuthority
 from tessera.wire.opcodes import AuthType, Opcode
 from tessera.wire.proto import share_trust_bundle_pb2
 from tests.interop import interop_dir
-from tests.support import RunningService, call, start_service, stop_service
+from tests.support import RunningService, call, children_of, start_service, stop_service
 
 JWT_SUBJECT = "spiffe://tessera.local/benchmark"
 
@@ -103,23 +103,35 @@ def tessera(base: Path, name: str, *extra: str) -> RunningService:
     return start_service(base / name, "--log-level", "warning", *extra)
 
 
+def tree(pid: int) -> list[int]:
+    """`pid` and its children: a service's master and its worker processes."""
+    return [pid, *children_of(pid)]
+
+
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for member in tree(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def idle_cpu(pid: int, seconds: float = 2.0) -> float:
-    """The share of one core a process used over `seconds` of no requests."""
+    """The share of one core a process (and its workers) used over `seconds` of no requests."""
     before = cpu_seconds(pid)
     time.sleep(seconds)
     return (cpu_seconds(pid) - before) / seconds
 
 
 def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+    """Resident memory of a process and its workers, summed (pages they share count twice)."""
+    total = 0
+    for member in tree(pid):
+        for line in Path(f"/proc/{member}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
 
 
 # --- the scenarios ------------------------------------------------------------------------
@@ -202,6 +214,23 @@ def _idle_connections(path: Path, count: int) -> Iterator[None]:
             sock.close()
 
 
+def measure_one_worker(report: Report, base: Path) -> None:
+    """Sign with one worker process, to compare with the default (one per core)."""
+    service = tessera(base, "tessera-1-worker", "--auth", "direct", "--workers", "1")
+    try:
+        direct = (AuthType.DIRECT, APP)
+        if exchange(service.socket_path, generate_request(direct))[0] != 0:
+            raise RuntimeError("tessera, one worker: could not generate the benchmark key")
+        sign = sign_request(direct)
+        report.add(
+            "tessera-1-worker",
+            drive("sign 4c/conn", service.socket_path, sign, clients=4, seconds=report.seconds),
+        )
+        report.figures["tessera workers"] = float(len(tree(service.process.pid)) - 1)
+    finally:
+        stop_service(service)
+
+
 def measure_parsec(report: Report, base: Path) -> None:
     if not (interop_dir() / "parsec-service").exists():
         report.notes.append(f"Parsec not measured: {interop_dir()} has no parsec-service")
@@ -253,6 +282,7 @@ def goals(report: Report) -> list[tuple[str, str, bool]]:
     jwt = _rate(report, "tessera sign 4c/conn jwt")
     keys = int(figures.get("tessera keys", 0))
     many = _rate(report, f"tessera sign 4c/conn {keys} keys")
+    one_worker = _rate(report, "tessera-1-worker sign 4c/conn")
     rows = [
         ("sign 4c/conn >= 10x Parsec idle 0", f"{sign4 / parsec0:.2f}x", sign4 / parsec0 >= 10),
         ("sign 4c/conn >= 0.6x floor (2 procs)", f"{sign4 / floor2:.2f}x", sign4 / floor2 >= 0.6),
@@ -266,6 +296,11 @@ def goals(report: Report) -> list[tuple[str, str, bool]]:
             "sign p50 1c/keepalive <= 60 us",
             f"{_p50(report, 'tessera sign 1c/keepalive'):.0f} us",
             _p50(report, "tessera sign 1c/keepalive") <= 60,
+        ),
+        (
+            "two workers >= 1.7x one worker (sign)",
+            f"{sign4 / one_worker:.2f}x",
+            sign4 / one_worker >= 1.7,
         ),
         ("sign jwt >= 0.9x direct", f"{jwt / sign4:.2f}x", jwt / sign4 >= 0.9),
         (f"sign with {keys} keys within 10%", f"{many / sign4:.2f}x", many / sign4 >= 0.9),
@@ -308,6 +343,7 @@ def measure(seconds: float, keys: int) -> Report:
         report.figures["floor 2 processes"] = signing_rate(2, seconds)
         measure_parsec(report, base)
         measure_tessera(report, base, keys)
+        measure_one_worker(report, base)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return report
