@@ -52,6 +52,7 @@ class Connection(asyncio.Protocol):
         on_open: Callable[[Connection, PeerCredentials | None], bool] | None = None,
         budget: AnswerBudget | None = None,
         peer_start_time: bool = False,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self._budget = budget if budget is not None else AnswerBudget()
         # A connection that has sent nothing yet is closed after this: a silent one must not
@@ -82,6 +83,8 @@ class Connection(asyncio.Protocol):
         self._stall_timer: asyncio.TimerHandle | None = None
         self._last_activity = 0.0
         self._frame_started = 0.0
+        # Given by the listener: each get_running_loop() costs a getpid() system call.
+        self._loop = loop or asyncio.get_running_loop()
 
     @property
     def in_flight(self) -> bool:
@@ -97,7 +100,7 @@ class Connection(asyncio.Protocol):
         self._peer = (
             peer_credentials(sock, start_time=self._peer_start_time) if sock is not None else None
         )
-        self._last_activity = asyncio.get_running_loop().time()
+        self._last_activity = self._loop.time()
         if self._on_open is not None and not self._on_open(self, self._peer):
             self._closing = True
             self._transport.abort()  # refused: nothing was read, nothing is owed
@@ -107,7 +110,7 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closing:
             return
-        now = asyncio.get_running_loop().time()
+        now = self._loop.time()
         self._last_activity = now
         self._received_any = True
         was_empty = self._reader.buffered == 0
@@ -142,8 +145,7 @@ class Connection(asyncio.Protocol):
         self._writing_paused = True
         self._update_reading()
         if self._stall_timer is None:
-            loop = asyncio.get_running_loop()
-            self._stall_timer = loop.call_later(self._idle_timeout, self._stalled)
+            self._stall_timer = self._loop.call_later(self._idle_timeout, self._stalled)
 
     def resume_writing(self) -> None:
         self._writing_paused = False
@@ -180,7 +182,7 @@ class Connection(asyncio.Protocol):
         self._draining = True
         self._update_reading()
         if not self.in_flight and self._reader.buffered == 0 and not self._closing:
-            asyncio.get_running_loop().call_later(_DRAIN_GRACE, self._close_if_quiet)
+            self._loop.call_later(_DRAIN_GRACE, self._close_if_quiet)
 
     def _close_if_quiet(self) -> None:
         if not self.in_flight and self._reader.buffered == 0:
@@ -260,7 +262,7 @@ class Connection(asyncio.Protocol):
         unread = self._transport.get_write_buffer_size()
         if unread:
             self._budget.hold(self, self._uid, unread)
-        self._last_activity = asyncio.get_running_loop().time()
+        self._last_activity = self._loop.time()
         if not keep or (self._draining and not self._pending):
             # One request per connection unless the client asked otherwise: Parsec's clients
             # (the Go client reads until EOF) rely on the close.
@@ -297,7 +299,7 @@ class Connection(asyncio.Protocol):
             if self._timer.when() <= deadline:
                 return  # it fires first and re-checks
             self._timer.cancel()  # a request started: its deadline comes before the idle one
-        self._timer = asyncio.get_running_loop().call_at(deadline, self._timed_out)
+        self._timer = self._loop.call_at(deadline, self._timed_out)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -308,8 +310,7 @@ class Connection(asyncio.Protocol):
         self._timer = None
         if self._closing or self.in_flight:
             return  # re-armed when the request in flight is answered
-        loop = asyncio.get_running_loop()
-        if loop.time() < self._deadline():
+        if self._loop.time() < self._deadline():
             self._arm_timer()
             return
         if self._reader.buffered > 0:

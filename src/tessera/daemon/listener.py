@@ -46,6 +46,7 @@ class Listener:
         self._limits = limits
         self._connections: set[Connection] = set()
         self._server: asyncio.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._path: Path | None = None
         self._inode = 0
         self.accepted = 0  # plain counts for the metrics endpoint, read when scraped
@@ -88,6 +89,7 @@ class Listener:
             budget=self._budget,
             on_close=self._closed,
             peer_start_time=self._peer_start_time,
+            loop=self._loop,
         )
         self._connections.add(connection)
         self.accepted += 1
@@ -130,7 +132,7 @@ class Listener:
             else:
                 log.info("socket passed by systemd")
         path = Path(sock.getsockname())
-        loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         # Pass the backlog again: create_unix_server calls listen() itself (default 100).
         self._server = await loop.create_unix_server(
             self._make_connection, sock=sock, backlog=BACKLOG

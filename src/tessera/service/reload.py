@@ -75,21 +75,27 @@ class _Generation:
 
 
 class _Bound:
-    """An admitted request tied to the request path that admitted it.
+    """A slow request tied to the request path that admitted it.
 
-    It counts as in flight until it is dropped: after its answer, or unrun when its client went
-    away or its tenant's queue was full; so no path keeps a count for requests never executed.
+    It counts as in flight until it has run, or, unrun (its client went away, its tenant's
+    queue was full), until it is dropped: so no path keeps a count for requests never executed.
     """
 
-    __slots__ = ("generation", "request")
+    __slots__ = ("done", "generation", "request")
 
     def __init__(self, generation: _Generation, request: Admitted) -> None:
         generation.hold()
         self.generation = generation
         self.request = request
+        self.done = False
+
+    def finish(self) -> None:
+        if not self.done:
+            self.done = True
+            self.generation.release()
 
     def __del__(self) -> None:
-        self.generation.release()
+        self.finish()
 
     @property
     def blocking(self) -> bool:
@@ -115,15 +121,23 @@ class LiveRequestPath:
     def framing_error(self, error: FramingError) -> bytes:
         return self._current.dispatcher.framing_error(error)
 
-    def admit(self, frame: Frame, peer: PeerCredentials | None) -> _Bound | bytes:
+    def admit(self, frame: Frame, peer: PeerCredentials | None) -> _Bound | Admitted | bytes:
         generation = self._current
         admitted = generation.dispatcher.admit(frame, peer)
-        if isinstance(admitted, bytes):
+        if isinstance(admitted, bytes) or not admitted.blocking:
+            # A fast request runs in the event-loop callback that admitted it (the front end
+            # executes it at once), so no swap can come between: only slow ones, which wait
+            # for a worker thread, need counting against the path that admitted them.
             return admitted
         return _Bound(generation, admitted)
 
-    def execute(self, request: _Bound) -> bytes:
-        return request.generation.dispatcher.execute(request.request)
+    def execute(self, request: _Bound | Admitted) -> bytes:
+        if not isinstance(request, _Bound):
+            return self._current.dispatcher.execute(request)
+        try:
+            return request.generation.dispatcher.execute(request.request)
+        finally:
+            request.finish()
 
     def swap(self, dispatcher: Dispatcher) -> None:
         """New requests go to `dispatcher` from now on (call on the event loop)."""
