@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -23,6 +22,7 @@ from typing import Any, Protocol
 
 from tessera.daemon import systemd
 from tessera.daemon.config_schema import ConnectionSettings
+from tessera.daemon.event_loop import handle_signals
 from tessera.daemon.handler import RequestHandler
 from tessera.daemon.listener import Listener
 from tessera.daemon.memory import keep_large_blocks_returnable
@@ -84,22 +84,6 @@ class ListenerConfig(Protocol):
     def limits(self) -> Limits: ...
     @property
     def connections(self) -> ConnectionSettings: ...
-
-
-def install_event_loop_policy() -> None:
-    """Use uvloop when it is installed: same semantics, faster I/O."""
-    try:
-        import uvloop
-    except ImportError:
-        return
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-
-
-def run(main: Coroutine[Any, Any, None], *, fast_loop: bool = True) -> None:
-    """Run a daemon's main coroutine, on uvloop when `fast_loop` and it is installed."""
-    if fast_loop:
-        install_event_loop_policy()
-    asyncio.run(main)
 
 
 async def serve(
@@ -170,19 +154,6 @@ async def serve(
         for signum in signals:
             loop.remove_signal_handler(signum)
     log.info("stopped")
-
-
-def handle_signals(
-    loop: asyncio.AbstractEventLoop, stop: asyncio.Event, reload: asyncio.Event | None
-) -> list[signal.Signals]:
-    """Handlers that only set a flag; the signals handled, to remove at the end."""
-    signals = [signal.SIGTERM, signal.SIGINT]
-    for signum in signals:
-        loop.add_signal_handler(signum, stop.set)
-    if reload is not None:
-        signals.append(signal.SIGHUP)
-        loop.add_signal_handler(signal.SIGHUP, reload.set)
-    return signals
 
 
 async def _reloads(

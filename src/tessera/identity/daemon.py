@@ -7,7 +7,7 @@ import os
 
 from tessera._extras import require_extra
 from tessera.config import ConfigError
-from tessera.daemon import runner
+from tessera.daemon import event_loop, runner
 from tessera.daemon.link import Link
 from tessera.daemon.metrics import DaemonMetrics, watch_trusted_side
 from tessera.daemon.private_state import ensure_private_directory
@@ -28,7 +28,7 @@ def run_identity(config: IdentityConfig) -> None:
     ensure_private_directory(
         config.state_dir, "state directory", group_may_read=config.socket_group is not None
     )
-    runner.run(serve(config))
+    event_loop.run(serve(config))
 
 
 async def serve(config: IdentityConfig) -> None:

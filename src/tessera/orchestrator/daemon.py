@@ -7,7 +7,7 @@ import os
 
 from tessera.config import ConfigError
 from tessera.containers.watcher import ContainerWatcher
-from tessera.daemon import runner
+from tessera.daemon import event_loop, runner
 from tessera.daemon.link import Link
 from tessera.daemon.metrics import DaemonMetrics, watch_trusted_side
 from tessera.daemon.private_state import check_private_file_at, ensure_private_directory
@@ -28,7 +28,7 @@ def run_orchestrator(config: OrchestratorConfig) -> None:
     check_private_file_at(config.state_file, "orchestrator state file")
     check_private_file_at(config.containers_state_file, "orchestrator containers file")
     # uvloop cannot start processes as another user: the standard loop can.
-    runner.run(serve(config), fast_loop=not any(app.user for app in config.apps))
+    event_loop.run(serve(config), fast_loop=not any(app.user for app in config.apps))
 
 
 async def serve(config: OrchestratorConfig) -> None:

@@ -421,3 +421,41 @@ def _providers(root: Table) -> tuple[ProviderConfig, ...]:
                 raise entry.error(str(error)) from None
         providers.append(ProviderConfig(kind, provider_id, name, settings))
     return tuple(providers)
+
+
+# Settings a running service cannot take up: what it listens on, where its state is, what is
+# already open (key store, audit log, metrics endpoint, trust policy) and what existing providers
+# were built with. A reload keeps their old values and says so.
+RESTART_ONLY = (
+    "state_dir",
+    "socket_path",
+    "socket_group",
+    "database_path",
+    "allow_root",
+    "log_format",  # the handler is set up once, at start
+    "allow_deprecated",
+    "buffer_size_limit",
+    "parsec_compatible",
+    "audit",
+    "metrics",
+    "workers",
+)
+
+
+def running_config(old: ServiceConfig, new: ServiceConfig) -> tuple[ServiceConfig, list[str]]:
+    """`new` with what cannot change live kept from `old`; also the names of those changed."""
+    kept_back = [name for name in RESTART_ONLY if getattr(old, name) != getattr(new, name)]
+    config = replace(new, **{name: getattr(old, name) for name in RESTART_ONLY})
+    if (old.trust.uid, old.trust.exe) != (new.trust.uid, new.trust.exe):
+        kept_back.append("trust.identity_uid/identity_exe")  # the trust store's policy
+        config = replace(config, trust=replace(new.trust, uid=old.trust.uid, exe=old.trust.exe))
+    # A provider whose table changed would need a second instance of itself (two sessions on
+    # one token, two users of one TPM): it keeps running as it is until a restart.
+    old_entries = {entry.provider_id: entry for entry in old.providers}
+    entries = []
+    for entry in config.providers:
+        previous = old_entries.get(entry.provider_id)
+        if previous is not None and previous != entry:
+            kept_back.append(f"provider {entry.provider_id}")
+        entries.append(previous if previous is not None else entry)
+    return replace(config, providers=tuple(entries)), kept_back

@@ -2,7 +2,8 @@
 
 One process serves the socket, or a master supervises several worker processes that accept on
 it (service/workers.py: how many, and why); each worker serves exactly as the single process
-does (service/worker.py).
+does (service/worker.py). The master never builds the request path: what it needs is imported
+here, the rest only where a process serves.
 """
 
 from __future__ import annotations
@@ -11,19 +12,24 @@ import asyncio
 import os
 import socket
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from tessera.daemon import runner
-from tessera.daemon.metrics import DaemonMetrics
-from tessera.service.builder import Assembly, build
+from tessera.daemon import event_loop
 from tessera.service.config import ConfigError, ServiceConfig
-from tessera.service.reload import LiveRequestPath, Reloader
 from tessera.service.state_check import prepare_state
 from tessera.service.workers import reset_live_directory, run_master, worker_count
+
+if TYPE_CHECKING:
+    from tessera.daemon import runner
+    from tessera.daemon.metrics import DaemonMetrics
+    from tessera.service.builder import Assembly
 
 
 def listener_settings(config: ServiceConfig) -> runner.ListenerSettings:
     """The front-end settings of the service."""
-    return runner.ListenerSettings.configured(
+    from tessera.daemon.runner import ListenerSettings
+
+    return ListenerSettings.configured(
         config, slow_requests_per_tenant=config.quotas.max_concurrent
     )
 
@@ -37,11 +43,13 @@ def run_service(config: ServiceConfig, reload: Callable[[], ServiceConfig] | Non
     workers = worker_count(config)
     reset_live_directory(config)
     if workers > 1:
-        runner.run(run_master(config, reload, workers))
+        event_loop.run(run_master(config, reload, workers))
         return
+    from tessera.service.builder import build
+
     assembly = build(config)
     try:
-        runner.run(serve(assembly, reload, metrics=service_metrics(assembly)))
+        event_loop.run(serve(assembly, reload, metrics=service_metrics(assembly)))
     finally:
         assembly.close()
 
@@ -59,6 +67,9 @@ async def serve(
 ) -> None:
     """Serve one assembled service until a termination signal (or `stop`), reloading with
     `reload`; a worker passes the socket its master bound as `listening`."""
+    from tessera.daemon import runner
+    from tessera.service.reload import LiveRequestPath, Reloader
+
     path = LiveRequestPath(assembly.dispatcher)
     hook: runner.ReloadHook | None = None
     if reload is not None:
@@ -86,6 +97,8 @@ def service_metrics(assembly: Assembly, *, publish: bool = False) -> DaemonMetri
     worker's are published for its master to serve."""
     if assembly.config.metrics is None:
         return None
+    from tessera.daemon.metrics import DaemonMetrics
+
     metrics = DaemonMetrics("service", assembly.config.metrics, publish=publish)
     keystore = assembly.keystore
 

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from tessera.service.authenticators import Authenticator, PeerCredentials
 from tessera.service.builder import (
@@ -24,7 +24,12 @@ from tessera.service.builder import (
     build_dispatcher,
     build_providers,
 )
-from tessera.service.config import AUTHENTICATOR_NAMES, ConfigError, ServiceConfig
+from tessera.service.config import (
+    AUTHENTICATOR_NAMES,
+    ConfigError,
+    ServiceConfig,
+    running_config,
+)
 from tessera.service.dispatch import Admitted, Dispatcher
 from tessera.service.providers.base import Provider
 from tessera.service.quotas import Quotas
@@ -32,24 +37,6 @@ from tessera.wire.framing import Frame, FramingError
 from tessera.wire.opcodes import AuthType
 
 log = logging.getLogger(__name__)
-
-# Settings a running service cannot take up: what it listens on, where its state is, what is
-# already open (key store, audit log, metrics endpoint, trust policy) and what existing providers
-# were built with. A reload keeps their old values and says so.
-RESTART_ONLY = (
-    "state_dir",
-    "socket_path",
-    "socket_group",
-    "database_path",
-    "allow_root",
-    "log_format",  # the handler is set up once, at start
-    "allow_deprecated",
-    "buffer_size_limit",
-    "parsec_compatible",
-    "audit",
-    "metrics",
-    "workers",
-)
 
 _NAMES = {auth_type: name for name, auth_type in AUTHENTICATOR_NAMES.items()}  # as in the file
 _DRAIN_POLL = 0.05  # seconds between checks that old request paths have finished
@@ -170,25 +157,6 @@ class Plan:
         """Close what was built for a plan that will not be used."""
         for provider in self.added:
             provider.close()
-
-
-def running_config(old: ServiceConfig, new: ServiceConfig) -> tuple[ServiceConfig, list[str]]:
-    """`new` with what cannot change live kept from `old`; also the names of those changed."""
-    kept_back = [name for name in RESTART_ONLY if getattr(old, name) != getattr(new, name)]
-    config = replace(new, **{name: getattr(old, name) for name in RESTART_ONLY})
-    if (old.trust.uid, old.trust.exe) != (new.trust.uid, new.trust.exe):
-        kept_back.append("trust.identity_uid/identity_exe")  # the trust store's policy
-        config = replace(config, trust=replace(new.trust, uid=old.trust.uid, exe=old.trust.exe))
-    # A provider whose table changed would need a second instance of itself (two sessions on
-    # one token, two users of one TPM): it keeps running as it is until a restart.
-    old_entries = {entry.provider_id: entry for entry in old.providers}
-    entries = []
-    for entry in config.providers:
-        previous = old_entries.get(entry.provider_id)
-        if previous is not None and previous != entry:
-            kept_back.append(f"provider {entry.provider_id}")
-        entries.append(previous if previous is not None else entry)
-    return replace(config, providers=tuple(entries)), kept_back
 
 
 def prepare(assembly: Assembly, new: ServiceConfig) -> Plan:

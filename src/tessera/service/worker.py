@@ -18,7 +18,7 @@ import socket
 import sys
 
 from tessera.config import ConfigError
-from tessera.daemon import runner
+from tessera.daemon import event_loop
 from tessera.daemon.log_output import configure_logging
 from tessera.daemon.metrics import DaemonMetrics
 from tessera.service.builder import Assembly, build
@@ -53,7 +53,7 @@ def main() -> int:
         _tell(f"{ERROR} {error}")
         return EXIT_CANNOT_START
     try:
-        runner.run(_serve_orders(assembly, order, listening))
+        event_loop.run(_serve_orders(assembly, order, listening))
     finally:
         assembly.close()
     return 0

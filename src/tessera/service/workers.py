@@ -33,10 +33,9 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from prometheus_client.multiprocess import mark_process_dead
-
-from tessera.daemon import runner, systemd
+from tessera.daemon import event_loop, systemd
 from tessera.daemon.lifecycle import (
     Supervised,
     die_with_parent,
@@ -44,11 +43,9 @@ from tessera.daemon.lifecycle import (
     terminate,
     wait_exit,
 )
-from tessera.daemon.metrics import DaemonMetrics
 from tessera.daemon.private_state import ensure_private_directory
 from tessera.daemon.socket_file import bind_socket, unlink_socket
-from tessera.service.config import ConfigError, ServiceConfig
-from tessera.service.reload import running_config
+from tessera.service.config import ConfigError, ServiceConfig, running_config
 from tessera.service.worker_orders import (
     ERROR,
     PUBLISHED,
@@ -59,6 +56,9 @@ from tessera.service.worker_orders import (
     Start,
     encode,
 )
+
+if TYPE_CHECKING:
+    from tessera.daemon.metrics import DaemonMetrics
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +168,8 @@ class Master:
     async def exited(self, child: Worker) -> None:
         child.ready.clear()
         if self.metrics_directory is not None and child.incarnation is not None:
+            from prometheus_client.multiprocess import mark_process_dead
+
             # Its live gauges (connections open) go; what it counted stays in the sums.
             mark_process_dead(child.incarnation.pid, os.fspath(self.metrics_directory))  # type: ignore[no-untyped-call]
         if self._started and not self._stopping:
@@ -272,7 +274,7 @@ async def run_master(
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
     wanted = asyncio.Event()
-    signals = runner.handle_signals(loop, stop, wanted if reload is not None else None)
+    signals = event_loop.handle_signals(loop, stop, wanted if reload is not None else None)
     listening, owned = _listening_socket(config)
     inode = owned.lstat().st_ino if owned is not None else 0
     master = Master(config, listening, count)
@@ -312,6 +314,8 @@ def _master_metrics(master: Master) -> DaemonMetrics | None:
     directory = master.metrics_directory
     if config is None or directory is None:
         return None
+    from tessera.daemon.metrics import DaemonMetrics  # the front end's: loaded only when asked
+
     ensure_private_directory(directory, "metrics directory")
     metrics = DaemonMetrics("service", config, collect_from=directory)
     metrics.gauge(

@@ -1,5 +1,5 @@
-"""Crypto providers: one folder each, all implementing `tessera.service.providers.base.Provider`."""
+"""Crypto providers: one folder each, all implementing `tessera.service.providers.base.Provider`.
 
-from tessera.service.providers.base import Provider, ProviderInfo, RequestContext
-
-__all__ = ["Provider", "ProviderInfo", "RequestContext"]
+Nothing is imported here: the configuration reads the providers' settings modules
+(`pkcs11/config.py`, `tpm/config.py`) without loading the providers themselves.
+"""
