@@ -32,6 +32,22 @@ def test_side_by_side_comparison_completes() -> None:
     report = measure(seconds=0.2, keys=40)
     tessera_runs = [run for run in report.runs if run.scenario.startswith("tessera ")]
     assert len(tessera_runs) == 7
+    assert [run.scenario for run in report.runs if run.scenario.startswith("tessera-1-")] == [
+        "tessera-1-worker sign 4c/conn"
+    ]
     assert all(run.operations > 0 and run.failures == 0 for run in report.runs)
     assert report.figures["tessera keys"] == 40
-    assert len(goals(report)) == 9
+    assert report.figures["tessera workers"] == 1
+    assert len(goals(report)) == 10
+
+
+def test_both_accept_models_serve() -> None:
+    from pathlib import Path
+    from tempfile import TemporaryDirectory
+
+    from benchmarks.accept_models import handover, shared_accept
+
+    with TemporaryDirectory(dir="/tmp") as base:
+        for model in (shared_accept, handover):
+            measured = model(Path(base), 2, 0.3, 2)
+            assert measured.per_second > 0 and measured.failures == 0
