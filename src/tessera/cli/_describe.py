@@ -6,11 +6,12 @@ and plain words ("ECC key pair (secp256r1)"), never Rust's debug notation.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tessera.cli._psa_names import algorithm_json, algorithm_words, key_type_json, key_type_words
 from tessera.wire.opcodes import AuthType, Opcode
-from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes
+
+if TYPE_CHECKING:  # protobuf loads for keys only (list-providers and list-opcodes need none)
+    from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes
 
 # Parsec's names for the authenticator types (wire values are fixed).
 _AUTHENTICATORS = {
@@ -42,6 +43,8 @@ def usage_flags(attributes: KeyAttributes) -> list[str]:
 
 def key_summary(name: str, provider: int, attributes: KeyAttributes) -> dict[str, Any]:
     """A key as the JSON output describes it (types and algorithms as `_psa_names` JSON)."""
+    from tessera.cli._psa_names import algorithm_json, key_type_json
+
     return {
         "name": name,
         "provider": provider,
@@ -55,6 +58,8 @@ def key_summary(name: str, provider: int, attributes: KeyAttributes) -> dict[str
 def key_line(summary: dict[str, Any]) -> str:
     """A key as list-keys prints it, e.g. `* signing (provider 1): ECC key pair (secp256r1),
     256 bits; permitted algorithm: ECDSA with SHA-256; usage: sign_hash, verify_hash`."""
+    from tessera.cli._psa_names import algorithm_words, key_type_words
+
     usage = ", ".join(summary["usage"]) or "none"
     return (
         f"* {summary['name']} (provider {summary['provider']}): "
