@@ -96,3 +96,13 @@ def test_help_imports_no_command_module() -> None:
     commands = sorted(m for m in modules if m.startswith("tessera.cli.") and m.endswith("_cmd"))
     assert commands == []
     assert "tessera.client._operations" not in modules
+
+
+def test_sign_loads_no_cryptography() -> None:
+    """(DER signatures are encoded here; hashes load only for a message signed as a digest.)"""
+    modules = loaded_after(
+        "from tessera.cli.main import main\n"
+        "main(['--endpoint', '/nonexistent/s', 'sign', '-k', 'k', 'hello'])"
+    )
+    assert "tessera.cli.crypto_cmd" in modules
+    assert offending(modules, ("cryptography", "hashlib")) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import random
 import subprocess
 import sys
 from collections.abc import Callable
@@ -186,3 +187,15 @@ def test_the_client_path_loads_cryptography_only_for_a_bad_signature() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
     )
     assert json.loads(done.stdout) == [False, False, True]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_der_ecdsa_signatures_are_cryptographys(seed: int) -> None:
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    from tessera.client import _der
+
+    rng = random.Random(seed)
+    for bits in (1, 7, 8, 255, 256, 384, 521):
+        r, s = rng.getrandbits(bits), rng.getrandbits(bits)
+        assert _der.sequence(_der.integer(r), _der.integer(s)) == encode_dss_signature(r, s)
