@@ -12,7 +12,7 @@ import their own operation's protobuf module: a program pays for the opcodes it 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import FrozenInstanceError, dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tessera.client import _messages
@@ -53,13 +53,74 @@ class AuthenticatorInfo:
     version: tuple[int, int, int]
 
 
-@dataclass(frozen=True, slots=True)
 class KeyInfo:
-    """One of the caller's keys as ListKeys describes it."""
+    """One of the caller's keys as ListKeys describes it.
 
+    `attributes` is read with protobuf on first use; `encoded_attributes` is what the service
+    sent (the `tessera` command describes keys from it, without loading protobuf).
+    """
+
+    __slots__ = ("_attributes", "_encoded", "name", "provider_id")
     provider_id: int
     name: str
-    attributes: KeyAttributes
+    _attributes: KeyAttributes | None
+    _encoded: bytes | None
+
+    def __init__(
+        self,
+        provider_id: int,
+        name: str,
+        attributes: KeyAttributes | None = None,
+        *,
+        encoded_attributes: bytes | None = None,
+    ) -> None:
+        if (attributes is None) == (encoded_attributes is None):
+            raise TypeError("KeyInfo takes attributes or encoded_attributes")
+        set_slot = object.__setattr__  # frozen, as the dataclass it replaces
+        set_slot(self, "provider_id", provider_id)
+        set_slot(self, "name", name)
+        set_slot(self, "_attributes", attributes)
+        set_slot(self, "_encoded", encoded_attributes)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    @property
+    def attributes(self) -> KeyAttributes:
+        """The key's PSA attributes."""
+        if self._attributes is None:
+            from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes
+
+            assert self._encoded is not None
+            object.__setattr__(self, "_attributes", KeyAttributes.FromString(self._encoded))
+            assert self._attributes is not None
+        return self._attributes
+
+    @property
+    def encoded_attributes(self) -> bytes:
+        """The attributes' protobuf encoding."""
+        if self._encoded is None:
+            assert self._attributes is not None
+            object.__setattr__(self, "_encoded", self._attributes.SerializeToString())
+            assert self._encoded is not None
+        return self._encoded
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, KeyInfo):
+            return NotImplemented
+        return (self.provider_id, self.name, self.attributes) == (
+            other.provider_id,
+            other.name,
+            other.attributes,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # as the dataclass it replaces (its attributes are mutable)
+
+    def __repr__(self) -> str:
+        return (
+            f"KeyInfo(provider_id={self.provider_id!r}, name={self.name!r}, "
+            f"attributes={self.attributes!r})"
+        )
 
 
 def _nothing(_: object) -> None:
@@ -136,14 +197,15 @@ def list_authenticators() -> Call[list[AuthenticatorInfo]]:
 
 
 def list_keys() -> Call[list[KeyInfo]]:
-    """ListKeys: the caller's keys in every provider."""
-    from tessera.wire.proto import list_keys_pb2
+    """ListKeys: the caller's keys in every provider (their attributes read when asked for)."""
 
-    def parse(result: Message) -> list[KeyInfo]:
-        assert isinstance(result, list_keys_pb2.Result)
-        return [KeyInfo(k.provider_id, k.name, k.attributes) for k in result.keys]
+    def parse(result: dict[str, Any]) -> list[KeyInfo]:
+        return [
+            KeyInfo(k["provider_id"], k["name"], encoded_attributes=k["attributes"] or b"")
+            for k in result["keys"]
+        ]
 
-    return Call(Opcode.LIST_KEYS, list_keys_pb2.Operation(), parse)
+    return Call(Opcode.LIST_KEYS, _NO_FIELDS, parse, result=_messages.LIST_KEYS_RESULT)
 
 
 def list_clients() -> Call[list[str]]:

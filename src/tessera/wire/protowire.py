@@ -31,6 +31,7 @@ BOOL = "bool"
 STRING = "string"
 BYTES = "bytes"
 MESSAGE = "message"
+EMBEDDED = "embedded"  # a message kept as its bytes (checked with its schema), for protobuf
 
 _VARINT_KINDS = frozenset({UINT32, UINT64, INT32, ENUM, BOOL})
 _DEFAULTS: dict[str, Any] = {
@@ -50,10 +51,20 @@ class WireDecodeError(ValueError):
     """Bytes that are not a valid encoding of the message."""
 
 
+class Enum:
+    """An enum type's value names by number, as the .proto declares them."""
+
+    __slots__ = ("name", "names")
+
+    def __init__(self, name: str, names: Mapping[int, str]) -> None:
+        self.name = name
+        self.names = dict(names)
+
+
 class Field:
     """One field of a schema: number, name, kind, and for messages their schema."""
 
-    __slots__ = ("kind", "name", "number", "presence", "repeated", "schema")
+    __slots__ = ("enum", "kind", "name", "number", "presence", "repeated", "schema")
 
     def __init__(
         self,
@@ -64,16 +75,20 @@ class Field:
         *,
         repeated: bool = False,
         presence: bool = False,
+        enum: Enum | None = None,
     ) -> None:
-        if (kind == MESSAGE) != (schema is not None):
+        if (kind in (MESSAGE, EMBEDDED)) != (schema is not None):
             raise ValueError(f"field {name}: a schema is given for message fields only")
+        if enum is not None and kind != ENUM:
+            raise ValueError(f"field {name}: value names are given for enum fields only")
         self.number = number
         self.name = name
         self.kind = kind
         self.schema = schema
         self.repeated = repeated
         # Messages always have presence; scalars only as oneof members (or `optional`).
-        self.presence = presence or (kind == MESSAGE and not repeated)
+        self.presence = presence or (kind in (MESSAGE, EMBEDDED) and not repeated)
+        self.enum = enum
 
 
 class Schema:
@@ -126,8 +141,10 @@ def _scalar(kind: str, value: Any) -> bytes:
 
 
 def _message_bytes(field: Field, value: Any) -> bytes:
-    """An embedded message: a mapping encoded with the field's schema, or an object that
-    serializes itself (a protobuf message a caller built)."""
+    """An embedded message: a mapping encoded with the field's schema, its bytes, or an object
+    that serializes itself (a protobuf message a caller built)."""
+    if isinstance(value, bytes):  # EMBEDDED
+        return value
     if isinstance(value, Mapping):
         assert field.schema is not None
         return encode(field.schema, value)
@@ -152,7 +169,7 @@ def _encode_field(field: Field, value: Any) -> bytes:
     if value is None:
         return b""
     length_tag = _varint(field.number << 3 | _LENGTH)
-    if field.kind == MESSAGE:
+    if field.kind in (MESSAGE, EMBEDDED):
         items = value if field.repeated else [value]
         encoded = (_message_bytes(field, item) for item in items)
         return b"".join(length_tag + _varint(len(data)) + data for data in encoded)
@@ -298,7 +315,15 @@ class _Message:
             assert field.schema is not None
             item = decode(field.schema, value, _depth=self.depth + 1)
             self.values.setdefault(name, []).append(item)
-        elif field.kind == MESSAGE:
+        elif field.kind == EMBEDDED and field.repeated:
+            assert field.schema is not None
+            decode(field.schema, value, _depth=self.depth + 1)  # refused as protobuf would
+            self.values.setdefault(name, []).append(value)
+        elif field.kind in (MESSAGE, EMBEDDED):
+            assert field.schema is not None
+            # Read now, as protobuf reads it (a damaged one is refused even if a later field
+            # replaces it); merged with later occurrences in `result`.
+            decode(field.schema, value, _depth=self.depth + 1)
             self.embedded.setdefault(name, []).append(value)
             self.values[name] = None  # decoded once every occurrence is known (`result`)
         elif field.repeated:
@@ -314,10 +339,14 @@ class _Message:
 
     def result(self) -> dict[str, Any]:
         for name, parts in self.embedded.items():
-            schema = self.schema.by_name[name].schema
-            assert schema is not None
             # Protobuf merges the occurrences of a message field: as decoding them joined.
-            self.values[name] = decode(schema, b"".join(parts), _depth=self.depth + 1)
+            field = self.schema.by_name[name]
+            assert field.schema is not None
+            joined = b"".join(parts)
+            if field.kind == EMBEDDED:
+                self.values[name] = joined
+            else:
+                self.values[name] = decode(field.schema, joined, _depth=self.depth + 1)
         out: dict[str, Any] = {}
         for field in self.schema.fields:
             if field.name in self.values:
@@ -340,6 +369,16 @@ def decode(schema: Schema, data: bytes, *, _depth: int = 0) -> dict[str, Any]:
         if field is not None and _accepts(field, wire):
             message.read(field, wire, value)
     return message.result()
+
+
+def enum_name(field: Field, value: int) -> str:
+    """The name of an enum field's value, as protobuf's `Name()` gives it (ValueError for a
+    value the .proto does not name)."""
+    assert field.enum is not None
+    name = field.enum.names.get(value)
+    if name is None:
+        raise ValueError(f"Enum {field.enum.name} has no name defined for value {value!r}")
+    return name
 
 
 def which(schema: Schema, values: Mapping[str, Any], oneof: str) -> str | None:

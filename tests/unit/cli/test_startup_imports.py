@@ -72,6 +72,8 @@ PROTOBUF_FREE = [
     ["list-authenticators"],
     ["list-opcodes"],
     ["list-clients"],
+    ["list-keys"],
+    ["--json", "list-keys"],
     ["delete-client", "-c", "someone"],
 ]
 # protobuf's abstract Message class (the operation registry's annotations) is not its runtime.

@@ -29,6 +29,7 @@ from tessera.wire.proto import (
     fetch_token_pb2,
     list_authenticators_pb2,
     list_clients_pb2,
+    list_keys_pb2,
     list_opcodes_pb2,
     list_providers_pb2,
     ping_pb2,
@@ -199,3 +200,38 @@ def test_der_ecdsa_signatures_are_cryptographys(seed: int) -> None:
     for bits in (1, 7, 8, 255, 256, 384, 521):
         r, s = rng.getrandbits(bits), rng.getrandbits(bits)
         assert _der.sequence(_der.integer(r), _der.integer(s)) == encode_dss_signature(r, s)
+
+
+def test_listed_keys_read_their_attributes_when_asked() -> None:
+    attributes = tessera.ECDSA_P256.attributes()
+    listed = list_keys_pb2.Result(
+        keys=[list_keys_pb2.KeyInfo(provider_id=1, name="k", attributes=attributes)]
+    )
+    call = _calls.list_keys()
+    assert call.body.SerializeToString() == list_keys_pb2.Operation().SerializeToString()
+    (info,) = _answer(call, listed)
+    assert (info.provider_id, info.name) == (1, "k")
+    assert info.encoded_attributes == attributes.SerializeToString()
+    assert info.attributes == attributes
+    assert info == tessera.KeyInfo(1, "k", attributes)
+    assert info != tessera.KeyInfo(2, "k", attributes)
+    assert "provider_id=1, name='k'" in repr(info)
+    with pytest.raises(AttributeError):
+        info.name = "other"
+    with pytest.raises(TypeError):
+        hash(info)
+
+
+def test_a_listed_key_without_attributes_has_the_default_ones() -> None:
+    listed = list_keys_pb2.Result(keys=[list_keys_pb2.KeyInfo(provider_id=1, name="k")])
+    (info,) = _answer(_calls.list_keys(), listed)
+    assert info.attributes == list_keys_pb2.KeyInfo().attributes
+
+
+def test_damaged_attributes_make_the_listing_undecodable() -> None:
+    # (protobuf refuses the whole answer: so does the listing, before anyone reads them)
+    body = list_keys_pb2.Result(keys=[list_keys_pb2.KeyInfo(name="k")]).SerializeToString()
+    damaged = body + bytes.fromhex("0a041a02ffff")  # a KeyInfo whose attributes are damaged
+    frame = Frame(Header(opcode=int(Opcode.LIST_KEYS)), damaged)
+    with pytest.raises(tessera.ProtocolError):
+        decode_reply(_calls.list_keys(), frame)
