@@ -177,7 +177,7 @@ def measure_tessera(report: Report, base: Path, keys: int) -> None:
             "tessera",
             drive("sign 4c/conn jwt", path, sign_request(jwt), clients=4, seconds=report.seconds),
         )
-        measure_cli(report, path)
+        measure_cli(report, path, rounds=max(3, round(report.seconds * 4)))
         filled = fill_key_store(path, direct, keys)
         report.add(
             "tessera",
@@ -190,7 +190,7 @@ def measure_tessera(report: Report, base: Path, keys: int) -> None:
         stop_service(service)
 
 
-def measure_cli(report: Report, path: Path, rounds: int = 10) -> None:
+def measure_cli(report: Report, path: Path, rounds: int) -> None:
     """The `tessera` command against this run's service: `ping`, `list-keys` and `sign` as a
     script runs them (a fresh process each), beside `python -c pass` (benchmarks/cli_startup.py).
     """

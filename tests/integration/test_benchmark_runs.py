@@ -34,4 +34,11 @@ def test_side_by_side_comparison_completes() -> None:
     assert len(tessera_runs) == 7
     assert all(run.operations > 0 and run.failures == 0 for run in report.runs)
     assert report.figures["tessera keys"] == 40
-    assert len(goals(report)) == 9
+    assert len(goals(report)) == 12  # the service's 9, and the CLI's for ping, list-keys, sign
+    cli = {name for name in report.figures if name.startswith("cli ")}
+    assert cli == {
+        "cli python -c pass ms",
+        "cli tessera ping ms",
+        "cli tessera list-keys ms",
+        "cli tessera sign ms",
+    }
