@@ -46,13 +46,20 @@ class Result:
 TESSERA = [sys.executable, "-c", ENTRY]
 
 
-def _commands(compare: Path | None) -> dict[str, tuple[list[str], Path]]:
+# The commands timed: start-up alone, the simplest call, a listing, and a signature (what a
+# script signing in a loop pays per signature).
+COMMANDS = (["--help"], ["ping"], ["list-keys"], ["sign", "-k", "bench-a", "hello"])
+
+
+def _commands(
+    compare: Path | None, words: tuple[list[str], ...] = COMMANDS
+) -> dict[str, tuple[list[str], Path]]:
     """name -> (command line, the source tree it imports Tessera from)."""
     commands = {"python -c pass": ([sys.executable, "-c", "pass"], SRC)}
     trees = [("", SRC)] + ([(f" ({compare.parent.name or compare})", compare)] if compare else [])
     for suffix, tree in trees:
-        for words in (["--help"], ["ping"], ["list-keys"]):
-            commands[f"tessera {words[0]}{suffix}"] = ([*TESSERA, *words], tree)
+        for command in words:
+            commands[f"tessera {command[0]}{suffix}"] = ([*TESSERA, *command], tree)
     return commands
 
 
@@ -79,27 +86,39 @@ PYTHONPATH = os.environ.get("PYTHONPATH")
 def measure(rounds: int, compare: Path | None = None) -> list[Result]:
     """Interleaved runs of every command against a service started here."""
     with tempfile.TemporaryDirectory(prefix="tessera-cli-bench-") as tmp:
-        state = Path(tmp)
-        service = start_service(state / "service")
+        service = start_service(Path(tmp) / "service")
         try:
-            env = dict(os.environ)
-            env["PARSEC_SERVICE_ENDPOINT"] = f"unix:{service.socket_path}"
-            env["TESSERA_STATE_DIR"] = str(state / "client")  # no identity provider nearby
-            # Compiled once, as an installed package is: the first (warm-up) run writes the
-            # bytecode, under the temporary directory, whatever this shell says about it.
-            env.pop("PYTHONDONTWRITEBYTECODE", None)
-            env["PYTHONPYCACHEPREFIX"] = str(state / "pycache")
-            commands = _commands(compare)
-            for name in ("bench-a", "bench-b"):  # something to list
-                _time([*TESSERA, "create-ecc-key", "-k", name], env, SRC)
-            times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
-            for command, tree in commands.values():  # warm the page cache and .pyc files
-                _time(command, env, tree)
-            for _ in range(rounds):
-                for name, (command, tree) in commands.items():
-                    times[name].append(_time(command, env, tree))
+            return time_commands(service.socket_path, rounds, compare)
         finally:
             stop_service(service)
+
+
+def time_commands(
+    socket_path: Path,
+    rounds: int,
+    compare: Path | None = None,
+    words: tuple[list[str], ...] = COMMANDS,
+) -> list[Result]:
+    """Interleaved runs of every command against the service at `socket_path` (it must take
+    direct authentication; the keys the commands use are made first)."""
+    with tempfile.TemporaryDirectory(prefix="tessera-cli-bench-") as tmp:
+        state = Path(tmp)
+        env = dict(os.environ)
+        env["PARSEC_SERVICE_ENDPOINT"] = f"unix:{socket_path}"
+        env["TESSERA_STATE_DIR"] = str(state / "client")  # no identity provider nearby
+        # Compiled once, as an installed package is: the first (warm-up) run writes the
+        # bytecode, under the temporary directory, whatever this shell says about it.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(state / "pycache")
+        commands = _commands(compare, words)
+        for name in ("bench-a", "bench-b"):  # something to list, and to sign with
+            _ensure_key(name, env)
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+        for command, tree in commands.values():  # warm the page cache and .pyc files
+            _time(command, env, tree)
+        for _ in range(rounds):
+            for name, (command, tree) in commands.items():
+                times[name].append(_time(command, env, tree))
     results = []
     for name, runs in times.items():
         wall = [w * 1000 for w, _ in runs]
@@ -109,6 +128,23 @@ def measure(rounds: int, compare: Path | None = None) -> list[Result]:
     for result in results:
         result.ratio = result.median_ms / floor
     return results
+
+
+def _ensure_key(name: str, env: dict[str, str]) -> None:
+    """Create an ECC key `name` unless the service has it already."""
+    created = subprocess.run(
+        [*TESSERA, "create-ecc-key", "-k", name],
+        env=env | {"PYTHONPATH": os.pathsep.join([str(SRC), *filter(None, [PYTHONPATH])])},
+        capture_output=True,
+        check=False,
+    )
+    if created.returncode not in (0, 6):  # 6: it exists (a service measured before)
+        raise RuntimeError(f"create-ecc-key {name} failed: {created.stderr.decode()}")
+
+
+def goal(result: Result) -> tuple[bool, bool]:
+    """(within 4x `python -c pass`, within 50 ms) for one command's median."""
+    return result.ratio <= GOAL_RATIO, result.median_ms <= GOAL_MS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,13 +164,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"{'command':28} {'median ms':>10} {'min ms':>8} {'cpu ms':>7} {'vs python':>10}  goal")
     for r in results:
-        goal = ""
+        verdict = ""
         if r.name.startswith("tessera"):
             # The ratio carries across machines; 50 ms is the same goal on the issue's machine.
-            goal = "met" if r.ratio <= GOAL_RATIO else f"MISSED (<= {GOAL_RATIO:.0f}x)"
-            goal += f", {'under' if r.median_ms <= GOAL_MS else 'over'} {GOAL_MS:.0f} ms"
+            ratio_met, time_met = goal(r)
+            verdict = "met" if ratio_met else f"MISSED (<= {GOAL_RATIO:.0f}x)"
+            verdict += f", {'under' if time_met else 'over'} {GOAL_MS:.0f} ms"
         times = f"{r.median_ms:10.1f} {r.min_ms:8.1f} {r.cpu_ms:7.1f}"
-        print(f"{r.name:28} {times} {r.ratio:9.2f}x  {goal}")
+        print(f"{r.name:28} {times} {r.ratio:9.2f}x  {verdict}")
     return 0
 
 

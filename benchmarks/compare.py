@@ -5,7 +5,9 @@ one connection per request unless said) drives Parsec 1.1.0's service with its d
 (10 ms) and with idle poll 0, then Tessera; the floor is the bare `cryptography` ECDSA P-256
 signature in one and in two processes. Then Tessera alone: keep-alive, the JWT authenticator
 against direct authentication, a key store of 100,000 keys against one of a few, the service's
-resident memory with those keys and 64 idle connections, and its CPU use while idle.
+resident memory with those keys and 64 idle connections, and its CPU use while idle. And the
+`tessera` command's wall time (ping, list-keys, sign against that service, a fresh process each,
+as a script calls it) against `python -c pass` in the same run (`measure_cli`).
 
 Usage: python -m benchmarks.compare [--seconds S] [--keys N] [--json]
 Parsec's runs are skipped, saying so, where ../shared/interop/ is absent.
@@ -187,6 +189,7 @@ def measure_tessera(report: Report, base: Path, keys: int) -> None:
             "tessera",
             drive("sign 4c/conn jwt", path, sign_request(jwt), clients=4, seconds=report.seconds),
         )
+        measure_cli(report, path, rounds=max(3, round(report.seconds * 4)))
         filled = fill_key_store(path, direct, keys)
         report.add(
             "tessera",
@@ -197,6 +200,39 @@ def measure_tessera(report: Report, base: Path, keys: int) -> None:
         report.figures["tessera keys"] = filled
     finally:
         stop_service(service)
+
+
+def measure_cli(report: Report, path: Path, rounds: int) -> None:
+    """The `tessera` command against this run's service: `ping`, `list-keys` and `sign` as a
+    script runs them (a fresh process each), beside `python -c pass` (benchmarks/cli_startup.py).
+    """
+    from benchmarks.cli_startup import COMMANDS, time_commands
+
+    words = tuple(command for command in COMMANDS if command[0] != "--help")
+    for result in time_commands(path, rounds, words=words):
+        report.figures[f"cli {result.name} ms"] = result.median_ms
+
+
+def cli_goals(report: Report) -> list[tuple[str, str, bool]]:
+    """Issue 14's CLI goal for each command timed: <= 50 ms and <= 4x `python -c pass`."""
+    from benchmarks.cli_startup import GOAL_MS, GOAL_RATIO
+
+    figures = report.figures
+    floor = figures.get("cli python -c pass ms", float("nan"))
+    rows = []
+    for name, value in figures.items():
+        if not name.startswith("cli tessera "):
+            continue
+        command = name.removeprefix("cli ").removesuffix(" ms")
+        ratio = value / floor
+        rows.append(
+            (
+                f"{command} <= {GOAL_MS:.0f} ms and <= {GOAL_RATIO:.0f}x python",
+                f"{value:.0f} ms, {ratio:.1f}x ({floor:.0f} ms)",
+                value <= GOAL_MS and ratio <= GOAL_RATIO,
+            )
+        )
+    return rows
 
 
 @contextlib.contextmanager
@@ -315,6 +351,7 @@ def goals(report: Report) -> list[tuple[str, str, bool]]:
             figures["tessera idle cpu"] < 0.01,
         ),
     ]
+    rows += cli_goals(report)
     return rows
 
 

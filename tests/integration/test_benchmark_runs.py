@@ -38,7 +38,14 @@ def test_side_by_side_comparison_completes() -> None:
     assert all(run.operations > 0 and run.failures == 0 for run in report.runs)
     assert report.figures["tessera keys"] == 40
     assert report.figures["tessera workers"] == 1
-    assert len(goals(report)) == 10
+    assert len(goals(report)) == 13  # the service's 10, and the CLI's for ping, list-keys, sign
+    cli = {name for name in report.figures if name.startswith("cli ")}
+    assert cli == {
+        "cli python -c pass ms",
+        "cli tessera ping ms",
+        "cli tessera list-keys ms",
+        "cli tessera sign ms",
+    }
 
 
 def test_both_accept_models_serve() -> None:

@@ -6,11 +6,12 @@ and plain words ("ECC key pair (secp256r1)"), never Rust's debug notation.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tessera.cli._psa_names import algorithm_json, algorithm_words, key_type_json, key_type_words
 from tessera.wire.opcodes import AuthType, Opcode
-from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes
+
+if TYPE_CHECKING:  # protobuf loads for keys only (list-providers and list-opcodes need none)
+    from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes
 
 # Parsec's names for the authenticator types (wire values are fixed).
 _AUTHENTICATORS = {
@@ -34,27 +35,49 @@ def camel(snake: str) -> str:
     return out
 
 
-def usage_flags(attributes: KeyAttributes) -> list[str]:
+def _attributes(attributes: KeyAttributes | bytes) -> dict[str, Any]:
+    """Attributes as `protowire` decodes them (from their encoding, as ListKeys sent it)."""
+    from tessera.client import _messages
+    from tessera.wire.protowire import decode
+
+    encoded = attributes if isinstance(attributes, bytes) else attributes.SerializeToString()
+    return decode(_messages.KEY_ATTRIBUTES, encoded)
+
+
+def usage_flags(attributes: KeyAttributes | bytes) -> list[str]:
     """The usage flags a key has, by their PSA names (export, sign_hash, ...)."""
-    flags = attributes.key_policy.key_usage_flags
-    return [field.name for field, value in flags.ListFields() if value]
+    return _usage(_attributes(attributes))
 
 
-def key_summary(name: str, provider: int, attributes: KeyAttributes) -> dict[str, Any]:
-    """A key as the JSON output describes it (types and algorithms as `_psa_names` JSON)."""
+def _usage(values: dict[str, Any]) -> list[str]:
+    from tessera.client import _messages
+
+    flags = (values["key_policy"] or {}).get("key_usage_flags") or {}
+    return [field.name for field in _messages.USAGE_FLAGS.fields if flags.get(field.name)]
+
+
+def key_summary(name: str, provider: int, attributes: KeyAttributes | bytes) -> dict[str, Any]:
+    """A key as the JSON output describes it (types and algorithms as `_psa_names` JSON);
+    `attributes` as protobuf, or their encoding (list-keys: no protobuf needed)."""
+    from tessera.cli._psa_names import algorithm_json, key_type_json
+
+    values = _attributes(attributes)
+    policy = values["key_policy"] or {}
     return {
         "name": name,
         "provider": provider,
-        "type": key_type_json(attributes.key_type),
-        "bits": attributes.key_bits,
-        "algorithm": algorithm_json(attributes.key_policy.key_algorithm),
-        "usage": usage_flags(attributes),
+        "type": key_type_json(values["key_type"] or {}),
+        "bits": values["key_bits"],
+        "algorithm": algorithm_json(policy.get("key_algorithm") or {}),
+        "usage": _usage(values),
     }
 
 
 def key_line(summary: dict[str, Any]) -> str:
     """A key as list-keys prints it, e.g. `* signing (provider 1): ECC key pair (secp256r1),
     256 bits; permitted algorithm: ECDSA with SHA-256; usage: sign_hash, verify_hash`."""
+    from tessera.cli._psa_names import algorithm_words, key_type_words
+
     usage = ", ".join(summary["usage"]) or "none"
     return (
         f"* {summary['name']} (provider {summary['provider']}): "

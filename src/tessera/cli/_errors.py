@@ -72,7 +72,6 @@ def _service_families() -> tuple[tuple[tuple[type[ServiceError], ...], ExitCode]
         AuthenticatorNotRegisteredError,
         DeprecatedPrimitiveError,
         DoesNotExistError,
-        InvalidSignatureError,
         NotAuthenticatedError,
         NotPermittedError,
         NotSupportedError,
@@ -104,8 +103,15 @@ def _service_families() -> tuple[tuple[tuple[type[ServiceError], ...], ExitCode]
             ),
             ExitCode.NOT_SUPPORTED,
         ),
-        ((InvalidSignatureError,), ExitCode.INVALID_SIGNATURE),
     )
+
+
+def _invalid_signature(error: BaseException) -> bool:
+    """An InvalidSignatureError (a class made on first use: none made, none raised)."""
+    from tessera.client import _errors
+
+    made = vars(_errors).get("InvalidSignatureError")
+    return made is not None and isinstance(error, made)
 
 
 def exit_code(error: BaseException) -> ExitCode:
@@ -115,6 +121,8 @@ def exit_code(error: BaseException) -> ExitCode:
     from tessera.client._errors import ProtocolError, ServiceError, TransportError, UsageError
 
     if isinstance(error, ServiceError):
+        if _invalid_signature(error):
+            return ExitCode.INVALID_SIGNATURE
         for classes, code in _service_families():
             if isinstance(error, classes):
                 return code

@@ -13,13 +13,14 @@ The text form is derived from the JSON one: "ECC key pair (secp256r1)", "ECDSA w
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from google.protobuf.descriptor import FieldDescriptor
-from google.protobuf.message import Message
+from tessera.client import _messages as m
+from tessera.wire.protowire import ENUM, Schema, decode, enum_name, which
 
-from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
-from tessera.wire.proto.psa_key_attributes_pb2 import KeyType
+if TYPE_CHECKING:
+    from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
+    from tessera.wire.proto.psa_key_attributes_pb2 import KeyType
 
 JsonObject = dict[str, Any]
 
@@ -103,41 +104,69 @@ _NAMED_CURVES = {
 
 def hash_name(value: int) -> str:
     """`sha256` for SHA_256, `sha3-256` for SHA3_256, `sha512-224` for SHA_512_224."""
-    name = Algorithm.Hash.Name(value) if value in Algorithm.Hash.values() else f"hash_{value}"
+    name = m.HASH.names.get(value, f"hash_{value}")
     return name.lower().replace("sha_", "sha", 1).replace("_", "-")
 
 
-def _enum_value(field: FieldDescriptor, value: int) -> str | int:
-    known = field.enum_type.values_by_number.get(value) if field.enum_type else None
-    return known.name.lower() if known is not None else value
+# The functions below read messages as `protowire` decodes them (dicts), so that `list-keys`
+# needs no protobuf; a protobuf message given is read through its encoding.
+Fields = dict[str, Any]
 
 
-def _chosen(message: Message) -> tuple[str | None, Any]:
-    variant = message.WhichOneof("variant")
-    return variant, (getattr(message, variant) if variant else None)
+def _fields(message: Fields | Any, schema: Schema) -> Fields:
+    if isinstance(message, dict):
+        return message
+    return decode(schema, message.SerializeToString())
+
+
+def _inner(values: Fields, name: str, schema: Schema) -> Fields:
+    """A message field's values; its defaults when absent (as protobuf reads an unset one)."""
+    inner = values.get(name)
+    if inner is not None:
+        assert isinstance(inner, dict)
+        return inner
+    field = schema.by_name[name]
+    assert field.schema is not None
+    return decode(field.schema, b"")
+
+
+def _chosen(values: Fields, schema: Schema) -> tuple[str | None, Any]:
+    variant = which(schema, values, "variant")
+    return variant, (values[variant] if variant else None)
+
+
+def _enum(values: Fields, name: str, schema: Schema) -> str:
+    """An enum field's value name in lower case (ValueError for a value without a name)."""
+    value = values.get(name)
+    return enum_name(schema.by_name[name], value or 0).lower()
 
 
 # JSON
 
 
-def key_type_json(key_type: KeyType) -> JsonObject | None:
+def key_type_json(key_type: KeyType | Fields) -> JsonObject | None:
     """`{"kind": ..., <the kind's parameters>}`; None for an unset type."""
-    kind, inner = _chosen(key_type)
+    values = _fields(key_type, m.KEY_TYPE)
+    kind, inner = _chosen(values, m.KEY_TYPE)
     if kind is None:
         return None
     out: JsonObject = {"kind": kind}
-    for field in inner.DESCRIPTOR.fields:  # all of them: RFC7919 is the zero value
-        value = getattr(inner, field.name)
-        out[field.name] = (
-            _enum_value(field, value) if field.type == FieldDescriptor.TYPE_ENUM else value
-        )
+    inner_schema = m.KEY_TYPE.by_name[kind].schema
+    assert inner_schema is not None
+    for field in inner_schema.fields:  # all of them: RFC7919 is the zero value
+        value = inner[field.name]
+        if field.kind == ENUM and field.enum is not None:
+            known = field.enum.names.get(value)
+            out[field.name] = known.lower() if known is not None else value
+        else:
+            out[field.name] = value
     return out
 
 
-def _sign_hash(choice: Algorithm.AsymmetricSignature.SignHash) -> str | None:
-    variant: str | None = choice.WhichOneof("variant")
+def _sign_hash(choice: Fields) -> str | None:
+    variant = which(m.SIGN_HASH, choice, "variant")
     if variant == "specific":
-        return hash_name(choice.specific)
+        return hash_name(choice["specific"])
     return variant  # "any", or None when unset
 
 
@@ -148,75 +177,81 @@ def _with_hash(scheme: str | None, hash_value: str | None) -> JsonObject:
     return out
 
 
-def _signature(signature: Algorithm.AsymmetricSignature) -> JsonObject:
-    scheme, inner = _chosen(signature)
-    has_hash = inner is not None and "hash_alg" in inner.DESCRIPTOR.fields_by_name
-    return _with_hash(scheme, _sign_hash(inner.hash_alg) if has_hash else None)
+def _signature(signature: Fields) -> JsonObject:
+    scheme, inner = _chosen(signature, m.ASYMMETRIC_SIGNATURE)
+    if scheme is None:
+        return _with_hash(None, None)
+    scheme_schema = m.ASYMMETRIC_SIGNATURE.by_name[scheme].schema
+    assert scheme_schema is not None
+    has_hash = "hash_alg" in scheme_schema.by_name
+    hash_value = _sign_hash(_inner(inner, "hash_alg", scheme_schema)) if has_hash else None
+    return _with_hash(scheme, hash_value)
 
 
-def _encryption(encryption: Algorithm.AsymmetricEncryption) -> JsonObject:
-    scheme, inner = _chosen(encryption)
-    return _with_hash(scheme, hash_name(inner.hash_alg) if scheme == "rsa_oaep" else None)
+def _encryption(encryption: Fields) -> JsonObject:
+    scheme, inner = _chosen(encryption, m.ASYMMETRIC_ENCRYPTION)
+    return _with_hash(scheme, hash_name(inner["hash_alg"]) if scheme == "rsa_oaep" else None)
 
 
-def _full_mac(full: Algorithm.Mac.FullLength) -> JsonObject:
-    scheme, inner = _chosen(full)
-    return _with_hash(scheme, hash_name(inner.hash_alg) if scheme == "hmac" else None)
+def _full_mac(full: Fields) -> JsonObject:
+    scheme, inner = _chosen(full, m.MAC_FULL_LENGTH)
+    return _with_hash(scheme, hash_name(inner["hash_alg"]) if scheme == "hmac" else None)
 
 
-def _mac(mac: Algorithm.Mac) -> JsonObject:
-    if mac.WhichOneof("variant") == "truncated":
-        return {**_full_mac(mac.truncated.mac_alg), "mac_length": mac.truncated.mac_length}
-    return _full_mac(mac.full_length)
+def _mac(mac: Fields) -> JsonObject:
+    if which(m.MAC, mac, "variant") == "truncated":
+        truncated = mac["truncated"]
+        full = _inner(truncated, "mac_alg", m.MAC_TRUNCATED)
+        return {**_full_mac(full), "mac_length": truncated["mac_length"]}
+    return _full_mac(_inner(mac, "full_length", m.MAC))
 
 
-def _aead(aead: Algorithm.Aead) -> JsonObject:
-    enum = Algorithm.Aead.AeadWithDefaultLengthTag
-    if aead.WhichOneof("variant") == "aead_with_shortened_tag":
-        shortened = aead.aead_with_shortened_tag
-        scheme = enum.Name(shortened.aead_alg).lower()
-        return {"scheme": scheme, "tag_length": shortened.tag_length}
-    return {"scheme": enum.Name(aead.aead_with_default_length_tag).lower()}
+def _aead(aead: Fields) -> JsonObject:
+    if which(m.AEAD, aead, "variant") == "aead_with_shortened_tag":
+        shortened = aead["aead_with_shortened_tag"]
+        scheme = _enum(shortened, "aead_alg", m.AEAD_WITH_SHORTENED_TAG)
+        return {"scheme": scheme, "tag_length": shortened["tag_length"]}
+    return {"scheme": _enum(aead, "aead_with_default_length_tag", m.AEAD)}
 
 
-def _derivation(kdf: Algorithm.KeyDerivation) -> JsonObject:
-    scheme, inner = _chosen(kdf)
-    return _with_hash(scheme, hash_name(inner.hash_alg) if inner is not None else None)
+def _derivation(kdf: Fields) -> JsonObject:
+    scheme, inner = _chosen(kdf, m.KEY_DERIVATION)
+    return _with_hash(scheme, hash_name(inner["hash_alg"]) if inner is not None else None)
 
 
-def _agreement(agreement: Algorithm.KeyAgreement) -> JsonObject:
-    raw = Algorithm.KeyAgreement.Raw
-    if agreement.WhichOneof("variant") == "with_key_derivation":
-        derived = agreement.with_key_derivation
+def _agreement(agreement: Fields) -> JsonObject:
+    if which(m.KEY_AGREEMENT, agreement, "variant") == "with_key_derivation":
+        derived = agreement["with_key_derivation"]
         return {
-            "scheme": raw.Name(derived.ka_alg).lower(),
-            "kdf": _derivation(derived.kdf_alg),
+            "scheme": _enum(derived, "ka_alg", m.WITH_KEY_DERIVATION),
+            "kdf": _derivation(_inner(derived, "kdf_alg", m.WITH_KEY_DERIVATION)),
         }
-    return {"scheme": raw.Name(agreement.raw).lower()}
+    return {"scheme": _enum(agreement, "raw", m.KEY_AGREEMENT)}
 
 
-def algorithm_json(algorithm: Algorithm) -> JsonObject | None:
+def algorithm_json(algorithm: Algorithm | Fields) -> JsonObject | None:
     """`{"category": ..., "scheme": ..., "hash": ..., <lengths>}`; None when unset."""
-    category = algorithm.WhichOneof("variant")
+    values = _fields(algorithm, m.ALGORITHM)
+    category, inner = _chosen(values, m.ALGORITHM)
     if category is None:
         return None
     out: JsonObject = {"category": category}
     if category == "hash":
-        out["hash"] = hash_name(algorithm.hash)
+        out["hash"] = hash_name(inner)
     elif category == "cipher":
-        out["scheme"] = Algorithm.Cipher.Name(algorithm.cipher).lower()
+        out["scheme"] = _enum(values, "cipher", m.ALGORITHM)
     elif category == "mac":
-        out.update(_mac(algorithm.mac))
+        out.update(_mac(inner))
     elif category == "aead":
-        out.update(_aead(algorithm.aead))
+        out.update(_aead(inner))
     elif category == "asymmetric_signature":
-        out.update(_signature(algorithm.asymmetric_signature))
+        out.update(_signature(inner))
     elif category == "asymmetric_encryption":
-        out.update(_encryption(algorithm.asymmetric_encryption))
+        out.update(_encryption(inner))
     elif category == "key_agreement":
-        out.update(_agreement(algorithm.key_agreement))
+        out.update(_agreement(inner))
     elif category == "key_derivation":
-        out.update(_derivation(algorithm.key_derivation))
+        out.update(_derivation(inner))
     return out
 
 

@@ -134,7 +134,7 @@ def list_keys(context: Context, args: argparse.Namespace) -> None:
         if context.provider not in served:
             raise CliError(f"the service has no provider {context.provider}", ExitCode.NOT_FOUND)
         keys = [k for k in keys if k.provider_id == context.provider]
-    summaries = [_describe.key_summary(k.name, k.provider_id, k.attributes) for k in keys]
+    summaries = [_describe.key_summary(k.name, k.provider_id, k.encoded_attributes) for k in keys]
     lines = [_describe.key_line(summary) for summary in summaries]
     context.emit("\n".join(lines) if lines else None, {"keys": summaries})
 

@@ -14,11 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any, cast
 
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
-    encode_dss_signature,
-)
-
 import tessera.client as tessera
 from tessera.cli._commands import add_command
 from tessera.cli._common import (
@@ -31,6 +26,7 @@ from tessera.cli._common import (
 )
 from tessera.cli._errors import CliError, ExitCode
 from tessera.cli._psa_names import hash_name
+from tessera.client import _der
 from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
 
 HASHES: dict[str, Algorithm.Hash] = {
@@ -188,7 +184,8 @@ def sign(context: Context, args: argparse.Namespace) -> None:
     if _ecdsa_bytes(key) is not None:
         half = len(signature) // 2
         r, s = int.from_bytes(signature[:half], "big"), int.from_bytes(signature[half:], "big")
-        signature = encode_dss_signature(r, s)
+        # DER is canonical: the Ecdsa-Sig-Value `cryptography` would encode, without loading it.
+        signature = _der.sequence(_der.integer(r), _der.integer(s))
     context.emit(b64(signature), {"name": key.name, "signature": b64(signature)})
 
 
@@ -197,6 +194,8 @@ def _psa_signature(key: tessera.Key, signature: bytes) -> bytes:
     size = _ecdsa_bytes(key)
     if size is None:
         return signature
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
     try:
         r, s = decode_dss_signature(signature)
         return r.to_bytes(size, "big") + s.to_bytes(size, "big")

@@ -187,8 +187,8 @@ def __getattr__(name: str) -> object:
 
     for submodule in _SUBMODULES:
         module = importlib.import_module(f"tessera.client.{submodule}")
-        if name in vars(module):
-            value: object = vars(module)[name]
+        if name in vars(module) or name in vars(module).get("LAZY_NAMES", ()):
+            value: object = getattr(module, name)
             globals()[name] = value
             return value
     raise AttributeError(f"module 'tessera.client' has no attribute {name!r}")

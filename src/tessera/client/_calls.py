@@ -2,29 +2,33 @@
 
 Each takes the operation's fields (PSA structures as protobuf messages, for callers that need
 every knob) and returns a Call whose parser extracts the useful part of the result.
+
+The operations without PSA structures (Ping, the List* operations, DeleteClient, random bytes,
+exporting and destroying a key) are encoded and decoded without the protobuf runtime
+(`tessera.wire.protowire`, schemas in `_messages`): the `tessera` command's start-up. The others
+import their own operation's protobuf module: a program pays for the opcodes it sends.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from dataclasses import FrozenInstanceError, dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from google.protobuf.message import Message
-
+from tessera.client import _messages
 from tessera.client._errors import TransportError
-from tessera.client._keymatch import expected_public_key, exportable, same_attributes
-from tessera.client._protocol import Call, Settle, Verdict
+from tessera.client._protocol import Call, Encoded, Settle, Verdict
 from tessera.wire.opcodes import Opcode
-from tessera.wire.proto import psa_algorithm_pb2, psa_key_attributes_pb2
+from tessera.wire.protowire import encode
 from tessera.wire.status import Status
 
-# Each call imports its own operation's messages: a program pays for the opcodes it sends.
 if TYPE_CHECKING:
-    from tessera.wire.proto import attest_key_pb2, can_do_crypto_pb2, prepare_key_attestation_pb2
+    from google.protobuf.message import Message
 
-Algorithm = psa_algorithm_pb2.Algorithm
-KeyAttributes = psa_key_attributes_pb2.KeyAttributes
+    from tessera.wire.proto import attest_key_pb2, can_do_crypto_pb2, prepare_key_attestation_pb2
+    from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
+    from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes
+
 U = TypeVar("U")
 V = TypeVar("V")
 
@@ -49,17 +53,85 @@ class AuthenticatorInfo:
     version: tuple[int, int, int]
 
 
-@dataclass(frozen=True, slots=True)
 class KeyInfo:
-    """One of the caller's keys as ListKeys describes it."""
+    """One of the caller's keys as ListKeys describes it.
 
+    `attributes` is read with protobuf on first use; `encoded_attributes` is what the service
+    sent (the `tessera` command describes keys from it, without loading protobuf).
+    """
+
+    __slots__ = ("_attributes", "_encoded", "name", "provider_id")
     provider_id: int
     name: str
-    attributes: psa_key_attributes_pb2.KeyAttributes
+    _attributes: KeyAttributes | None
+    _encoded: bytes | None
+
+    def __init__(
+        self,
+        provider_id: int,
+        name: str,
+        attributes: KeyAttributes | None = None,
+        *,
+        encoded_attributes: bytes | None = None,
+    ) -> None:
+        if (attributes is None) == (encoded_attributes is None):
+            raise TypeError("KeyInfo takes attributes or encoded_attributes")
+        set_slot = object.__setattr__  # frozen, as the dataclass it replaces
+        set_slot(self, "provider_id", provider_id)
+        set_slot(self, "name", name)
+        set_slot(self, "_attributes", attributes)
+        set_slot(self, "_encoded", encoded_attributes)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    @property
+    def attributes(self) -> KeyAttributes:
+        """The key's PSA attributes."""
+        if self._attributes is None:
+            from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes
+
+            assert self._encoded is not None
+            object.__setattr__(self, "_attributes", KeyAttributes.FromString(self._encoded))
+            assert self._attributes is not None
+        return self._attributes
+
+    @property
+    def encoded_attributes(self) -> bytes:
+        """The attributes' protobuf encoding."""
+        if self._encoded is None:
+            assert self._attributes is not None
+            object.__setattr__(self, "_encoded", self._attributes.SerializeToString())
+            assert self._encoded is not None
+        return self._encoded
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, KeyInfo):
+            return NotImplemented
+        return (self.provider_id, self.name, self.attributes) == (
+            other.provider_id,
+            other.name,
+            other.attributes,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # as the dataclass it replaces (its attributes are mutable)
+
+    def __repr__(self) -> str:
+        return (
+            f"KeyInfo(provider_id={self.provider_id!r}, name={self.name!r}, "
+            f"attributes={self.attributes!r})"
+        )
 
 
-def _nothing(_: Message) -> None:
+def _nothing(_: object) -> None:
     return None
+
+
+def _data(result: dict[str, Any]) -> bytes:
+    """The `data` field of a result decoded with `protowire`."""
+    value = result["data"]
+    assert isinstance(value, bytes)
+    return value
 
 
 def _bytes_field(name: str) -> Callable[[Message], bytes]:
@@ -73,86 +145,82 @@ def _bytes_field(name: str) -> Callable[[Message], bytes]:
     return parse
 
 
+_NO_FIELDS = Encoded(b"")
+
+
 def ping() -> Call[tuple[int, int]]:
     """Ping: the wire protocol version the service speaks."""
-    from tessera.wire.proto import ping_pb2
 
-    def parse(result: Message) -> tuple[int, int]:
-        assert isinstance(result, ping_pb2.Result)
-        return (result.wire_protocol_version_maj, result.wire_protocol_version_min)
+    def parse(result: dict[str, Any]) -> tuple[int, int]:
+        return (result["wire_protocol_version_maj"], result["wire_protocol_version_min"])
 
-    return Call(Opcode.PING, ping_pb2.Operation(), parse)
+    return Call(Opcode.PING, _NO_FIELDS, parse, result=_messages.PING_RESULT)
+
+
+def _version(info: dict[str, Any]) -> tuple[int, int, int]:
+    return (info["version_maj"], info["version_min"], info["version_rev"])
 
 
 def list_providers() -> Call[list[ProviderInfo]]:
     """ListProviders: every provider, in priority order (the core provider last)."""
-    from tessera.wire.proto import list_providers_pb2
 
-    def parse(result: Message) -> list[ProviderInfo]:
-        assert isinstance(result, list_providers_pb2.Result)
+    def parse(result: dict[str, Any]) -> list[ProviderInfo]:
         return [
-            ProviderInfo(
-                p.id, p.uuid, p.description, p.vendor, (p.version_maj, p.version_min, p.version_rev)
-            )
-            for p in result.providers
+            ProviderInfo(p["id"], p["uuid"], p["description"], p["vendor"], _version(p))
+            for p in result["providers"]
         ]
 
-    return Call(Opcode.LIST_PROVIDERS, list_providers_pb2.Operation(), parse)
+    return Call(Opcode.LIST_PROVIDERS, _NO_FIELDS, parse, result=_messages.LIST_PROVIDERS_RESULT)
 
 
 def list_opcodes(provider_id: int) -> Call[list[int]]:
     """ListOpcodes: what one provider serves."""
-    from tessera.wire.proto import list_opcodes_pb2
 
-    def parse(result: Message) -> list[int]:
-        assert isinstance(result, list_opcodes_pb2.Result)
-        return list(result.opcodes)
+    def parse(result: dict[str, Any]) -> list[int]:
+        return list(result["opcodes"])
 
-    return Call(Opcode.LIST_OPCODES, list_opcodes_pb2.Operation(provider_id=provider_id), parse)
+    body = Encoded(encode(_messages.LIST_OPCODES_OPERATION, {"provider_id": provider_id}))
+    return Call(Opcode.LIST_OPCODES, body, parse, result=_messages.LIST_OPCODES_RESULT)
 
 
 def list_authenticators() -> Call[list[AuthenticatorInfo]]:
     """ListAuthenticators: the active authenticators, in the service's order."""
-    from tessera.wire.proto import list_authenticators_pb2
 
-    def parse(result: Message) -> list[AuthenticatorInfo]:
-        assert isinstance(result, list_authenticators_pb2.Result)
+    def parse(result: dict[str, Any]) -> list[AuthenticatorInfo]:
         return [
-            AuthenticatorInfo(a.id, a.description, (a.version_maj, a.version_min, a.version_rev))
-            for a in result.authenticators
+            AuthenticatorInfo(a["id"], a["description"], _version(a))
+            for a in result["authenticators"]
         ]
 
-    return Call(Opcode.LIST_AUTHENTICATORS, list_authenticators_pb2.Operation(), parse)
+    schema = _messages.LIST_AUTHENTICATORS_RESULT
+    return Call(Opcode.LIST_AUTHENTICATORS, _NO_FIELDS, parse, result=schema)
 
 
 def list_keys() -> Call[list[KeyInfo]]:
-    """ListKeys: the caller's keys in every provider."""
-    from tessera.wire.proto import list_keys_pb2
+    """ListKeys: the caller's keys in every provider (their attributes read when asked for)."""
 
-    def parse(result: Message) -> list[KeyInfo]:
-        assert isinstance(result, list_keys_pb2.Result)
-        return [KeyInfo(k.provider_id, k.name, k.attributes) for k in result.keys]
+    def parse(result: dict[str, Any]) -> list[KeyInfo]:
+        return [
+            KeyInfo(k["provider_id"], k["name"], encoded_attributes=k["attributes"] or b"")
+            for k in result["keys"]
+        ]
 
-    return Call(Opcode.LIST_KEYS, list_keys_pb2.Operation(), parse)
+    return Call(Opcode.LIST_KEYS, _NO_FIELDS, parse, result=_messages.LIST_KEYS_RESULT)
 
 
 def list_clients() -> Call[list[str]]:
     """ListClients (administrators): every application that owns keys."""
-    from tessera.wire.proto import list_clients_pb2
 
-    def parse(result: Message) -> list[str]:
-        assert isinstance(result, list_clients_pb2.Result)
-        return list(result.clients)
+    def parse(result: dict[str, Any]) -> list[str]:
+        return list(result["clients"])
 
-    return Call(Opcode.LIST_CLIENTS, list_clients_pb2.Operation(), parse)
+    return Call(Opcode.LIST_CLIENTS, _NO_FIELDS, parse, result=_messages.LIST_CLIENTS_RESULT)
 
 
 def delete_client(client: str) -> Call[None]:
     """DeleteClient (administrators): remove every key of an application."""
-    from tessera.wire.proto import delete_client_pb2
-
-    body = delete_client_pb2.Operation(client=client)
-    return Call(Opcode.DELETE_CLIENT, body, _nothing, settle=_GONE)
+    body = Encoded(encode(_messages.DELETE_CLIENT_OPERATION, {"client": client}))
+    return Call(Opcode.DELETE_CLIENT, body, _nothing, settle=_GONE, result=_messages.EMPTY)
 
 
 # key management
@@ -176,28 +244,26 @@ def import_key(provider: int, name: str, attributes: KeyAttributes, data: bytes)
     return Call(Opcode.PSA_IMPORT_KEY, body, _nothing, provider, name, settle)
 
 
+def _named(name: str) -> Encoded:
+    return Encoded(encode(_messages.KEY_NAME_OPERATION, {"key_name": name}))
+
+
 def export_key(provider: int, name: str) -> Call[bytes]:
     """PsaExportKey (needs the export usage flag)."""
-    from tessera.wire.proto import psa_export_key_pb2
-
-    body = psa_export_key_pb2.Operation(key_name=name)
-    return Call(Opcode.PSA_EXPORT_KEY, body, _bytes_field("data"), provider, name)
+    opcode = Opcode.PSA_EXPORT_KEY
+    return Call(opcode, _named(name), _data, provider, name, result=_messages.DATA_RESULT)
 
 
 def export_public_key(provider: int, name: str) -> Call[bytes]:
     """PsaExportPublicKey."""
-    from tessera.wire.proto import psa_export_public_key_pb2
-
-    body = psa_export_public_key_pb2.Operation(key_name=name)
-    return Call(Opcode.PSA_EXPORT_PUBLIC_KEY, body, _bytes_field("data"), provider, name)
+    opcode = Opcode.PSA_EXPORT_PUBLIC_KEY
+    return Call(opcode, _named(name), _data, provider, name, result=_messages.DATA_RESULT)
 
 
 def destroy_key(provider: int, name: str) -> Call[None]:
     """PsaDestroyKey."""
-    from tessera.wire.proto import psa_destroy_key_pb2
-
-    body = psa_destroy_key_pb2.Operation(key_name=name)
-    return Call(Opcode.PSA_DESTROY_KEY, body, _nothing, provider, name, _GONE)
+    opcode = Opcode.PSA_DESTROY_KEY
+    return Call(opcode, _named(name), _nothing, provider, name, _GONE, _messages.EMPTY)
 
 
 # After a lost answer (docs/client.md, "Restarts"): a destruction sent again that finds nothing
@@ -212,6 +278,8 @@ def _created(
     """AlreadyExists is ours if ListKeys shows the key with the attributes asked for and, for
     an import, the service shows the material sent (public key, or the key if exportable); an
     import whose material cannot be shown has an unknown outcome (TransportError)."""
+
+    from tessera.client._keymatch import expected_public_key, exportable, same_attributes
 
     def verdict(keys: list[KeyInfo]) -> Verdict:
         found = [k for k in keys if k.name == name and k.provider_id == provider]
@@ -238,10 +306,10 @@ def _created(
 def _then(call: Call[U], then: Callable[[U], V]) -> Call[V]:
     """The same request, its value passed through `then`."""
 
-    def parse(result: Message) -> V:
+    def parse(result: Any) -> V:
         return then(call.parse(result))
 
-    return Call(call.opcode, call.body, parse, call.provider, call.key_name)
+    return Call(call.opcode, call.body, parse, call.provider, call.key_name, result=call.result)
 
 
 def _equals(expected: bytes) -> Callable[[bytes], bool]:
@@ -411,10 +479,15 @@ def hash_compare(provider: int, alg: Algorithm.Hash, data: bytes, digest: bytes)
 
 def generate_random(provider: int, size: int) -> Call[bytes]:
     """PsaGenerateRandom."""
-    from tessera.wire.proto import psa_generate_random_pb2
 
-    body = psa_generate_random_pb2.Operation(size=size)
-    return Call(Opcode.PSA_GENERATE_RANDOM, body, _bytes_field("random_bytes"), provider)
+    def parse(result: dict[str, Any]) -> bytes:
+        value = result["random_bytes"]
+        assert isinstance(value, bytes)
+        return value
+
+    body = Encoded(encode(_messages.GENERATE_RANDOM_OPERATION, {"size": size}))
+    schema = _messages.GENERATE_RANDOM_RESULT
+    return Call(Opcode.PSA_GENERATE_RANDOM, body, parse, provider, result=schema)
 
 
 def raw_key_agreement(

@@ -10,11 +10,15 @@
     └── UsageError                   this library was called wrongly (our caller's mistake)
 
 `ServiceError.status` is the wire status; `operation` and `key_name` say what was attempted.
+
+`InvalidSignatureError` is made on first use (`error_for_status`, or the name looked up): its
+second base lives in `cryptography`'s compiled bindings, which a program that never meets a bad
+signature (the `tessera` command's start-up) need not load.
 """
 
 from __future__ import annotations
 
-import cryptography.exceptions
+from typing import TYPE_CHECKING
 
 from tessera.wire.status import Status
 
@@ -302,12 +306,6 @@ class InsufficientEntropyError(ServiceError):
     status = Status.PSA_ERROR_INSUFFICIENT_ENTROPY
 
 
-class InvalidSignatureError(ServiceError, cryptography.exceptions.InvalidSignature):
-    """The signature or MAC is not valid."""
-
-    status = Status.PSA_ERROR_INVALID_SIGNATURE
-
-
 class InvalidPaddingError(ServiceError):
     """The padding is not valid."""
 
@@ -332,6 +330,46 @@ class DataInvalidError(ServiceError):
     status = Status.PSA_ERROR_DATA_INVALID
 
 
+if TYPE_CHECKING:
+    import cryptography.exceptions
+
+    class InvalidSignatureError(ServiceError, cryptography.exceptions.InvalidSignature):
+        """The signature or MAC is not valid."""
+
+        status = Status.PSA_ERROR_INVALID_SIGNATURE
+
+else:
+
+    def __getattr__(name: str) -> object:
+        if name == "InvalidSignatureError":
+            return _invalid_signature_error()
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _invalid_signature_error() -> type[ServiceError]:
+    """InvalidSignatureError, made once (a module global from then on)."""
+    made = globals().get("InvalidSignatureError")
+    if made is None:
+        import cryptography.exceptions
+
+        made = type(
+            "InvalidSignatureError",
+            (ServiceError, cryptography.exceptions.InvalidSignature),
+            {
+                "__doc__": "The signature or MAC is not valid.",
+                "__module__": __name__,
+                "__qualname__": "InvalidSignatureError",
+                "status": Status.PSA_ERROR_INVALID_SIGNATURE,
+            },
+        )
+        globals()["InvalidSignatureError"] = made
+    assert isinstance(made, type) and issubclass(made, ServiceError)
+    return made
+
+
+# The names made on first use (`tessera.client` resolves them with getattr).
+LAZY_NAMES = frozenset({"InvalidSignatureError"})
+
 _BY_STATUS: dict[int, type[ServiceError]] = {
     cls.status: cls for cls in ServiceError.__subclasses__()
 }
@@ -339,4 +377,6 @@ _BY_STATUS: dict[int, type[ServiceError]] = {
 
 def error_for_status(status: int) -> type[ServiceError]:
     """The exception class for a wire status (ServiceError itself for one without a class)."""
+    if status == Status.PSA_ERROR_INVALID_SIGNATURE:
+        return _invalid_signature_error()
     return _BY_STATUS.get(status, ServiceError)

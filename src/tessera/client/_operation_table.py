@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Concatenate, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Concatenate, Generic, ParamSpec, TypeVar
 
 from tessera.client import _calls
 from tessera.client._calls import AuthenticatorInfo, KeyInfo, ProviderInfo
@@ -20,14 +20,16 @@ from tessera.client._errors import UsageError
 from tessera.client._protocol import Authentication, Call, Flow
 from tessera.client._session import DEFAULT_TIMEOUT, Endpoint, Session
 from tessera.client._twin import Plan, twin, twin_steps
-from tessera.wire.proto.attest_key_pb2 import AttestationMechanismParams, AttestationOutput
-from tessera.wire.proto.can_do_crypto_pb2 import CheckType
-from tessera.wire.proto.prepare_key_attestation_pb2 import (
-    PrepareKeyAttestationOutput,
-    PrepareKeyAttestationParams,
-)
-from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
-from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes
+
+if TYPE_CHECKING:  # protobuf loads with the operations that carry PSA structures
+    from tessera.wire.proto.attest_key_pb2 import AttestationMechanismParams, AttestationOutput
+    from tessera.wire.proto.can_do_crypto_pb2 import CheckType
+    from tessera.wire.proto.prepare_key_attestation_pb2 import (
+        PrepareKeyAttestationOutput,
+        PrepareKeyAttestationParams,
+    )
+    from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
+    from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -15,9 +15,7 @@ import enum
 import json
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
-
-from google.protobuf.message import Message
+from typing import Any, Generic, Protocol, TypeVar
 
 from tessera.client._errors import (
     AuthenticationError,
@@ -33,9 +31,39 @@ from tessera.wire.contracts import OPERATIONS, decode_result
 from tessera.wire.framing import Frame, encode_request
 from tessera.wire.header import FLAG_EXTENSIONS, FLAG_KEEP_ALIVE, Header
 from tessera.wire.opcodes import AuthType, Opcode
+from tessera.wire.protowire import Schema, WireDecodeError, decode
 from tessera.wire.status import Status, StatusError
 
 T = TypeVar("T")
+
+
+class Body(Protocol):
+    """A request body: a protobuf message, or one already encoded (`Encoded`)."""
+
+    def SerializeToString(self) -> bytes:  # noqa: N802 (protobuf's name)
+        """The body's bytes."""
+        ...
+
+    def ByteSize(self) -> int:  # noqa: N802 (protobuf's name)
+        """The body's size in bytes."""
+        ...
+
+
+class Encoded:
+    """A body encoded without protobuf (`tessera.wire.protowire`)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def SerializeToString(self) -> bytes:  # noqa: N802 (protobuf's name)
+        """The body's bytes."""
+        return self.data
+
+    def ByteSize(self) -> int:  # noqa: N802 (protobuf's name)
+        """The body's size in bytes."""
+        return len(self.data)
 
 
 def operation_name(opcode: Opcode) -> str:
@@ -48,15 +76,18 @@ class Call(Generic[T]):
     """One operation: the request body and how to turn the result message into a value.
 
     `settle` (for operations that must not run twice) says how to read the answer when the call
-    is sent again after its first answer was lost.
+    is sent again after its first answer was lost. `result`, when given, is the schema the
+    answer is decoded with (`protowire`: `parse` then receives a dict), else the operation's
+    protobuf message.
     """
 
     opcode: Opcode
-    body: Message
-    parse: Callable[[Message], T]
+    body: Body
+    parse: Callable[[Any], T]
     provider: int = 0
     key_name: str | None = None
     settle: Settle | None = field(default=None, compare=False, repr=False)
+    result: Schema | None = field(default=None, compare=False, repr=False)
 
     @property
     def operation(self) -> str:
@@ -172,8 +203,11 @@ def decode_reply(call: Call[T], frame: Frame) -> T:
     if header.opcode != call.opcode:
         raise ProtocolError(f"answer to {call.operation} carried opcode {header.opcode}")
     try:
-        result = decode_result(call.opcode, frame.body)
-    except StatusError:
+        if call.result is not None:
+            result: Any = decode(call.result, frame.body)
+        else:
+            result = decode_result(call.opcode, frame.body)
+    except (StatusError, WireDecodeError):
         raise ProtocolError(f"undecodable answer to {call.operation}") from None
     return call.parse(result)
 

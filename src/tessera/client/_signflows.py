@@ -22,7 +22,6 @@ from tessera.client._discovery import Capabilities, KeyFlow, run, too_large
 from tessera.client._errors import BodySizeExceedsLimitError, NotSupportedError
 from tessera.client._keyref import KeyRef, usage_error
 from tessera.client._protocol import Call, operation_name
-from tessera.psa.hashes import digest as compute_digest
 from tessera.wire.opcodes import Opcode
 from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
 from tessera.wire.status import StatusError
@@ -89,6 +88,9 @@ def hash_of(signature: Algorithm.AsymmetricSignature) -> Algorithm.Hash | None:
 
 def local_digest(alg: Algorithm.Hash, data: bytes) -> bytes:
     """The digest of `data`, computed here; NotSupportedError if this library cannot."""
+    # Here: `cryptography`'s hashes and hashlib load only for a message signed as a digest.
+    from tessera.psa.hashes import digest as compute_digest
+
     try:
         return compute_digest(alg, data)
     except StatusError as error:

@@ -12,11 +12,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
+from tessera.client import _messages
 from tessera.client._errors import ProtocolError
 from tessera.client._protocol import (
     Call,
     Credentials,
+    Encoded,
     Exchange,
     Flow,
     Target,
@@ -24,19 +27,28 @@ from tessera.client._protocol import (
     encode_call,
 )
 from tessera.wire.opcodes import AuthType, Opcode
-from tessera.wire.proto import fetch_token_pb2
+from tessera.wire.protowire import encode
 
 DEFAULT_AUDIENCE = "tessera"
 
 
-def fetch_token_call(audience: str) -> Call[fetch_token_pb2.Result]:
-    """FetchToken."""
+class Token(NamedTuple):
+    """FetchToken's result: the token (not verified here: the service does), when it expires
+    (seconds since the epoch) and the SPIFFE ID it names."""
 
-    def parse(result: object) -> fetch_token_pb2.Result:
-        assert isinstance(result, fetch_token_pb2.Result)
-        return result
+    token: str
+    expires_at: int
+    spiffe_id: str
 
-    return Call(Opcode.FETCH_TOKEN, fetch_token_pb2.Operation(audience=audience), parse)
+
+def fetch_token_call(audience: str) -> Call[Token]:
+    """FetchToken (encoded without protobuf: the `tessera` command's start-up)."""
+
+    def parse(result: dict[str, Any]) -> Token:
+        return Token(result["token"], result["expires_at"], result["spiffe_id"])
+
+    body = Encoded(encode(_messages.FETCH_TOKEN_OPERATION, {"audience": audience}))
+    return Call(Opcode.FETCH_TOKEN, body, parse, result=_messages.FETCH_TOKEN_RESULT)
 
 
 @dataclass

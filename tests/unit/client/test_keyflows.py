@@ -60,9 +60,10 @@ def drive(steps: KeyFlow[T], respond: Responder) -> tuple[T, list[Call[Any]]]:
 
 
 def body_of(call: Call[Any], kind: type[M]) -> M:
-    """A call's body, as the message type it must be."""
-    assert isinstance(call.body, kind)
-    return call.body
+    """A call's body as sent, read as the message type it must be."""
+    message = kind()
+    message.ParseFromString(call.body.SerializeToString())
+    return message
 
 
 def ref(spec: KeySpec, name: str = "k", provider: int = 1) -> KeyRef:

@@ -38,6 +38,7 @@ from tessera.wire.proto import (
     psa_generate_random_pb2,
     psa_sign_hash_pb2,
 )
+from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
 from tessera.wire.status import Status
 
 T = TypeVar("T")
@@ -299,9 +300,9 @@ def test_flow_lets_credentials_exchange_with_the_identity_provider() -> None:
     assert parse_request(sent[3].data).auth == b"tok-2"
 
 
-def _sign_alg() -> _calls.Algorithm.AsymmetricSignature:
-    alg = _calls.Algorithm.AsymmetricSignature()
-    alg.ecdsa.hash_alg.specific = _calls.Algorithm.SHA_256
+def _sign_alg() -> Algorithm.AsymmetricSignature:
+    alg = Algorithm.AsymmetricSignature()
+    alg.ecdsa.hash_alg.specific = Algorithm.SHA_256
     return alg
 
 

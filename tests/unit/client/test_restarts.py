@@ -47,6 +47,7 @@ from tessera.wire.proto import (
     psa_export_public_key_pb2,
     psa_sign_hash_pb2,
 )
+from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
 from tessera.wire.status import Status
 
 T = TypeVar("T")
@@ -133,8 +134,8 @@ def signature() -> Frame:
 
 
 def sign_call() -> Call[bytes]:
-    alg = _calls.Algorithm.AsymmetricSignature()
-    alg.ecdsa.hash_alg.specific = _calls.Algorithm.SHA_256
+    alg = Algorithm.AsymmetricSignature()
+    alg.ecdsa.hash_alg.specific = Algorithm.SHA_256
     return _calls.sign_hash(1, "k", alg, b"\x00" * 32)
 
 

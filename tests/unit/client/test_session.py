@@ -11,9 +11,12 @@ import pytest
 
 import tessera
 from tessera.client import _calls
+from tessera.client._protocol import decode_reply
 from tessera.client._session import Session
 from tessera.client._token import TokenAuth
 from tessera.client._twin import drive
+from tessera.wire.framing import Frame
+from tessera.wire.header import Header
 from tessera.wire.opcodes import AuthType, Opcode
 from tessera.wire.proto import list_authenticators_pb2, list_providers_pb2
 from tests.unit.client.test_restarts import (
@@ -112,7 +115,8 @@ def test_the_preferred_provider_is_asked_once(tmp_path: Path) -> None:
 
     def perform(call: Any) -> Any:
         asked.append(call.opcode)
-        return _calls.list_providers().parse(listed)
+        answer = Frame(Header(opcode=int(call.opcode)), listed.SerializeToString())
+        return decode_reply(_calls.list_providers(), answer)
 
     assert drive(setup.preferred_provider(), perform) == 2
     assert drive(setup.preferred_provider(), perform) == 2
