@@ -160,9 +160,8 @@ class SharedTrustState:
         self._state_path = directory / STATE_NAME
         self._generation_path = directory / GENERATION_NAME
         self._lock_path = directory / LOCK_NAME
-        self._map: mmap.mmap | None = None
+        self._map: mmap.mmap | None = None  # mapped on first use (it may not exist yet)
         self._map_lock = threading.Lock()
-        self._try_map()
 
     def __repr__(self) -> str:
         return f"SharedTrustState({os.fspath(self.directory)!r})"
@@ -188,7 +187,8 @@ class SharedTrustState:
             return self._map
 
     def generation(self) -> int:
-        """The run's current trust generation (0 before its first change)."""
+        """The run's current trust generation (0 before its first change); OSError or
+        ValueError if the counter's file cannot be used."""
         counter = self._map
         if counter is None:
             counter = self._try_map()
@@ -258,8 +258,11 @@ class SharedTrustState:
             raise OSError(errno.ENOENT, "the trust generation file vanished", self._generation_path)
 
     def _write_file(self, path: Path, data: bytes) -> None:
-        """Write `data` to a temporary file beside `path` (0600) and rename it over `path`."""
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        """Write `data` to a temporary file beside `path` (0600) and rename it over `path` (lock
+        held, so the temporary name is ours; one left by a writer that died is replaced)."""
+        temporary = path.with_name(f".{path.name}.tmp")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
         fd = os.open(
             temporary,
             os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,

@@ -267,9 +267,11 @@ class TrustStore:
     def _sync(self) -> None:
         """Bring the fields up to the run's shared state if it moved (lock held)."""
         shared = self._shared
-        if shared is None or shared.generation() == self._synced:
+        if shared is None:
             return
         try:
+            if shared.generation() == self._synced:
+                return
             generation, record = shared.read()
             self._install(record)
         except (OSError, ValueError) as error:

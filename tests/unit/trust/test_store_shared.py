@@ -195,19 +195,20 @@ def test_the_state_files_are_private_and_hold_public_material_only(
     }
 
 
+@pytest.mark.parametrize("name", [STATE_NAME, GENERATION_NAME])
 def test_a_state_file_others_could_have_written_is_not_trusted(
-    live: Path, authority: RootAuthority, intermediate: Intermediate
+    live: Path, authority: RootAuthority, intermediate: Intermediate, name: str
 ) -> None:
     clock = FakeClock()
     writer = _store(live, clock)
     peer = self_peer()
     writer.accept_root(authority.der, peer)
     writer.accept_intermediate(intermediate.der, peer)
-    (live / STATE_NAME).chmod(0o644)
+    (live / name).chmod(0o644)
     late = _store(live, clock)  # a worker started now
     assert not late.has_root
     assert _refusal(late, _token(intermediate)) is Status.TRUST_NO_ROOT
-    (live / STATE_NAME).chmod(0o600)
+    (live / name).chmod(0o600)
     assert late.verify_token(_token(intermediate), audience=AUD)  # it tries again each time
 
 
