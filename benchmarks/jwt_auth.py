@@ -6,7 +6,12 @@ Tessera's identity provider (the benchmark acts as the identity provider), and t
 authenticator alone, once with a token it has verified before and once with a fresh token each
 time (a full ES256 verification).
 
-Usage: python -m benchmarks.jwt_auth [--seconds S] [--json]
+`--wire ROUNDS` measures the same over the socket instead: one service with both
+authenticators, four clients, one connection per request (compare.py's "sign 4c/conn"),
+alternating direct and JWT for ROUNDS rounds of `--seconds` each so that the machine's other
+load touches both alike; the ratio is of the summed operations.
+
+Usage: python -m benchmarks.jwt_auth [--seconds S] [--wire ROUNDS] [--json]
 """
 
 from __future__ import annotations
@@ -110,20 +115,61 @@ def run(seconds: float) -> list[Result]:
     return results
 
 
+def run_wire(seconds: float, rounds: int) -> list[Result]:
+    from benchmarks.compare import share_trust, tessera
+    from benchmarks.loadgen import drive
+    from benchmarks.requests import APP, exchange, generate_request, sign_request
+    from tests.support import stop_service
+
+    base = Path(tempfile.mkdtemp(prefix="ts-jwt-wire-", dir="/tmp"))
+    service = tessera(base, "tessera", "--auth", "direct,jwt")
+    totals: dict[str, list[float]] = {"sign 4c/conn direct": [], "sign 4c/conn jwt": []}
+    counts: dict[str, int] = dict.fromkeys(totals, 0)
+    spans: dict[str, float] = dict.fromkeys(totals, 0.0)
+    try:
+        path = service.socket_path
+        direct = (AuthType.DIRECT, APP)
+        jwt = (AuthType.JWT, share_trust(path).encode())
+        for auth in (direct, jwt):
+            if exchange(path, generate_request(auth))[0] != 0:
+                raise RuntimeError("could not generate the benchmark key")
+        requests = {
+            "sign 4c/conn direct": sign_request(direct),
+            "sign 4c/conn jwt": sign_request(jwt),
+        }
+        for round_ in range(rounds):
+            order = list(requests) if round_ % 2 == 0 else list(reversed(requests))
+            for name in order:
+                measured = drive(name, path, requests[name], clients=4, seconds=seconds)
+                if measured.failures:
+                    raise RuntimeError(f"{name}: {measured.failures} failures")
+                counts[name] += measured.operations
+                spans[name] += measured.seconds
+                totals[name].append(measured.p50_us)
+    finally:
+        stop_service(service)
+        shutil.rmtree(base, ignore_errors=True)
+    return [
+        Result(name, counts[name], spans[name], sorted(totals[name])[len(totals[name]) // 2], 0.0)
+        for name in totals
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="per scenario")
+    parser.add_argument("--wire", type=int, default=0, metavar="ROUNDS", help="over the socket")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    results = run(args.seconds)
+    results = run_wire(args.seconds, args.wire) if args.wire else run(args.seconds)
     if args.json:
         print(json.dumps([r.__dict__ for r in results], indent=2))
         return 0
     print(f"{'scenario':24} {'ops/s':>10} {'p50 µs':>9} {'p99 µs':>9}")
     for r in results:
         print(f"{r.scenario:24} {r.per_second:10.0f} {r.p50_us:9.1f} {r.p99_us:9.1f}")
-    rates = {r.scenario: r.per_second for r in results}
-    print(f"sign jwt / direct: {rates['sign/jwt'] / rates['sign/direct']:.2f}x")
+    rates = [r.per_second for r in results]
+    print(f"sign jwt / direct: {rates[1] / rates[0]:.2f}x")
     return 0
 
 
