@@ -17,7 +17,10 @@ keeps its root, intermediate and revocation list here, not only in its own memor
 - `trust.lock`: every change is made under an exclusive `flock` on this file: the writer reads
   the current state under the lock, decides (the root-once rule in trust/store.py), writes,
   bumps, unlocks. Two processes receiving roots at the same moment are thereby serialised, and
-  the second sees the first's root.
+  the second sees the first's root. The state also records the generation it was written as:
+  a writer that died between its rename and its bump (the kernel releases its lock) left a
+  state newer than the counter, and the next change, under the lock, bumps the counter to it
+  first (the sender, never answered, retries: that retry is such a change).
 
 The directory is the service's live directory (`ServiceConfig.live_directory`, 0700), which the
 service empties when a run starts: a new run holds no root, as before, and the identity provider
@@ -41,7 +44,7 @@ import stat
 import struct
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +70,14 @@ class TrustRecord:
     intermediate: bytes | None = field(default=None, repr=False)
     revocation_serial: int = 0
     revoked: Mapping[str, float] = field(default_factory=dict, repr=False)
+    #: The run's generation this state was written as (set by the writer).
+    generation: int = 0
 
     def encode(self) -> bytes:
         """The record as the bytes of `trust.state`."""
         document = {
             "format": _FORMAT,
+            "generation": self.generation,
             "root": base64.b64encode(self.root).decode("ascii"),
             "holder": {"pid": self.holder.pid, "start_time": self.holder.start_time},
             "intermediate": (
@@ -105,6 +111,7 @@ class TrustRecord:
             raise ValueError("the trust state has malformed revocations")
         intermediate = document.get("intermediate")
         return cls(
+            generation=_count(document.get("generation")),
             root=_b64(document.get("root")),
             holder=Incarnation(pid, start_time),
             intermediate=None if intermediate is None else _b64(intermediate),
@@ -243,6 +250,8 @@ class SharedTrustState:
             try:
                 self._ensure_counter()
                 generation, record = self.read()
+                if record is not None and record.generation > generation:
+                    generation = self._set_counter(record.generation)  # a writer died midway
                 yield Transaction(self, generation, record)
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
@@ -282,15 +291,20 @@ class SharedTrustState:
                 os.unlink(temporary)
             raise
 
+    def _set_counter(self, generation: int) -> int:
+        counter = self._map
+        assert counter is not None  # _ensure_counter ran under the same lock
+        _COUNTER.pack_into(counter, 0, generation)
+        return generation
+
     def _commit(self, record: TrustRecord | None) -> int:
         """Replace the state, then bump the counter (lock held); the new generation."""
+        counter = self._map
+        assert counter is not None  # _ensure_counter ran under the same lock
+        generation: int = _COUNTER.unpack_from(counter, 0)[0] + 1
         if record is None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._state_path)
         else:
-            self._write_file(self._state_path, record.encode())
-        counter = self._map
-        assert counter is not None  # _ensure_counter ran under the same lock
-        generation: int = _COUNTER.unpack_from(counter, 0)[0] + 1
-        _COUNTER.pack_into(counter, 0, generation)
-        return generation
+            self._write_file(self._state_path, replace(record, generation=generation).encode())
+        return self._set_counter(generation)

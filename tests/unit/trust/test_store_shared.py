@@ -188,7 +188,15 @@ def test_the_state_files_are_private_and_hold_public_material_only(
         [STATE_NAME, GENERATION_NAME, LOCK_NAME]
     )  # no temporary file left behind
     document = json.loads((live / STATE_NAME).read_bytes())
-    assert set(document) == {"format", "root", "holder", "intermediate", "revocations"}
+    assert set(document) == {
+        "format",
+        "generation",
+        "root",
+        "holder",
+        "intermediate",
+        "revocations",
+    }
+    assert document["generation"] == store.generation == 2
     assert document["holder"] == {
         "pid": peer.incarnation.pid if peer.incarnation else None,
         "start_time": peer.incarnation.start_time if peer.incarnation else None,
@@ -354,3 +362,38 @@ def test_a_process_started_later_loads_the_runs_state(tmp_path: Path) -> None:
         SUBJECT,
         "TrustError TRUST_STALE_PAYLOAD",
     ]
+
+
+def test_a_writer_that_died_before_its_bump_is_repaired_by_the_retry(
+    pair: tuple[TrustStore, TrustStore],
+    authority: RootAuthority,
+    intermediate: Intermediate,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    one, other = pair
+    peer = self_peer()
+    one.accept_root(authority.der, peer)
+    one.accept_intermediate(intermediate.der, peer)
+    old = _token(intermediate)
+    assert other.verify_token(old, audience=AUD)
+    assert one.shared is not None
+    third = _store(one.shared.directory, FakeClock())  # a worker that takes no part
+    assert third.verify_token(old, audience=AUD)
+
+    class Died(BaseException):
+        """The writer killed between its rename and its bump."""
+
+    def die(generation: int) -> int:
+        raise Died
+
+    monkeypatch.setattr(one.shared, "_set_counter", die)
+    newer = authority.issue_intermediate(timedelta(hours=1))
+    with pytest.raises(Died):
+        one.accept_intermediate(newer.der, peer)  # never answered: the sender retries
+    monkeypatch.undo()
+    assert other.verify_token(old, audience=AUD)  # the counter did not move: not seen yet
+    other.accept_intermediate(newer.der, peer)  # the retry, through another worker
+    assert _refusal(other, old) is Status.TRUST_UNKNOWN_SIGNER
+    assert _refusal(one, old) is Status.TRUST_UNKNOWN_SIGNER
+    assert _refusal(third, old) is Status.TRUST_UNKNOWN_SIGNER
+    assert one.generation == other.generation == third.generation == 3
