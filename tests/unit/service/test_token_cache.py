@@ -253,3 +253,49 @@ def test_jwt_svid_cache_ends_at_exp_plus_the_leeway(tmp_path: Path) -> None:
     # which it still passes here): the cache never extended it.
     authenticator.cache.get(TokenCache.key(token), 0, now[0])
     assert len(authenticator.cache) == 0
+
+
+def test_threads_verifying_while_another_worker_rotates(run: Run) -> None:
+    """Threads of one worker authenticate while the other worker takes rotations: each answer
+    is a success or an AuthenticationError, and once a rotation has returned the tokens of
+    every earlier intermediate are refused."""
+    import threading
+
+    authenticator = run.authenticator(1)
+    tokens = [run.token()]
+    lock = threading.Lock()
+    stop = threading.Event()
+    unexpected: list[BaseException] = []
+
+    def hammer() -> None:
+        while not stop.is_set():
+            with lock:
+                batch = list(tokens)
+            for token in batch:
+                try:
+                    authenticator.authenticate(token, None)
+                except StatusError as error:
+                    if error.status is not Status.AUTHENTICATION_ERROR:
+                        unexpected.append(error)
+                except BaseException as error:
+                    unexpected.append(error)
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(15):
+            signer = run.authority.issue_intermediate(timedelta(hours=1))
+            run.stores[0].accept_intermediate(signer.der, run.peer)
+            for earlier in tokens:
+                assert _refused(authenticator.authenticate, earlier) is Status.AUTHENTICATION_ERROR
+            fresh = signer.issue_token(subject=SUBJECT, audience=AUD, lifetime=timedelta(minutes=5))
+            assert authenticator.authenticate(fresh.encode(), None) == SUBJECT
+            with lock:
+                tokens.append(fresh.encode())
+            stop.wait(0.01)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert unexpected == []
