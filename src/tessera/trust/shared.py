@@ -241,8 +241,8 @@ class SharedTrustState:
     def transaction(self) -> Iterator[Transaction]:
         """Hold the run's trust lock; yield the current state for the caller to change.
 
-        Callers in one process must serialise themselves too (the lock is taken per open file,
-        so two threads of one process each opening it are excluded from each other as well)."""
+        Each transaction opens the lock file itself and `flock` locks per open file, so two
+        threads, or two stores, of one process exclude each other as two processes do."""
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             _check_ours(fd, self._lock_path)
