@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tessera._extras import require_extra
+from tessera.daemon.private_state import ensure_private_directory
 from tessera.service.audit import AuditLog
 from tessera.service.authenticators import (
     Authenticator,
@@ -30,6 +31,7 @@ from tessera.service.providers.pkcs11.config import Pkcs11Settings
 from tessera.service.providers.tpm.config import TpmSettings, TpmUnavailable
 from tessera.service.quotas import Quotas
 from tessera.service.trust_endpoint import TrustEndpoint
+from tessera.trust.shared import SharedTrustState
 from tessera.trust.store import TrustPolicy, TrustStore
 from tessera.wire.opcodes import AuthType
 
@@ -87,8 +89,13 @@ def build_authenticator(
 
 
 def build_trust_store(config: ServiceConfig) -> TrustStore:
-    """The store for the identity provider's root and intermediates."""
-    return TrustStore(TrustPolicy(uid=config.trust.allowed_uid, exe=config.trust.exe))
+    """The store for the identity provider's root and intermediates, shared by every process
+    of this run through the live directory (trust/shared.py)."""
+    ensure_private_directory(config.live_directory, "live state directory")
+    return TrustStore(
+        TrustPolicy(uid=config.trust.allowed_uid, exe=config.trust.exe),
+        shared=SharedTrustState(config.live_directory),
+    )
 
 
 def build_provider(entry: ProviderConfig, config: ServiceConfig, keystore: KeyStore) -> Provider:
