@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -23,12 +24,16 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 import tessera
 from tessera.client.specs import ECDSA_P256, rsa_oaep
-from tessera.wire.opcodes import Opcode
-from tessera.wire.proto import list_authenticators_pb2
+from tessera.trust.authority import Intermediate, RootAuthority
+from tessera.trust.revocation import revocation_claims
+from tessera.wire.opcodes import AuthType, Opcode
+from tessera.wire.proto import list_authenticators_pb2, list_keys_pb2, revoke_tokens_pb2
 from tessera.wire.status import Status
 from tests.integration.client_support import short_dir
+from tests.integration.identity_support import share
 from tests.support import (
     RunningService,
+    call,
     children_of,
     direct,
     generate_key_request,
@@ -116,6 +121,55 @@ def test_a_key_destroyed_through_one_worker_is_unknown_to_every_worker_at_once(
         for index in range(SPREAD):
             message = f"new {index}".encode()
             assert verifies(new, client.key("shared").sign(message), message)
+
+
+def test_rotation_and_revocation_through_one_worker_hold_in_every_worker(
+    short_tmp: Path,
+) -> None:
+    """The test plays the identity provider: each ShareTrustBundle or RevokeTokens reaches one
+    worker; every later request, whichever worker takes it, is judged by the new state."""
+    service = start_service(short_tmp, "--auth", "jwt", "--workers", "2")
+    try:
+        wait_for_workers(service, 2)
+        authority = RootAuthority.generate("identity provider")
+        first = authority.issue_intermediate(timedelta(hours=1))
+        for der, root in ((authority.der, True), (first.der, False)):
+            response = call(service.socket_path, Opcode.SHARE_TRUST_BUNDLE, share(der, root=root))
+            assert response.header.status == Status.SUCCESS
+        old = _token(first, "old")
+        assert _statuses(service, old) == {Status.SUCCESS}  # verified, and cached, in both
+
+        second = authority.issue_intermediate(timedelta(hours=1))
+        response = call(service.socket_path, Opcode.SHARE_TRUST_BUNDLE, share(second.der))
+        assert response.header.status == Status.SUCCESS
+        assert _statuses(service, old) == {Status.AUTHENTICATION_ERROR}
+        gone, kept = _token(second, "gone"), _token(second, "kept")
+        assert _statuses(service, gone) == {Status.SUCCESS}
+
+        listing = second.sign_jws(revocation_claims(1, {"gone": second.not_after.timestamp()}))
+        operation = revoke_tokens_pb2.Operation(revocations=listing)
+        assert call(service.socket_path, Opcode.REVOKE_TOKENS, operation).header.status == 0
+        assert _statuses(service, gone) == {Status.AUTHENTICATION_ERROR}
+        assert _statuses(service, kept) == {Status.SUCCESS}
+    finally:
+        stop_service(service)
+
+
+def _token(intermediate: Intermediate, grant: str) -> str:
+    return intermediate.issue_token(
+        subject="spiffe://tessera.local/workers",
+        audience="tessera",
+        lifetime=timedelta(minutes=5),
+        token_id=f"{grant}.1",
+    )
+
+
+def _statuses(service: RunningService, token: str) -> set[Status]:
+    """What SPREAD fresh connections answer a ListKeys authenticated by `token`."""
+    data = request_bytes(
+        Opcode.LIST_KEYS, list_keys_pb2.Operation(), auth_type=AuthType.JWT, auth=token.encode()
+    )
+    return {Status(service.call(data).header.status) for _ in range(SPREAD)}
 
 
 def test_a_worker_killed_while_clients_run_is_replaced_and_no_call_fails(
