@@ -4,13 +4,14 @@ The client library is re-exported here (`tessera.Client`, `tessera.ECDSA_P256`, 
 daemons live in `tessera.service` and are started with the `tessera` command.
 """
 
-import typing
-
 from tessera import client  # cheap: tessera.client imports its modules on first use
 from tessera._version import __version__
 
-if typing.TYPE_CHECKING:
+TYPE_CHECKING = False  # typing is not imported at run time: the `tessera` command's start-up
+
+if TYPE_CHECKING:
     from tessera.client import *  # noqa: F403 (the names are listed once, in tessera.client)
+del TYPE_CHECKING  # not a public name
 
 __all__ = ["__version__"]
 __all__ += client.__all__

@@ -9,15 +9,26 @@ description and examples in its `--help`, and `--json` after the command as well
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
 
 
-class Entry(NamedTuple):
+class Entry:
     """Where a command is defined, and what it does in one line."""
 
-    module: str  # in tessera.cli
-    summary: str
+    __slots__ = ("module", "summary")
+
+    def __init__(self, module: str, summary: str) -> None:
+        self.module = module  # in tessera.cli
+        self.summary = summary
+
+    def __repr__(self) -> str:
+        return f"Entry(module={self.module!r}, summary={self.summary!r})"
 
 
 COMMANDS: dict[str, Entry] = {
@@ -76,8 +87,35 @@ def modules() -> list[str]:
     return list(dict.fromkeys(entry.module for entry in COMMANDS.values()))
 
 
+def terminal_width() -> int:
+    """The terminal's columns as `shutil.get_terminal_size()` gives them (`COLUMNS`, then the
+    terminal of stdout, then 80), without importing shutil (and the compressors it imports)."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
 class HelpFormatter(argparse.HelpFormatter):
     """Paragraphs are filled; a paragraph with indented lines (examples) is kept as written."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        # argparse makes a formatter for every argument it adds: the width its own way would
+        # import shutil each run.
+        width = terminal_width() if width is None else width
+        super().__init__(prog, indent_increment, max_help_position, width)
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         paragraphs = []

@@ -9,21 +9,21 @@ and never lets a traceback through. Commands talk to the service only through
 from __future__ import annotations
 
 import argparse
-import base64
 import binascii
-import contextlib
-import json
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from tessera.cli._commands import add_output_options
 from tessera.cli._errors import CliError, ExitCode, exit_code, message
 from tessera.client._limits import MAX_TIMEOUT
 
+# Start-up time: typing, pathlib, json, base64 and contextlib are not imported by every command
+# (json and base64 where they are used).
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # imported when a command first needs it: start-up time
+    from typing import Any
+
     import tessera.client as tessera
     from tessera.client import OperationClient
 
@@ -163,8 +163,10 @@ class Context:
         given = getattr(self.args, "app_name", None) is not None
         lines = describe_choices(self._operations, endpoint, app_name_given=given, choose=succeeded)
         for line in lines:
-            with contextlib.suppress(OSError, ValueError):
+            try:  # noqa: SIM105 (contextlib is not imported by every command)
                 print(f"tessera: {line}", file=sys.stderr)
+            except (OSError, ValueError):
+                pass
 
     def close(self) -> None:
         """Close the client's connections."""
@@ -189,6 +191,8 @@ class Context:
     def emit(self, text: str | None, data: dict[str, Any]) -> None:
         """Print the result: `data` as one JSON line with --json, else `text` (if any)."""
         if self.json:
+            import json
+
             print(json.dumps(data))
         elif text is not None:
             print(text)
@@ -222,8 +226,10 @@ def command(function: CommandFunction) -> Callable[[argparse.Namespace], int]:
 
 def fail(error: BaseException) -> int:
     """Report a failure on one stderr line; returns its exit code."""
-    with contextlib.suppress(OSError, ValueError):  # stderr gone too: the exit code tells
+    try:  # noqa: SIM105 (contextlib is not imported by every command)
         print(f"tessera: {message(error)}", file=sys.stderr)
+    except (OSError, ValueError):  # stderr gone too: the exit code tells
+        pass
     return int(exit_code(error))
 
 
@@ -273,13 +279,16 @@ def read_file(path: str) -> bytes:
     try:
         if path == "-":
             return sys.stdin.buffer.read()
-        return Path(path).read_bytes()
+        with open(path, "rb") as file:
+            return file.read()
     except OSError as error:
         raise CliError(f"cannot read {path}: {error.strerror or error}") from None
 
 
 def decode_base64(text: str, what: str) -> bytes:
     """Standard base64 (whitespace ignored); CliError naming `what` if it is not."""
+    import base64
+
     try:
         return base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError):
@@ -288,4 +297,4 @@ def decode_base64(text: str, what: str) -> bytes:
 
 def b64(data: bytes) -> str:
     """Standard base64 text of bytes (how binary values appear in output and JSON)."""
-    return base64.b64encode(data).decode("ascii")
+    return binascii.b2a_base64(data, newline=False).decode("ascii")  # base64.b64encode's

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+
+TYPE_CHECKING = False  # typing is not imported at run time (the client commands' start-up)
+if TYPE_CHECKING:
+    from typing import Protocol, TypeVar
+
+    class _Configured(Protocol):
+        @property
+        def log_level(self) -> str: ...
+
+        @property
+        def log_format(self) -> str: ...
+
+    C = TypeVar("C", bound=_Configured)
 
 
 class StartupError(Exception):
     """A daemon cannot start; the message is one line for the user."""
-
-
-class _Configured(Protocol):
-    @property
-    def log_level(self) -> str: ...
-
-    @property
-    def log_format(self) -> str: ...
-
-
-C = TypeVar("C", bound=_Configured)
 
 
 def add_daemon_options(parser: argparse.ArgumentParser) -> None:

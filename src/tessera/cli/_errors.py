@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import enum
 from functools import cache
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up time)
 
 if TYPE_CHECKING:
     from tessera.client._errors import ServiceError

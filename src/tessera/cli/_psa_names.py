@@ -13,16 +13,20 @@ The text form is derived from the JSON one: "ECC key pair (secp256r1)", "ECDSA w
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from tessera.client import _messages as m
 from tessera.wire.protowire import ENUM, Schema, decode, enum_name, which
 
+TYPE_CHECKING = False  # typing is not imported at run time (start-up time)
 if TYPE_CHECKING:
+    from typing import Any
+
     from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
     from tessera.wire.proto.psa_key_attributes_pb2 import KeyType
 
-JsonObject = dict[str, Any]
+    JsonObject = dict[str, Any]
+    # The functions below read messages as `protowire` decodes them (dicts), so that
+    # `list-keys` needs no protobuf; a protobuf message given is read through its encoding.
+    Fields = dict[str, Any]
 
 _HASH_WORDS = {
     "md2": "MD2",
@@ -106,11 +110,6 @@ def hash_name(value: int) -> str:
     """`sha256` for SHA_256, `sha3-256` for SHA3_256, `sha512-224` for SHA_512_224."""
     name = m.HASH.names.get(value, f"hash_{value}")
     return name.lower().replace("sha_", "sha", 1).replace("_", "-")
-
-
-# The functions below read messages as `protowire` decodes them (dicts), so that `list-keys`
-# needs no protobuf; a protobuf message given is read through its encoding.
-Fields = dict[str, Any]
 
 
 def _fields(message: Fields | Any, schema: Schema) -> Fields:

@@ -6,11 +6,14 @@ Text output follows parsec-tool's; `--json` prints one object per command.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from tessera.cli._commands import add_command
 from tessera.cli._common import CommandFunction, Context, command, provider_id
 from tessera.cli._errors import CliError, ExitCode
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
 
 CORE_PROVIDER = 0
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
-from typing import Any, cast
 
 import tessera.client as tessera
 from tessera.cli._commands import add_command
@@ -27,13 +25,28 @@ from tessera.cli._common import (
 from tessera.cli._errors import CliError, ExitCode
 from tessera.cli._psa_names import hash_name
 from tessera.client import _der
-from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
+from tessera.client._messages import HASH
 
+TYPE_CHECKING = False  # typing, pathlib and protobuf are not imported at run time (start-up)
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
+    from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
+
+# Algorithm.Hash's values by name, from the schema held to its descriptor (not protobuf's enum).
 HASHES: dict[str, Algorithm.Hash] = {
-    hash_name(value): cast(Algorithm.Hash, value)
-    for value in Algorithm.Hash.values()
-    if value != Algorithm.HASH_NONE
+    hash_name(value): value  # type: ignore[misc]  # Algorithm.Hash values are these ints
+    for value in HASH.names
+    if value != 0  # HASH_NONE
 }
+
+
+def _path(text: str) -> Path:
+    """An argument as a Path (pathlib imported by the commands that take one)."""
+    from pathlib import Path
+
+    return Path(text)
 
 
 def _count(text: str) -> int:
@@ -117,7 +130,7 @@ def register(commands: Any) -> None:
         "base64 ciphertext",
     )
     parser.add_argument(
-        "-o", "--output-file", type=Path, help="write the plaintext's bytes here (mode 0600)"
+        "-o", "--output-file", type=_path, help="write the plaintext's bytes here (mode 0600)"
     )
     parser.set_defaults(run=command(decrypt))
 
@@ -156,7 +169,8 @@ def register(commands: Any) -> None:
 def generate_random(context: Context, args: argparse.Namespace) -> None:
     """Print `--nbytes` random bytes as parsec-tool does: `0A 1B ... ` (upper-case hex)."""
     try:
-        data = context.client.random(args.nbytes)
+        # Client.random's call, through the operation client alone (no PSA messages to load)
+        data = context.operations.psa_generate_random(args.nbytes)
     except tessera.ResponseTooLargeError:
         raise CliError(
             f"the service will not return {args.nbytes} bytes at once (over its buffer size "

@@ -10,13 +10,16 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
 from tessera._version import __version__
 from tessera.cli._commands import COMMANDS, HelpFormatter, modules
 from tessera.cli._common import add_global_options, fail, silence_stdout
 from tessera.cli._daemon import StartupError
 from tessera.cli._errors import CliError, ExitCode
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up time)
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 EXIT_USAGE = ExitCode.USAGE
 EXIT_CONFIG = ExitCode.CONFIG
@@ -65,7 +68,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         importlib.import_module(f"tessera.cli.{module}").register(commands)
     for name, entry in COMMANDS.items():
         if name not in commands.choices:  # a command not imported: never parsed in this run
-            commands.add_parser(name, help=entry.summary)
+            commands.add_parser(name, help=entry.summary, formatter_class=HelpFormatter)
     return parser
 
 

@@ -12,11 +12,11 @@ every Parsec operation with every PSA knob, `specs` holds named key recipes, and
 a `TesseraError` (see `tessera.client._errors` for the tree).
 """
 
-import typing
+TYPE_CHECKING = False  # typing is not imported at run time: the `tessera` command's start-up
 
 # The names are imported on first use, so that a program (the `tessera` command) importing one
 # private module does not pay for the whole library; type checkers see them as imported here.
-if typing.TYPE_CHECKING:
+if TYPE_CHECKING:
     from tessera.client._auth import DirectAuth, NoAuth, UnixPeerAuth
     from tessera.client._calls import AuthenticatorInfo, KeyInfo, ProviderInfo
     from tessera.client._client import AsyncClient, AsyncKey, Client, Key
@@ -88,6 +88,7 @@ if typing.TYPE_CHECKING:
         X25519,
         KeySpec,
     )
+del TYPE_CHECKING  # not a public name
 
 __all__ = [
     "AES_256_GCM",

@@ -9,10 +9,8 @@ pauses, and throw every transport failure back into it, which decides what to tr
 
 from __future__ import annotations
 
-import base64
 import binascii
 import enum
-import json
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -331,6 +329,9 @@ def signer(credentials: Credentials) -> bytes:
     """What vouches for credentials: a token's signing key (its JWT header's `kid`), else the
     payload itself."""
     if credentials.auth_type in (AuthType.JWT, AuthType.JWT_SVID):
+        import base64  # tokens only: not on every command's start-up
+        import json
+
         encoded = credentials.payload.split(b".", 1)[0]
         try:
             header = json.loads(base64.urlsafe_b64decode(encoded + b"=" * (-len(encoded) % 4)))

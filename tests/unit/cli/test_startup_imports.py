@@ -75,6 +75,7 @@ PROTOBUF_FREE = [
     ["list-keys"],
     ["--json", "list-keys"],
     ["delete-client", "-c", "someone"],
+    ["generate-random", "-n", "4"],
 ]
 # protobuf's abstract Message class (the operation registry's annotations) is not its runtime.
 PROTOBUF_RUNTIME = ("google._upb", "google.protobuf.internal", "google.protobuf.descriptor")
@@ -108,3 +109,23 @@ def test_sign_loads_no_cryptography() -> None:
     )
     assert "tessera.cli.crypto_cmd" in modules
     assert offending(modules, ("cryptography", "hashlib")) == []
+
+
+# Standard modules that every command used to import and none needs to (benchmarks/README.md).
+STARTUP_FREE = ("typing", "shutil", "pathlib", "json", "base64", "contextlib")
+
+
+def test_help_and_the_parser_of_a_client_command_import_little_of_the_standard_library() -> None:
+    probe = (  # (printed without json: the probe must not import what it looks for)
+        "import io, sys\nfrom tessera.cli.main import main, build_parser\n"
+        "build_parser(only='ping')\n"
+        "sys.stdout = io.StringIO()\nmain(['--help'])\nsys.stdout = sys.__stdout__\n"
+        "print('\\n'.join(sys.modules))"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
+    )
+    modules = set(done.stdout.split())
+    assert "tessera.cli.admin_cmd" in modules
+    assert offending(modules, STARTUP_FREE) == []
