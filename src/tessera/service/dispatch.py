@@ -99,7 +99,7 @@ class Dispatcher(RequestBoundary[Admitted]):
         if app is None and spec.auth is not Auth.NONE:
             raise StatusError(Status.NOT_AUTHENTICATED, f"{opcode.name} needs authentication")
         if self._quotas is not None:
-            self._quotas.check(app, opcode, operation)  # before any work is done
+            self._quotas.check(app)  # before any work is done
         ctx = RequestContext(app, peer, extensions=bool(header.flags & FLAG_EXTENSIONS))
         # A crypto provider knows what blocks on its device; the core provider, the registry.
         blocking = handler.blocking(opcode) if isinstance(handler, Provider) else spec.may_block
