@@ -12,7 +12,9 @@ import base64
 import json
 import logging
 import os
+import queue
 import struct
+import threading
 import time
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _encode_string
@@ -125,6 +127,44 @@ def _json_text(value: str) -> bytes:
     return _encode_string(value).encode()
 
 
+class _Syncer:
+    """Makes checkpoints durable off the request path: `sync` hands a duplicate of the file's
+    descriptor to a thread that fsyncs it (each fsync takes milliseconds, which the request
+    that made a checkpoint due would otherwise wait, with the event loop). `close` waits for
+    every fsync handed over."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def sync(self, fd: int) -> None:
+        """fsync `fd`'s file soon (the descriptor may be closed meanwhile: a duplicate is)."""
+        duplicate = os.dup(fd)
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="audit-fsync", daemon=True)
+                self._thread.start()
+        self._queue.put(duplicate)
+
+    def _run(self) -> None:
+        while (fd := self._queue.get()) is not None:
+            try:
+                os.fsync(fd)
+            except OSError as error:
+                log.warning("could not flush the audit log to disk: %s", error)
+            finally:
+                os.close(fd)
+
+    def close(self) -> None:
+        """Wait for the fsyncs handed over, and stop the thread."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join()
+
+
 class AuditLog:
     """The service's audit log in `directory`: one chain, whichever process appends.
 
@@ -156,6 +196,7 @@ class AuditLog:
         self._fd = -1
         self._stamp_second = -1
         self._stamp_prefix = b""
+        self._syncer = _Syncer()
         self._shared = LiveFile(live / HEAD_FILE_NAME if live is not None else None, _HEAD.size)
         self._shared.lock()
         try:
@@ -259,7 +300,7 @@ class AuditLog:
         # keys sorted, written out: chain.encode of the same record gives the same bytes.
         start = b'{"app":%s,"key":%s,"kind":"op","op":%s,"prev":"' % (
             b"null" if app is None else self._text(app),
-            b"null" if key is None else _json_text(key),
+            b"null" if key is None else self._text(key),
             self._text(operation),
         )
         middle = b'","provider":%d,"seq":' % provider
@@ -267,7 +308,9 @@ class AuditLog:
         shared = self._shared
         shared.lock()
         try:
-            seq, first, size, unsigned, last, head = self._sync()
+            state, _pad, seq, first, size, unsigned, last, head = _HEAD.unpack_from(shared.memory)
+            if state != _CLEAN or first != self._first or size >= self._max_file_bytes:
+                seq, first, size, unsigned, last, head = self._sync()
             line = b'%s%s%s%d%s%s"}' % (start, head, middle, seq, end, self._stamp(time.time()))
             self._append(line, seq, first, size, unsigned=unsigned + 1, last=last)
             now = time.monotonic()
@@ -292,6 +335,7 @@ class AuditLog:
         if self._fd < 0:
             return
         self.checkpoint()
+        self._syncer.close()  # the last checkpoint is on disk when this returns
         os.close(self._fd)
         self._fd = -1
         self._shared.close()
@@ -307,7 +351,7 @@ class AuditLog:
             "prev": head.decode(),
         }
         self._append(encode(entry), seq, first, size, unsigned=0, last=time.monotonic())
-        os.fsync(self._fd)
+        self._syncer.sync(self._fd)
 
     def _append(
         self, line: bytes, seq: int, first: int, size: int, *, unsigned: int, last: float
