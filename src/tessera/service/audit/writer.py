@@ -119,7 +119,7 @@ _HEAD = struct.Struct("<IIQQQQd64s")
 _FRESH, _CLEAN, _WRITING = 0, 1, 2
 #: The name of the head's file in the live directory.
 HEAD_FILE_NAME = "audit-head"
-_TEXT_CACHE_SIZE = 4096
+_PARTS_CACHE_SIZE = 4096
 
 
 def _json_text(value: str) -> bytes:
@@ -191,7 +191,8 @@ class AuditLog:
         self._checkpoint_records = checkpoint_records
         self._checkpoint_seconds = checkpoint_seconds
         self._key = _signing_key(directory)
-        self._texts: dict[str, bytes] = {}
+        self._parts: dict[tuple[str | None, str | None, str, int, str], tuple[bytes, bytes, bytes]]
+        self._parts = {}
         self._first = -1  # the first seq of the file self._fd is open on
         self._fd = -1
         self._stamp_second = -1
@@ -268,13 +269,24 @@ class AuditLog:
             self._open(first)  # another process started a new file
         return seq, first, size, unsigned, last, head
 
-    def _text(self, value: str) -> bytes:
-        found = self._texts.get(value)
-        if found is None:
-            if len(self._texts) >= _TEXT_CACHE_SIZE:
-                self._texts.clear()
-            found = self._texts[value] = _json_text(value)
-        return found
+    def _encode_parts(
+        self, app: str | None, key: str | None, operation: str, provider: int, status: str
+    ) -> tuple[bytes, bytes, bytes]:
+        """What a record holds around its prev hash, sequence number and time, encoded once
+        for each (app, key, operation, provider, status) seen (names are the clients' choice:
+        the table is emptied when full, not grown)."""
+        start = b'{"app":%s,"key":%s,"kind":"op","op":%s,"prev":"' % (
+            b"null" if app is None else _json_text(app),
+            b"null" if key is None else _json_text(key),
+            _json_text(operation),
+        )
+        middle = b'","provider":%d,"seq":' % provider
+        end = b',"status":%s,"time":"' % _json_text(status)
+        encoded = (start, middle, end)
+        if len(self._parts) >= _PARTS_CACHE_SIZE:
+            self._parts.clear()
+        self._parts[app, key, operation, provider, status] = encoded
+        return encoded
 
     def _stamp(self, now: float) -> bytes:
         """`now` as the records' UTC time, in milliseconds (the date part made once a second)."""
@@ -298,13 +310,11 @@ class AuditLog:
         """Append one operation's record (and a checkpoint when one is due)."""
         # The canonical encoding of {app, key, kind, op, prev, provider, seq, status, time},
         # keys sorted, written out: chain.encode of the same record gives the same bytes.
-        start = b'{"app":%s,"key":%s,"kind":"op","op":%s,"prev":"' % (
-            b"null" if app is None else self._text(app),
-            b"null" if key is None else self._text(key),
-            self._text(operation),
-        )
-        middle = b'","provider":%d,"seq":' % provider
-        end = b',"status":%s,"time":"' % self._text(status)
+        parts = (app, key, operation, provider, status)
+        encoded = self._parts.get(parts)
+        if encoded is None:
+            encoded = self._encode_parts(app, key, operation, provider, status)
+        start, middle, end = encoded
         shared = self._shared
         shared.lock()
         try:
