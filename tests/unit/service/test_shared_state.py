@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,12 +117,15 @@ def test_the_key_quota_holds_across_workers(two_workers: tuple[Assembly, Assembl
 
 def test_the_request_rate_holds_across_workers(two_workers: tuple[Assembly, Assembly]) -> None:
     first, second = two_workers
+    start = time.monotonic()
     assert _generate(first, "k") is Status.SUCCESS
     statuses = [_sign(worker, "k") for _ in range(700) for worker in (first, second)]
-    # 1000 per second with bursts of one second's worth: both together, not 1000 each (the
-    # requests take well under a second here; what the refill adds meanwhile is small).
+    elapsed = time.monotonic() - start
+    # 1000 per second with bursts of one second's worth, for both together (not 1000 each):
+    # at most the burst, what refilled meanwhile and one lease (10) per worker; at least the
+    # burst less the generation and what the workers' last leases left unspent.
     served = statuses.count(Status.SUCCESS)
-    assert 980 <= served < 1200, served
+    assert 1000 - 1 - 2 * 10 <= served <= 1000 + 1000 * elapsed + 2 * 10, (served, elapsed)
     assert statuses.count(Status.PSA_ERROR_INSUFFICIENT_MEMORY) == 1400 - served
 
 
