@@ -20,6 +20,7 @@ import sqlite3
 import struct
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -241,7 +242,9 @@ class KeyStore:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         _create_or_check(path)
         self._lock = threading.Lock()
-        self._rows: dict[_RowKey, KeyRecord] = {}
+        # Oldest first (popitem(last=False) is O(1); a dict's first key after many deletions
+        # at its front is found by skipping them).
+        self._rows: OrderedDict[_RowKey, KeyRecord] = OrderedDict()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         # First, so that every statement after it (the journal mode change of a new store made
         # by several workers at once included) waits for another process's write, not fails.
@@ -379,7 +382,7 @@ class KeyStore:
             attributes, material, created_at = rows[0]
             record = KeyRecord(owner, provider_id, name, attributes, material, created_at)
             if len(self._rows) >= ROW_CACHE_SIZE:
-                del self._rows[next(iter(self._rows))]
+                self._rows.popitem(last=False)
             self._rows[key] = record
             return record
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -70,7 +71,7 @@ class Vault:
         self._objects = _ObjectCache()
         self._lock = threading.Lock()
         # wrapped blob -> (the row fields it is bound to, the opened key)
-        self._opened: dict[bytes, tuple[_RowFields, OpenKey]] = {}
+        self._opened: OrderedDict[bytes, tuple[_RowFields, OpenKey]] = OrderedDict()
 
     def exists(self, owner: Owner, name: str) -> bool:
         """True when the owner has a key of that name here."""
@@ -129,8 +130,8 @@ class _ObjectCache:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._private: dict[bytes, PrivateKey] = {}
-        self._public: dict[bytes, PublicKey] = {}
+        self._private: OrderedDict[bytes, PrivateKey] = OrderedDict()
+        self._public: OrderedDict[bytes, PublicKey] = OrderedDict()
 
     def private(self, key: OpenKey) -> PrivateKey:
         if not key.attributes.key_type.is_key_pair:
@@ -157,8 +158,8 @@ class _ObjectCache:
         return found
 
 
-def _remember(entries: dict[bytes, _T], slot: bytes, value: _T, size: int) -> None:
+def _remember(entries: OrderedDict[bytes, _T], slot: bytes, value: _T, size: int) -> None:
     """Add an entry (under the cache's lock), forgetting the oldest beyond `size`."""
     entries[slot] = value
     while len(entries) > size:
-        del entries[next(iter(entries))]
+        entries.popitem(last=False)
