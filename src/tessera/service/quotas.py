@@ -53,7 +53,8 @@ _Tenant = tuple[str, int]
 
 
 class Quotas:
-    """Admission checks for one service process; thread-safe (the shared table is locked)."""
+    """Admission checks for one service process, called on its event loop: the process's leases
+    are not locked (one thread); the shared table is (every process, and any thread)."""
 
     def __init__(
         self,
