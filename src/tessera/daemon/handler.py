@@ -23,7 +23,7 @@ from google.protobuf.message import EncodeError, Message
 from tessera.trust.peer import PeerCredentials
 from tessera.wire.contracts import OPERATIONS, Daemon, OperationSpec, decode_operation, served_by
 from tessera.wire.framing import Frame, FramingError, encode_response
-from tessera.wire.header import Header, response_header_for
+from tessera.wire.header import Header, response_header_for, response_to
 from tessera.wire.opcodes import Opcode, opcode_name
 from tessera.wire.status import Status, StatusError
 
@@ -128,7 +128,7 @@ class RequestBoundary(Generic[R]):
             return self.refuse(request.header, StatusError(status))
         finally:
             self.finished(request, status)
-        return encode_response(response_header_for(request.header, Status.SUCCESS), body)
+        return response_to(request.header, Status.SUCCESS, body)
 
     #: Refusals that are the normal answer to a probe (logged at debug, not info): a client
     #: library asks the identity provider for a token before it knows whether it runs as a

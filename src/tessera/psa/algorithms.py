@@ -70,6 +70,10 @@ DEPRECATED_HASHES = frozenset({Hash.MD2, Hash.MD4, Hash.MD5, Hash.SHA_1})
 class SignScheme(enum.Enum):
     """Asymmetric signature schemes."""
 
+    # Members are singletons compared by identity: hash them so too (Enum's own hash is a
+    # Python-level call on the name, paid by every set and dict lookup on the request path).
+    __hash__ = object.__hash__
+
     RSA_PKCS1V15 = "rsa-pkcs1v15"
     RSA_PKCS1V15_RAW = "rsa-pkcs1v15-raw"
     RSA_PSS = "rsa-pss"
@@ -86,6 +90,10 @@ HASHED_SIGN_SCHEMES = frozenset(
 
 class MacKind(enum.Enum):
     """MAC constructions."""
+
+    # Members are singletons compared by identity: hash them so too (Enum's own hash is a
+    # Python-level call on the name, paid by every set and dict lookup on the request path).
+    __hash__ = object.__hash__
 
     HMAC = "hmac"
     CBC_MAC = "cbc-mac"
@@ -120,6 +128,10 @@ AEAD_MAX_ENCODED_TAG_LENGTH = 63
 class EncryptionScheme(enum.Enum):
     """Asymmetric encryption schemes."""
 
+    # Members are singletons compared by identity: hash them so too (Enum's own hash is a
+    # Python-level call on the name, paid by every set and dict lookup on the request path).
+    __hash__ = object.__hash__
+
     RSA_PKCS1V15 = "rsa-pkcs1v15-crypt"
     RSA_OAEP = "rsa-oaep"
 
@@ -133,6 +145,10 @@ class KeyAgreementKind(enum.IntEnum):
 
 class KdfKind(enum.Enum):
     """Key derivation functions."""
+
+    # Members are singletons compared by identity: hash them so too (Enum's own hash is a
+    # Python-level call on the name, paid by every set and dict lookup on the request path).
+    __hash__ = object.__hash__
 
     HKDF = "hkdf"
     TLS12_PRF = "tls12-prf"
@@ -247,35 +263,46 @@ def _invalid(message: str) -> StatusError:
     return StatusError(Status.PSA_ERROR_INVALID_ARGUMENT, message)
 
 
+# Wire values of the specific hashes (a dict lookup: an enum call costs a microsecond).
+_HASH_BY_VALUE = {int(h): h for h in Hash if h is not Hash.ANY}
+
+
 def parse_hash(value: int) -> Hash:
     """A specific hash from its wire value (HASH_NONE and unknown values are invalid)."""
-    if value <= 0:
-        raise _invalid("no hash algorithm given")
-    try:
-        return Hash(value)
-    except ValueError:
-        raise _invalid(f"unknown hash algorithm {value}") from None
+    found = _HASH_BY_VALUE.get(value)
+    if found is None:
+        if value <= 0:
+            raise _invalid("no hash algorithm given")
+        raise _invalid(f"unknown hash algorithm {value}")
+    return found
+
+
+# The signature oneof's variants: the scheme each names, and whether it carries a hash.
+_SIGN_VARIANTS = {
+    "rsa_pkcs1v15_sign": (SignScheme.RSA_PKCS1V15, True),
+    "rsa_pkcs1v15_sign_raw": (SignScheme.RSA_PKCS1V15_RAW, False),
+    "rsa_pss": (SignScheme.RSA_PSS, True),
+    "ecdsa": (SignScheme.ECDSA, True),
+    "ecdsa_any": (SignScheme.ECDSA_ANY, False),
+    "deterministic_ecdsa": (SignScheme.DETERMINISTIC_ECDSA, True),
+    "pure_eddsa": (SignScheme.PURE_EDDSA, False),
+}
+# One value per (scheme, hash) (at most a hundred): parsed once, compared by identity first.
+_SIGN_ALGORITHMS: dict[tuple[SignScheme, Hash | None], SignAlgorithm] = {}
 
 
 def parse_sign(pb: psa_algorithm_pb2.Algorithm.AsymmetricSignature) -> SignAlgorithm:
     """A signature algorithm; hash wildcards are kept (`require_specific` rejects them)."""
     variant = pb.WhichOneof("variant")
-    if variant == "rsa_pkcs1v15_sign":
-        return SignAlgorithm(SignScheme.RSA_PKCS1V15, _sign_hash(pb.rsa_pkcs1v15_sign.hash_alg))
-    if variant == "rsa_pkcs1v15_sign_raw":
-        return SignAlgorithm(SignScheme.RSA_PKCS1V15_RAW)
-    if variant == "rsa_pss":
-        return SignAlgorithm(SignScheme.RSA_PSS, _sign_hash(pb.rsa_pss.hash_alg))
-    if variant == "ecdsa":
-        return SignAlgorithm(SignScheme.ECDSA, _sign_hash(pb.ecdsa.hash_alg))
-    if variant == "ecdsa_any":
-        return SignAlgorithm(SignScheme.ECDSA_ANY)
-    if variant == "deterministic_ecdsa":
-        hash_alg = _sign_hash(pb.deterministic_ecdsa.hash_alg)
-        return SignAlgorithm(SignScheme.DETERMINISTIC_ECDSA, hash_alg)
-    if variant == "pure_eddsa":
-        return SignAlgorithm(SignScheme.PURE_EDDSA)
-    raise _invalid("no signature algorithm given")
+    entry = _SIGN_VARIANTS.get(variant) if variant is not None else None
+    if entry is None:
+        raise _invalid("no signature algorithm given")
+    scheme, hashed = entry
+    hash_alg = _sign_hash(getattr(pb, variant).hash_alg) if hashed else None
+    found = _SIGN_ALGORITHMS.get((scheme, hash_alg))
+    if found is None:
+        found = _SIGN_ALGORITHMS.setdefault((scheme, hash_alg), SignAlgorithm(scheme, hash_alg))
+    return found
 
 
 def _sign_hash(pb: psa_algorithm_pb2.Algorithm.AsymmetricSignature.SignHash) -> Hash:
@@ -424,7 +451,7 @@ def permits(policy: Algorithm, requested: Algorithm) -> bool:
     scheme with any specific hash. A key-agreement policy with a KDF also permits the raw
     agreement (as Mbed TLS does, so raw agreement stays usable for keys meant for derivation).
     """
-    if requested == policy:
+    if requested is policy or requested == policy:
         return True
     if isinstance(policy, SignAlgorithm) and isinstance(requested, SignAlgorithm):
         return (

@@ -19,6 +19,10 @@ MAX_KEY_BITS = 0xFFF8
 class KeyKind(enum.Enum):
     """The key type without its family parameter."""
 
+    # Members are singletons compared by identity: hash them so too (Enum's own hash is a
+    # Python-level call on the name, paid by every set and dict lookup on the request path).
+    __hash__ = object.__hash__
+
     RAW_DATA = "raw-data"
     HMAC = "hmac"
     DERIVE = "derive"

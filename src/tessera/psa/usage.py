@@ -12,6 +12,10 @@ from tessera.wire.status import Status, StatusError
 class Usage(enum.Enum):
     """One usage flag (the protobuf field name)."""
 
+    # Members are singletons compared by identity: hash them so too (Enum's own hash is a
+    # Python-level call on the name, paid by every set and dict lookup on the request path).
+    __hash__ = object.__hash__
+
     EXPORT = "export"
     COPY = "copy"
     CACHE = "cache"

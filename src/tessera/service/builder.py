@@ -63,6 +63,8 @@ class Assembly:
             provider.close()
         if self.audit is not None:
             self.audit.close()
+        if self.quotas is not None:
+            self.quotas.close()
         self.keystore.close()
 
 
@@ -188,6 +190,7 @@ def build(config: ServiceConfig) -> Assembly:
         if config.audit.enabled:
             audit = AuditLog(
                 config.audit_directory,
+                live=config.live_directory,
                 max_file_bytes=config.audit.max_file_bytes,
                 checkpoint_records=config.audit.checkpoint_records,
                 checkpoint_seconds=config.audit.checkpoint_seconds,
@@ -195,7 +198,7 @@ def build(config: ServiceConfig) -> Assembly:
         active, providers = build_providers(config, keystore)
         trust = build_trust_store(config)
         authenticators = build_authenticators(config, trust)
-        quotas = Quotas(config.quotas, keystore)
+        quotas = Quotas(config.quotas, keystore, live=config.live_directory)
         current = [provider for _, provider in active]
         dispatcher = build_dispatcher(
             config, keystore, current, authenticators, trust=trust, audit=audit, quotas=quotas

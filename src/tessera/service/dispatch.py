@@ -17,6 +17,7 @@ from tessera.daemon.ratelimit import RateLimitedLog
 from tessera.service.audit import AUDITED_OPCODES, AuditLog
 from tessera.service.authenticators import Application, Authenticator, PeerCredentials
 from tessera.service.core_provider import CORE_PROVIDER_ID, CoreProvider
+from tessera.service.keystore import Owner
 from tessera.service.providers.base import Provider, RequestContext
 from tessera.service.quotas import Quotas
 from tessera.service.trust_endpoint import TrustEndpoint
@@ -31,6 +32,24 @@ log = logging.getLogger(__name__)
 # The highest provider id Parsec's interface names (CryptoAuthLib); Tessera may configure more.
 LAST_PARSEC_PROVIDER_ID = 5
 
+# Lookups the request path makes per request, as dict reads (enum calls and enum properties are
+# Python-level and cost about a microsecond each).
+_OPCODES = {int(opcode): opcode for opcode in Opcode}
+_AUDIT_NAMES = {opcode: OPERATIONS[opcode].name for opcode in AUDITED_OPCODES}
+_STATUS_NAMES = {status: status.name for status in Status}
+# Callers remembered per dispatcher (names are the client's choice under direct authentication:
+# the table is emptied when full rather than grown).
+_CALLERS_HELD = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class _Caller:
+    """An authenticated application, with what every request of it needs made once."""
+
+    app: Application
+    owner: Owner
+    audit_name: str  # "<authenticator>:<name>", as the audit log names it
+
 
 @dataclass(slots=True)
 class Admitted(Request):
@@ -38,6 +57,7 @@ class Admitted(Request):
 
     handler: CoreProvider | Provider | TrustEndpoint
     ctx: RequestContext
+    caller: _Caller | None = None
 
     @property
     def tenant(self) -> Hashable:
@@ -69,69 +89,91 @@ class Dispatcher(RequestBoundary[Admitted]):
         self._audit = audit
         self._audit_errors = RateLimitedLog(log)
         self._trust = trust
-        self._authenticators = dict(authenticators)
+        self._authenticators: dict[int, Authenticator] = {
+            int(t): a for t, a in authenticators.items()
+        }
         self._admins = admins
         self._core = core
         self._providers = dict(providers)
+        self._callers: dict[tuple[int, str], _Caller] = {}
+        # (provider id, opcode) -> (handler, whether it runs off the event loop): only routes
+        # that succeeded (a refusal is worked out again, with its message).
+        self._routes: dict[tuple[int, Opcode], tuple[CoreProvider | Provider | TrustEndpoint, bool]]
+        self._routes = {}
 
     def admit(self, frame: Frame, peer: PeerCredentials | None) -> Admitted | bytes:
         """Authenticate and route; an early failure comes back as response bytes."""
-        provider_id = frame.header.provider
+        header = frame.header
+        provider_id = header.provider
         if provider_id > LAST_PARSEC_PROVIDER_ID and provider_id not in self._providers:
             # As Parsec: an id outside its provider enumeration fails while reading the header,
             # so the answer carries the default header (clients cannot decode the id).
             return encode_response(response_header_for(None, Status.PROVIDER_DOES_NOT_EXIST), b"")
-        return super().admit(frame, peer)
+        try:
+            opcode = _OPCODES.get(header.opcode)
+            if opcode is None:  # the framing refuses these; a frame built by hand may not
+                raise StatusError(Status.OPCODE_DOES_NOT_EXIST, "unknown opcode")
+            return self.accept(frame, opcode, peer)
+        except StatusError as error:
+            return self.refuse(header, error)
 
     def accept(self, frame: Frame, opcode: Opcode, peer: PeerCredentials | None) -> Admitted:
         header = frame.header
         spec = OPERATIONS[opcode]
-        app = self._authenticate(header, frame.auth, peer)
-        self.check_served(opcode)
-        handler = self._route(header.provider, opcode)
+        caller = self._authenticate(header, frame.auth, peer)
+        app = caller.app if caller is not None else None
+        route = self._routes.get((header.provider, opcode))
+        if route is None:
+            route = self._routes[header.provider, opcode] = self._route(header.provider, opcode)
+        handler, blocking = route
         if spec.auth is Auth.ADMIN:
             if app is None:
                 raise StatusError(Status.NOT_AUTHENTICATED, "admin operation without auth")
             if not app.is_admin:
-                self._record(opcode, app, header, None, Status.ADMIN_OPERATION)
+                self._record(opcode, caller, header, None, Status.ADMIN_OPERATION)
                 raise StatusError(Status.ADMIN_OPERATION, "caller is not an administrator")
         operation = decode_operation(opcode, frame.body)
-        if app is None and spec.auth is not Auth.NONE:
-            raise StatusError(Status.NOT_AUTHENTICATED, f"{opcode.name} needs authentication")
-        if self._quotas is not None:
-            self._quotas.check(app, opcode, operation)  # before any work is done
-        ctx = RequestContext(app, peer, extensions=bool(header.flags & FLAG_EXTENSIONS))
-        # A crypto provider knows what blocks on its device; the core provider, the registry.
-        blocking = handler.blocking(opcode) if isinstance(handler, Provider) else spec.may_block
-        return Admitted(header, opcode, operation, peer, blocking, handler, ctx)
+        if caller is None:
+            if spec.auth is not Auth.NONE:
+                raise StatusError(Status.NOT_AUTHENTICATED, f"{opcode.name} needs authentication")
+            ctx = RequestContext(None, peer, extensions=bool(header.flags & FLAG_EXTENSIONS))
+        else:
+            if self._quotas is not None:
+                self._quotas.check(app)  # before any work is done
+            extensions = bool(header.flags & FLAG_EXTENSIONS)
+            ctx = RequestContext(app, peer, extensions, caller.owner)
+        return Admitted(header, opcode, operation, peer, blocking, handler, ctx, caller)
 
     def run(self, request: Admitted) -> Message:
         return request.handler.handle(request.opcode, request.ctx, request.operation)
 
     def finished(self, request: Admitted, status: Status) -> None:
-        self._record(request.opcode, request.ctx.app, request.header, request.operation, status)
+        self._record(request.opcode, request.caller, request.header, request.operation, status)
 
     def _record(
         self,
         opcode: Opcode,
-        app: Application | None,
+        caller: _Caller | None,
         header: Header,
         operation: Message | None,
         status: Status,
     ) -> None:
         """Audit a key operation (what, by whom, on which key, how it ended: nothing else)."""
-        if self._audit is None or app is None or opcode not in AUDITED_OPCODES:
+        if self._audit is None or caller is None:
             return
+        name = _AUDIT_NAMES.get(opcode)  # as Parsec names it
+        if name is None:
+            return  # not audited
         key_name = getattr(operation, "key_name", None) if operation is not None else None
         if key_name is None and opcode is Opcode.DELETE_CLIENT:
             key_name = getattr(operation, "client", None)  # whose keys went
         try:
             self._audit.record(
-                app=f"{app.auth_type.name.lower()}:{app.name}",
-                operation=OPERATIONS[opcode].name,  # as Parsec names it
+                app=caller.audit_name,
+                operation=name,
                 provider=header.provider,
                 key=key_name,
-                status=status.name,
+                status=_STATUS_NAMES[status],
             )
         except OSError as error:
             # Availability over completeness (a full disk must not stop the service, nor the
@@ -147,17 +189,37 @@ class Dispatcher(RequestBoundary[Admitted]):
 
     def _authenticate(
         self, header: Header, auth: bytes, peer: PeerCredentials | None
-    ) -> Application | None:
-        if header.auth_type == AuthType.NO_AUTH:
+    ) -> _Caller | None:
+        auth_type = header.auth_type
+        if auth_type == AuthType.NO_AUTH:
             return None  # as Parsec: any auth bytes sent with auth type 0 are ignored
-        auth_type = AuthType(header.auth_type)
         authenticator = self._authenticators.get(auth_type)
         if authenticator is None:
-            raise StatusError(Status.AUTHENTICATOR_NOT_REGISTERED, f"{auth_type.name} is off")
+            off = AuthType(auth_type).name
+            raise StatusError(Status.AUTHENTICATOR_NOT_REGISTERED, f"{off} is off")
         name = authenticator.authenticate(auth, peer)
-        return Application(name, auth_type, (auth_type, name) in self._admins)
+        caller = self._callers.get((auth_type, name))
+        if caller is None:
+            kind = AuthType(auth_type)
+            app = Application(name, kind, (kind, name) in self._admins)
+            caller = _Caller(app, Owner(name, auth_type), f"{kind.name.lower()}:{name}")
+            if len(self._callers) >= _CALLERS_HELD:
+                self._callers.clear()
+            self._callers[auth_type, name] = caller
+        return caller
 
-    def _route(self, provider_id: int, opcode: Opcode) -> CoreProvider | Provider | TrustEndpoint:
+    def _route(
+        self, provider_id: int, opcode: Opcode
+    ) -> tuple[CoreProvider | Provider | TrustEndpoint, bool]:
+        """The handler of `opcode` sent to `provider_id`, and whether it leaves the event loop."""
+        self.check_served(opcode)
+        handler = self._handler(provider_id, opcode)
+        # A crypto provider knows what blocks on its device; the core provider, the registry.
+        if isinstance(handler, Provider):
+            return handler, handler.blocking(opcode)
+        return handler, OPERATIONS[opcode].may_block
+
+    def _handler(self, provider_id: int, opcode: Opcode) -> CoreProvider | Provider | TrustEndpoint:
         spec = OPERATIONS[opcode]
         if spec.tessera:  # the service serves only the trusting side's operations
             if provider_id != CORE_PROVIDER_ID:

@@ -180,8 +180,10 @@ def prepare(assembly: Assembly, new: ServiceConfig) -> Plan:
 def commit(assembly: Assembly, plan: Plan) -> Dispatcher:
     """Make `plan` the assembly's configuration and return its dispatcher (on the event loop)."""
     quotas = assembly.quotas
-    if quotas is None or assembly.config.quotas != plan.config.quotas:
-        quotas = Quotas(plan.config.quotas, assembly.keystore)  # unchanged: buckets carry on
+    if quotas is None:
+        quotas = Quotas(plan.config.quotas, assembly.keystore, live=plan.config.live_directory)
+    elif assembly.config.quotas != plan.config.quotas:
+        quotas = quotas.reconfigured(plan.config.quotas)  # the shared buckets carry on
     assert assembly.trust is not None
     dispatcher = build_dispatcher(
         plan.config,

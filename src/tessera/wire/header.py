@@ -111,6 +111,32 @@ class Header:
         )
 
 
+def response_to(request: Header, status: int, body: bytes) -> bytes:
+    """The whole response to `request` (a header as `response_header_for` makes, then `body`),
+    packed in one step: the request path's fast form of encode_response(response_header_for())."""
+    return (
+        _WHOLE.pack(
+            MAGIC,
+            HEADER_SIZE,
+            VERSION_MAJOR,
+            VERSION_MINOR,
+            0,  # flags
+            request.provider,
+            request.session,
+            request.accept_type,  # the content type is what the request accepts
+            0,  # accept type
+            0,  # auth type
+            len(body),
+            0,  # auth length
+            request.opcode,
+            status,
+            0,
+            0,
+        )
+        + body
+    )
+
+
 def response_header_for(request: Header | None, status: int, body_len: int = 0) -> Header:
     """The header of a response to `request`.
 

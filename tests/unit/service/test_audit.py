@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from tessera.service.audit import AuditLog, verify_chain
 from tessera.service.audit.chain import encode, log_files
 
 
-def write(directory: Path, count: int, **options: int) -> None:
+def write(directory: Path, count: int, **options: Any) -> None:
     audit = AuditLog(directory, checkpoint_seconds=3600, **options)
     for i in range(count):
         audit.record(

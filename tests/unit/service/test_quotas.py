@@ -11,8 +11,7 @@ from tessera.service.authenticators import Application
 from tessera.service.config import ConfigError, QuotaConfig, parse_config
 from tessera.service.keystore import KeyRecord, KeyStore, Owner, StorageLimits, Usage
 from tessera.service.quotas import Quotas
-from tessera.wire.opcodes import AuthType, Opcode
-from tessera.wire.proto import list_keys_pb2, psa_import_key_pb2
+from tessera.wire.opcodes import AuthType
 from tessera.wire.status import Status, StatusError
 
 ALICE = Owner("alice", int(AuthType.DIRECT))
@@ -83,28 +82,50 @@ def test_rate_is_per_application_and_refills(tmp_path: Path) -> None:
     quotas = Quotas(QuotaConfig(requests_per_second=3), store, clock=clock)
     alice = Application("alice", AuthType.DIRECT, False)
     bob = Application("bob", AuthType.DIRECT, False)
-    op = list_keys_pb2.Operation()
     for _ in range(3):
-        quotas.check(alice, Opcode.LIST_KEYS, op)
+        quotas.check(alice)
     with pytest.raises(StatusError) as error:
-        quotas.check(alice, Opcode.LIST_KEYS, op)
+        quotas.check(alice)
     assert error.value.status is Status.PSA_ERROR_INSUFFICIENT_MEMORY
-    quotas.check(bob, Opcode.LIST_KEYS, op)
-    quotas.check(None, Opcode.PING, op)  # no application, no quota
+    quotas.check(bob)
+    quotas.check(None)  # no application, no quota
     clock.now = 1 / 3
-    quotas.check(alice, Opcode.LIST_KEYS, op)
+    quotas.check(alice)
+    quotas.close()
     store.close()
 
 
-def test_an_import_larger_than_the_room_left_is_refused_before_work(tmp_path: Path) -> None:
+def test_processes_share_one_bucket_by_leases(tmp_path: Path) -> None:
     store = KeyStore(tmp_path / "keys.sqlite3")
-    quotas = Quotas(QuotaConfig(max_bytes=100), store)
+    clock = _Clock()
+    config = QuotaConfig(requests_per_second=1000)  # leases of 10 tokens
+    one, two = (Quotas(config, store, live=tmp_path / "live", clock=clock) for _ in range(2))
     alice = Application("alice", AuthType.DIRECT, False)
-    quotas.check(alice, Opcode.PSA_IMPORT_KEY, psa_import_key_pb2.Operation(data=b"x" * 50))
-    with pytest.raises(StatusError) as error:
-        big = psa_import_key_pb2.Operation(data=b"x" * 100)
-        quotas.check(alice, Opcode.PSA_IMPORT_KEY, big)
-    assert error.value.status is Status.PSA_ERROR_INSUFFICIENT_STORAGE
+
+    def admitted(quotas: Quotas, tries: int) -> int:
+        count = 0
+        for _ in range(tries):
+            try:
+                quotas.check(alice)
+            except StatusError:
+                continue
+            count += 1
+        return count
+
+    # At one instant, both together get the burst, not a burst each.
+    assert admitted(one, 600) + admitted(two, 600) == 1000
+    # 50 ms later, 50 tokens have come back: one takes them all, in leases.
+    clock.now = 0.05
+    assert admitted(one, 100) == 50
+    assert admitted(two, 100) == 0
+    # What is left of an expired lease goes back to the bucket at the next take.
+    clock.now = 0.1
+    assert admitted(one, 1) == 1  # a lease of 10 taken from 50: 40 left, 9 unused here
+    clock.now = 0.2
+    assert admitted(one, 1) == 1  # 40 + 100 refilled + 9 given back, 10 taken again
+    assert admitted(two, 200) == 139
+    one.close()
+    two.close()
     store.close()
 
 

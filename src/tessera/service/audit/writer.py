@@ -2,7 +2,8 @@
 
 Records hold who (authenticator and application), what (the operation), which key (provider and
 name) and how it ended (the status): never key material, messages, signatures or tokens. Each is
-one write() on a file opened with O_APPEND, so concurrent workers never interleave lines.
+one write() on a file opened with O_APPEND, made under the lock of the chain's shared head, so
+the service's worker processes append to one chain, in turn.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ import base64
 import json
 import logging
 import os
+import queue
+import struct
 import threading
 import time
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as _encode_string
 from pathlib import Path
-from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -31,6 +34,7 @@ from tessera.service.audit.chain import (
     file_name,
     log_files,
 )
+from tessera.service.live_file import LiveFile
 from tessera.wire.opcodes import Opcode
 
 log = logging.getLogger(__name__)
@@ -82,10 +86,6 @@ def _last_record(path: Path) -> tuple[int, str] | None:
     return last
 
 
-def _now_text(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
-
-
 def _signing_key(directory: Path) -> Ed25519PrivateKey:
     """The service's audit signing key, made once (0600) with its public half beside it."""
     path = directory / PRIVATE_KEY_NAME
@@ -111,13 +111,76 @@ def _signing_key(directory: Path) -> Ed25519PrivateKey:
     return loaded
 
 
+# The chain's head, shared by the service's processes (live_file.py): state, seq of the next
+# record, first seq of the current file (its name), bytes in it, records since the last
+# checkpoint, when that was (monotonic clock, system-wide), the last record's hash (hex).
+_STATE = struct.Struct("<I")
+_HEAD = struct.Struct("<IIQQQQd64s")
+_FRESH, _CLEAN, _WRITING = 0, 1, 2
+#: The name of the head's file in the live directory.
+HEAD_FILE_NAME = "audit-head"
+_PARTS_CACHE_SIZE = 4096
+
+
+def _json_text(value: str) -> bytes:
+    """`value` as the canonical encoder writes a string (ASCII, escaped, quoted)."""
+    return _encode_string(value).encode()
+
+
+class _Syncer:
+    """Makes checkpoints durable off the request path: `sync` hands a duplicate of the file's
+    descriptor to a thread that fsyncs it (each fsync takes milliseconds, which the request
+    that made a checkpoint due would otherwise wait, with the event loop). `close` waits for
+    every fsync handed over."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def sync(self, fd: int) -> None:
+        """fsync `fd`'s file soon (the descriptor may be closed meanwhile: a duplicate is)."""
+        duplicate = os.dup(fd)
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="audit-fsync", daemon=True)
+                self._thread.start()
+        self._queue.put(duplicate)
+
+    def _run(self) -> None:
+        while (fd := self._queue.get()) is not None:
+            try:
+                os.fsync(fd)
+            except OSError as error:
+                log.warning("could not flush the audit log to disk: %s", error)
+            finally:
+                os.close(fd)
+
+    def close(self) -> None:
+        """Wait for the fsyncs handed over, and stop the thread."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join()
+
+
 class AuditLog:
-    """The service's audit log in `directory`."""
+    """The service's audit log in `directory`: one chain, whichever process appends.
+
+    Several processes of one service (its workers) append to the same chain: each record is
+    written under the lock of the head file in `live` (the run's live directory), which holds
+    the next sequence number, the last record's hash, the current file and its size. Without
+    `live`, the head is this process's own (nothing else may write the directory then).
+    A head marked as being written (its writer died between marking and finishing) or left by
+    another run is rebuilt from the files, as at start.
+    """
 
     def __init__(
         self,
         directory: Path,
         *,
+        live: Path | None = None,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         checkpoint_records: int = DEFAULT_CHECKPOINT_RECORDS,
         checkpoint_seconds: float = DEFAULT_CHECKPOINT_SECONDS,
@@ -128,13 +191,42 @@ class AuditLog:
         self._checkpoint_records = checkpoint_records
         self._checkpoint_seconds = checkpoint_seconds
         self._key = _signing_key(directory)
-        self._lock = threading.Lock()
-        self._seq, self._head, current = self._resume()
-        self._unsigned = 0
-        self._last_checkpoint = time.monotonic()
-        self._fd = self._open(current)
-        # Bytes in the current file: counted here rather than asked of the kernel per record.
-        self._size = os.fstat(self._fd).st_size
+        self._parts: dict[tuple[str | None, str | None, str, int, str], tuple[bytes, bytes, bytes]]
+        self._parts = {}
+        self._first = -1  # the first seq of the file self._fd is open on
+        self._fd = -1
+        self._stamp_second = -1
+        self._stamp_prefix = b""
+        self._syncer = _Syncer()
+        self._shared = LiveFile(live / HEAD_FILE_NAME if live is not None else None, _HEAD.size)
+        self._shared.lock()
+        try:
+            head = _HEAD.unpack_from(self._shared.memory)
+            if head[0] != _CLEAN or not self._matches_files(first=head[3], size=head[4]):
+                self._recover()  # the first process of this run, or a stale or torn head
+            self._sync()
+        finally:
+            self._shared.unlock()
+
+    def _matches_files(self, *, first: int, size: int) -> bool:
+        """True when a clean head describes the newest file as it is (same run, same files)."""
+        files = log_files(self._directory)
+        if not files or files[-1].name != file_name(first):
+            return False
+        return files[-1].stat().st_size == size
+
+    def _recover(self) -> None:
+        """Rebuild the head from the files (under the lock)."""
+        seq, head, current = self._resume()
+        first = int(current.name.removeprefix(FILE_PREFIX).removesuffix(FILE_SUFFIX))
+        self._open(first)
+        size = os.fstat(self._fd).st_size
+        state = _HEAD.unpack_from(self._shared.memory)
+        unsigned = state[5] if state[0] == _WRITING else 0
+        _HEAD.pack_into(
+            self._shared.memory, 0, _CLEAN, 0, seq, first, size, unsigned, time.monotonic(),
+            head.encode(),
+        )  # fmt: skip
 
     def _resume(self) -> tuple[int, str, Path]:
         """Continue after the last whole record of the newest file (a torn line is left be:
@@ -150,8 +242,61 @@ class AuditLog:
         first = files[-1].name.removeprefix(FILE_PREFIX).removesuffix(FILE_SUFFIX)
         return int(first), GENESIS, files[-1]
 
-    def _open(self, path: Path) -> int:
-        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    def _open(self, first: int) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        path = self._directory / file_name(first)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+        self._fd = os.open(path, flags, 0o600)
+        self._first = first
+
+    def _sync(self) -> tuple[int, int, int, int, float, bytes]:
+        """The shared head (under the lock), with this process's file the current one and a
+        new file started if the current one is full: (seq, first, size, unsigned, last
+        checkpoint, hash)."""
+        memory = self._shared.memory
+        state, _pad, seq, first, size, unsigned, last, head = _HEAD.unpack_from(memory)
+        if state != _CLEAN:
+            self._recover()  # a writer died while appending
+            state, _pad, seq, first, size, unsigned, last, head = _HEAD.unpack_from(memory)
+        if size >= self._max_file_bytes:
+            first, size = seq, 0
+            self._open(first)
+            size = os.fstat(self._fd).st_size
+            _HEAD.pack_into(memory, 0, _CLEAN, 0, seq, first, size, unsigned, last, head)
+        elif first != self._first:
+            self._open(first)  # another process started a new file
+        return seq, first, size, unsigned, last, head
+
+    def _encode_parts(
+        self, app: str | None, key: str | None, operation: str, provider: int, status: str
+    ) -> tuple[bytes, bytes, bytes]:
+        """What a record holds around its prev hash, sequence number and time, encoded once
+        for each (app, key, operation, provider, status) seen (names are the clients' choice:
+        the table is emptied when full, not grown)."""
+        start = b'{"app":%s,"key":%s,"kind":"op","op":%s,"prev":"' % (
+            b"null" if app is None else _json_text(app),
+            b"null" if key is None else _json_text(key),
+            _json_text(operation),
+        )
+        middle = b'","provider":%d,"seq":' % provider
+        end = b',"status":%s,"time":"' % _json_text(status)
+        encoded = (start, middle, end)
+        if len(self._parts) >= _PARTS_CACHE_SIZE:
+            self._parts.clear()
+        self._parts[app, key, operation, provider, status] = encoded
+        return encoded
+
+    def _stamp(self, now: float) -> bytes:
+        """`now` as the records' UTC time, in milliseconds (the date part made once a second)."""
+        micros = round(now * 1_000_000)
+        second, micro = divmod(micros, 1_000_000)
+        if second != self._stamp_second:
+            self._stamp_second = second
+            text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._stamp_prefix = text.encode()
+        return b"%s.%03d+00:00" % (self._stamp_prefix, micro // 1000)
 
     def record(
         self,
@@ -163,51 +308,74 @@ class AuditLog:
         status: str,
     ) -> None:
         """Append one operation's record (and a checkpoint when one is due)."""
-        entry: dict[str, Any] = {
-            "kind": "op",
-            "app": app,
-            "op": operation,
-            "provider": provider,
-            "key": key,
-            "status": status,
-        }
-        with self._lock:
-            self._append(entry)
-            self._unsigned += 1
-            due = self._unsigned >= self._checkpoint_records or (
-                time.monotonic() - self._last_checkpoint >= self._checkpoint_seconds
-            )
-            if due:
+        # The canonical encoding of {app, key, kind, op, prev, provider, seq, status, time},
+        # keys sorted, written out: chain.encode of the same record gives the same bytes.
+        parts = (app, key, operation, provider, status)
+        encoded = self._parts.get(parts)
+        if encoded is None:
+            encoded = self._encode_parts(app, key, operation, provider, status)
+        start, middle, end = encoded
+        shared = self._shared
+        shared.lock()
+        try:
+            state, _pad, seq, first, size, unsigned, last, head = _HEAD.unpack_from(shared.memory)
+            if state != _CLEAN or first != self._first or size >= self._max_file_bytes:
+                seq, first, size, unsigned, last, head = self._sync()
+            line = b'%s%s%s%d%s%s"}' % (start, head, middle, seq, end, self._stamp(time.time()))
+            self._append(line, seq, first, size, unsigned=unsigned + 1, last=last)
+            now = time.monotonic()
+            if unsigned + 1 >= self._checkpoint_records or not 0 <= now - last < (
+                self._checkpoint_seconds
+            ):
                 self._checkpoint_locked()
+        finally:
+            shared.unlock()
 
     def checkpoint(self) -> None:
         """Sign the chain's head now (if anything is unsigned)."""
-        with self._lock:
-            if self._unsigned:
+        self._shared.lock()
+        try:
+            if self._sync()[3]:
                 self._checkpoint_locked()
+        finally:
+            self._shared.unlock()
 
     def close(self) -> None:
         """Sign what is unsigned and close the file."""
+        if self._fd < 0:
+            return
         self.checkpoint()
-        with self._lock:
-            if self._fd >= 0:
-                os.close(self._fd)
-                self._fd = -1
+        self._syncer.close()  # the last checkpoint is on disk when this returns
+        os.close(self._fd)
+        self._fd = -1
+        self._shared.close()
 
     def _checkpoint_locked(self) -> None:
-        signature = self._key.sign(checkpoint_message(self._seq, self._head))
-        self._append({"kind": "checkpoint", "sig": base64.b64encode(signature).decode()})
-        os.fsync(self._fd)
-        self._unsigned = 0
-        self._last_checkpoint = time.monotonic()
+        seq, first, size, _unsigned, _last, head = self._sync()
+        signature = self._key.sign(checkpoint_message(seq, head.decode()))
+        entry = {
+            "kind": "checkpoint",
+            "sig": base64.b64encode(signature).decode(),
+            "seq": seq,
+            "time": self._stamp(time.time()).decode(),
+            "prev": head.decode(),
+        }
+        self._append(encode(entry), seq, first, size, unsigned=0, last=time.monotonic())
+        self._syncer.sync(self._fd)
 
-    def _append(self, entry: dict[str, Any]) -> None:
-        if self._size >= self._max_file_bytes:
-            os.close(self._fd)
-            self._fd = self._open(self._directory / file_name(self._seq))
-            self._size = os.fstat(self._fd).st_size
-        entry = {**entry, "seq": self._seq, "time": _now_text(time.time()), "prev": self._head}
-        line = encode(entry)
-        self._size += os.write(self._fd, line + b"\n")
-        self._head = digest(line)
-        self._seq += 1
+    def _append(
+        self, line: bytes, seq: int, first: int, size: int, *, unsigned: int, last: float
+    ) -> None:
+        """Write one line and move the shared head past it (under the lock)."""
+        memory = self._shared.memory
+        _STATE.pack_into(memory, 0, _WRITING)
+        try:
+            written = os.write(self._fd, line + b"\n")
+        except OSError:
+            if os.fstat(self._fd).st_size == size:
+                _STATE.pack_into(memory, 0, _CLEAN)  # nothing written: the head stands
+            raise  # else the next writer rebuilds the head from the file
+        if written != len(line) + 1:
+            raise OSError(f"the audit log took {written} of {len(line) + 1} bytes")
+        head = digest(line).encode()
+        _HEAD.pack_into(memory, 0, _CLEAN, 0, seq + 1, first, size + written, unsigned, last, head)

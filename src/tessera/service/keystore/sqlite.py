@@ -3,15 +3,24 @@
 One row per key, named by (owner name, owner auth type, provider id, key name). The owner is part
 of every query's key, so one application can never reach another's rows. SQLite in WAL mode with
 full synchronous commits gives atomic, durable single-row changes that several worker processes
-can share.
+can share: one writer at a time (`BEGIN IMMEDIATE`, waiting up to the busy timeout), readers never
+blocked.
+
+Rows read by `get` are cached, and the cache is dropped whole as soon as any connection, in this
+process or another, has committed anything (`_ChangeWatch`): a key destroyed or replaced through
+one worker is never served from another's cache once that destruction was acknowledged, because
+the commit changed what the watch reads before the destroying worker answered.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import sqlite3
+import struct
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -116,6 +125,10 @@ def check_key_name(name: str) -> None:
 
 RESERVE_BYTES = 1 << 20
 
+_SELECT_KEY = (
+    "SELECT attributes, material, created_at FROM keys WHERE owner_name = ? AND "
+    "owner_auth = ? AND provider_id = ? AND key_name = ?"
+)
 _SELECT_PROVIDER = (
     "SELECT owner_name, owner_auth, provider_id, key_name, attributes, material, created_at "
     "FROM keys WHERE provider_id = ?"
@@ -160,6 +173,67 @@ def _create_or_check(path: Path) -> None:
         check_private_file_at(file, "key store")
 
 
+# The write-ahead log's index header (SQLite's file format, walformat.html section 2.1, fixed
+# because processes running different SQLite versions share one database): two copies of 48
+# bytes at the start of the `-shm` file, rewritten by every commit of every connection before the
+# commit returns (its change counter, frame count, checksums and salts all move).
+_WAL_INDEX_HEADER = 48
+_WAL_INDEX_VERSION = 3007000
+_WAL_INDEX_START = struct.Struct("<IIIB")  # version, unused, change counter, initialised
+
+
+class _ChangeWatch:
+    """A cheap value that differs once any connection to the database has committed.
+
+    Normally the write-ahead log index header, read from shared memory (about 0.1 us); where that
+    is not mapped as expected, `PRAGMA data_version` (about 3 us), which moves on other
+    connections' commits only, so the store forgets its own writes itself in either case.
+    """
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self._db = db
+        self._map: mmap.mmap | None = None
+        try:
+            fd = os.open(path.with_name(path.name + "-shm"), os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            if os.fstat(fd).st_size >= 2 * _WAL_INDEX_HEADER:
+                shared = mmap.mmap(fd, 2 * _WAL_INDEX_HEADER, prot=mmap.PROT_READ)
+                version, _unused, _change, initialised = _WAL_INDEX_START.unpack_from(shared)
+                if version == _WAL_INDEX_VERSION and initialised == 1:
+                    self._map = shared
+                else:
+                    shared.close()
+        except (OSError, ValueError):
+            self._map = None
+        finally:
+            os.close(fd)
+
+    @property
+    def shared_memory(self) -> bool:
+        """True when the watch reads the index header (not the pragma)."""
+        return self._map is not None
+
+    def read(self) -> object:
+        """The current value (compare with ==); the caller holds the connection's lock."""
+        shared = self._map
+        if shared is not None:
+            return shared[:_WAL_INDEX_HEADER]
+        return self._db.execute("PRAGMA data_version").fetchone()
+
+    def close(self) -> None:
+        """Unmap (before the connection closes: SQLite may rebuild the file after)."""
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+
+
+#: Rows `get` keeps (the oldest goes first); each holds a key's attributes and wrapped material.
+ROW_CACHE_SIZE = 1024
+_RowKey = tuple[str, int, int, str]
+
+
 class KeyStore:
     """Thread-safe access to the key table of one SQLite database file."""
 
@@ -168,10 +242,15 @@ class KeyStore:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         _create_or_check(path)
         self._lock = threading.Lock()
+        # Oldest first (popitem(last=False) is O(1); a dict's first key after many deletions
+        # at its front is found by skipping them).
+        self._rows: OrderedDict[_RowKey, KeyRecord] = OrderedDict()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        # First, so that every statement after it (the journal mode change of a new store made
+        # by several workers at once included) waits for another process's write, not fails.
+        self._db.execute("PRAGMA busy_timeout=5000")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=5000")
         # Deleted rows are overwritten, not left in free pages: a destroyed key's wrapped
         # material must not stay in the file for whoever later holds it and the KEK.
         self._db.execute("PRAGMA secure_delete=ON")
@@ -180,6 +259,8 @@ class KeyStore:
         self.limits: StorageLimits | None = None  # per owner, checked by insert
         self._reserve = path.with_name(path.name + ".reserve")
         _keep_reserve(self._reserve)
+        self._watch = _ChangeWatch(self._db, path)
+        self._rows_seen = self._watch.read()  # the value the cached rows were read under
 
     def _add_usage_table(self) -> None:
         """Create the usage table and its triggers, filled from the keys already stored (once,
@@ -206,6 +287,8 @@ class KeyStore:
     def close(self) -> None:
         """Close the database; later calls fail."""
         with self._lock:
+            self._rows.clear()
+            self._watch.close()
             self._db.close()
 
     @contextmanager
@@ -223,6 +306,10 @@ class KeyStore:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
+            finally:
+                # This connection may have written (its own commits do not move data_version):
+                # the cached rows go, whatever the outcome.
+                self._rows.clear()
 
     def _query(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -270,16 +357,34 @@ class KeyStore:
             raise StatusError(Status.PSA_ERROR_INSUFFICIENT_STORAGE, "storage quota reached")
 
     def get(self, owner: Owner, provider_id: int, name: str) -> KeyRecord:
-        """The owner's key; PsaErrorDoesNotExist if there is none (or it is someone else's)."""
-        rows = self._query(
-            "SELECT attributes, material, created_at FROM keys WHERE owner_name = ? AND "
-            "owner_auth = ? AND provider_id = ? AND key_name = ?",
-            (owner.name, owner.auth_type, provider_id, name),
-        )
-        if not rows:
-            raise StatusError(Status.PSA_ERROR_DOES_NOT_EXIST, "no such key")
-        attributes, material, created_at = rows[0]
-        return KeyRecord(owner, provider_id, name, attributes, material, created_at)
+        """The owner's key; PsaErrorDoesNotExist if there is none (or it is someone else's).
+
+        Served from the row cache unless any connection committed since the rows were read;
+        the watch is read before the row, so a row is never kept under a newer value than it
+        was read at.
+        """
+        key = (owner.name, owner.auth_type, provider_id, name)
+        with self._lock:
+            seen = self._watch.read()
+            if seen != self._rows_seen:
+                self._rows.clear()
+                self._rows_seen = seen
+            else:
+                record = self._rows.get(key)
+                if record is not None:
+                    return record
+            try:
+                rows = self._db.execute(_SELECT_KEY, key).fetchall()
+            except sqlite3.Error as error:
+                raise StatusError(Status.KEY_INFO_MANAGER_ERROR, f"key store: {error}") from None
+            if not rows:
+                raise StatusError(Status.PSA_ERROR_DOES_NOT_EXIST, "no such key")
+            attributes, material, created_at = rows[0]
+            record = KeyRecord(owner, provider_id, name, attributes, material, created_at)
+            if len(self._rows) >= ROW_CACHE_SIZE:
+                self._rows.popitem(last=False)
+            self._rows[key] = record
+            return record
 
     def delete(self, owner: Owner, provider_id: int, name: str) -> None:
         """Remove the owner's key; PsaErrorDoesNotExist if there is none.

@@ -53,12 +53,16 @@ class RequestContext:
     peer: PeerCredentials | None = None
     # The request set the extensions flag: answers may name what Parsec's clients do not know.
     extensions: bool = False
+    #: `app`'s key owner, when the caller made it already (the dispatcher keeps one per app).
+    app_owner: Owner | None = None
 
     @property
     def owner(self) -> Owner:
         """The key owner for this request; key operations always run authenticated."""
         if self.app is None:
             raise StatusError(Status.NOT_AUTHENTICATED, "key operations need authentication")
+        if self.app_owner is not None:
+            return self.app_owner
         return Owner(self.app.name, int(self.app.auth_type))
 
 

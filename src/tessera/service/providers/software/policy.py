@@ -34,9 +34,13 @@ class Settings:
 
 
 def open_for(settings: Settings, owner: Owner, name: str, usage: Usage, alg: Algorithm) -> OpenKey:
-    """Open a key and check that its policy permits `usage` with `alg` (see `check_policy`)."""
+    """Open a key and check that its policy permits `usage` with `alg` (see `check_policy`;
+    a use the opened key passed before is not checked again: `OpenKey.passed`)."""
     key = settings.vault.open(owner, name)
-    check_policy(key.attributes, usage, alg, allow_deprecated=settings.allow_deprecated)
+    verdict = (check_policy, usage, alg)
+    if verdict not in key.passed:
+        check_policy(key.attributes, usage, alg, allow_deprecated=settings.allow_deprecated)
+        key.passed.add(verdict)
     return key
 
 

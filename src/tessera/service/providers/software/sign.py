@@ -12,6 +12,7 @@ The operations themselves are the shared ones (`providers.signing`), over this m
 from __future__ import annotations
 
 import hmac
+from typing import cast
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
@@ -100,6 +101,30 @@ def check_hash_length(alg: SignAlgorithm, bits: int, hash_value: bytes) -> None:
         raise _invalid("input too long for raw PKCS#1 v1.5 with this key")
 
 
+# ECDSA parameter objects by (algorithm, hash length): immutable, made once.
+_ECDSA_PARAMETERS: dict[tuple[SignAlgorithm, int], ec.ECDSA] = {}
+# Key object classes that are RSA (an isinstance over an ABC costs a microsecond per request).
+_IS_RSA: dict[type, bool] = {}
+
+
+def _ecdsa(alg: SignAlgorithm, hash_value: bytes) -> ec.ECDSA:
+    slot = (alg, len(hash_value))
+    found = _ECDSA_PARAMETERS.get(slot)
+    if found is None:
+        deterministic = alg.scheme is SignScheme.DETERMINISTIC_ECDSA
+        found = ec.ECDSA(_prehashed(alg, hash_value), deterministic)
+        _ECDSA_PARAMETERS[slot] = found  # a few dozen at most: schemes x hashes
+    return found
+
+
+def _is_rsa(private: PrivateKey) -> bool:
+    kind = type(private)
+    found = _IS_RSA.get(kind)
+    if found is None:
+        found = _IS_RSA[kind] = isinstance(private, rsa.RSAPrivateKey)
+    return found
+
+
 def _prehashed(alg: SignAlgorithm, hash_value: bytes) -> utils.Prehashed:
     if alg.hash is not None and alg.hash is not Hash.RIPEMD160:
         return utils.Prehashed(hash_algorithm(alg.hash))
@@ -112,7 +137,8 @@ def _pss(alg: SignAlgorithm) -> padding.PSS:
 
 
 def _sign(private: PrivateKey, key: OpenKey, alg: SignAlgorithm, hash_value: bytes) -> bytes:
-    if isinstance(private, rsa.RSAPrivateKey):
+    if _is_rsa(private):
+        assert isinstance(private, rsa.RSAPrivateKey)
         if alg.scheme is SignScheme.RSA_PKCS1V15_RAW:
             return pkcs1v15_sign_encoded(private, hash_value)
         if alg.hash is Hash.RIPEMD160:
@@ -121,9 +147,8 @@ def _sign(private: PrivateKey, key: OpenKey, alg: SignAlgorithm, hash_value: byt
         if alg.scheme is SignScheme.RSA_PSS:
             pad = _pss(alg)
         return private.sign(hash_value, pad, _prehashed(alg, hash_value))
-    assert isinstance(private, ec.EllipticCurvePrivateKey)
-    deterministic = alg.scheme is SignScheme.DETERMINISTIC_ECDSA
-    der = private.sign(hash_value, ec.ECDSA(_prehashed(alg, hash_value), deterministic))
+    # Not RSA, and EdDSA does not come here (_sign_any): an elliptic curve key.
+    der = cast(ec.EllipticCurvePrivateKey, private).sign(hash_value, _ecdsa(alg, hash_value))
     r, s = utils.decode_dss_signature(der)
     size = ecc_byte_length(key.bits)
     return r.to_bytes(size, "big") + s.to_bytes(size, "big")
@@ -191,7 +216,10 @@ def _verify_any(
 
 
 def _check(settings: Settings, key: OpenKey, alg: SignAlgorithm, usage: Usage) -> None:
-    check_sign(key.attributes.key_type, key.bits, alg, usage)
+    verdict = (check_sign, usage, alg)
+    if verdict not in key.passed:  # a use this key passed is not checked again
+        check_sign(key.attributes.key_type, key.bits, alg, usage)
+        key.passed.add(verdict)
 
 
 def _check_given_hash(

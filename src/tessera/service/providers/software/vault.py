@@ -50,6 +50,10 @@ class OpenKey:
     data: bytes = field(repr=False)
     #: The wrapped form: unique per key incarnation, so it keys the object cache safely.
     wrapped: bytes = field(repr=False)
+    #: Checks this key passed, as (check, usage, algorithm): they depend only on the key's
+    #: attributes (fixed for this incarnation) and the provider's settings, so a use passed
+    #: once is not checked again on the next request (policy.py, sign.py).
+    passed: set[tuple[object, ...]] = field(default_factory=set, repr=False, compare=False)
 
     @property
     def bits(self) -> int:
@@ -95,8 +99,7 @@ class Vault:
         # The fields the binding is made of: equal fields mean an equal binding, without
         # building it (public data: no need for a constant-time comparison).
         fields: _RowFields = (owner, name, record.attributes)
-        with self._lock:
-            cached = _lookup(self._opened, record.material)
+        cached = self._opened.get(record.material)  # reads need no lock (one dict operation)
         if cached is not None and cached[0] == fields:
             return cached[1]
         bound = binding(owner, self._provider_id, name, record.attributes)
@@ -133,8 +136,7 @@ class _ObjectCache:
     def private(self, key: OpenKey) -> PrivateKey:
         if not key.attributes.key_type.is_key_pair:
             raise StatusError(Status.PSA_ERROR_INVALID_ARGUMENT, "the key is not a key pair")
-        with self._lock:
-            found = _lookup(self._private, key.wrapped)
+        found = self._private.get(key.wrapped)
         if found is None:
             found = private_key(key.attributes.key_type, key.bits, key.data, trusted=True)
             with self._lock:
@@ -145,8 +147,7 @@ class _ObjectCache:
         key_type = key.attributes.key_type
         if not key_type.is_asymmetric:
             raise StatusError(Status.PSA_ERROR_INVALID_ARGUMENT, "the key is not asymmetric")
-        with self._lock:
-            found = _lookup(self._public, key.wrapped)
+        found = self._public.get(key.wrapped)
         if found is None:
             if key_type.is_key_pair:
                 found = self.private(key).public_key()
@@ -157,14 +158,8 @@ class _ObjectCache:
         return found
 
 
-def _lookup(entries: OrderedDict[bytes, _T], slot: bytes) -> _T | None:
-    found = entries.get(slot)
-    if found is not None:
-        entries.move_to_end(slot)
-    return found
-
-
 def _remember(entries: OrderedDict[bytes, _T], slot: bytes, value: _T, size: int) -> None:
+    """Add an entry (under the cache's lock), forgetting the oldest beyond `size`."""
     entries[slot] = value
     while len(entries) > size:
         entries.popitem(last=False)
