@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -80,25 +81,22 @@ def run(args: argparse.Namespace) -> int:
 
 def _rotate(config: ServiceConfig) -> None:
     """Re-wrap every software key under a new KEK, with the service stopped."""
-    import socket
-
     from tessera.cli._daemon import StartupError
     from tessera.service.keystore import KeyStore
     from tessera.service.providers.software.kek_rotation import rotate_kek
+    from tessera.service.run_lock import hold_offline
     from tessera.wire.status import StatusError
 
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        try:
-            probe.connect(str(config.socket_path))
-        except OSError:
-            pass
-        else:
-            raise StartupError(
-                f"the service answers on {config.socket_path}: stop it before rotating the KEK"
-            )
-    software = frozenset(p.provider_id for p in config.providers if p.provider_type == "software")
     if not (config.state_dir / "kek").exists():
         raise StartupError(f"no key-encryption key in {config.state_dir}: nothing to rotate")
+    # Asked of the run's lock, not of the socket: under systemd, a connection to the socket
+    # would start the service. Held until done: a service started meanwhile waits.
+    held = hold_offline(config.state_dir)
+    if held is None:
+        raise StartupError(
+            f"the service is running on {config.state_dir}: stop it before rotating the KEK"
+        )
+    software = frozenset(p.provider_id for p in config.providers if p.provider_type == "software")
     keystore = KeyStore(config.key_store_path)
     try:
         count = rotate_kek(config.state_dir, keystore, software)
@@ -108,6 +106,7 @@ def _rotate(config: ServiceConfig) -> None:
         ) from None
     finally:
         keystore.close()
+        os.close(held)
     print(f"key-encryption key rotated: {count} keys re-wrapped")
 
 

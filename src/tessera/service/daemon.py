@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 
 from tessera.daemon import event_loop
 from tessera.service.config import ConfigError, ServiceConfig
+from tessera.service.run_lock import join_run
 from tessera.service.state_check import prepare_state
-from tessera.service.workers import reset_live_directory, run_master, worker_count
+from tessera.service.workers import run_master, worker_count
 
 if TYPE_CHECKING:
     from tessera.daemon import runner
@@ -41,17 +42,20 @@ def run_service(config: ServiceConfig, reload: Callable[[], ServiceConfig] | Non
         raise ConfigError("refusing to run as root (set core_settings.allow_root to override)")
     prepare_state(config)
     workers = worker_count(config)
-    reset_live_directory(config)
-    if workers > 1:
-        event_loop.run(run_master(config, reload, workers))
-        return
-    from tessera.service.builder import build
-
-    assembly = build(config)
+    held = join_run(config)  # held while this process serves (its workers join it too)
     try:
-        event_loop.run(serve(assembly, reload, metrics=service_metrics(assembly)))
+        if workers > 1:
+            event_loop.run(run_master(config, reload, workers))
+            return
+        from tessera.service.builder import build
+
+        assembly = build(config)
+        try:
+            event_loop.run(serve(assembly, reload, metrics=service_metrics(assembly)))
+        finally:
+            assembly.close()
     finally:
-        assembly.close()
+        os.close(held)
 
 
 async def serve(

@@ -156,9 +156,10 @@ class Quotas:
             self._table.unlock()
 
     def _refilled(self, tokens: float, updated: float, now: float) -> float:
-        elapsed = now - updated
-        if elapsed < 0:  # counted under another boot's clock: a full bucket
-            return self._burst
+        # `now` is read before the table's lock is taken, so a worker that waited for it may
+        # find a later update by another: time has not gone back, nothing refills. (The table
+        # lives in the live directory, emptied at every start: one clock for all of it.)
+        elapsed = max(0.0, now - updated)
         return min(self._burst, tokens + elapsed * self._rate)
 
 

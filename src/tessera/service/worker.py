@@ -17,13 +17,13 @@ import os
 import socket
 import sys
 
-from tessera.config import ConfigError
 from tessera.daemon import event_loop
 from tessera.daemon.log_output import configure_logging
 from tessera.daemon.metrics import DaemonMetrics
 from tessera.service.builder import Assembly, build
 from tessera.service.config import ServiceConfig
 from tessera.service.daemon import serve, service_metrics
+from tessera.service.run_lock import join_run
 from tessera.service.worker_orders import (
     ERROR,
     PUBLISHED,
@@ -42,14 +42,22 @@ EXIT_CANNOT_START = 3  # as the service's own start-up refusals
 
 def main() -> int:
     """Serve as the worker the master's Start order describes."""
-    order = read_first(sys.stdin.buffer)
+    # Unbuffered: a buffered reader could read ahead into the next order (a Reload sent while
+    # this worker starts), which the event loop's reader would then never see.
+    stdin = os.fdopen(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
+    try:
+        order = read_first(stdin)
+    except (EOFError, ValueError) as error:
+        print(f"tessera worker: no start order from the master: {error}", file=sys.stderr)
+        return EXIT_CANNOT_START
     config = order.config
     configure_logging(config.log_level, config.log_format, process=f"worker {order.index}")
     listening = socket.socket(fileno=order.fd)
     listening.setblocking(False)
     try:
+        join_run(config, may_start=False)  # held for this process's life: it serves the run
         assembly = build(config)
-    except (ConfigError, OSError) as error:
+    except Exception as error:
         _tell(f"{ERROR} {error}")
         return EXIT_CANNOT_START
     try:

@@ -7,10 +7,11 @@ listening descriptor, and each accepts on it and serves exactly as a single proc
 
 What the workers share lives in files, so that each process's view is current at every request:
 the key store (SQLite: a key destroyed through one worker is unknown to all at once), and the
-files of this run in `live_directory` (the trust store shared by ShareTrustBundle, per-tenant
-counters), emptied here at every start because a new service holds no root until the identity
-provider shares one. Per-process are only what is per connection anyway: the connection limits
-and the fair scheduler's turns apply within each worker.
+files of this run in `live_directory` (the trust store shared by ShareTrustBundle, the audit
+log's head, per-tenant counters), which the first process of a run empties (run_lock.py: every
+process of the run holds its lock, so none is ever emptied under a running one). Per-process are
+only what is per connection anyway: the connection limits and the fair scheduler's turns apply
+within each worker.
 
 The master keeps no key, no store and no provider open: it starts worker 0 first (which creates
 or migrates the key store and the key-encryption key, and reports a configuration it cannot
@@ -26,7 +27,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import shutil
 import signal
 import socket
 import sys
@@ -89,15 +89,6 @@ def worker_count(config: ServiceConfig) -> int:
     return config.workers
 
 
-def reset_live_directory(config: ServiceConfig) -> None:
-    """Empty the files one run of the service shares (a new run starts with no root)."""
-    live = config.live_directory
-    if live.exists() and not live.is_symlink():
-        ensure_private_directory(live, "live state directory")
-        shutil.rmtree(live)
-    ensure_private_directory(live, "live state directory")
-
-
 @dataclass(kw_only=True)
 class Worker(Supervised):
     """One worker process and its pipes."""
@@ -154,6 +145,24 @@ class Master:
     async def watch(self, child: Worker) -> int | None:
         process = child.process
         assert process is not None and process.stdout is not None
+        deadline = asyncio.create_task(self._serving_within(child, START_TIMEOUT))
+        try:
+            return await self._follow(child, process)
+        finally:
+            deadline.cancel()
+
+    async def _serving_within(self, child: Worker, seconds: float) -> None:
+        """A worker that is not serving in time is stuck (its start hangs): it is killed, and
+        so replaced like any worker that ends."""
+        try:
+            await asyncio.wait_for(child.ready.wait(), seconds)
+        except TimeoutError:
+            if child.process is not None and child.process.returncode is None:
+                log.warning("%s is not serving after %.0f s: killing it", child.label, seconds)
+                child.process.kill()
+
+    async def _follow(self, child: Worker, process: asyncio.subprocess.Process) -> int | None:
+        assert process.stdout is not None
         while line := await process.stdout.readline():
             word, _, rest = line.decode(errors="replace").strip().partition(" ")
             if word == READY:
@@ -282,7 +291,14 @@ async def run_master(
     try:
         if metrics is not None:
             await metrics.start()
-        await master.start_all()
+        starting = asyncio.create_task(master.start_all())
+        await _first_done(starting, stop)  # a SIGTERM during the start is not kept waiting
+        if not starting.done():
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            return  # the finally below stops whatever started
+        starting.result()  # a worker that could not start: its reason
         log.info("serving on %s with %d worker processes", config.socket_path, count)
         systemd.notify("READY=1")
         if on_ready is not None:
@@ -345,6 +361,14 @@ def _reload(master: Master, reload: Callable[[], ServiceConfig]) -> None:
     if kept_back:
         log.warning("configuration reload: kept until a restart: %s", ", ".join(kept_back))
     master.reconfigure(config)
+
+
+async def _first_done(task: asyncio.Task[None], event: asyncio.Event) -> None:
+    waiting = asyncio.create_task(event.wait())
+    try:
+        await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiting.cancel()
 
 
 async def _first(*events: asyncio.Event) -> None:

@@ -275,9 +275,12 @@ class TrustStore:
             generation, record = shared.read()
             self._install(record)
         except (OSError, ValueError) as error:
-            # Fail closed: hold nothing, and try again on the next call.
+            # Fail closed: hold nothing, and try again on the next call. The generation becomes
+            # one no cache keyed on it holds (shared generations are never negative), so a
+            # token verified before is not taken from a cache meanwhile either.
             self._root, self._signer, self._revocations = None, None, RevocationList()
             self._synced = -1
+            self._generation = -1
             if not self._load_failed:
                 _log.error("cannot load the shared trust state: %s", error)
                 self._load_failed = True

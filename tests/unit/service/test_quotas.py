@@ -137,3 +137,25 @@ def test_quota_settings_are_validated() -> None:
         parse_config({"quotas": {"max_key": 5}})
     with pytest.raises(ConfigError, match="at least 1"):
         parse_config({"quotas": {"max_concurrent": 0}})
+
+
+def test_a_worker_whose_clock_reading_predates_another_s_update_refills_nothing(
+    tmp_path: Path,
+) -> None:
+    """A worker reads its clock, then waits for the table's lock while another worker takes
+    tokens with a later reading: that is no time gone back, and no reason for a full bucket."""
+    store = KeyStore(tmp_path / "keys.sqlite3")
+    late, early = _Clock(), _Clock()
+    config = QuotaConfig(requests_per_second=100)  # leases of 1 token
+    ahead = Quotas(config, store, live=tmp_path / "live", clock=late)
+    behind = Quotas(config, store, live=tmp_path / "live", clock=early)
+    alice = Application("alice", AuthType.DIRECT, False)
+    late.now = 1.0
+    for _ in range(100):  # the whole burst, taken at t = 1.0
+        ahead.check(alice)
+    early.now = 0.999  # read just before, applied just after
+    with pytest.raises(StatusError):
+        behind.check(alice)
+    ahead.close()
+    behind.close()
+    store.close()

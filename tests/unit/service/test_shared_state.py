@@ -268,3 +268,58 @@ def test_the_fast_record_encoding_is_the_canonical_one(tmp_path: Path) -> None:
         assert record is not None and encode(record) == line
         keys.append(record.get("key"))
     assert keys[: len(names) + 1] == [*names, None]
+
+
+_SHM_LOCK_PROBE = """
+import fcntl, os, struct, sys
+# struct flock on Linux x86-64/aarch64: type, whence, start, len, pid (padded to 32 bytes)
+layout = "hh4xqqi4x"
+fd = os.open(sys.argv[1], os.O_RDWR)
+query = struct.pack(layout, fcntl.F_WRLCK, os.SEEK_SET, 128, 1, 0)
+answer = fcntl.fcntl(fd, fcntl.F_GETLK, query)
+kind, _, _, _, pid = struct.unpack(layout, answer)
+print(pid if kind != fcntl.F_UNLCK else 0)
+"""
+
+
+def test_the_change_watch_keeps_sqlite_s_locks_on_the_index(tmp_path: Path) -> None:
+    """SQLite marks the -shm file in use with a read lock (byte 128) that another process must
+    see, or it rebuilds the index under us; closing any descriptor of that file in this process
+    would drop the lock, so the watch keeps its own open until the connection closes."""
+    import os
+    import subprocess
+    import sys
+
+    store = KeyStore(tmp_path / "keys.sqlite3")
+    try:
+        store.usage(ALICE)  # a read: the connection maps the index and locks it
+        shm = tmp_path / "keys.sqlite3-shm"
+        probe = subprocess.run(
+            [sys.executable, "-c", _SHM_LOCK_PROBE, str(shm)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert int(probe.stdout) == os.getpid()
+    finally:
+        store.close()
+
+
+def test_a_record_torn_by_a_dying_writer_costs_no_other_record(tmp_path: Path) -> None:
+    directory, live = tmp_path / "audit", tmp_path / "live"
+    audit = AuditLog(directory, live=live, checkpoint_records=1000)
+    audit.record(app="direct:a", operation="PsaSignHash", provider=1, key="k0", status="SUCCESS")
+    path = log_files(directory)[-1]
+    with path.open("ab") as handle:  # killed halfway through its write()
+        handle.write(b'{"app":"direct:dead","kind":"op","op":"PsaSi')
+    head_file = live / HEAD_FILE_NAME
+    raw = bytearray(head_file.read_bytes())
+    raw[0:4] = _WRITING.to_bytes(4, "little")
+    head_file.write_bytes(raw)
+    audit.record(app="direct:a", operation="PsaSignHash", provider=1, key="k1", status="SUCCESS")
+    audit.close()
+    lines = path.read_bytes().splitlines()
+    assert lines[1].startswith(b'{"app":"direct:dead"')  # the torn one, on a line of its own
+    assert b'"key":"k1"' in lines[2]  # the next record whole, after it
+    records = [r for _, _, _, r in read_records(directory) if r and r.get("key") == "k1"]
+    assert len(records) == 1

@@ -299,3 +299,22 @@ def test_threads_verifying_while_another_worker_rotates(run: Run) -> None:
         for thread in threads:
             thread.join()
     assert unexpected == []
+
+
+def test_a_state_that_cannot_be_read_after_a_change_ends_the_cached_token(run: Run) -> None:
+    """Another worker revokes; this one then fails to read the new state (fails closed): the
+    token it had cached must not pass meanwhile, nor any other."""
+    from tessera.trust.shared import STATE_NAME
+
+    authenticator = run.authenticator(1)
+    gone = run.token("gone")
+    assert authenticator.authenticate(gone, None) == SUBJECT
+    until = (run.clock.now + timedelta(minutes=10)).timestamp()
+    listing = run.intermediate.sign_jws(revocation_claims(1, {"gone": until}))
+    run.stores[0].accept_revocations(listing, run.peer)
+    state = run.stores[0].shared
+    assert state is not None
+    (state.directory / STATE_NAME).chmod(0o644)  # not ours to trust any more: unreadable
+    assert _refused(authenticator.authenticate, gone) is Status.TRUST_NO_ROOT
+    (state.directory / STATE_NAME).chmod(0o600)
+    assert _refused(authenticator.authenticate, gone) is Status.AUTHENTICATION_ERROR

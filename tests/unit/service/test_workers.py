@@ -14,6 +14,7 @@ import pytest
 from tessera.config import ConfigError
 from tessera.daemon.log_output import configure_logging
 from tessera.service.config import ServiceConfig, parse_config
+from tessera.service.run_lock import hold_offline, join_run
 from tessera.service.worker_orders import (
     MAX_ORDER,
     Publish,
@@ -23,7 +24,7 @@ from tessera.service.worker_orders import (
     read_first,
     read_order,
 )
-from tessera.service.workers import reset_live_directory, worker_count
+from tessera.service.workers import worker_count
 
 PKCS11 = {
     "provider_type": "pkcs11",
@@ -68,13 +69,38 @@ def test_the_count_is_bounded(tmp_path: Path) -> None:
     assert config(tmp_path).with_overrides(workers=4).workers == 4
 
 
-def test_each_start_empties_the_live_directory(tmp_path: Path) -> None:
+def test_the_first_process_of_a_run_empties_the_live_directory(tmp_path: Path) -> None:
     service = config(tmp_path)
-    reset_live_directory(service)
-    (service.live_directory / "trust").write_text("a root of the previous run")
-    reset_live_directory(service)
+    first = join_run(service)
+    (service.live_directory / "trust.state").write_text("this run's root")
+    # Another process of the same run (a worker, a service started again while the previous
+    # one still drains): it joins what is there and empties nothing.
+    joined = join_run(service)
+    worker = join_run(service, may_start=False)
+    assert (service.live_directory / "trust.state").exists()
+    assert hold_offline(service.state_dir) is None  # a run is on: no KEK rotation now
+    for fd in (first, joined, worker):
+        os.close(fd)
+    # Every process of that run has gone: the next start begins a new run.
+    again = join_run(service)
     assert list(service.live_directory.iterdir()) == []
     assert service.live_directory.stat().st_mode & 0o777 == 0o700
+    os.close(again)
+    offline = hold_offline(service.state_dir)
+    assert offline is not None
+    os.close(offline)
+
+
+def test_a_live_directory_that_is_a_link_is_not_followed(tmp_path: Path) -> None:
+    service = config(tmp_path)
+    service.state_dir.mkdir(mode=0o700, exist_ok=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "precious").write_text("not the service's")
+    service.live_directory.symlink_to(elsewhere)
+    os.close(join_run(service))
+    assert (elsewhere / "precious").exists()
+    assert service.live_directory.is_dir() and not service.live_directory.is_symlink()
 
 
 def test_orders_keep_the_configuration_exactly(tmp_path: Path) -> None:

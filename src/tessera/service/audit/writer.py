@@ -86,6 +86,12 @@ def _last_record(path: Path) -> tuple[int, str] | None:
     return last
 
 
+def _ends_a_line(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
+
+
 def _signing_key(directory: Path) -> Ed25519PrivateKey:
     """The service's audit signing key, made once (0600) with its public half beside it."""
     path = directory / PRIVATE_KEY_NAME
@@ -134,21 +140,32 @@ class _Syncer:
     every fsync handed over."""
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[int, tuple[int, int]] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        # Files with an fsync queued and not yet begun: one more for the same file would add
+        # nothing (it runs after this write anyway), so checkpoints due faster than the disk
+        # syncs queue at most one per file, not one descriptor each.
+        self._waiting: set[tuple[int, int]] = set()
 
     def sync(self, fd: int) -> None:
         """fsync `fd`'s file soon (the descriptor may be closed meanwhile: a duplicate is)."""
-        duplicate = os.dup(fd)
+        info = os.fstat(fd)
+        file = (info.st_dev, info.st_ino)
         with self._lock:
+            if file in self._waiting:
+                return
+            self._waiting.add(file)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="audit-fsync", daemon=True)
                 self._thread.start()
-        self._queue.put(duplicate)
+            self._queue.put((os.dup(fd), file))
 
     def _run(self) -> None:
-        while (fd := self._queue.get()) is not None:
+        while (item := self._queue.get()) is not None:
+            fd, file = item
+            with self._lock:
+                self._waiting.discard(file)  # a write after this point needs a new fsync
             try:
                 os.fsync(fd)
             except OSError as error:
@@ -221,6 +238,10 @@ class AuditLog:
         first = int(current.name.removeprefix(FILE_PREFIX).removesuffix(FILE_SUFFIX))
         self._open(first)
         size = os.fstat(self._fd).st_size
+        if size and not _ends_a_line(current):
+            # A writer died inside a record: end its torn line, or the next record would be
+            # glued to it and lost with it (verification reports the torn one).
+            size += os.write(self._fd, b"\n")
         state = _HEAD.unpack_from(self._shared.memory)
         unsigned = state[5] if state[0] == _WRITING else 0
         _HEAD.pack_into(

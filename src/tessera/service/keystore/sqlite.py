@@ -193,13 +193,17 @@ class _ChangeWatch:
     def __init__(self, db: sqlite3.Connection, path: Path) -> None:
         self._db = db
         self._map: mmap.mmap | None = None
+        # Held open until the connection has closed: closing any descriptor of a file drops
+        # every POSIX lock this process holds on it, SQLite's own on the -shm file included
+        # (another process would then take the index for unused and rebuild it under us).
+        self._fd = -1
         try:
-            fd = os.open(path.with_name(path.name + "-shm"), os.O_RDONLY | os.O_CLOEXEC)
+            self._fd = os.open(path.with_name(path.name + "-shm"), os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             return
         try:
-            if os.fstat(fd).st_size >= 2 * _WAL_INDEX_HEADER:
-                shared = mmap.mmap(fd, 2 * _WAL_INDEX_HEADER, prot=mmap.PROT_READ)
+            if os.fstat(self._fd).st_size >= 2 * _WAL_INDEX_HEADER:
+                shared = mmap.mmap(self._fd, 2 * _WAL_INDEX_HEADER, prot=mmap.PROT_READ)
                 version, _unused, _change, initialised = _WAL_INDEX_START.unpack_from(shared)
                 if version == _WAL_INDEX_VERSION and initialised == 1:
                     self._map = shared
@@ -207,8 +211,6 @@ class _ChangeWatch:
                     shared.close()
         except (OSError, ValueError):
             self._map = None
-        finally:
-            os.close(fd)
 
     @property
     def shared_memory(self) -> bool:
@@ -223,10 +225,13 @@ class _ChangeWatch:
         return self._db.execute("PRAGMA data_version").fetchone()
 
     def close(self) -> None:
-        """Unmap (before the connection closes: SQLite may rebuild the file after)."""
+        """Unmap and let the -shm file go: call once the connection is closed."""
         if self._map is not None:
             self._map.close()
             self._map = None
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 #: Rows `get` keeps (the oldest goes first); each holds a key's attributes and wrapped material.
@@ -288,8 +293,8 @@ class KeyStore:
         """Close the database; later calls fail."""
         with self._lock:
             self._rows.clear()
-            self._watch.close()
             self._db.close()
+            self._watch.close()  # after: its descriptor must not drop SQLite's locks
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
