@@ -33,7 +33,7 @@ from tessera.wire.opcodes import AuthType
 __all__ = ["ConfigError", "ServiceConfig", "load_config", "parse_config", "parse_tessera_config"]
 
 MAX_WORKERS = 256
-_MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes including the terminating NUL
+MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes including the terminating NUL
 
 AUTHENTICATOR_NAMES: dict[str, AuthType] = {
     "direct": AuthType.DIRECT,
@@ -294,8 +294,8 @@ def _choice(key: str, value: str, allowed: tuple[str, ...]) -> str:
 
 def _socket_path(value: str) -> Path:
     path = config_path(value, "socket_path")
-    if len(os.fsencode(path)) > _MAX_SOCKET_PATH:
-        raise ConfigError(f"socket path {str(path)!r} is longer than {_MAX_SOCKET_PATH} bytes")
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+        raise ConfigError(f"socket path {str(path)!r} is longer than {MAX_SOCKET_PATH} bytes")
     return path
 
 

@@ -44,8 +44,8 @@ from tessera.daemon.lifecycle import (
     wait_exit,
 )
 from tessera.daemon.private_state import ensure_private_directory
-from tessera.daemon.socket_file import bind_socket, unlink_socket
-from tessera.service.config import ConfigError, ServiceConfig, running_config
+from tessera.daemon.socket_file import bind_socket, remove_stale_socket, unlink_socket
+from tessera.service.config import MAX_SOCKET_PATH, ConfigError, ServiceConfig, running_config
 from tessera.service.worker_orders import (
     ERROR,
     PUBLISHED,
@@ -284,8 +284,9 @@ async def run_master(
     stop = stop or asyncio.Event()
     wanted = asyncio.Event()
     signals = event_loop.handle_signals(loop, stop, wanted if reload is not None else None)
-    listening, owned = _listening_socket(config)
-    inode = owned.lstat().st_ino if owned is not None else 0
+    listening, bound = _listening_socket(config)
+    inode = bound.lstat().st_ino if bound is not None else 0
+    owned = bound  # where the socket file is now: ours to remove at the end
     master = Master(config, listening, count)
     metrics = _master_metrics(master)
     try:
@@ -299,6 +300,9 @@ async def run_master(
                 await starting
             return  # the finally below stops whatever started
         starting.result()  # a worker that could not start: its reason
+        if bound is not None and bound != config.socket_path:
+            _publish(bound, config.socket_path)
+            owned = config.socket_path
         log.info("serving on %s with %d worker processes", config.socket_path, count)
         systemd.notify("READY=1")
         if on_ready is not None:
@@ -402,9 +406,25 @@ def _describe(status: int | None) -> str:
 
 
 def _listening_socket(config: ServiceConfig) -> tuple[socket.socket, Path | None]:
-    """systemd's socket, or one bound here (with its path, ours to remove at the end)."""
+    """systemd's socket, or one bound here (with where its file is: ours to remove at the end).
+
+    Bound under a name of its own in the socket's directory and given the configured name only
+    once a worker serves (`_publish`): a client that finds the socket gets answered, instead of
+    waiting in the kernel's queue while the workers start (a short client timeout would expire).
+    """
     inherited = systemd.inherited_listener(config.socket_path)
     if inherited is not None:
         log.info("socket passed by systemd")
         return inherited, None
-    return bind_socket(config.socket_path, config.socket_group), config.socket_path
+    final = config.socket_path
+    remove_stale_socket(final)  # refused now, before any worker starts, if a service answers
+    starting = final.with_name(f".{final.name}.{os.getpid()}")
+    if len(os.fsencode(starting)) > MAX_SOCKET_PATH:
+        starting = final  # no room for a longer name: bound where clients look, at once
+    return bind_socket(starting, config.socket_group), starting
+
+
+def _publish(starting: Path, final: Path) -> None:
+    """Give the serving socket the name clients use."""
+    remove_stale_socket(final)  # still nobody else there
+    os.replace(starting, final)
