@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from tessera.client import _messages
@@ -51,7 +50,6 @@ def fetch_token_call(audience: str) -> Call[Token]:
     return Call(Opcode.FETCH_TOKEN, body, parse, result=_messages.FETCH_TOKEN_RESULT)
 
 
-@dataclass
 class TokenAuth:
     """Authenticate with tokens from Tessera's identity provider.
 
@@ -60,11 +58,26 @@ class TokenAuth:
     `restart_wait`); driven alone (a probe), it is asked once.
     """
 
-    audience: str = DEFAULT_AUDIENCE
-    clock: Callable[[], float] = field(default=time.time, repr=False)
-    _token: str | None = field(default=None, init=False, repr=False)
-    _refresh_at: float = field(default=0.0, init=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    __slots__ = ("__weakref__", "_lock", "_refresh_at", "_token", "audience", "clock")
+    __hash__ = None  # type: ignore[assignment]  # mutable (its cached token)
+
+    def __init__(
+        self, audience: str = DEFAULT_AUDIENCE, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.audience = audience
+        self.clock = clock
+        self._token: str | None = None
+        self._refresh_at = 0.0
+        self._lock = threading.Lock()
+
+    def __eq__(self, other: object) -> bool:
+        # As the dataclass it was: every field compared, its own lock included (so only itself).
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self is other
+
+    def __repr__(self) -> str:
+        return f"TokenAuth(audience={self.audience!r})"
 
     def credentials(self) -> Flow[Credentials | None]:
         """The cached token, or a fresh one once half its life has passed."""

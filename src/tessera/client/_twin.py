@@ -11,9 +11,8 @@ have the same names, parameters and docstrings by construction, and only the dri
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Generator
-from types import MethodType, TracebackType
+from types import FunctionType, MethodType, TracebackType
 from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
 from tessera.client._discovery import KeyFlow
@@ -73,12 +72,15 @@ class Twin(Generic[P, T]):
         blocking: Callable[..., T],
         awaiting: Callable[..., Coroutine[Any, Any, T]],
     ) -> None:
-        # Each binding shows the definition's name, parameters and docstring (help, inspect).
-        signature = inspect.signature(define).replace(return_annotation=inspect.Signature.empty)
+        # Each binding shows the definition's name, parameters and docstring (help, inspect):
+        # its signature is the definition's without the return annotation, read (by
+        # `inspect.signature`) through `__wrapped__` when asked for, not computed here (`inspect`
+        # is not imported at run time: the `tessera` command's start-up).
+        shown = _without_return_annotation(define)
         for function in (blocking, awaiting):
             for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
                 setattr(function, attribute, getattr(define, attribute))
-            setattr(function, "__signature__", signature)  # noqa: B010 (not a declared attribute)
+            setattr(function, "__wrapped__", shown)  # noqa: B010 (not a declared attribute)
         self.blocking = blocking
         self.awaiting = awaiting
 
@@ -96,12 +98,29 @@ class Twin(Generic[P, T]):
         return function if owner is None else MethodType(function, owner)
 
 
+def _without_return_annotation(define: Callable[..., Any]) -> Callable[..., Any]:
+    """A copy of the function `define` (same code, defaults, names) with no return annotation."""
+    assert isinstance(define, FunctionType)
+    code, defaults, closure = define.__code__, define.__defaults__, define.__closure__
+    shown = FunctionType(code, define.__globals__, define.__name__, defaults, closure)
+    shown.__kwdefaults__ = define.__kwdefaults__
+    shown.__qualname__ = define.__qualname__
+    shown.__module__ = define.__module__
+    shown.__doc__ = define.__doc__
+    shown.__annotations__ = {k: v for k, v in define.__annotations__.items() if k != "return"}
+    return shown
+
+
 def _bind_twins(cls: type, *, awaiting: bool) -> None:
     """Replace each twin a class inherits by the binding it needs, as a plain function."""
-    for name in dir(cls):
-        found = inspect.getattr_static(cls, name)
-        if isinstance(found, Twin):
-            setattr(cls, name, found.awaiting if awaiting else found.blocking)
+    seen: set[str] = set()
+    for klass in cls.__mro__:  # each name as the first class in the MRO defines it
+        for name, found in list(vars(klass).items()):
+            if name in seen:
+                continue
+            seen.add(name)
+            if isinstance(found, Twin):
+                setattr(cls, name, found.awaiting if awaiting else found.blocking)
 
 
 def twin(define: Callable[Concatenate[Any, P], Plan[T]]) -> Twin[P, T]:

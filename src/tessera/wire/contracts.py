@@ -12,12 +12,12 @@ from __future__ import annotations
 import enum
 import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
+from tessera.wire._values import Frozen, _set
 from tessera.wire.opcodes import TESSERA_OPCODES, Opcode
 from tessera.wire.status import Status, StatusError
 
@@ -93,29 +93,68 @@ class Daemon(enum.Enum):
     ORCHESTRATOR = "orchestrator control"
 
 
-@dataclass(frozen=True, slots=True)
-class OperationSpec(Generic[Req, Res]):
+class OperationSpec(Frozen, Generic[Req, Res]):
     """One operation, as every part of Tessera sees it."""
 
+    __slots__ = (
+        "_messages",
+        "auth",
+        "core",
+        "extension",
+        "idempotent",
+        "may_block",
+        "module",
+        "opcode",
+        "served_by",
+    )
+    _fields = _compared = _shown = (
+        "opcode",
+        "module",
+        "auth",
+        "served_by",
+        "core",
+        "idempotent",
+        "may_block",
+        "extension",
+    )
     opcode: Opcode
     #: The generated module (in tessera.wire.proto) holding `Operation` and `Result`.
     module: str
     auth: Auth
     served_by: frozenset[Daemon]
     #: Served by the service's core provider (id 0), whatever the header's provider.
-    core: bool = False
+    core: bool
     #: Sent twice (its first answer lost), it does no harm: the client may retry it.
-    idempotent: bool = True
+    idempotent: bool
     #: May take long even computed in-process (key generation, pure-Python FFDH, waiting for
     #: applications): it runs on the worker pool, not on the event loop.
-    may_block: bool = False
+    may_block: bool
     #: Parsec's Rust interface (parsec-interface 0.27, used by parsec-tool and Parsec's e2e suite)
     #: cannot decode it: ListOpcodes names it only to clients that set the extensions flag.
-    extension: bool = False
+    extension: bool
     #: (request, response) once the module is imported: the entry is typed by its declaration.
-    _messages: list[tuple[type[Req], type[Res]]] = field(
-        default_factory=list, compare=False, repr=False
-    )
+    _messages: list[tuple[type[Req], type[Res]]]
+
+    def __init__(  # noqa: PLR0917 (positional in field order, as the dataclass it was)
+        self,
+        opcode: Opcode,
+        module: str,
+        auth: Auth,
+        served_by: frozenset[Daemon],
+        core: bool = False,
+        idempotent: bool = True,
+        may_block: bool = False,
+        extension: bool = False,
+    ) -> None:
+        _set(self, "opcode", opcode)
+        _set(self, "module", module)
+        _set(self, "auth", auth)
+        _set(self, "served_by", served_by)
+        _set(self, "core", core)
+        _set(self, "idempotent", idempotent)
+        _set(self, "may_block", may_block)
+        _set(self, "extension", extension)
+        _set(self, "_messages", [])
 
     @property
     def request(self) -> type[Req]:

@@ -7,6 +7,7 @@ any buffer for a body or auth field is allocated.
 
 from __future__ import annotations
 
+from tessera.wire._values import Frozen, _set
 from tessera.wire.header import HEADER_SIZE, MAGIC, PREFIX, VERSION_MAJOR, VERSION_MINOR, Header
 from tessera.wire.opcodes import AuthType, BodyType, Opcode
 from tessera.wire.status import Status
@@ -16,49 +17,7 @@ _KNOWN_AUTH_TYPES = frozenset(int(a) for a in AuthType)
 _KNOWN_BODY_TYPES = frozenset(int(b) for b in BodyType)
 
 
-class _Frozen:
-    """Slots classes whose fields are set once, by `__init__` (as a frozen dataclass's).
-
-    Plain classes, not dataclasses: `dataclasses` (with `inspect` and `ast`) and the methods it
-    generates would cost every `tessera` command at start. Equality, hash and repr are over
-    the fields in declaration order; pickling goes through the constructor.
-    """
-
-    __slots__ = ()
-    _fields: tuple[str, ...] = ()  # in declaration order (`__slots__` is sorted)
-
-    def _values(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self._fields)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r}")
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, _Frozen)
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        fields = ", ".join(
-            f"{name}={value!r}" for name, value in zip(self._fields, self._values(), strict=True)
-        )
-        return f"{self.__class__.__qualname__}({fields})"
-
-    def __reduce__(self) -> tuple[type[_Frozen], tuple[object, ...]]:
-        return (self.__class__, self._values())
-
-
-_set = object.__setattr__
-
-
-class Limits(_Frozen):
+class Limits(Frozen):
     """Sizes a peer may not exceed, checked against the header before reading further."""
 
     __slots__ = ("max_auth_size", "max_body_size", "max_header_size")
@@ -83,7 +42,7 @@ class Limits(_Frozen):
         _set(self, "max_auth_size", max_auth_size)
 
 
-class Frame(_Frozen):
+class Frame(Frozen):
     """One complete message: its header, body bytes and (requests only) auth bytes."""
 
     __slots__ = ("auth", "body", "header")
@@ -99,7 +58,7 @@ class Frame(_Frozen):
         _set(self, "auth", auth)
 
 
-class FramingError(_Frozen):
+class FramingError(Frozen):
     """A message that cannot be served, with the status to answer it with.
 
     `header` is the request header to echo, or None when the default header must be used.
