@@ -12,7 +12,6 @@ import their own operation's protobuf module: a program pays for the opcodes it 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
 
 from tessera.client import _messages
 from tessera.client._errors import TransportError
@@ -21,6 +20,12 @@ from tessera.wire._values import Frozen, _set
 from tessera.wire.opcodes import Opcode
 from tessera.wire.protowire import encode
 from tessera.wire.status import Status
+
+TYPE_CHECKING = False  # typing is not imported at run time: the `tessera` command's start-up
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+else:
+    from tessera.wire._runtime_typing import Any, TypeVar
 
 if TYPE_CHECKING:
     from google.protobuf.message import Message

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Concatenate, Generic, ParamSpec, TypeVar
 
 from tessera.client import _calls
 from tessera.client._calls import AuthenticatorInfo, KeyInfo, ProviderInfo
@@ -20,6 +19,12 @@ from tessera.client._errors import UsageError
 from tessera.client._protocol import Authentication, Call, Flow
 from tessera.client._session import DEFAULT_TIMEOUT, Endpoint, Session
 from tessera.client._twin import Plan, twin, twin_steps
+
+TYPE_CHECKING = False  # typing is not imported at run time: the `tessera` command's start-up
+if TYPE_CHECKING:
+    from typing import Concatenate, Generic, ParamSpec, TypeVar
+else:
+    from tessera.wire._runtime_typing import Generic, ParamSpec, TypeVar
 
 if TYPE_CHECKING:  # protobuf loads with the operations that carry PSA structures
     from tessera.wire.proto.attest_key_pb2 import AttestationMechanismParams, AttestationOutput

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
 
 from tessera.client._connections import Role
 from tessera.client._errors import CallTimeoutError
@@ -19,6 +18,12 @@ from tessera.client._protocol import Authentication, Call, Flow, Pause, Step, Ta
 from tessera.client._transport import SyncTransport
 from tessera.client._twin import AsyncConnected, Connected, adrive, drive
 from tessera.wire.framing import Frame
+
+TYPE_CHECKING = False  # typing is not imported at run time: the `tessera` command's start-up
+if TYPE_CHECKING:
+    from typing import TypeVar
+else:
+    from tessera.wire._runtime_typing import TypeVar
 
 if TYPE_CHECKING:  # asyncio loads with the asyncio client only (the CLI's start-up)
     from tessera.client._async_transport import AsyncTransport

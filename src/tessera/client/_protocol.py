@@ -12,7 +12,6 @@ from __future__ import annotations
 import binascii
 import enum
 from collections.abc import Callable, Generator
-from typing import Any, Generic, Protocol, TypeVar
 
 from tessera.client._errors import (
     AuthenticationError,
@@ -31,6 +30,12 @@ from tessera.wire.header import FLAG_EXTENSIONS, FLAG_KEEP_ALIVE, Header
 from tessera.wire.opcodes import AuthType, Opcode
 from tessera.wire.protowire import Schema, WireDecodeError, decode
 from tessera.wire.status import Status, StatusError
+
+TYPE_CHECKING = False  # typing is not imported at run time: the `tessera` command's start-up
+if TYPE_CHECKING:
+    from typing import Any, Generic, Protocol, TypeVar
+else:
+    from tessera.wire._runtime_typing import Any, Generic, Protocol, TypeVar
 
 T = TypeVar("T")
 

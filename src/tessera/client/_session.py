@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TypeVar
 
 from tessera.client import _calls
 from tessera.client._auth import NoAuth
@@ -27,6 +26,12 @@ from tessera.client._patience import Patience
 from tessera.client._patience import restart_wait as _restart_wait
 from tessera.client._protocol import Authentication, Call, Flow, flow
 from tessera.client._token import TokenAuth
+
+TYPE_CHECKING = False  # typing is not imported at run time: the `tessera` command's start-up
+if TYPE_CHECKING:
+    from typing import TypeVar
+else:
+    from tessera.wire._runtime_typing import TypeVar
 
 T = TypeVar("T")
 

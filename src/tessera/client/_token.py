@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import namedtuple
 from collections.abc import Callable
-from typing import Any, NamedTuple
 
 from tessera.client import _messages
 from tessera.client._errors import ProtocolError
@@ -31,13 +31,22 @@ from tessera.wire.protowire import encode
 DEFAULT_AUDIENCE = "tessera"
 
 
-class Token(NamedTuple):
-    """FetchToken's result: the token (not verified here: the service does), when it expires
-    (seconds since the epoch) and the SPIFFE ID it names."""
+TYPE_CHECKING = False  # typing is not imported at run time: the `tessera` command's start-up
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
 
-    token: str
-    expires_at: int
-    spiffe_id: str
+    class Token(NamedTuple):
+        """FetchToken's result: the token (not verified here: the service does), when it expires
+        (seconds since the epoch) and the SPIFFE ID it names."""
+
+        token: str
+        expires_at: int
+        spiffe_id: str
+
+else:
+    Token = namedtuple("Token", ("token", "expires_at", "spiffe_id"))
+    Token.__doc__ = """FetchToken's result: the token (not verified here: the service does), when
+    it expires (seconds since the epoch) and the SPIFFE ID it names."""
 
 
 def fetch_token_call(audience: str) -> Call[Token]:

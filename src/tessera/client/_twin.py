@@ -13,11 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from types import FunctionType, MethodType, TracebackType
-from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
 from tessera.client._discovery import KeyFlow
 from tessera.client._errors import TesseraError
 from tessera.client._protocol import Call, Flow
+
+TYPE_CHECKING = False  # typing is not imported at run time: the `tessera` command's start-up
+if TYPE_CHECKING:
+    from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
+else:
+    from tessera.wire._runtime_typing import Any, Generic, ParamSpec, TypeVar, overload
 
 P = ParamSpec("P")
 S = TypeVar("S")
@@ -88,12 +93,14 @@ class Twin(Generic[P, T]):
     def __get__(self, owner: None, cls: type[Any]) -> Callable[..., Any]: ...
 
     @overload
-    def __get__(self, owner: Blocking, cls: type[Any]) -> Callable[P, T]: ...
+    def __get__(self, owner: Blocking, cls: type[Any]) -> Callable[P, T]: ...  # noqa: F811
 
     @overload
-    def __get__(self, owner: Awaiting, cls: type[Any]) -> Callable[P, Coroutine[Any, Any, T]]: ...
+    def __get__(  # noqa: F811 (overloads, `typing.overload` for type checkers only)
+        self, owner: Awaiting, cls: type[Any]
+    ) -> Callable[P, Coroutine[Any, Any, T]]: ...
 
-    def __get__(self, owner: object, cls: type[Any]) -> Callable[..., Any]:
+    def __get__(self, owner: object, cls: type[Any]) -> Callable[..., Any]:  # noqa: F811
         function = self.awaiting if issubclass(cls, Awaiting) else self.blocking
         return function if owner is None else MethodType(function, owner)
 

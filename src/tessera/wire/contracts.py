@@ -13,13 +13,18 @@ import enum
 import importlib
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
 from tessera.wire._values import Frozen, _set
 from tessera.wire.opcodes import TESSERA_OPCODES, Opcode
 from tessera.wire.status import Status, StatusError
+
+TYPE_CHECKING = False  # typing is not imported at run time: the `tessera` command's start-up
+if TYPE_CHECKING:
+    from typing import Any, Final, Generic, TypeVar
+else:
+    from tessera.wire._runtime_typing import Any, Generic, TypeVar
 
 if TYPE_CHECKING:  # the messages load on first use: a client loads those it sends
     from tessera.wire.proto import (
