@@ -9,7 +9,6 @@ no encoding.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from tessera.client import _calls
 from tessera.client._calls import AuthenticatorInfo, KeyInfo, ProviderInfo
@@ -22,6 +21,7 @@ from tessera.client._twin import Plan, twin, twin_steps
 
 TYPE_CHECKING = False  # typing is not imported at run time: the `tessera` command's start-up
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Concatenate, Generic, ParamSpec, TypeVar
 else:
     from tessera.wire._runtime_typing import Generic, ParamSpec, TypeVar
@@ -71,9 +71,11 @@ class OperationLayer(Generic[TransportT]):
     @property
     def socket_path(self) -> Path:
         """The service socket this client talks to."""
-        return self._session.socket_path
+        from pathlib import Path  # (made when asked: pathlib is not imported at start)
 
-    def _open(self, path: Path, role: Role) -> TransportT:
+        return Path(self._session.socket_path)
+
+    def _open(self, path: str, role: Role) -> TransportT:
         """A transport to `path` (each client its own kind)."""
         raise NotImplementedError
 

@@ -9,7 +9,6 @@ within the call's timeout, and throws every failure back into them.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from tessera.client._connections import Role
 from tessera.client._errors import CallTimeoutError
@@ -56,7 +55,7 @@ class OperationClient(OperationLayer[SyncTransport], Connected):
     as for `tessera.Client`.
     """
 
-    def _open(self, path: Path, role: Role) -> SyncTransport:
+    def _open(self, path: str, role: Role) -> SyncTransport:
         return SyncTransport(path, timeout=self._session.timeout, role=role)
 
     def close(self) -> None:
@@ -95,7 +94,7 @@ class AsyncOperationClient(OperationLayer["AsyncTransport"], AsyncConnected):
     """Every Parsec operation, for asyncio (the arguments of `OperationClient`). Use it from
     one event loop (its pooled connections belong to that loop)."""
 
-    def _open(self, path: Path, role: Role) -> AsyncTransport:
+    def _open(self, path: str, role: Role) -> AsyncTransport:
         from tessera.client._async_transport import AsyncTransport
 
         return AsyncTransport(path, timeout=self._session.timeout, role=role)
