@@ -137,6 +137,8 @@ def test_sign_loads_no_cryptography() -> None:
     )
     assert "tessera.cli.crypto_cmd" in modules
     assert offending(modules, ("cryptography", "hashlib")) == []
+    # the service's algorithm policies load for a digest computed by the provider only
+    assert "tessera.psa.algorithms" not in modules
 
 
 # Standard modules that every command used to import and none needs to (benchmarks/README.md).
