@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import time
+from _thread import allocate_lock  # threading.Lock itself, without importing threading
 from collections.abc import Callable
 
 from tessera.client._errors import CallTimeoutError, ProtocolError, TesseraError, TransportError
@@ -143,7 +143,7 @@ class Connections:
         self.role = role
         self._reached = False  # connected at least once: a vanished socket means a restart
         self._idle: list[socket.socket] = []
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
         self._pid = os.getpid()
 
     def _deadline(self, timeout: float | None) -> float:

@@ -8,8 +8,8 @@ the call's flow (`_protocol.flow`) waits all of these out, so the application ne
 
 from __future__ import annotations
 
-import threading
 import time
+from _thread import allocate_lock  # threading.Lock itself, without importing threading
 from collections import namedtuple
 from collections.abc import Callable
 
@@ -77,7 +77,7 @@ class TokenAuth:
         self.clock = clock
         self._token: str | None = None
         self._refresh_at = 0.0
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
 
     def __eq__(self, other: object) -> bool:
         # As the dataclass it was: every field compared, its own lock included (so only itself).
