@@ -14,8 +14,6 @@ import importlib
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from google.protobuf.message import DecodeError, Message
-
 from tessera.wire._values import Frozen, _set
 from tessera.wire.opcodes import TESSERA_OPCODES, Opcode
 from tessera.wire.status import Status, StatusError
@@ -23,6 +21,8 @@ from tessera.wire.status import Status, StatusError
 TYPE_CHECKING = False  # typing is not imported at run time: the `tessera` command's start-up
 if TYPE_CHECKING:
     from typing import Any, Final, Generic, TypeVar
+
+    from google.protobuf.message import Message
 else:
     from tessera.wire._runtime_typing import Any, Generic, TypeVar
 
@@ -74,8 +74,11 @@ if TYPE_CHECKING:  # the messages load on first use: a client loads those it sen
     )
 
 
-Req = TypeVar("Req", bound=Message)
-Res = TypeVar("Res", bound=Message)
+if TYPE_CHECKING:
+    Req = TypeVar("Req", bound=Message)
+    Res = TypeVar("Res", bound=Message)
+else:  # (protobuf's Message is not imported at run time: the `tessera` command's start-up)
+    Req, Res = TypeVar("Req"), TypeVar("Res")
 
 
 class Auth(enum.Enum):
@@ -489,12 +492,19 @@ def result_type(opcode: Opcode) -> type[Message]:
     return OPERATIONS[opcode].response
 
 
+def _decode_error() -> type[Exception]:
+    """protobuf's DecodeError, imported when an except clause names it (only on an error)."""
+    from google.protobuf.message import DecodeError
+
+    return DecodeError
+
+
 def decode_operation(opcode: Opcode, body: bytes) -> Message:
     """Parse a request body; undecodable bytes are DeserializingBodyFailed."""
     message = operation_type(opcode)()
     try:
         message.ParseFromString(body)
-    except (DecodeError, ValueError, RecursionError):
+    except (_decode_error(), ValueError, RecursionError):
         raise StatusError(Status.DESERIALIZING_BODY_FAILED, "undecodable request body") from None
     return message
 
@@ -504,6 +514,6 @@ def decode_result(opcode: Opcode, body: bytes) -> Message:
     message = result_type(opcode)()
     try:
         message.ParseFromString(body)
-    except (DecodeError, ValueError, RecursionError):
+    except (_decode_error(), ValueError, RecursionError):
         raise StatusError(Status.DESERIALIZING_BODY_FAILED, "undecodable response body") from None
     return message
