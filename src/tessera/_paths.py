@@ -7,16 +7,32 @@ else `~/.local/state/tessera`.
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+TYPE_CHECKING = False  # pathlib loads on first use: the `tessera` command's start-up
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    PARSEC_DEFAULT_SOCKET: Path
 
 STATE_DIR_ENV = "TESSERA_STATE_DIR"
 SERVICE_SOCKET_NAME = "parsec.sock"
 IDENTITY_SOCKET_NAME = "identity.sock"
-PARSEC_DEFAULT_SOCKET = Path("/run/parsec/parsec.sock")
+PARSEC_DEFAULT_SOCKET_TEXT = "/run/parsec/parsec.sock"
+
+
+def __getattr__(name: str) -> Path:
+    """`PARSEC_DEFAULT_SOCKET`, the Path of `PARSEC_DEFAULT_SOCKET_TEXT`, made on first use."""
+    if name == "PARSEC_DEFAULT_SOCKET":
+        from pathlib import Path
+
+        return Path(PARSEC_DEFAULT_SOCKET_TEXT)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def default_state_dir() -> Path:
     """The state directory when nothing else is configured."""
+    from pathlib import Path
+
     explicit = os.environ.get(STATE_DIR_ENV)
     if explicit:
         return Path(explicit).expanduser()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -93,7 +92,7 @@ def mutator(auth_choices: Sequence[tuple[int, bytes]]) -> Callable[..., bytes]:
             return fallback(data, max_size)
         index = rng.randrange(len(frames))
         frame = frames[index]
-        header, body, auth = replace(frame.header), frame.body, frame.auth
+        header, body, auth = frame.header.replace(), frame.body, frame.auth
         choice = rng.randrange(7)
         if choice == 0:
             body = _operation(frame, rng)
@@ -123,5 +122,5 @@ def mutator(auth_choices: Sequence[tuple[int, bytes]]) -> Callable[..., bytes]:
 
 
 def _encode(frames: list[Frame], max_size: int) -> bytes:
-    out = b"".join(encode_request(replace(f.header), f.body, f.auth) for f in frames)
+    out = b"".join(encode_request(f.header.replace(), f.body, f.auth) for f in frames)
     return out[:max_size]

@@ -10,8 +10,6 @@ frame's worth; a fatal error is the last event; every request frame re-encodes t
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from tessera.wire.framing import Frame, FrameReader, FramingError, Limits, encode_request
 from tessera.wire.header import HEADER_SIZE, MAGIC, PREFIX
 from tessera.wire.status import Status
@@ -82,5 +80,5 @@ def one_input(data: bytes) -> None:
             assert event.auth == b""
             continue
         assert len(event.auth) == header.auth_len <= limits.max_auth_size
-        again = FrameReader(limits).feed(encode_request(replace(header), event.body, event.auth))
+        again = FrameReader(limits).feed(encode_request(header.replace(), event.body, event.auth))
         assert again == [event], "a request frame does not re-encode to itself"

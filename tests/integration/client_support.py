@@ -10,7 +10,7 @@ import socket
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
@@ -195,7 +195,7 @@ class OneShotProxy:
         request = read_request(conn, server)
         if request is None:
             return
-        header = replace(request.header, flags=0)
+        header = request.header.replace(flags=0)
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as upstream:
             upstream.settimeout(5)
             upstream.connect(os.fspath(self.service_socket))

@@ -15,7 +15,7 @@ import os
 import socket
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -124,7 +124,7 @@ class LosingProxy:
 
     def __call__(self, conn: socket.socket, server: FakeServer) -> None:
         while (request := read_request(conn, server)) is not None:
-            header = replace(request.header, flags=0)  # one answer, then the service closes
+            header = request.header.replace(flags=0)  # one answer, then the service closes
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as upstream:
                 upstream.settimeout(10)
                 upstream.connect(os.fspath(self.service_socket))

@@ -6,11 +6,12 @@ and plain words ("ECC key pair (secp256r1)"), never Rust's debug notation.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from tessera.wire.opcodes import AuthType, Opcode
 
+TYPE_CHECKING = False  # typing is not imported at run time (start-up time)
 if TYPE_CHECKING:  # protobuf loads for keys only (list-providers and list-opcodes need none)
+    from typing import Any
+
     from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes
 
 # Parsec's names for the authenticator types (wire values are fixed).

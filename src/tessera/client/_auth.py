@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 from tessera.client._errors import UsageError
 from tessera.client._protocol import Credentials, Flow
+from tessera.wire._values import Frozen, _set
 from tessera.wire.opcodes import AuthType
 
 
-@dataclass(frozen=True)
-class DirectAuth:
+class DirectAuth(Frozen):
     """Direct authentication: the application states its name (trusted deployments only)."""
 
+    __slots__ = ("app_name",)
+    _fields = ("app_name",)
     app_name: str
 
-    def __post_init__(self) -> None:
-        if not self.app_name or "\x00" in self.app_name:
+    def __init__(self, app_name: str) -> None:
+        if not app_name or "\x00" in app_name:
             raise UsageError("app_name must be a non-empty string without NUL")
+        _set(self, "app_name", app_name)
 
     def credentials(self) -> Flow[Credentials | None]:
         """The name as the auth payload."""
@@ -30,11 +32,15 @@ class DirectAuth:
         return False
 
 
-@dataclass(frozen=True)
-class UnixPeerAuth:
+class UnixPeerAuth(Frozen):
     """Unix peer credentials: the service checks our uid with the kernel."""
 
-    uid: int = field(default_factory=os.getuid)
+    __slots__ = ("uid",)
+    _fields = ("uid",)
+    uid: int
+
+    def __init__(self, uid: int | None = None) -> None:
+        _set(self, "uid", os.getuid() if uid is None else uid)
 
     def credentials(self) -> Flow[Credentials | None]:
         """Our uid, 4 bytes little-endian."""
@@ -46,9 +52,10 @@ class UnixPeerAuth:
         return False
 
 
-@dataclass(frozen=True)
-class NoAuth:
+class NoAuth(Frozen):
     """No authentication: only the operations Parsec serves to anyone will work."""
+
+    __slots__ = ()
 
     def credentials(self) -> Flow[Credentials | None]:
         """Nothing."""

@@ -12,15 +12,20 @@ import their own operation's protobuf module: a program pays for the opcodes it 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import FrozenInstanceError, dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
 
 from tessera.client import _messages
 from tessera.client._errors import TransportError
 from tessera.client._protocol import Call, Encoded, Settle, Verdict
+from tessera.wire._values import Frozen, _set
 from tessera.wire.opcodes import Opcode
 from tessera.wire.protowire import encode
 from tessera.wire.status import Status
+
+TYPE_CHECKING = False  # typing is not imported at run time: the `tessera` command's start-up
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+else:
+    from tessera.wire._runtime_typing import Any, TypeVar
 
 if TYPE_CHECKING:
     from google.protobuf.message import Message
@@ -33,24 +38,42 @@ U = TypeVar("U")
 V = TypeVar("V")
 
 
-@dataclass(frozen=True, slots=True)
-class ProviderInfo:
+class ProviderInfo(Frozen):
     """A provider as ListProviders describes it."""
 
+    __slots__ = ("description", "id", "uuid", "vendor", "version")
+    _fields = ("id", "uuid", "description", "vendor", "version")
+    __match_args__ = ("id", "uuid", "description", "vendor", "version")
     id: int
     uuid: str
     description: str
     vendor: str
     version: tuple[int, int, int]
 
+    def __init__(
+        self, id: int, uuid: str, description: str, vendor: str, version: tuple[int, int, int]
+    ) -> None:
+        _set(self, "id", id)
+        _set(self, "uuid", uuid)
+        _set(self, "description", description)
+        _set(self, "vendor", vendor)
+        _set(self, "version", version)
 
-@dataclass(frozen=True, slots=True)
-class AuthenticatorInfo:
+
+class AuthenticatorInfo(Frozen):
     """An active authenticator as ListAuthenticators describes it."""
 
+    __slots__ = ("description", "id", "version")
+    _fields = ("id", "description", "version")
+    __match_args__ = ("id", "description", "version")
     id: int
     description: str
     version: tuple[int, int, int]
+
+    def __init__(self, id: int, description: str, version: tuple[int, int, int]) -> None:
+        _set(self, "id", id)
+        _set(self, "description", description)
+        _set(self, "version", version)
 
 
 class KeyInfo:
@@ -83,7 +106,7 @@ class KeyInfo:
         set_slot(self, "_encoded", encoded_attributes)
 
     def __setattr__(self, name: str, value: object) -> None:
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+        raise AttributeError(f"cannot assign to field {name!r}")
 
     @property
     def attributes(self) -> KeyAttributes:

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import time
+from _thread import allocate_lock  # threading.Lock itself, without importing threading
 from collections.abc import Callable
-from pathlib import Path
 
 from tessera.client._errors import CallTimeoutError, ProtocolError, TesseraError, TransportError
 from tessera.wire.framing import Event, Frame, FrameReader, Limits
@@ -30,7 +29,7 @@ SERVICE: Role = ("the service", "PARSEC_SERVICE_ENDPOINT")
 IDENTITY_PROVIDER: Role = ("the identity provider", "TESSERA_IDENTITY_ENDPOINT")
 
 
-def not_listening(path: Path, error: OSError, *, role: Role, reached: bool) -> TransportError:
+def not_listening(path: str, error: OSError, *, role: Role, reached: bool) -> TransportError:
     """Nobody accepted a connection at `path`; the request never left.
 
     A socket file nobody answers on was left by a daemon that died (its supervisor is starting
@@ -46,7 +45,7 @@ def not_listening(path: Path, error: OSError, *, role: Role, reached: bool) -> T
     )
 
 
-def cannot_connect(path: Path, error: OSError, *, role: Role) -> TransportError:
+def cannot_connect(path: str, error: OSError, *, role: Role) -> TransportError:
     """A connection refused for a reason waiting will not cure (EACCES, ENOTDIR...)."""
     if isinstance(error, PermissionError):
         return TransportError(
@@ -59,10 +58,12 @@ def cannot_connect(path: Path, error: OSError, *, role: Role) -> TransportError:
     return TransportError(f"cannot connect to {role[0]} at {path}: {reason}", sent=False)
 
 
-def _closed_to_us(path: Path) -> str:
+def _closed_to_us(path: str) -> str:
     """Which part of `path` this process may not use, to say what permission is missing."""
+    from pathlib import PurePosixPath  # (not at the `tessera` command's start)
+
     who = f"uid {os.geteuid()}"
-    for directory in reversed(path.parents):
+    for directory in reversed(PurePosixPath(path).parents):
         if not os.access(directory, os.X_OK):
             return f"its directory {directory} is closed to {who}"
     return f"{who} may not write to the socket"
@@ -134,13 +135,15 @@ class Connections:
     """A transport to one Unix socket: its settings, its idle connections, and what the
     outcome of one exchange means for the answer and for the connection it used."""
 
-    def __init__(self, path: Path, *, timeout: float = 60.0, role: Role = SERVICE) -> None:
-        self.path = path
+    def __init__(
+        self, path: str | os.PathLike[str], *, timeout: float = 60.0, role: Role = SERVICE
+    ) -> None:
+        self.path = os.fspath(path)  # as str(Path) writes it, when given a Path
         self.timeout = timeout
         self.role = role
         self._reached = False  # connected at least once: a vanished socket means a restart
         self._idle: list[socket.socket] = []
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
         self._pid = os.getpid()
 
     def _deadline(self, timeout: float | None) -> float:

@@ -9,13 +9,18 @@ questions are yielded as calls; `Client` and `AsyncClient` drive them like any o
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import Any, TypeVar
 
 from tessera.client import _calls
 from tessera.client._choice import CORE_PROVIDER
 from tessera.client._errors import BodySizeExceedsLimitError, UsageError
 from tessera.client._protocol import Call
 from tessera.wire.opcodes import Opcode
+
+TYPE_CHECKING = False  # typing is not imported at run time: the `tessera` command's start-up
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+else:
+    from tessera.wire._runtime_typing import Any, TypeVar
 
 T = TypeVar("T")
 # The service's default limit on a request body (`body_len_limit`, Parsec's and Tessera's). No

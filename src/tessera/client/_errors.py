@@ -18,9 +18,9 @@ signature (the `tessera` command's start-up) need not load.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from tessera.wire.status import Status
+
+TYPE_CHECKING = False  # typing is not imported at run time: the `tessera` command's start-up
 
 
 class TesseraError(Exception):

@@ -30,7 +30,6 @@ from tessera.client._signflows import (
     verify,
     verify_digest,
 )
-from tessera.psa.algorithms import DEPRECATED_HASHES
 from tessera.psa.key_types import KeyKind, parse_key_type
 from tessera.wire.opcodes import Opcode
 from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
@@ -193,6 +192,10 @@ def digest(
     one request, after asking the service about a deprecated hash with no data (its policy is
     per algorithm, not per input). `provider_id` None is the service's preferred provider.
     """
+    # (tessera.psa.algorithms, the service's policy parsing, loads only for this flow: a
+    # signature by the `tessera` command does not pay for it at start)
+    from tessera.psa.algorithms import DEPRECATED_HASHES
+
     provider = yield from capabilities.provider(provider_id)
     if not (yield from capabilities.serves(provider, Opcode.PSA_HASH_COMPUTE)):
         return local_digest(alg, data)

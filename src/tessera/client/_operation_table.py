@@ -9,8 +9,6 @@ no encoding.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Concatenate, Generic, ParamSpec, TypeVar
 
 from tessera.client import _calls
 from tessera.client._calls import AuthenticatorInfo, KeyInfo, ProviderInfo
@@ -20,6 +18,13 @@ from tessera.client._errors import UsageError
 from tessera.client._protocol import Authentication, Call, Flow
 from tessera.client._session import DEFAULT_TIMEOUT, Endpoint, Session
 from tessera.client._twin import Plan, twin, twin_steps
+
+TYPE_CHECKING = False  # typing is not imported at run time: the `tessera` command's start-up
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Concatenate, Generic, ParamSpec, TypeVar
+else:
+    from tessera.wire._runtime_typing import Generic, ParamSpec, TypeVar
 
 if TYPE_CHECKING:  # protobuf loads with the operations that carry PSA structures
     from tessera.wire.proto.attest_key_pb2 import AttestationMechanismParams, AttestationOutput
@@ -66,9 +71,11 @@ class OperationLayer(Generic[TransportT]):
     @property
     def socket_path(self) -> Path:
         """The service socket this client talks to."""
-        return self._session.socket_path
+        from pathlib import Path  # (made when asked: pathlib is not imported at start)
 
-    def _open(self, path: Path, role: Role) -> TransportT:
+        return Path(self._session.socket_path)
+
+    def _open(self, path: str, role: Role) -> TransportT:
         """A transport to `path` (each client its own kind)."""
         raise NotImplementedError
 

@@ -9,8 +9,6 @@ within the call's timeout, and throws every failure back into them.
 from __future__ import annotations
 
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
 
 from tessera.client._connections import Role
 from tessera.client._errors import CallTimeoutError
@@ -19,6 +17,12 @@ from tessera.client._protocol import Authentication, Call, Flow, Pause, Step, Ta
 from tessera.client._transport import SyncTransport
 from tessera.client._twin import AsyncConnected, Connected, adrive, drive
 from tessera.wire.framing import Frame
+
+TYPE_CHECKING = False  # typing is not imported at run time: the `tessera` command's start-up
+if TYPE_CHECKING:
+    from typing import TypeVar
+else:
+    from tessera.wire._runtime_typing import TypeVar
 
 if TYPE_CHECKING:  # asyncio loads with the asyncio client only (the CLI's start-up)
     from tessera.client._async_transport import AsyncTransport
@@ -51,7 +55,7 @@ class OperationClient(OperationLayer[SyncTransport], Connected):
     as for `tessera.Client`.
     """
 
-    def _open(self, path: Path, role: Role) -> SyncTransport:
+    def _open(self, path: str, role: Role) -> SyncTransport:
         return SyncTransport(path, timeout=self._session.timeout, role=role)
 
     def close(self) -> None:
@@ -90,7 +94,7 @@ class AsyncOperationClient(OperationLayer["AsyncTransport"], AsyncConnected):
     """Every Parsec operation, for asyncio (the arguments of `OperationClient`). Use it from
     one event loop (its pooled connections belong to that loop)."""
 
-    def _open(self, path: Path, role: Role) -> AsyncTransport:
+    def _open(self, path: str, role: Role) -> AsyncTransport:
         from tessera.client._async_transport import AsyncTransport
 
         return AsyncTransport(path, timeout=self._session.timeout, role=role)

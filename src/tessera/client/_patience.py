@@ -10,7 +10,6 @@ than reading a clock keeps the flows sans-I/O and their tests deterministic.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 from tessera.client._errors import UsageError
 
@@ -38,13 +37,31 @@ def restart_wait(explicit: float | None) -> float:
     return float(explicit)
 
 
-@dataclass
 class Patience:
-    """The pauses one call may still take: `budget` seconds in all, with backoff."""
+    """The pauses one call may still take: `budget` seconds in all, with backoff.
 
-    budget: float = DEFAULT_RESTART_WAIT
-    waited: float = 0.0
-    _next: float = field(default=FIRST_PAUSE, repr=False)
+    (A plain class, not a dataclass: the `tessera` command's start-up.)
+    """
+
+    __slots__ = ("_next", "budget", "waited")
+
+    def __init__(
+        self, budget: float = DEFAULT_RESTART_WAIT, waited: float = 0.0, _next: float = FIRST_PAUSE
+    ) -> None:
+        self.budget = budget
+        self.waited = waited
+        self._next = _next
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Patience)
+        return (self.budget, self.waited, self._next) == (other.budget, other.waited, other._next)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"Patience(budget={self.budget!r}, waited={self.waited!r})"
 
     def next_pause(self) -> float | None:
         """Seconds to pause before trying again, or None once the budget is spent."""

@@ -12,8 +12,6 @@ from __future__ import annotations
 import binascii
 import enum
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
 
 from tessera.client._errors import (
     AuthenticationError,
@@ -25,12 +23,19 @@ from tessera.client._errors import (
     error_for_status,
 )
 from tessera.client._patience import Patience
+from tessera.wire._values import Frozen, _set
 from tessera.wire.contracts import OPERATIONS, decode_result
 from tessera.wire.framing import Frame, encode_request
 from tessera.wire.header import FLAG_EXTENSIONS, FLAG_KEEP_ALIVE, Header
 from tessera.wire.opcodes import AuthType, Opcode
 from tessera.wire.protowire import Schema, WireDecodeError, decode
 from tessera.wire.status import Status, StatusError
+
+TYPE_CHECKING = False  # typing is not imported at run time: the `tessera` command's start-up
+if TYPE_CHECKING:
+    from typing import Any, Generic, Protocol, TypeVar
+else:
+    from tessera.wire._runtime_typing import Any, Generic, Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -69,8 +74,7 @@ def operation_name(opcode: Opcode) -> str:
     return opcode.name.title().replace("_", "")
 
 
-@dataclass(frozen=True, slots=True)
-class Call(Generic[T]):
+class Call(Frozen, Generic[T]):
     """One operation: the request body and how to turn the result message into a value.
 
     `settle` (for operations that must not run twice) says how to read the answer when the call
@@ -79,13 +83,34 @@ class Call(Generic[T]):
     protobuf message.
     """
 
+    __slots__ = ("body", "key_name", "opcode", "parse", "provider", "result", "settle")
+    _fields = ("opcode", "body", "parse", "provider", "key_name", "settle", "result")
+    _compared = _shown = ("opcode", "body", "parse", "provider", "key_name")
     opcode: Opcode
     body: Body
     parse: Callable[[Any], T]
-    provider: int = 0
-    key_name: str | None = None
-    settle: Settle | None = field(default=None, compare=False, repr=False)
-    result: Schema | None = field(default=None, compare=False, repr=False)
+    provider: int
+    key_name: str | None
+    settle: Settle | None
+    result: Schema | None
+
+    def __init__(  # noqa: PLR0917 (positional in field order, as the dataclass it was)
+        self,
+        opcode: Opcode,
+        body: Body,
+        parse: Callable[[Any], T],
+        provider: int = 0,
+        key_name: str | None = None,
+        settle: Settle | None = None,
+        result: Schema | None = None,
+    ) -> None:
+        _set(self, "opcode", opcode)
+        _set(self, "body", body)
+        _set(self, "parse", parse)
+        _set(self, "provider", provider)
+        _set(self, "key_name", key_name)
+        _set(self, "settle", settle)
+        _set(self, "result", result)
 
     @property
     def operation(self) -> str:
@@ -103,8 +128,7 @@ class Call(Generic[T]):
 Verdict = bool | Call[bool]
 
 
-@dataclass(frozen=True, slots=True)
-class Settle:
+class Settle(Frozen):
     """Reading an "already done" answer to a call sent again after its first answer was lost.
 
     `status` is that answer (AlreadyExists for a creation, DoesNotExist for a destruction): the
@@ -112,16 +136,28 @@ class Settle:
     without one, "already done" is the call's success (a destroyed key is gone either way).
     """
 
+    __slots__ = ("check", "status")
+    _fields = ("status", "check")
     status: Status
-    check: Call[Verdict] | None = None
+    check: Call[Verdict] | None
+
+    def __init__(self, status: Status, check: Call[Verdict] | None = None) -> None:
+        _set(self, "status", status)
+        _set(self, "check", check)
 
 
-@dataclass(frozen=True, slots=True)
-class Credentials:
+class Credentials(Frozen):
     """An authentication field: its type and payload (kept out of reprs)."""
 
+    __slots__ = ("auth_type", "payload")
+    _fields = ("auth_type", "payload")
+    _shown = ("auth_type",)
     auth_type: AuthType
-    payload: bytes = field(repr=False)
+    payload: bytes
+
+    def __init__(self, auth_type: AuthType, payload: bytes) -> None:
+        _set(self, "auth_type", auth_type)
+        _set(self, "payload", payload)
 
 
 class Target(enum.Enum):
@@ -131,20 +167,30 @@ class Target(enum.Enum):
     IDENTITY = "identity"
 
 
-@dataclass(frozen=True, slots=True)
-class Exchange:
+class Exchange(Frozen):
     """One request to send to `target`; the driver sends back the response frame."""
 
+    __slots__ = ("data", "idempotent", "target")
+    _fields = ("target", "data", "idempotent")
     target: Target
     data: bytes
-    idempotent: bool = True  # False: never sent twice, even over a connection that broke
+    idempotent: bool  # False: never sent twice, even over a connection that broke
+
+    def __init__(self, target: Target, data: bytes, idempotent: bool = True) -> None:
+        _set(self, "target", target)
+        _set(self, "data", data)
+        _set(self, "idempotent", idempotent)
 
 
-@dataclass(frozen=True, slots=True)
-class Pause:
+class Pause(Frozen):
     """Wait `seconds` before the next step (a short retry); the driver sends back None."""
 
+    __slots__ = ("seconds",)
+    _fields = ("seconds",)
     seconds: float
+
+    def __init__(self, seconds: float) -> None:
+        _set(self, "seconds", seconds)
 
 
 Step = Exchange | Pause

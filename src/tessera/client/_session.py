@@ -9,24 +9,24 @@ same code. No socket, event loop or clock here either.
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import TypeVar
 
-from tessera.client import _calls
+from tessera.client import _calls, _endpoint
 from tessera.client._auth import NoAuth
 from tessera.client._choice import choose_authentication, default_provider
 from tessera.client._discovery import KeyFlow, run
-from tessera.client._endpoint import (
-    IDENTITY_ENDPOINT_ENV,
-    resolve_identity_endpoint,
-    resolve_service_endpoint,
-)
+from tessera.client._endpoint import IDENTITY_ENDPOINT_ENV
 from tessera.client._errors import TesseraError, UsageError
 from tessera.client._limits import MAX_TIMEOUT
 from tessera.client._patience import Patience
 from tessera.client._patience import restart_wait as _restart_wait
 from tessera.client._protocol import Authentication, Call, Flow, flow
 from tessera.client._token import TokenAuth
+
+TYPE_CHECKING = False  # typing is not imported at run time: the `tessera` command's start-up
+if TYPE_CHECKING:
+    from typing import TypeVar
+else:
+    from tessera.wire._runtime_typing import TypeVar
 
 T = TypeVar("T")
 
@@ -53,12 +53,13 @@ class Session:
     ) -> None:
         check_timeout(timeout)
         self.restart_wait = _restart_wait(restart_wait)
-        self.identity_path = resolve_identity_endpoint(identity_endpoint)
+        # Socket paths as text (`_endpoint`): pathlib is not imported at the command's start.
+        self.identity_path = _endpoint.identity_endpoint(identity_endpoint)
         # Given explicitly or by the orchestrator: this process is meant to use tokens.
         self.identity_committed = identity_endpoint is not None or bool(
             os.environ.get(IDENTITY_ENDPOINT_ENV)
         )
-        self.socket_path: Path = resolve_service_endpoint(endpoint)
+        self.socket_path = _endpoint.service_endpoint(endpoint)
         self.auth = auth
         self.app_name = app_name
         self.provider = provider

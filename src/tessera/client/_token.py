@@ -8,11 +8,10 @@ the call's flow (`_protocol.flow`) waits all of these out, so the application ne
 
 from __future__ import annotations
 
-import threading
 import time
+from _thread import allocate_lock  # threading.Lock itself, without importing threading
+from collections import namedtuple
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
 
 from tessera.client import _messages
 from tessera.client._errors import ProtocolError
@@ -32,13 +31,22 @@ from tessera.wire.protowire import encode
 DEFAULT_AUDIENCE = "tessera"
 
 
-class Token(NamedTuple):
-    """FetchToken's result: the token (not verified here: the service does), when it expires
-    (seconds since the epoch) and the SPIFFE ID it names."""
+TYPE_CHECKING = False  # typing is not imported at run time: the `tessera` command's start-up
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
 
-    token: str
-    expires_at: int
-    spiffe_id: str
+    class Token(NamedTuple):
+        """FetchToken's result: the token (not verified here: the service does), when it expires
+        (seconds since the epoch) and the SPIFFE ID it names."""
+
+        token: str
+        expires_at: int
+        spiffe_id: str
+
+else:
+    Token = namedtuple("Token", ("token", "expires_at", "spiffe_id"))
+    Token.__doc__ = """FetchToken's result: the token (not verified here: the service does), when
+    it expires (seconds since the epoch) and the SPIFFE ID it names."""
 
 
 def fetch_token_call(audience: str) -> Call[Token]:
@@ -51,7 +59,6 @@ def fetch_token_call(audience: str) -> Call[Token]:
     return Call(Opcode.FETCH_TOKEN, body, parse, result=_messages.FETCH_TOKEN_RESULT)
 
 
-@dataclass
 class TokenAuth:
     """Authenticate with tokens from Tessera's identity provider.
 
@@ -60,11 +67,26 @@ class TokenAuth:
     `restart_wait`); driven alone (a probe), it is asked once.
     """
 
-    audience: str = DEFAULT_AUDIENCE
-    clock: Callable[[], float] = field(default=time.time, repr=False)
-    _token: str | None = field(default=None, init=False, repr=False)
-    _refresh_at: float = field(default=0.0, init=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    __slots__ = ("__weakref__", "_lock", "_refresh_at", "_token", "audience", "clock")
+    __hash__ = None  # type: ignore[assignment]  # mutable (its cached token)
+
+    def __init__(
+        self, audience: str = DEFAULT_AUDIENCE, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.audience = audience
+        self.clock = clock
+        self._token: str | None = None
+        self._refresh_at = 0.0
+        self._lock = allocate_lock()
+
+    def __eq__(self, other: object) -> bool:
+        # As the dataclass it was: every field compared, its own lock included (so only itself).
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self is other
+
+    def __repr__(self) -> str:
+        return f"TokenAuth(audience={self.audience!r})"
 
     def credentials(self) -> Flow[Credentials | None]:
         """The cached token, or a fresh one once half its life has passed."""

@@ -11,14 +11,18 @@ have the same names, parameters and docstrings by construction, and only the dri
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Generator
-from types import MethodType, TracebackType
-from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
+from types import FunctionType, MethodType, TracebackType
 
 from tessera.client._discovery import KeyFlow
 from tessera.client._errors import TesseraError
 from tessera.client._protocol import Call, Flow
+
+TYPE_CHECKING = False  # typing is not imported at run time: the `tessera` command's start-up
+if TYPE_CHECKING:
+    from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
+else:
+    from tessera.wire._runtime_typing import Any, Generic, ParamSpec, TypeVar, overload
 
 P = ParamSpec("P")
 S = TypeVar("S")
@@ -73,12 +77,15 @@ class Twin(Generic[P, T]):
         blocking: Callable[..., T],
         awaiting: Callable[..., Coroutine[Any, Any, T]],
     ) -> None:
-        # Each binding shows the definition's name, parameters and docstring (help, inspect).
-        signature = inspect.signature(define).replace(return_annotation=inspect.Signature.empty)
+        # Each binding shows the definition's name, parameters and docstring (help, inspect):
+        # its signature is the definition's without the return annotation, read (by
+        # `inspect.signature`) through `__wrapped__` when asked for, not computed here (`inspect`
+        # is not imported at run time: the `tessera` command's start-up).
+        shown = _without_return_annotation(define)
         for function in (blocking, awaiting):
             for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
                 setattr(function, attribute, getattr(define, attribute))
-            setattr(function, "__signature__", signature)  # noqa: B010 (not a declared attribute)
+            setattr(function, "__wrapped__", shown)  # noqa: B010 (not a declared attribute)
         self.blocking = blocking
         self.awaiting = awaiting
 
@@ -86,22 +93,41 @@ class Twin(Generic[P, T]):
     def __get__(self, owner: None, cls: type[Any]) -> Callable[..., Any]: ...
 
     @overload
-    def __get__(self, owner: Blocking, cls: type[Any]) -> Callable[P, T]: ...
+    def __get__(self, owner: Blocking, cls: type[Any]) -> Callable[P, T]: ...  # noqa: F811
 
     @overload
-    def __get__(self, owner: Awaiting, cls: type[Any]) -> Callable[P, Coroutine[Any, Any, T]]: ...
+    def __get__(  # noqa: F811 (overloads, `typing.overload` for type checkers only)
+        self, owner: Awaiting, cls: type[Any]
+    ) -> Callable[P, Coroutine[Any, Any, T]]: ...
 
-    def __get__(self, owner: object, cls: type[Any]) -> Callable[..., Any]:
+    def __get__(self, owner: object, cls: type[Any]) -> Callable[..., Any]:  # noqa: F811
         function = self.awaiting if issubclass(cls, Awaiting) else self.blocking
         return function if owner is None else MethodType(function, owner)
 
 
+def _without_return_annotation(define: Callable[..., Any]) -> Callable[..., Any]:
+    """A copy of the function `define` (same code, defaults, names) with no return annotation."""
+    assert isinstance(define, FunctionType)
+    code, defaults, closure = define.__code__, define.__defaults__, define.__closure__
+    shown = FunctionType(code, define.__globals__, define.__name__, defaults, closure)
+    shown.__kwdefaults__ = define.__kwdefaults__
+    shown.__qualname__ = define.__qualname__
+    shown.__module__ = define.__module__
+    shown.__doc__ = define.__doc__
+    shown.__annotations__ = {k: v for k, v in define.__annotations__.items() if k != "return"}
+    return shown
+
+
 def _bind_twins(cls: type, *, awaiting: bool) -> None:
     """Replace each twin a class inherits by the binding it needs, as a plain function."""
-    for name in dir(cls):
-        found = inspect.getattr_static(cls, name)
-        if isinstance(found, Twin):
-            setattr(cls, name, found.awaiting if awaiting else found.blocking)
+    seen: set[str] = set()
+    for klass in cls.__mro__:  # each name as the first class in the MRO defines it
+        for name, found in list(vars(klass).items()):
+            if name in seen:
+                continue
+            seen.add(name)
+            if isinstance(found, Twin):
+                setattr(cls, name, found.awaiting if awaiting else found.blocking)
 
 
 def twin(define: Callable[Concatenate[Any, P], Plan[T]]) -> Twin[P, T]:

@@ -12,14 +12,19 @@ from __future__ import annotations
 import enum
 import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
-from google.protobuf.message import DecodeError, Message
-
+from tessera.wire._values import Frozen, _set
 from tessera.wire.opcodes import TESSERA_OPCODES, Opcode
 from tessera.wire.status import Status, StatusError
+
+TYPE_CHECKING = False  # typing is not imported at run time: the `tessera` command's start-up
+if TYPE_CHECKING:
+    from typing import Any, Final, Generic, TypeVar
+
+    from google.protobuf.message import Message
+else:
+    from tessera.wire._runtime_typing import Any, Generic, TypeVar
 
 if TYPE_CHECKING:  # the messages load on first use: a client loads those it sends
     from tessera.wire.proto import (
@@ -69,8 +74,11 @@ if TYPE_CHECKING:  # the messages load on first use: a client loads those it sen
     )
 
 
-Req = TypeVar("Req", bound=Message)
-Res = TypeVar("Res", bound=Message)
+if TYPE_CHECKING:
+    Req = TypeVar("Req", bound=Message)
+    Res = TypeVar("Res", bound=Message)
+else:  # (protobuf's Message is not imported at run time: the `tessera` command's start-up)
+    Req, Res = TypeVar("Req"), TypeVar("Res")
 
 
 class Auth(enum.Enum):
@@ -93,29 +101,68 @@ class Daemon(enum.Enum):
     ORCHESTRATOR = "orchestrator control"
 
 
-@dataclass(frozen=True, slots=True)
-class OperationSpec(Generic[Req, Res]):
+class OperationSpec(Frozen, Generic[Req, Res]):
     """One operation, as every part of Tessera sees it."""
 
+    __slots__ = (
+        "_messages",
+        "auth",
+        "core",
+        "extension",
+        "idempotent",
+        "may_block",
+        "module",
+        "opcode",
+        "served_by",
+    )
+    _fields = _compared = _shown = (
+        "opcode",
+        "module",
+        "auth",
+        "served_by",
+        "core",
+        "idempotent",
+        "may_block",
+        "extension",
+    )
     opcode: Opcode
     #: The generated module (in tessera.wire.proto) holding `Operation` and `Result`.
     module: str
     auth: Auth
     served_by: frozenset[Daemon]
     #: Served by the service's core provider (id 0), whatever the header's provider.
-    core: bool = False
+    core: bool
     #: Sent twice (its first answer lost), it does no harm: the client may retry it.
-    idempotent: bool = True
+    idempotent: bool
     #: May take long even computed in-process (key generation, pure-Python FFDH, waiting for
     #: applications): it runs on the worker pool, not on the event loop.
-    may_block: bool = False
+    may_block: bool
     #: Parsec's Rust interface (parsec-interface 0.27, used by parsec-tool and Parsec's e2e suite)
     #: cannot decode it: ListOpcodes names it only to clients that set the extensions flag.
-    extension: bool = False
+    extension: bool
     #: (request, response) once the module is imported: the entry is typed by its declaration.
-    _messages: list[tuple[type[Req], type[Res]]] = field(
-        default_factory=list, compare=False, repr=False
-    )
+    _messages: list[tuple[type[Req], type[Res]]]
+
+    def __init__(  # noqa: PLR0917 (positional in field order, as the dataclass it was)
+        self,
+        opcode: Opcode,
+        module: str,
+        auth: Auth,
+        served_by: frozenset[Daemon],
+        core: bool = False,
+        idempotent: bool = True,
+        may_block: bool = False,
+        extension: bool = False,
+    ) -> None:
+        _set(self, "opcode", opcode)
+        _set(self, "module", module)
+        _set(self, "auth", auth)
+        _set(self, "served_by", served_by)
+        _set(self, "core", core)
+        _set(self, "idempotent", idempotent)
+        _set(self, "may_block", may_block)
+        _set(self, "extension", extension)
+        _set(self, "_messages", [])
 
     @property
     def request(self) -> type[Req]:
@@ -445,12 +492,19 @@ def result_type(opcode: Opcode) -> type[Message]:
     return OPERATIONS[opcode].response
 
 
+def _decode_error() -> type[Exception]:
+    """protobuf's DecodeError, imported when an except clause names it (only on an error)."""
+    from google.protobuf.message import DecodeError
+
+    return DecodeError
+
+
 def decode_operation(opcode: Opcode, body: bytes) -> Message:
     """Parse a request body; undecodable bytes are DeserializingBodyFailed."""
     message = operation_type(opcode)()
     try:
         message.ParseFromString(body)
-    except (DecodeError, ValueError, RecursionError):
+    except (_decode_error(), ValueError, RecursionError):
         raise StatusError(Status.DESERIALIZING_BODY_FAILED, "undecodable request body") from None
     return message
 
@@ -460,6 +514,6 @@ def decode_result(opcode: Opcode, body: bytes) -> Message:
     message = result_type(opcode)()
     try:
         message.ParseFromString(body)
-    except (DecodeError, ValueError, RecursionError):
+    except (_decode_error(), ValueError, RecursionError):
         raise StatusError(Status.DESERIALIZING_BODY_FAILED, "undecodable response body") from None
     return message

@@ -7,8 +7,7 @@ any buffer for a body or auth field is allocated.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from tessera.wire._values import Frozen, _set
 from tessera.wire.header import HEADER_SIZE, MAGIC, PREFIX, VERSION_MAJOR, VERSION_MINOR, Header
 from tessera.wire.opcodes import AuthType, BodyType, Opcode
 from tessera.wire.status import Status
@@ -18,32 +17,48 @@ _KNOWN_AUTH_TYPES = frozenset(int(a) for a in AuthType)
 _KNOWN_BODY_TYPES = frozenset(int(b) for b in BodyType)
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
+class Limits(Frozen):
     """Sizes a peer may not exceed, checked against the header before reading further."""
 
-    max_header_size: int = 64
-    max_body_size: int = 1 << 20
-    max_auth_size: int = 65535  # the u16 field's own maximum, as Parsec (no lower limit)
+    __slots__ = ("max_auth_size", "max_body_size", "max_header_size")
+    __match_args__ = ("max_header_size", "max_body_size", "max_auth_size")
+    _fields = __match_args__
+    max_header_size: int
+    max_body_size: int
+    max_auth_size: int
 
-    def __post_init__(self) -> None:
-        if self.max_header_size < HEADER_SIZE:
+    def __init__(
+        self,
+        max_header_size: int = 64,
+        max_body_size: int = 1 << 20,
+        max_auth_size: int = 65535,  # the u16 field's own maximum, as Parsec (no lower limit)
+    ) -> None:
+        if max_header_size < HEADER_SIZE:
             raise ValueError(f"max_header_size must be at least {HEADER_SIZE}")
-        if self.max_body_size < 0 or self.max_auth_size < 0:
+        if max_body_size < 0 or max_auth_size < 0:
             raise ValueError("size limits must not be negative")
+        _set(self, "max_header_size", max_header_size)
+        _set(self, "max_body_size", max_body_size)
+        _set(self, "max_auth_size", max_auth_size)
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(Frozen):
     """One complete message: its header, body bytes and (requests only) auth bytes."""
 
+    __slots__ = ("auth", "body", "header")
+    __match_args__ = ("header", "body", "auth")
+    _fields = __match_args__
     header: Header
     body: bytes
-    auth: bytes = b""
+    auth: bytes
+
+    def __init__(self, header: Header, body: bytes, auth: bytes = b"") -> None:
+        _set(self, "header", header)
+        _set(self, "body", body)
+        _set(self, "auth", auth)
 
 
-@dataclass(frozen=True, slots=True)
-class FramingError:
+class FramingError(Frozen):
     """A message that cannot be served, with the status to answer it with.
 
     `header` is the request header to echo, or None when the default header must be used.
@@ -51,10 +66,21 @@ class FramingError:
     the request's header flags when the header could be read.
     """
 
+    __slots__ = ("fatal", "flags", "header", "status")
+    __match_args__ = ("status", "header", "fatal", "flags")
+    _fields = __match_args__
     status: Status
-    header: Header | None = None
-    fatal: bool = False
-    flags: int = 0
+    header: Header | None
+    fatal: bool
+    flags: int
+
+    def __init__(
+        self, status: Status, header: Header | None = None, fatal: bool = False, flags: int = 0
+    ) -> None:
+        _set(self, "status", status)
+        _set(self, "header", header)
+        _set(self, "fatal", fatal)
+        _set(self, "flags", flags)
 
 
 Event = Frame | FramingError

@@ -9,7 +9,6 @@ opcode (u32), status (u16), two reserved bytes.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 MAGIC = 0x5EC0A710
 HEADER_SIZE = 30  # what the header-size field says for version 1.0
@@ -30,28 +29,104 @@ WIRE_SIZE = PREFIX.size + FIELDS.size  # 36
 _WHOLE = struct.Struct("<IHBBHBQBBBIHIHBB")
 
 
-@dataclass(slots=True)
+_FIELD_NAMES = (
+    "provider",
+    "session",
+    "content_type",
+    "accept_type",
+    "auth_type",
+    "body_len",
+    "auth_len",
+    "opcode",
+    "status",
+    "flags",
+    "major",
+    "minor",
+    "reserved1",
+    "reserved2",
+)
+
+
 class Header:
     """A request or response header with every field as its raw integer.
 
     Raw integers (not enums) so that a response can echo what a request carried, even values
-    this version does not know.
+    this version does not know. A plain class with slots (not a dataclass, whose import and
+    generated methods every `tessera` command would pay at start): keyword or positional
+    construction in field order, equality and repr over the fields, unhashable as it is mutable.
     """
 
-    provider: int = 0
-    session: int = 0
-    content_type: int = 0
-    accept_type: int = 0
-    auth_type: int = 0
-    body_len: int = 0
-    auth_len: int = 0
-    opcode: int = 1
-    status: int = 0
-    flags: int = 0
-    major: int = VERSION_MAJOR
-    minor: int = VERSION_MINOR
-    reserved1: int = 0
-    reserved2: int = 0
+    __slots__ = _FIELD_NAMES
+    __match_args__ = _FIELD_NAMES
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a dataclass with eq
+
+    def __init__(  # noqa: PLR0917 (positional in field order, as the dataclass it was)
+        self,
+        provider: int = 0,
+        session: int = 0,
+        content_type: int = 0,
+        accept_type: int = 0,
+        auth_type: int = 0,
+        body_len: int = 0,
+        auth_len: int = 0,
+        opcode: int = 1,
+        status: int = 0,
+        flags: int = 0,
+        major: int = VERSION_MAJOR,
+        minor: int = VERSION_MINOR,
+        reserved1: int = 0,
+        reserved2: int = 0,
+    ) -> None:
+        self.provider = provider
+        self.session = session
+        self.content_type = content_type
+        self.accept_type = accept_type
+        self.auth_type = auth_type
+        self.body_len = body_len
+        self.auth_len = auth_len
+        self.opcode = opcode
+        self.status = status
+        self.flags = flags
+        self.major = major
+        self.minor = minor
+        self.reserved1 = reserved1
+        self.reserved2 = reserved2
+
+    def _values(self) -> tuple[int, ...]:
+        return (
+            self.provider,
+            self.session,
+            self.content_type,
+            self.accept_type,
+            self.auth_type,
+            self.body_len,
+            self.auth_len,
+            self.opcode,
+            self.status,
+            self.flags,
+            self.major,
+            self.minor,
+            self.reserved1,
+            self.reserved2,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Header)
+        return self._values() == other._values()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={v!r}" for n, v in zip(_FIELD_NAMES, self._values(), strict=True))
+        return f"{self.__class__.__qualname__}({fields})"
+
+    def replace(self, **changes: int) -> Header:
+        """A copy with `changes` (field name -> value) applied, as `dataclasses.replace`."""
+        values = dict(zip(_FIELD_NAMES, self._values(), strict=True))
+        unknown = changes.keys() - values.keys()
+        if unknown:
+            raise TypeError(f"Header has no field {sorted(unknown)[0]!r}")
+        return Header(**(values | changes))
 
     def pack(self) -> bytes:
         """Encode as the 36 bytes of a version 1.0 header."""

@@ -20,9 +20,14 @@ What protobuf does, done the same way:
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
 
 # Field kinds (the .proto scalar types used by the schemas, plus nested messages).
+
+TYPE_CHECKING = False  # typing is not imported at run time: the `tessera` command's start-up
+if TYPE_CHECKING:
+    from typing import Any
+else:
+    from tessera.wire._runtime_typing import Any
 UINT32 = "uint32"
 UINT64 = "uint64"
 INT32 = "int32"

@@ -89,6 +89,36 @@ def test_simple_commands_load_neither_protobuf_nor_cryptography(argv: list[str])
     )
     assert "tessera.client._operations" in modules  # it did run the command
     assert offending(modules, (*PROTOBUF_RUNTIME, "cryptography", "tessera.wire.proto")) == []
+    # The wire's and the client's value classes are plain classes (tessera.wire._values), twins
+    # read their signatures on demand, `typing` is for type checkers only
+    # (tessera.wire._runtime_typing) and endpoints are resolved as text (client/_endpoint.py):
+    # none of these loads on the way.
+    # (and threading: the client's locks are _thread's, which threading.Lock is)
+    lean = ("dataclasses", "inspect", "ast", "dis", "tokenize", "typing", "pathlib", "urllib")
+    assert offending(modules, ("threading", "google")) == []
+    assert offending(modules, lean) == []
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [{"PARSEC_SERVICE_ENDPOINT": "unix:/nonexistent/s"}, {"TESSERA_STATE_DIR": "~/nowhere"}],
+    ids=["variable", "default"],
+)
+def test_finding_the_service_loads_no_pathlib(environment: dict[str, str]) -> None:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
+    env.pop("PARSEC_SERVICE_ENDPOINT", None)
+    env.update(environment)
+    probe = (
+        "import sys\nfrom tessera.cli.main import main\ntry:\n    main(['ping'])\n"
+        "except SystemExit:\n    pass\nprint('\\n'.join(sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
+    )
+    assert "cannot reach the service at" in done.stderr  # it did try
+    modules = set(done.stdout.split())
+    assert "tessera.client._endpoint" in modules
+    assert offending(modules, ("pathlib", "urllib")) == []
 
 
 def test_help_imports_no_command_module() -> None:
@@ -109,6 +139,8 @@ def test_sign_loads_no_cryptography() -> None:
     )
     assert "tessera.cli.crypto_cmd" in modules
     assert offending(modules, ("cryptography", "hashlib")) == []
+    # the service's algorithm policies load for a digest computed by the provider only
+    assert "tessera.psa.algorithms" not in modules
 
 
 # Standard modules that every command used to import and none needs to (benchmarks/README.md).

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from tessera._paths import PARSEC_DEFAULT_SOCKET
+from tessera._paths import PARSEC_DEFAULT_SOCKET, default_socket_path, default_state_dir
 from tessera.client import OperationClient, UsageError
 from tessera.client._endpoint import (
     SERVICE_ENDPOINT_ENV,
+    endpoint_path,
+    identity_endpoint,
+    normal_path,
     parse_endpoint,
     resolve_identity_endpoint,
     resolve_service_endpoint,
+    service_endpoint,
+    state_dir,
 )
 
 
@@ -111,10 +119,14 @@ def test_a_default_socket_we_may_not_look_at_is_chosen_not_raised(
     """Issue 10: a closed state directory is no raw PermissionError at construction; the
     first call says what is closed (tests/integration/test_cli.py runs it for real)."""
 
-    def closed(self: Path, *, follow_symlinks: bool = True) -> bool:
-        raise PermissionError(13, "Permission denied", str(self))
+    real_stat = os.stat
 
-    monkeypatch.setattr(Path, "exists", closed)
+    def closed(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        if os.fspath(path).startswith(str(tmp_path)):  # (the tests run as root: chmod cannot)
+            raise PermissionError(13, "Permission denied", path)
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", closed)
     assert resolve_service_endpoint() == tmp_path / "state" / "run" / "parsec.sock"
     assert resolve_identity_endpoint() is None
 
@@ -123,9 +135,83 @@ def test_no_home_directory_falls_back_to_parsec(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.delenv("TESSERA_STATE_DIR")
     monkeypatch.delenv("XDG_STATE_HOME", raising=False)
 
-    def homeless() -> Path:
-        raise RuntimeError("Could not determine home directory.")
-
-    monkeypatch.setattr(Path, "home", staticmethod(homeless))
+    monkeypatch.delenv("HOME", raising=False)
+    # no $HOME and no passwd entry: os.path.expanduser (as Path.home) leaves "~" as it is
+    monkeypatch.setattr(os.path, "expanduser", lambda path: path)
+    with pytest.raises(RuntimeError):
+        Path.home()
     assert resolve_service_endpoint() == PARSEC_DEFAULT_SOCKET
     assert resolve_identity_endpoint() is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        ".",
+        "/",
+        "//",
+        "///",
+        "a",
+        "a/",
+        "/a//b/./c/",
+        "//a/b",
+        "./a/../b",
+        "~/x",
+        "a/./.",
+        " / ",
+    ],
+)
+def test_paths_as_text_are_written_as_pathlib_writes_them(text: str) -> None:
+    """(The client resolves endpoints as text, without pathlib: the command's start-up.)"""
+    assert normal_path(text) == str(PurePosixPath(text))
+    if text.startswith("/") and not text.startswith("//"):  # (unix://host/path names a host)
+        assert endpoint_path(f"unix:{text}") == str(parse_endpoint(f"unix:{text}"))
+        assert service_endpoint(f"unix:{text}") == str(Path(text))
+    assert service_endpoint(text or ".") == str(resolve_service_endpoint(text or "."))
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "unix:/a b.sock",
+        "unix:/a.sock?query",
+        "unix:/a.sock#part",
+        "unix:/a%2Fb.sock",
+        "unix:////a.sock",
+        "unix://localhost//a.sock",
+        "unix://[::1]/a.sock",
+        "unix:/a.sock\x01",
+        "unix:/a\tb.sock",
+        "unix:/caf\u00e9.sock",
+    ],
+)
+def test_uris_read_without_urllib_read_as_urllib_reads_them(uri: str) -> None:
+    parts = urlsplit(uri)
+    if parts.netloc not in ("", "localhost"):
+        with pytest.raises(UsageError, match="names a host"):
+            endpoint_path(uri)
+    else:
+        assert endpoint_path(uri) == str(Path(unquote(parts.path)))
+
+
+def test_default_sockets_as_text_follow_the_state_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    run = tmp_path / "state" / "run"
+    run.mkdir(parents=True)
+    (run / "parsec.sock").touch()
+    (run / "identity.sock").touch()
+    assert service_endpoint() == str(run / "parsec.sock")
+    assert identity_endpoint() == str(run / "identity.sock")
+    monkeypatch.delenv("TESSERA_STATE_DIR")
+    monkeypatch.setenv("XDG_STATE_HOME", f"{tmp_path}//")
+    (tmp_path / "tessera" / "run").mkdir(parents=True)
+    (tmp_path / "tessera" / "run" / "parsec.sock").touch()
+    assert service_endpoint() == str(default_socket_path())
+    monkeypatch.delenv("XDG_STATE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert identity_endpoint() is None
+    assert state_dir() == str(default_state_dir())
+    monkeypatch.setenv("TESSERA_STATE_DIR", "~/elsewhere/")
+    assert state_dir() == str(default_state_dir()) == f"{tmp_path}/home/elsewhere"

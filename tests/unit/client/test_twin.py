@@ -124,6 +124,18 @@ def test_one_definition_serves_both_clients() -> None:
     assert inspect.signature(blocking) == inspect.signature(awaiting)
 
 
+def test_a_twin_shows_its_definitions_parameters_without_its_return_annotation() -> None:
+    """(Read through `__wrapped__` on demand: `inspect` is not imported when twins are made.)"""
+    for method in (tessera.OperationClient.psa_sign_hash, tessera.Client.generate_key):
+        signature = inspect.signature(method)
+        assert signature.return_annotation is inspect.Signature.empty
+        assert next(iter(signature.parameters)) == "self"
+    bound = inspect.signature(tessera.OperationClient.psa_sign_hash)
+    assert list(bound.parameters) == ["self", "name", "alg", "digest", "provider"]
+    assert bound.parameters["provider"].default is None
+    assert bound.parameters["provider"].kind is inspect.Parameter.KEYWORD_ONLY
+
+
 def test_both_clients_send_the_same_requests() -> None:
     """The same method of either client sends the same bytes (a fake transport records them)."""
     sent: dict[str, list[bytes]] = {"sync": [], "async": []}
