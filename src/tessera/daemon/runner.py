@@ -52,6 +52,9 @@ class ListenerSettings:
     # Read each peer's start time at connect: daemons that later identify callers by pid.
     peer_start_time: bool = False
     slow_requests_per_tenant: int = DEFAULT_IN_FLIGHT_PER_TENANT  # waiting or running
+    # Threads for slow requests: one per core, or this process's share of them when several
+    # processes serve one socket.
+    slow_threads: int | None = None
 
     @classmethod
     def configured(
@@ -107,7 +110,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     wanted = reload_requested or asyncio.Event()
     signals = handle_signals(loop, stop, wanted if reload is not None else None)
-    workers = os.cpu_count() or 2
+    workers = settings.slow_threads or os.cpu_count() or 2
     executor = ThreadPoolExecutor(
         max_workers=workers, thread_name_prefix="worker", initializer=_yield_to_the_event_loop
     )

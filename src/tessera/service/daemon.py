@@ -28,11 +28,17 @@ if TYPE_CHECKING:
 
 def listener_settings(config: ServiceConfig) -> runner.ListenerSettings:
     """The front-end settings of the service."""
+    from dataclasses import replace
+
     from tessera.daemon.runner import ListenerSettings
 
-    return ListenerSettings.configured(
+    settings = ListenerSettings.configured(
         config, slow_requests_per_tenant=config.quotas.max_concurrent
     )
+    if config.workers is not None and config.workers > 1:  # one of several worker processes
+        cores = os.cpu_count() or 2
+        settings = replace(settings, slow_threads=max(1, cores // config.workers))
+    return settings
 
 
 def run_service(config: ServiceConfig, reload: Callable[[], ServiceConfig] | None = None) -> None:

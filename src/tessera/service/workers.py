@@ -13,11 +13,13 @@ process of the run holds its lock, so none is ever emptied under a running one).
 only what is per connection anyway: the connection limits and the fair scheduler's turns apply
 within each worker.
 
-The master keeps no key, no store and no provider open: it starts worker 0 first (which creates
-or migrates the key store and the key-encryption key, and reports a configuration it cannot
-serve as one line), then the others together; it replaces a worker that dies (the shared
-lifecycle's backoff: daemon/lifecycle.py), forwards SIGHUP's configuration to every worker,
-and on SIGTERM stops them all, each draining its requests in flight, before removing the socket.
+The master keeps no key, no store and no provider open: it starts every worker process at
+once (their imports overlap) and lets worker 0 build first (it creates or migrates the key store
+and the key-encryption key, and reports a configuration it cannot serve as one line), the others
+once it serves. The socket gets its configured name only then, so clients never wait in the
+queue of a service still starting. The master replaces a worker that dies (the shared
+lifecycle's backoff: daemon/lifecycle.py), forwards SIGHUP's configuration to every worker, and
+on SIGTERM stops them all, each draining its requests in flight, before removing the socket.
 Worker processes run in their own session and get SIGTERM if the master dies, even by kill -9.
 """
 
@@ -31,7 +33,7 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -114,6 +116,7 @@ class Master:
         self._workers = [Worker(index=i) for i in range(count)]
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False  # every worker served once: from now on one that ends is replaced
+        self._store_ready = asyncio.Event()  # worker 0 has built: the others may
         self._stopping = False
 
     @property
@@ -139,7 +142,11 @@ class Master:
             env=_worker_environment(self.metrics_directory),
         )
         child.attach(process)
-        self._send(child, Start(self.config, child.index, fd))
+        # Worker 0 creates or migrates the key store and the key-encryption key: the others
+        # build theirs once it serves (until then they import, then wait for their order).
+        if child.index != 0:
+            await self._store_ready.wait()  # at once, once the first start is over
+        self._send(child, Start(share_of(self.config, len(self._workers)), child.index, fd))
         return True
 
     async def watch(self, child: Worker) -> int | None:
@@ -199,17 +206,18 @@ class Master:
     # running them
 
     async def start_all(self) -> None:
-        """Start worker 0, then the others together; return once all serve. Raises
-        ConfigError with a worker's own reason when one cannot start."""
-        first, *others = self._workers
-        await self._launch([first])
-        await self._launch(others)
+        """Start every worker process at once (their imports overlap), worker 0 building
+        first and the others once it serves; return once all serve. Raises ConfigError with
+        a worker's own reason when one cannot start."""
+        self._tasks = [asyncio.create_task(keep_running(w, self)) for w in self._workers]
+        pairs = list(zip(self._workers, self._tasks, strict=True))
+        await self._until_serving(pairs[:1])
+        self._store_ready.set()
+        await self._until_serving(pairs[1:])
         self._started = True
 
-    async def _launch(self, workers: list[Worker]) -> None:
-        tasks = [asyncio.create_task(keep_running(worker, self)) for worker in workers]
-        self._tasks.extend(tasks)
-        for worker, task in zip(workers, tasks, strict=True):
+    async def _until_serving(self, pairs: list[tuple[Worker, asyncio.Task[None]]]) -> None:
+        for worker, task in pairs:
             ready = asyncio.create_task(worker.ready.wait())
             try:
                 await asyncio.wait(
@@ -227,7 +235,7 @@ class Master:
         """Pass a configuration read again to every worker (and to those started later)."""
         self.config = config
         for worker in self._workers:
-            self._send(worker, Reload(config))
+            self._send(worker, Reload(share_of(config, len(self._workers))))
 
     async def stop(self, drain_timeout: float) -> None:
         """Stop every worker (each answers its requests in flight first) and wait for them."""
@@ -382,6 +390,28 @@ async def _first(*events: asyncio.Event) -> None:
     finally:
         for wait in waits:
             wait.cancel()
+
+
+def share_of(config: ServiceConfig, count: int) -> ServiceConfig:
+    """What one of `count` workers enforces of `config`: limits that hold for the service as
+    a whole are split between its processes (each counts only its own connections and slow
+    requests), rounded up, so one user holds at most its configured share of all connections
+    (plus at most one per extra worker) and cannot lock the others out of any worker."""
+
+    def part(total: int) -> int:
+        return max(1, -(-total // count))
+
+    connections = config.connections
+    return replace(
+        config,
+        workers=count,
+        connections=replace(
+            connections,
+            max_connections=part(connections.max_connections),
+            max_connections_per_uid=part(connections.max_connections_per_uid),
+        ),
+        quotas=replace(config.quotas, max_concurrent=part(config.quotas.max_concurrent)),
+    )
 
 
 def _worker_environment(metrics: Path | None) -> dict[str, str]:

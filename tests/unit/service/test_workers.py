@@ -24,7 +24,7 @@ from tessera.service.worker_orders import (
     read_first,
     read_order,
 )
-from tessera.service.workers import worker_count
+from tessera.service.workers import share_of, worker_count
 
 PKCS11 = {
     "provider_type": "pkcs11",
@@ -146,3 +146,19 @@ def test_a_worker_says_which_it_is_in_every_record(log_format: str) -> None:
         assert json.loads(line)["process_label"] == "worker 1"
     else:
         assert line.endswith("tessera.test (worker 1): serving")
+
+
+def test_each_worker_enforces_its_share_of_the_service_wide_limits(tmp_path: Path) -> None:
+    service = config(
+        tmp_path,
+        listener={"max_connections": 1024, "max_connections_per_uid": 9},
+        quotas={"max_concurrent": 1, "requests_per_second": 100, "max_keys": 5},
+    )
+    share = share_of(service, 2)
+    assert share.workers == 2
+    assert share.connections.max_connections == 512
+    assert share.connections.max_connections_per_uid == 5  # rounded up: 10 in all, at most
+    assert share.quotas.max_concurrent == 1  # never none
+    # Shared through the run's files, not split: the same for every worker.
+    assert share.quotas.requests_per_second == 100 and share.quotas.max_keys == 5
+    assert share_of(service, 1).connections == service.connections
