@@ -275,7 +275,9 @@ def test_a_flooding_tenant_cannot_starve_another(short_tmp: Path) -> None:
     # Here the victim's request must be served within one turn of the workers, whatever the
     # flooder has queued: when it is answered, few of the flooder's keys can exist yet.
     rsa_4096 = rsa_pss(4096).attributes()
-    with running_service(short_tmp, "--auth", "direct") as service:
+    # One process: the bound below is its threads (each worker process drops the work of its
+    # own gone clients the same way, with its share of the threads).
+    with running_service(short_tmp, "--auth", "direct", "--workers", "1") as service:
         flood = []
         for i in range(16):
             sock = service.connect()
@@ -295,7 +297,9 @@ def test_a_flooding_tenant_cannot_starve_another(short_tmp: Path) -> None:
 def test_slow_work_of_a_vanished_client_is_not_done(short_tmp: Path) -> None:
     # The attack run: generations sent on connections closed at once were all still made.
     rsa_4096 = rsa_pss(4096).attributes()
-    with running_service(short_tmp, "--auth", "direct") as service:
+    # One process: the bound below is its threads (each worker process drops the work of its
+    # own gone clients the same way, with its share of the threads).
+    with running_service(short_tmp, "--auth", "direct", "--workers", "1") as service:
         for i in range(16):
             with service.connect() as sock:
                 sock.sendall(_generate_request("gone", f"rsa-{i}", rsa_4096))

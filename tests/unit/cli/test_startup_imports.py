@@ -27,10 +27,18 @@ HEAVY = (
 )
 
 
+def probe_environment() -> dict[str, str]:
+    """Ours, without coverage.py's: under scripts/test every Python process started would load
+    coverage (and the standard modules it needs) before the code probed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])
+    return env
+
+
 def loaded_after(code: str) -> set[str]:
     """The modules a fresh interpreter holds after running `code`."""
     probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
+    env = probe_environment()
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
     )
@@ -105,7 +113,7 @@ def test_simple_commands_load_neither_protobuf_nor_cryptography(argv: list[str])
     ids=["variable", "default"],
 )
 def test_finding_the_service_loads_no_pathlib(environment: dict[str, str]) -> None:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
+    env = probe_environment()
     env.pop("PARSEC_SERVICE_ENDPOINT", None)
     env.update(environment)
     probe = (
@@ -154,7 +162,7 @@ def test_help_and_the_parser_of_a_client_command_import_little_of_the_standard_l
         "sys.stdout = io.StringIO()\nmain(['--help'])\nsys.stdout = sys.__stdout__\n"
         "print('\\n'.join(sys.modules))"
     )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
+    env = probe_environment()
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
     )
