@@ -46,7 +46,14 @@ from tessera.trust.authority import RootAuthority
 from tessera.wire.opcodes import AuthType, Opcode
 from tessera.wire.proto import share_trust_bundle_pb2
 from tests.interop import interop_dir
-from tests.support import RunningService, call, children_of, start_service, stop_service
+from tests.support import (
+    RunningService,
+    call,
+    children_of,
+    start_service,
+    stop_service,
+    wait_for_socket,
+)
 
 JWT_SUBJECT = "spiffe://tessera.local/benchmark"
 
@@ -81,24 +88,12 @@ def parsec(base: Path, idle_ms: int) -> Iterator[Path]:
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait_for(path, process)
+        wait_for_socket(path, process, base / f"parsec-{idle_ms}.log")
         yield path
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=20)
         log.close()
-
-
-def _wait_for(path: Path, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
-        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as probe:
-            probe.connect(os.fspath(path))
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"no socket at {path}")
 
 
 def tessera(base: Path, name: str, *extra: str) -> RunningService:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from benchmarks.requests import read_exactly
+
 _HEADER = 36
 _BODY_LENGTH = struct.Struct("<I")  # the header's content length, at byte 22
 _STATUS = struct.Struct("<H")  # the header's status, at byte 32
@@ -39,24 +41,14 @@ class Measured:
         return self.operations / self.seconds if self.seconds else 0.0
 
 
-def _read_exactly(sock: socket.socket, size: int) -> bytes:
-    data = bytearray()
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise ConnectionError("the service closed the connection")
-        data += chunk
-    return bytes(data)
-
-
 def _exchange(sock: socket.socket, request: bytes) -> int:
     """Send a request, read its response; the response's status."""
     sock.sendall(request)
-    header = _read_exactly(sock, _HEADER)
+    header = read_exactly(sock, _HEADER)
     (length,) = _BODY_LENGTH.unpack_from(header, 22)
     # Responses carry no auth; a body is read whole so the next request starts clean.
     if length:
-        _read_exactly(sock, length)
+        read_exactly(sock, length)
     (status,) = _STATUS.unpack_from(header, 32)
     return int(status)
 

@@ -86,15 +86,16 @@ def exchange(path: Path, data: bytes, sock: socket.socket | None = None) -> tupl
         sock.connect(os.fspath(path))
     try:
         sock.sendall(data)
-        header = _read(sock, 36)
-        body = _read(sock, int.from_bytes(header[22:26], "little"))
+        header = read_exactly(sock, 36)
+        body = read_exactly(sock, int.from_bytes(header[22:26], "little"))
         return int.from_bytes(header[32:34], "little"), body
     finally:
         if own:
             sock.close()
 
 
-def _read(sock: socket.socket, size: int) -> bytes:
+def read_exactly(sock: socket.socket, size: int) -> bytes:
+    """`size` bytes from `sock` (ConnectionError if it closes first)."""
     data = bytearray()
     while len(data) < size:
         chunk = sock.recv(size - len(data))

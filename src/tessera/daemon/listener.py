@@ -122,7 +122,7 @@ class Listener:
     ) -> None:
         """Bind the socket (or take the one systemd passed) and start accepting; with
         `listening`, accept on that socket instead (its owner binds and removes it)."""
-        sock = listening
+        sock = listening  # a worker's: bound by its master, under the name `path` once serving
         if sock is None:
             sock = inherited_listener(path)
             if sock is None:
@@ -131,7 +131,7 @@ class Listener:
                 self._inode = path.lstat().st_ino
             else:
                 log.info("socket passed by systemd")
-        path = Path(sock.getsockname())
+                path = Path(sock.getsockname())
         self._loop = loop = asyncio.get_running_loop()
         # Pass the backlog again: create_unix_server calls listen() itself (default 100).
         self._server = await loop.create_unix_server(

@@ -65,7 +65,7 @@ _LOG_LEVELS = {
 }
 # Settings Tessera has no use for: their type (checked, as Parsec does) and why that is harmless.
 _IGNORED_CORE: dict[str, tuple[type, str]] = {
-    "thread_pool_size": (int, "Tessera runs one worker thread per CPU, Parsec's default"),
+    "thread_pool_size": (int, "Tessera shares the cores between its worker processes (workers)"),
     "idle_listener_sleep_duration": (int, "Tessera's listener waits without polling"),
     "log_timestamp": (bool, "Tessera's log lines always carry a timestamp"),
 }

@@ -201,7 +201,7 @@ class Master:
         return self._started and not self._stopping
 
     def ended(self, child: Worker) -> None:
-        child.ready.clear()
+        pass  # nothing beyond `exited`: the master's stop waits for every task itself
 
     # running them
 
@@ -227,7 +227,9 @@ class Master:
                 ready.cancel()
             if not worker.ready.is_set():
                 why = worker.failure or (
-                    _describe(worker.exit_status) if task.done() else "no answer in 60 s"
+                    _describe(worker.exit_status)
+                    if task.done()
+                    else f"not serving after {START_TIMEOUT:.0f} s"
                 )
                 raise ConfigError(f"the service's {worker.label} could not start: {why}")
 
