@@ -24,17 +24,18 @@ from typing import cast
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 
-from tessera.wire.header import Header, response_to
+from tessera.wire.header import FLAG_KEEP_ALIVE, Header, response_to
 from tessera.wire.opcodes import Opcode
 from tessera.wire.proto import psa_sign_hash_pb2
 
 _HEADER = 36
+_FLAGS = struct.Struct("<H")  # at byte 8 of the header
 _LENGTHS = struct.Struct("<IH")  # content length, auth length: at byte 22 of the header
 _REQUEST = Header(provider=1, opcode=int(Opcode.PSA_SIGN_HASH))  # what the benchmark sends
 
 
 class _Signer(asyncio.Protocol):
-    """Reads one request, answers it with a signature, closes."""
+    """Answers each request with a signature; closes after it unless it asked to keep alive."""
 
     def __init__(self, key: ec.EllipticCurvePrivateKey) -> None:
         self._key = key
@@ -49,15 +50,19 @@ class _Signer(asyncio.Protocol):
         if len(self._buffer) < _HEADER:
             return
         body_length, auth_length = _LENGTHS.unpack_from(self._buffer, 22)
-        if len(self._buffer) < _HEADER + body_length + auth_length:
+        end = _HEADER + body_length + auth_length
+        if len(self._buffer) < end:
             return
         operation = psa_sign_hash_pb2.Operation.FromString(
             self._buffer[_HEADER : _HEADER + body_length]
         )
+        (flags,) = _FLAGS.unpack_from(self._buffer, 8)
+        self._buffer = self._buffer[end:]
         r, s = utils.decode_dss_signature(self._key.sign(operation.hash, self._algorithm))
         result = psa_sign_hash_pb2.Result(signature=r.to_bytes(32, "big") + s.to_bytes(32, "big"))
         self._transport.write(response_to(_REQUEST, 0, result.SerializeToString()))
-        self._transport.close()
+        if not flags & FLAG_KEEP_ALIVE:
+            self._transport.close()
 
 
 def _serve(listening: socket.socket) -> None:

@@ -293,6 +293,11 @@ def measure_ceiling(report: Report, base: Path) -> None:
                     f"sign {clients}c/conn", path, sign, clients=clients, seconds=report.seconds
                 )
                 report.add(name, measured)
+            kept = sign_request((AuthType.DIRECT, APP), keep_alive=True)
+            measured = drive(
+                "sign 1c/keepalive", path, kept, clients=1, seconds=report.seconds, keep_alive=True
+            )
+            report.add(name, measured)
 
 
 def measure_parsec(report: Report, base: Path) -> None:
@@ -377,7 +382,12 @@ def goals(report: Report) -> list[Goal]:
             sign_p50 <= 100,
             f"{_p50(report, 'ceiling-2p sign 1c/conn'):.0f} us",
         ),
-        ("sign p50 1c/keepalive <= 60 us", f"{kept_p50:.0f} us", kept_p50 <= 60, ""),
+        (
+            "sign p50 1c/keepalive <= 60 us",
+            f"{kept_p50:.0f} us",
+            kept_p50 <= 60,
+            f"{_p50(report, 'ceiling-2p sign 1c/keepalive'):.0f} us",
+        ),
         (
             "two workers >= 1.7x one worker (sign)",
             f"{sign4 / one_worker:.2f}x",
