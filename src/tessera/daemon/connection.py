@@ -5,6 +5,10 @@ are answered inline, and requests whose provider may block go to the fair schedu
 tenant on the worker pool) while reading from this connection pauses, so responses keep the
 order of requests and a flooding client cannot grow our buffers. A slow request still waiting
 when its client goes is dropped, not run.
+
+A connection has no timer of its own: most live for one request, and arming and cancelling a
+timer for each cost more than the request's framing. The listener sweeps its connections a few
+times per shortest timeout (`check_deadline`); a deadline is acted on at most one sweep late.
 """
 
 from __future__ import annotations
@@ -38,6 +42,34 @@ WRITE_BUFFER_HIGH = 0
 
 class Connection(asyncio.Protocol):
     """Serves the requests of one connected client."""
+
+    __slots__ = (
+        "_budget",
+        "_busy",
+        "_closing",
+        "_dispatcher",
+        "_draining",
+        "_eof",
+        "_first_byte_timeout",
+        "_frame_started",
+        "_idle_timeout",
+        "_job",
+        "_last_activity",
+        "_loop",
+        "_on_close",
+        "_on_open",
+        "_peer",
+        "_peer_start_time",
+        "_pending",
+        "_reader",
+        "_reading_paused",
+        "_received_any",
+        "_request_timeout",
+        "_scheduler",
+        "_stall_timer",
+        "_transport",
+        "_writing_paused",
+    )
 
     def __init__(
         self,
@@ -79,7 +111,6 @@ class Connection(asyncio.Protocol):
         self._draining = False
         self._reading_paused = False
         self._writing_paused = False
-        self._timer: asyncio.TimerHandle | None = None
         self._stall_timer: asyncio.TimerHandle | None = None
         self._last_activity = 0.0
         self._frame_started = 0.0
@@ -104,8 +135,6 @@ class Connection(asyncio.Protocol):
         if self._on_open is not None and not self._on_open(self, self._peer):
             self._closing = True
             self._transport.abort()  # refused: nothing was read, nothing is owed
-            return
-        self._arm_timer()
 
     def data_received(self, data: bytes) -> None:
         if self._closing:
@@ -133,7 +162,6 @@ class Connection(asyncio.Protocol):
         self._budget.forget(self)
         if self._job is not None:
             self._job.cancel()  # not yet started: never runs; running: its answer is dropped
-        self._cancel_timer()
         if self._stall_timer is not None:
             self._stall_timer.cancel()
             self._stall_timer = None
@@ -160,7 +188,6 @@ class Connection(asyncio.Protocol):
         if self._writing_paused and self._transport is not None:
             log.info("closing a connection whose client stopped reading its answers")
             self._closing = True
-            self._cancel_timer()
             self._transport.abort()
 
     # serving
@@ -169,7 +196,6 @@ class Connection(asyncio.Protocol):
         """Close after whatever is queued for writing has gone out."""
         if not self._closing and self._transport is not None:
             self._closing = True
-            self._cancel_timer()
             self._transport.close()
 
     def drain(self) -> None:
@@ -211,7 +237,6 @@ class Connection(asyncio.Protocol):
         if self._eof and not self.in_flight:
             self.close()  # the client sent all it will send and has every answer
         self._update_reading()
-        self._arm_timer()
 
     def _tenant(self, admitted: Prepared) -> Hashable:
         # A request path may name the tenant (the service: the application); else the peer's uid.
@@ -280,9 +305,9 @@ class Connection(asyncio.Protocol):
             self._transport.resume_reading()
             self._reading_paused = False
 
-    # timeouts: a started request must arrive whole within request_timeout; a connection with
-    # nothing under way is closed after idle_timeout. One timer, re-checked when it fires, so the
-    # request path only records times and never reschedules.
+    # timeouts: a started request must arrive whole within request_timeout; a connection that
+    # has sent nothing is closed after first_byte_timeout, one with nothing under way after
+    # idle_timeout. The request path only records times; the listener's sweep acts on them.
 
     def _deadline(self) -> float:
         if self._reader.buffered > 0:
@@ -291,27 +316,10 @@ class Connection(asyncio.Protocol):
             return self._last_activity + self._first_byte_timeout
         return self._last_activity + self._idle_timeout
 
-    def _arm_timer(self) -> None:
-        if self._closing or self.in_flight:
-            return
-        deadline = self._deadline()
-        if self._timer is not None:
-            if self._timer.when() <= deadline:
-                return  # it fires first and re-checks
-            self._timer.cancel()  # a request started: its deadline comes before the idle one
-        self._timer = self._loop.call_at(deadline, self._timed_out)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _timed_out(self) -> None:
-        self._timer = None
-        if self._closing or self.in_flight:
-            return  # re-armed when the request in flight is answered
-        if self._loop.time() < self._deadline():
-            self._arm_timer()
+    def check_deadline(self, now: float) -> None:
+        """Close the connection if its current deadline has passed (a request in flight has
+        none: the clock starts again when it is answered)."""
+        if self._closing or self.in_flight or now < self._deadline():
             return
         if self._reader.buffered > 0:
             # As Parsec on a read timeout: answer ConnectionError, then close.

@@ -22,6 +22,11 @@ from tessera.wire.framing import Limits
 
 log = logging.getLogger(__name__)
 
+# The sweep over open connections runs this many times per shortest timeout (so a deadline is
+# acted on at most a quarter of it late), between these bounds in seconds.
+_SWEEPS_PER_TIMEOUT = 4
+_SWEEP_BOUNDS = (0.01, 0.25)
+
 
 class Listener:
     """A Unix-socket server around a dispatcher."""
@@ -47,6 +52,7 @@ class Listener:
         self._connections: set[Connection] = set()
         self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._sweep: asyncio.TimerHandle | None = None
         self._path: Path | None = None
         self._inode = 0
         self.accepted = 0  # plain counts for the metrics endpoint, read when scraped
@@ -65,6 +71,11 @@ class Listener:
         self._settings = settings
         # The scheduler reads its limit at each submit: new requests see the new one.
         self._scheduler.in_flight_per_tenant = slow_requests_per_tenant
+
+    @property
+    def sweeping(self) -> bool:
+        """True while the deadline sweep is scheduled: only while connections are open."""
+        return self._sweep is not None
 
     @property
     def open_connections(self) -> int:
@@ -93,7 +104,28 @@ class Listener:
         )
         self._connections.add(connection)
         self.accepted += 1
+        if self._sweep is None:
+            self._schedule_sweep()
         return connection
+
+    def _schedule_sweep(self) -> None:
+        settings = self._settings
+        shortest = min(settings.request_timeout, settings.first_byte_timeout, settings.idle_timeout)
+        low, high = _SWEEP_BOUNDS
+        interval = min(high, max(low, shortest / _SWEEPS_PER_TIMEOUT))
+        assert self._loop is not None  # connections are made only once the server runs
+        self._sweep = self._loop.call_later(interval, self._check_deadlines)
+
+    def _check_deadlines(self) -> None:
+        """Act on the deadlines that passed (connection.py: one timer for all connections);
+        the sweep stops while no connection is open, so an idle service does no work."""
+        self._sweep = None
+        assert self._loop is not None
+        now = self._loop.time()
+        for connection in list(self._connections):
+            connection.check_deadline(now)
+        if self._connections:
+            self._schedule_sweep()
 
     def _admit_peer(self, connection: Connection, peer: PeerCredentials | None) -> bool:
         """One uid may hold only its share of the connections, so it cannot lock others out."""
@@ -154,6 +186,9 @@ class Listener:
             connection.close()
         if self._server is not None:
             await self._server.wait_closed()
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         log.info("listener stopped")
 
 

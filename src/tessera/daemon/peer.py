@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import _socket
 import socket
 import struct
+from typing import Protocol
 
 from tessera.trust.peer import PeerCredentials, incarnation_of
 
@@ -11,15 +13,29 @@ _UCRED = struct.Struct("3i")  # pid, uid, gid
 _SO_PEERCRED: int | None = getattr(socket, "SO_PEERCRED", None)
 
 
-def peer_credentials(sock: socket.socket, *, start_time: bool = False) -> PeerCredentials | None:
+class HasDescriptor(Protocol):
+    """A socket, or the stand-in an event loop's transport gives for one."""
+
+    def fileno(self) -> int: ...
+
+
+def peer_credentials(sock: HasDescriptor, *, start_time: bool = False) -> PeerCredentials | None:
     """SO_PEERCRED of a connected Unix socket (and the peer's start time if asked); None where
     the platform lacks it."""
     if _SO_PEERCRED is None:
         return None
+    # A bare C socket object over the same descriptor, family given: no getsockname() call,
+    # no Python-level wrapper (uvloop's stand-in builds a full socket object for each option).
     try:
-        raw = sock.getsockopt(socket.SOL_SOCKET, _SO_PEERCRED, _UCRED.size)
+        view = _socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, sock.fileno())
+    except (OSError, ValueError):  # closed already
+        return None
+    try:
+        raw = view.getsockopt(socket.SOL_SOCKET, _SO_PEERCRED, _UCRED.size)
     except OSError:
         return None
+    finally:
+        view.detach()  # the descriptor stays the transport's
     pid, uid, gid = _UCRED.unpack(raw)
     incarnation = incarnation_of(pid) if start_time else None
     started = incarnation.start_time if incarnation is not None else None
