@@ -386,6 +386,18 @@ def enum_name(field: Field, value: int) -> str:
     return name
 
 
+def part(schema: Schema, values: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """A message field of decoded `values`; its defaults when it is absent (what protobuf reads
+    from an unset message field)."""
+    value: dict[str, Any] | None = values[name]
+    if value is not None:
+        return value
+    field = schema.by_name[name]
+    if field.kind != MESSAGE or field.repeated or field.schema is None:
+        raise ValueError(f"{schema.name}.{name} is not a message field")
+    return decode(field.schema, b"")
+
+
 def which(schema: Schema, values: Mapping[str, Any], oneof: str) -> str | None:
     """The member of a oneof that is set in decoded `values` (`WhichOneof`)."""
     for member in schema.oneofs[oneof]:
