@@ -275,11 +275,14 @@ def certificate_request(
 
 
 def lookup(name: str, capabilities: Capabilities) -> KeyFlow[KeyRef]:
-    """Find one of our keys by name (in provider priority order)."""
+    """Find one of our keys by name (in provider priority order, when several providers hold
+    a key of that name: the order is asked only then, one request fewer for a signature)."""
     keys: list[_calls.KeyInfo] = yield from run(_calls.list_keys())
     matches = {k.provider_id: k for k in keys if k.name == name}
     if not matches:
         raise DoesNotExistError(operation="lookup", key_name=name)
+    if len(matches) == 1:
+        return KeyRef.of(next(iter(matches.values())))
     for provider in (yield from capabilities.providers()):
         if provider in matches:
             return KeyRef.of(matches[provider])
