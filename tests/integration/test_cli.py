@@ -34,6 +34,7 @@ from tessera.cli import _errors
 from tessera.cli._errors import ExitCode
 from tessera.cli.main import main
 from tests.support import RunningService, running_service
+from tests.unit.cli.test_startup_imports import offending, probe_environment
 
 pytestmark = pytest.mark.integration
 
@@ -725,3 +726,75 @@ def test_rsa_encryption_of_too_much_says_how_much_fits(cli: Run, tmp_path: Path)
     refused = cli("encrypt", "--key-name", "cli-rsa-enc", "-f", os.fspath(data))
     assert "at most 245 bytes" in refused.failed(ExitCode.USAGE)
     assert cli("encrypt", "--key-name", "cli-rsa-enc", "fits").code == 0
+
+
+# The commands on a key, as a script runs them in a loop: each a fresh process that loads
+# neither protobuf nor `cryptography` (benchmarks/cli_startup.py times them).
+LEAN_FORBIDDEN = (
+    "google",
+    "cryptography",
+    "tessera.wire.proto",
+    "tessera.client._client",
+    "tessera.client.specs",
+    "dataclasses",
+    "typing",
+)
+
+
+def _probed(endpoint: str, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run the command in a fresh interpreter; what it printed, and the modules it loaded."""
+
+    probe = (
+        "import sys\nfrom tessera.cli.main import main\n"
+        f"code = main(['--endpoint', {endpoint!r}, *{list(args)!r}])\n"
+        "sys.stdout.flush()\nprint('MODULES', *sorted(sys.modules), file=sys.stderr)\n"
+        "sys.exit(code)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env=probe_environment(),
+        timeout=30,
+        check=False,
+    )
+    err, _, modules = done.stderr.rpartition("MODULES ")
+    return subprocess.CompletedProcess(done.args, done.returncode, done.stdout, err), set(
+        modules.split()
+    )
+
+
+def test_commands_on_a_key_load_neither_protobuf_nor_cryptography(cli: Run, endpoint: str) -> None:
+    cli("create-ecc-key", "-k", "lean-ecc")
+    cli("create-key", "-k", "lean-aes", "--spec", "aes-256-gcm")
+    cli("create-key", "-k", "lean-hmac", "--spec", "hmac-sha256")
+    signature = cli("sign", "-k", "lean-ecc", "hello").out.strip()
+    sealed = cli("encrypt", "-k", "lean-aes", "secret").out.strip()
+    tag = cli("mac", "-k", "lean-hmac", "data").out.strip()
+    runs = [
+        (["sign", "-k", "lean-ecc", "hello"], 0, None),
+        (["-p", "1", "sign", "-k", "lean-ecc", "hello"], 0, None),
+        (["verify", "-k", "lean-ecc", "-s", signature, "hello"], 0, "Verified OK\n"),
+        (["verify", "-k", "lean-ecc", "-s", signature, "hellO"], ExitCode.INVALID_SIGNATURE, ""),
+        (["encrypt", "-k", "lean-aes", "secret"], 0, None),
+        (["decrypt", "-k", "lean-aes", sealed], 0, "secret\n"),
+        (["mac", "-k", "lean-hmac", "data"], 0, f"{tag}\n"),
+        (["verify-mac", "-k", "lean-hmac", "-m", tag, "data"], 0, "Verified OK\n"),
+        (["sign", "-k", "lean-nothing", "hello"], ExitCode.NOT_FOUND, ""),
+    ]
+    for args, code, out in runs:
+        done, modules = _probed(endpoint, *args)
+        assert done.returncode == code, (args, done.stderr)
+        assert out is None or done.stdout == out, args
+        assert "tessera.client._keyflows" in modules  # it did run the key's flow
+        forbidden: tuple[str, ...] = LEAN_FORBIDDEN
+        if code == ExitCode.INVALID_SIGNATURE:  # the error is cryptography's InvalidSignature
+            forbidden = ("google", "tessera.wire.proto", "tessera.client._client")
+        assert offending(modules, forbidden) == [], args
+    # The signature a fresh process makes is a DER signature the key's public key verifies.
+    done, _ = _probed(endpoint, "sign", "-k", "lean-ecc", "hello")
+    public = serialization.load_pem_public_key(
+        cli("export-public-key", "-k", "lean-ecc").out.encode()
+    )
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    public.verify(base64.b64decode(done.stdout), b"hello", ec.ECDSA(hashes.SHA256()))

@@ -3,7 +3,9 @@
 A command is a function `(Context, argparse.Namespace) -> None` wrapped by `command()`, which
 builds the context, turns every failure into one line on stderr and an exit code (`_errors`),
 and never lets a traceback through. Commands talk to the service only through
-`tessera.client`.
+`tessera.client`: the idiomatic `Client`, or, for the commands on one key that scripts run in a
+loop (sign, verify...), the same flows `Key`'s methods run (`tessera.client._keyflows`), driven
+by the operation client alone so that neither `Client`'s imports nor protobuf load.
 """
 
 from __future__ import annotations
@@ -22,10 +24,14 @@ from tessera.client._limits import MAX_TIMEOUT
 # (json and base64 where they are used).
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # imported when a command first needs it: start-up time
-    from typing import Any
+    from typing import Any, TypeVar
 
     import tessera.client as tessera
     from tessera.client import OperationClient
+    from tessera.client._discovery import Capabilities, KeyFlow
+    from tessera.client._keyref import KeyRef
+
+    T = TypeVar("T")
 
 # parsec-tool names itself this way when the service only accepts direct authentication.
 DEFAULT_APP_NAME = "parsec-tool"
@@ -114,6 +120,7 @@ class Context:
         self.provider: int | None = getattr(args, "provider", None)
         self._client: tessera.Client | None = None
         self._operations: OperationClient | None = None
+        self._capabilities: Capabilities | None = None
 
     def _options(self) -> dict[str, Any]:
         app_name: str | None = getattr(self.args, "app_name", None)
@@ -173,20 +180,47 @@ class Context:
         if self._operations is not None:
             self._operations.close()
 
-    def key(self, name: str) -> tessera.Key:
-        """One of our keys by name (in the `--provider` given, if any)."""
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the service offers, asked once (the client's own, once there is a client)."""
+        if self._client is not None:
+            return self._client._capabilities
+        if self._capabilities is None:
+            from tessera.client._discovery import DEFAULT_REQUEST_LIMIT, Capabilities
+
+            size: int | None = getattr(self.args, "max_request_size", None)
+            self._capabilities = Capabilities(DEFAULT_REQUEST_LIMIT if size is None else size)
+        return self._capabilities
+
+    def run(self, flow: KeyFlow[T]) -> T:
+        """Run one of the client library's flows (`_keyflows`) as `Key`'s methods run them."""
+        from tessera.client._twin import drive
+
+        return drive(flow, self.operations._execute)
+
+    def key_ref(self, name: str) -> KeyRef:
+        """One of our keys by name (in the `--provider` given, if any), as the flows take it:
+        its attributes as the service sent them (`Client.key` and `Client.keys` find it so)."""
+        from tessera.client import _calls, _keyflows
         from tessera.client._errors import DoesNotExistError
+        from tessera.client._keyref import KeyRef
 
         if self.provider is None:
             try:
-                return self.client.key(name)
+                return self.run(_keyflows.lookup(name, self.capabilities))
             except DoesNotExistError:
                 raise CliError(f"no key named {name!r}", ExitCode.NOT_FOUND) from None
-        owned = self.client.keys()
-        for key in owned:
-            if key.name == name and key.provider == self.provider:
-                return key
+        for info in self.operations._execute(_calls.list_keys()):
+            if info.name == name and info.provider_id == self.provider:
+                return KeyRef.of(info)
         raise CliError(f"no key named {name!r} in provider {self.provider}", ExitCode.NOT_FOUND)
+
+    def key(self, name: str) -> tessera.Key:
+        """One of our keys by name (in the `--provider` given, if any), as a `tessera.Key`."""
+        from tessera.client._client import Key
+
+        client = self.client
+        return Key(client, self.key_ref(name))
 
     def emit(self, text: str | None, data: dict[str, Any]) -> None:
         """Print the result: `data` as one JSON line with --json, else `text` (if any)."""

@@ -4,6 +4,10 @@ verify-mac.
 Formats are parsec-tool's: plaintext in and out as UTF-8 text, signatures and ciphertexts as
 base64, ECDSA signatures DER-encoded (RFC 3279 Ecdsa-Sig-Value), random bytes as spaced hex.
 `--input-file` takes raw bytes instead of the DATA argument.
+
+The commands on a key run the flows of `tessera.Key`'s methods on the key's attributes as the
+service sent them (`Context.key_ref`, `Context.run`): a script that signs in a loop loads
+neither protobuf nor `cryptography` (DER is written and read by `tessera.client._der`).
 """
 
 from __future__ import annotations
@@ -24,14 +28,16 @@ from tessera.cli._common import (
 )
 from tessera.cli._errors import CliError, ExitCode
 from tessera.cli._psa_names import hash_name
-from tessera.client import _der
-from tessera.client._messages import HASH
+from tessera.client import _der, _keyflows
+from tessera.client._messages import ALGORITHM, ASYMMETRIC_SIGNATURE, HASH
+from tessera.wire.protowire import which
 
 TYPE_CHECKING = False  # typing, pathlib and protobuf are not imported at run time (start-up)
 if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
+    from tessera.client._keyref import KeyRef
     from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
 
 # Algorithm.Hash's values by name, from the schema held to its descriptor (not protobuf's enum).
@@ -181,20 +187,21 @@ def generate_random(context: Context, args: argparse.Namespace) -> None:
     context.emit(text, {"random": b64(data)})
 
 
-def _ecdsa_bytes(key: tessera.Key) -> int | None:
+def _ecdsa_bytes(ref: KeyRef) -> int | None:
     """The size of r (and s) for an ECDSA key, None for other keys."""
-    algorithm = key.attributes.key_policy.key_algorithm
-    if algorithm.WhichOneof("variant") != "asymmetric_signature":
+    algorithm = ref.algorithm_fields
+    if which(ALGORITHM, algorithm, "variant") != "asymmetric_signature":
         return None
-    if algorithm.asymmetric_signature.WhichOneof("variant") not in ("ecdsa", "deterministic_ecdsa"):
+    scheme = which(ASYMMETRIC_SIGNATURE, algorithm["asymmetric_signature"], "variant")
+    if scheme not in ("ecdsa", "deterministic_ecdsa"):
         return None
-    return (key.attributes.key_bits + 7) // 8
+    return (ref.key_bits + 7) // 8
 
 
 def sign(context: Context, args: argparse.Namespace) -> None:
     """Sign; ECDSA signatures come out DER-encoded, as openssl expects them."""
-    key = context.key(args.key_name)
-    signature = key.sign(read_data(args))
+    key = context.key_ref(args.key_name)
+    signature = context.run(_keyflows.sign(key, read_data(args), context.capabilities))
     if _ecdsa_bytes(key) is not None:
         half = len(signature) // 2
         r, s = int.from_bytes(signature[:half], "big"), int.from_bytes(signature[half:], "big")
@@ -203,15 +210,14 @@ def sign(context: Context, args: argparse.Namespace) -> None:
     context.emit(b64(signature), {"name": key.name, "signature": b64(signature)})
 
 
-def _psa_signature(key: tessera.Key, signature: bytes) -> bytes:
+def _psa_signature(key: KeyRef, signature: bytes) -> bytes:
     """A DER ECDSA signature as PSA's r || s; anything else as given."""
     size = _ecdsa_bytes(key)
     if size is None:
         return signature
-    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-
     try:
-        r, s = decode_dss_signature(signature)
+        # (strict DER, read as `cryptography`'s decode_dss_signature reads it, without it)
+        r, s = _der.ecdsa_signature(signature)
         return r.to_bytes(size, "big") + s.to_bytes(size, "big")
     except (ValueError, OverflowError):
         return signature  # already r || s, or not a signature: the service decides
@@ -220,10 +226,11 @@ def _psa_signature(key: tessera.Key, signature: bytes) -> bytes:
 def verify(context: Context, args: argparse.Namespace) -> None:
     """Check a signature; exit code 10 if it does not verify."""
     signature = decode_base64(args.signature, "--signature")
-    key = context.key(args.key_name)
+    key = context.key_ref(args.key_name)
     data = read_data(args)
+    flow = _keyflows.verify(key, _psa_signature(key, signature), data, context.capabilities)
     try:
-        key.verify(_psa_signature(key, signature), data)
+        context.run(flow)
     except tessera.InvalidSignatureError:
         raise CliError(
             f"the signature does not verify with key {key.name!r}", ExitCode.INVALID_SIGNATURE
@@ -233,17 +240,17 @@ def verify(context: Context, args: argparse.Namespace) -> None:
 
 def encrypt(context: Context, args: argparse.Namespace) -> None:
     """Encrypt (RSA: the key's scheme; AEAD: nonce || ciphertext || tag)."""
-    key = context.key(args.key_name)
-    ciphertext = key.encrypt(read_data(args))
+    key = context.key_ref(args.key_name)
+    ciphertext = context.run(_keyflows.encrypt(key, read_data(args), b"", context.capabilities))
     context.emit(b64(ciphertext), {"name": key.name, "ciphertext": b64(ciphertext)})
 
 
 def decrypt(context: Context, args: argparse.Namespace) -> None:
     """Decrypt and print the plaintext as UTF-8 (JSON: base64)."""
     ciphertext = read_data(args, base64_text=True)
-    key = context.key(args.key_name)
+    key = context.key_ref(args.key_name)
     try:
-        plaintext = key.decrypt(ciphertext)
+        plaintext = context.run(_keyflows.decrypt(key, ciphertext, b"", context.capabilities))
     except tessera.InvalidSignatureError:
         raise CliError(
             f"the ciphertext was altered or is not for key {key.name!r}",
@@ -296,17 +303,17 @@ def hash_data(context: Context, args: argparse.Namespace) -> None:
 
 def mac(context: Context, args: argparse.Namespace) -> None:
     """Print the MAC in base64."""
-    key = context.key(args.key_name)
-    tag = key.mac(read_data(args))
+    key = context.key_ref(args.key_name)
+    tag = context.run(_keyflows.mac(key, read_data(args), context.capabilities))
     context.emit(b64(tag), {"name": key.name, "mac": b64(tag)})
 
 
 def verify_mac(context: Context, args: argparse.Namespace) -> None:
     """Check a MAC; exit code 10 if it does not verify."""
     tag = decode_base64(args.mac, "--mac")
-    key = context.key(args.key_name)
+    key = context.key_ref(args.key_name)
     try:
-        key.verify_mac(read_data(args), tag)
+        context.run(_keyflows.verify_mac(key, read_data(args), tag, context.capabilities))
     except tessera.InvalidSignatureError:
         raise CliError(
             f"the MAC does not verify with key {key.name!r}", ExitCode.INVALID_SIGNATURE

@@ -5,8 +5,11 @@ every knob) and returns a Call whose parser extracts the useful part of the resu
 
 The operations without PSA structures (Ping, the List* operations, DeleteClient, random bytes,
 exporting and destroying a key) are encoded and decoded without the protobuf runtime
-(`tessera.wire.protowire`, schemas in `_messages`): the `tessera` command's start-up. The others
-import their own operation's protobuf module: a program pays for the opcodes it sends.
+(`tessera.wire.protowire`, schemas in `_messages`): the `tessera` command's start-up. So are the
+signature, AEAD, asymmetric encryption and MAC operations when their algorithm comes `Encoded`
+(the idiomatic flows send back the algorithm they decoded from the key's attributes); given a
+protobuf message, as the operation layer's callers give it, they use protobuf as before. The
+others import their own operation's protobuf module: a program pays for the opcodes it sends.
 """
 
 from __future__ import annotations
@@ -155,6 +158,26 @@ def _data(result: dict[str, Any]) -> bytes:
     value = result["data"]
     assert isinstance(value, bytes)
     return value
+
+
+def _decoded_field(name: str) -> Callable[[dict[str, Any]], bytes]:
+    """A parser returning one bytes field of a result decoded with `protowire`."""
+
+    def parse(result: dict[str, Any]) -> bytes:
+        value = result[name]
+        assert isinstance(value, bytes)
+        return value
+
+    return parse
+
+
+def _with_algorithm(opcode: Opcode, fields: dict[str, Any], provider: int) -> Call[Any]:
+    """An operation on a key whose `alg` is `Encoded`, encoded and decoded with `protowire`:
+    the bytes protobuf would send for the same algorithm."""
+    operation, result = _messages.WITH_ALGORITHM[opcode]
+    parse = _decoded_field(result.fields[0].name) if result.fields else _nothing
+    body = Encoded(encode(operation, fields))
+    return Call(opcode, body, parse, provider, fields["key_name"], result=result)
 
 
 def _bytes_field(name: str) -> Callable[[Message], bytes]:
@@ -345,44 +368,67 @@ def _equals(expected: bytes) -> Callable[[bytes], bool]:
 
 
 def sign_hash(
-    provider: int, name: str, alg: Algorithm.AsymmetricSignature, digest: bytes
+    provider: int, name: str, alg: Algorithm.AsymmetricSignature | Encoded, digest: bytes
 ) -> Call[bytes]:
     """PsaSignHash."""
+    fields: dict[str, Any] = {"key_name": name, "alg": alg, "hash": digest}
+    if isinstance(alg, Encoded):
+        return _with_algorithm(Opcode.PSA_SIGN_HASH, fields, provider)
     from tessera.wire.proto import psa_sign_hash_pb2
 
-    body = psa_sign_hash_pb2.Operation(key_name=name, alg=alg, hash=digest)
+    body = psa_sign_hash_pb2.Operation(**fields)
     return Call(Opcode.PSA_SIGN_HASH, body, _bytes_field("signature"), provider, name)
 
 
 def verify_hash(
-    provider: int, name: str, alg: Algorithm.AsymmetricSignature, digest: bytes, signature: bytes
+    provider: int,
+    name: str,
+    alg: Algorithm.AsymmetricSignature | Encoded,
+    digest: bytes,
+    signature: bytes,
 ) -> Call[None]:
     """PsaVerifyHash (InvalidSignatureError if it does not verify)."""
+    fields: dict[str, Any] = {"key_name": name, "alg": alg, "hash": digest, "signature": signature}
+    if isinstance(alg, Encoded):
+        return _with_algorithm(Opcode.PSA_VERIFY_HASH, fields, provider)
     from tessera.wire.proto import psa_verify_hash_pb2
 
-    body = psa_verify_hash_pb2.Operation(key_name=name, alg=alg, hash=digest, signature=signature)
+    body = psa_verify_hash_pb2.Operation(**fields)
     return Call(Opcode.PSA_VERIFY_HASH, body, _nothing, provider, name)
 
 
 def sign_message(
-    provider: int, name: str, alg: Algorithm.AsymmetricSignature, message: bytes
+    provider: int, name: str, alg: Algorithm.AsymmetricSignature | Encoded, message: bytes
 ) -> Call[bytes]:
     """PsaSignMessage."""
+    fields: dict[str, Any] = {"key_name": name, "alg": alg, "message": message}
+    if isinstance(alg, Encoded):
+        return _with_algorithm(Opcode.PSA_SIGN_MESSAGE, fields, provider)
     from tessera.wire.proto import psa_sign_message_pb2
 
-    body = psa_sign_message_pb2.Operation(key_name=name, alg=alg, message=message)
+    body = psa_sign_message_pb2.Operation(**fields)
     return Call(Opcode.PSA_SIGN_MESSAGE, body, _bytes_field("signature"), provider, name)
 
 
 def verify_message(
-    provider: int, name: str, alg: Algorithm.AsymmetricSignature, message: bytes, signature: bytes
+    provider: int,
+    name: str,
+    alg: Algorithm.AsymmetricSignature | Encoded,
+    message: bytes,
+    signature: bytes,
 ) -> Call[None]:
     """PsaVerifyMessage (InvalidSignatureError if it does not verify)."""
+    fields: dict[str, Any] = {
+        "key_name": name,
+        "alg": alg,
+        "message": message,
+        "signature": signature,
+    }
+    if isinstance(alg, Encoded):
+        return _with_algorithm(Opcode.PSA_VERIFY_MESSAGE, fields, provider)
     from tessera.wire.proto import psa_verify_message_pb2
 
-    body = psa_verify_message_pb2.Operation(
-        key_name=name, alg=alg, message=message, signature=signature
-    )
+    body = psa_verify_message_pb2.Operation(**fields)
     return Call(Opcode.PSA_VERIFY_MESSAGE, body, _nothing, provider, name)
 
 
@@ -392,56 +438,84 @@ def verify_message(
 def asymmetric_encrypt(
     provider: int,
     name: str,
-    alg: Algorithm.AsymmetricEncryption,
+    alg: Algorithm.AsymmetricEncryption | Encoded,
     plaintext: bytes,
     salt: bytes = b"",
 ) -> Call[bytes]:
     """PsaAsymmetricEncrypt (`salt` is the OAEP label)."""
+    fields: dict[str, Any] = {"key_name": name, "alg": alg, "plaintext": plaintext, "salt": salt}
+    if isinstance(alg, Encoded):
+        return _with_algorithm(Opcode.PSA_ASYMMETRIC_ENCRYPT, fields, provider)
     from tessera.wire.proto import psa_asymmetric_encrypt_pb2
 
-    body = psa_asymmetric_encrypt_pb2.Operation(
-        key_name=name, alg=alg, plaintext=plaintext, salt=salt
-    )
+    body = psa_asymmetric_encrypt_pb2.Operation(**fields)
     return Call(Opcode.PSA_ASYMMETRIC_ENCRYPT, body, _bytes_field("ciphertext"), provider, name)
 
 
 def asymmetric_decrypt(
     provider: int,
     name: str,
-    alg: Algorithm.AsymmetricEncryption,
+    alg: Algorithm.AsymmetricEncryption | Encoded,
     ciphertext: bytes,
     salt: bytes = b"",
 ) -> Call[bytes]:
     """PsaAsymmetricDecrypt."""
+    fields: dict[str, Any] = {"key_name": name, "alg": alg, "ciphertext": ciphertext, "salt": salt}
+    if isinstance(alg, Encoded):
+        return _with_algorithm(Opcode.PSA_ASYMMETRIC_DECRYPT, fields, provider)
     from tessera.wire.proto import psa_asymmetric_decrypt_pb2
 
-    body = psa_asymmetric_decrypt_pb2.Operation(
-        key_name=name, alg=alg, ciphertext=ciphertext, salt=salt
-    )
+    body = psa_asymmetric_decrypt_pb2.Operation(**fields)
     return Call(Opcode.PSA_ASYMMETRIC_DECRYPT, body, _bytes_field("plaintext"), provider, name)
 
 
 def aead_encrypt(
-    provider: int, name: str, alg: Algorithm.Aead, *, nonce: bytes, aad: bytes, plaintext: bytes
+    provider: int,
+    name: str,
+    alg: Algorithm.Aead | Encoded,
+    *,
+    nonce: bytes,
+    aad: bytes,
+    plaintext: bytes,
 ) -> Call[bytes]:
     """PsaAeadEncrypt: ciphertext with the tag appended."""
+    fields: dict[str, Any] = {
+        "key_name": name,
+        "alg": alg,
+        "nonce": nonce,
+        "additional_data": aad,
+        "plaintext": plaintext,
+    }
+    if isinstance(alg, Encoded):
+        return _with_algorithm(Opcode.PSA_AEAD_ENCRYPT, fields, provider)
     from tessera.wire.proto import psa_aead_encrypt_pb2
 
-    body = psa_aead_encrypt_pb2.Operation(
-        key_name=name, alg=alg, nonce=nonce, additional_data=aad, plaintext=plaintext
-    )
+    body = psa_aead_encrypt_pb2.Operation(**fields)
     return Call(Opcode.PSA_AEAD_ENCRYPT, body, _bytes_field("ciphertext"), provider, name)
 
 
 def aead_decrypt(
-    provider: int, name: str, alg: Algorithm.Aead, *, nonce: bytes, aad: bytes, ciphertext: bytes
+    provider: int,
+    name: str,
+    alg: Algorithm.Aead | Encoded,
+    *,
+    nonce: bytes,
+    aad: bytes,
+    ciphertext: bytes,
 ) -> Call[bytes]:
     """PsaAeadDecrypt (InvalidSignatureError if the tag does not verify)."""
+    fields: dict[str, Any] = {
+        "key_name": name,
+        "alg": alg,
+        "nonce": nonce,
+        "additional_data": aad,
+        "ciphertext": ciphertext,
+    }
+    if isinstance(alg, Encoded):
+        return _with_algorithm(Opcode.PSA_AEAD_DECRYPT, fields, provider)
     from tessera.wire.proto import psa_aead_decrypt_pb2
 
-    body = psa_aead_decrypt_pb2.Operation(
-        key_name=name, alg=alg, nonce=nonce, additional_data=aad, ciphertext=ciphertext
-    )
+    body = psa_aead_decrypt_pb2.Operation(**fields)
     return Call(Opcode.PSA_AEAD_DECRYPT, body, _bytes_field("plaintext"), provider, name)
 
 
@@ -468,19 +542,27 @@ def cipher_decrypt(
 # MAC, hash, random, key agreement
 
 
-def mac_compute(provider: int, name: str, alg: Algorithm.Mac, data: bytes) -> Call[bytes]:
+def mac_compute(provider: int, name: str, alg: Algorithm.Mac | Encoded, data: bytes) -> Call[bytes]:
     """PsaMacCompute."""
+    fields: dict[str, Any] = {"key_name": name, "alg": alg, "input": data}
+    if isinstance(alg, Encoded):
+        return _with_algorithm(Opcode.PSA_MAC_COMPUTE, fields, provider)
     from tessera.wire.proto import psa_mac_compute_pb2
 
-    body = psa_mac_compute_pb2.Operation(key_name=name, alg=alg, input=data)
+    body = psa_mac_compute_pb2.Operation(**fields)
     return Call(Opcode.PSA_MAC_COMPUTE, body, _bytes_field("mac"), provider, name)
 
 
-def mac_verify(provider: int, name: str, alg: Algorithm.Mac, data: bytes, mac: bytes) -> Call[None]:
+def mac_verify(
+    provider: int, name: str, alg: Algorithm.Mac | Encoded, data: bytes, mac: bytes
+) -> Call[None]:
     """PsaMacVerify (InvalidSignatureError if the MAC does not verify)."""
+    fields: dict[str, Any] = {"key_name": name, "alg": alg, "input": data, "mac": mac}
+    if isinstance(alg, Encoded):
+        return _with_algorithm(Opcode.PSA_MAC_VERIFY, fields, provider)
     from tessera.wire.proto import psa_mac_verify_pb2
 
-    body = psa_mac_verify_pb2.Operation(key_name=name, alg=alg, input=data, mac=mac)
+    body = psa_mac_verify_pb2.Operation(**fields)
     return Call(Opcode.PSA_MAC_VERIFY, body, _nothing, provider, name)
 
 

@@ -251,7 +251,7 @@ class _ClientBase(Generic[OperationsT, KeyT]):
     def keys(self) -> KeyFlow[list[KeyT]]:
         """Handles on every key this application owns."""
         infos = yield from run(_calls.list_keys())
-        return [self._key_type(self, KeyRef(k.name, k.provider_id, k.attributes)) for k in infos]
+        return [self._key_type(self, KeyRef.of(info)) for info in infos]
 
     @twin
     def random(self, size: int) -> Plan[bytes]:

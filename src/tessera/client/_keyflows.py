@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from tessera.client import _calls
 from tessera.client._discovery import Capabilities, KeyFlow, run, run_sized
@@ -21,7 +20,8 @@ from tessera.client._errors import (
     UsageError,
 )
 from tessera.client._keyref import KeyRef, usage_error
-from tessera.client._placement import GENERATE, IMPORT, choose_provider, generate, import_key
+from tessera.client._messages import AEAD, ALGORITHM, ASYMMETRIC_ENCRYPTION, MAC
+from tessera.client._protocol import Encoded
 from tessera.client._signflows import (
     local_digest,
     sign,
@@ -30,17 +30,20 @@ from tessera.client._signflows import (
     verify,
     verify_digest,
 )
-from tessera.psa.key_types import KeyKind, parse_key_type
 from tessera.wire.opcodes import Opcode
-from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
+from tessera.wire.protowire import encode, which
 from tessera.wire.status import StatusError
 
-# X.509 and the key formats (cryptography's serialization) load with the flows that use them:
-# the `tessera` command starts faster without them.
+# X.509, the key formats (cryptography's serialization), the PSA key types and key creation
+# (CanDoCrypto's protobuf, the specs) load with the flows that use them: the `tessera` command
+# starts faster without them.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from cryptography import x509
 
+    from tessera.client._placement import GENERATE, IMPORT, choose_provider, generate, import_key
     from tessera.psa import formats
+    from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
 
 __all__ = [
     "GENERATE",
@@ -88,8 +91,8 @@ def encrypt(
 ) -> KeyFlow[bytes]:
     """AEAD: a fresh nonce (see `_nonce`), returned in front of ciphertext and tag.
     RSA: OAEP or PKCS#1 v1.5 (associated data, if any, is the OAEP label)."""
-    algorithm = ref.algorithm
-    variant = algorithm.WhichOneof("variant")
+    algorithm = ref.algorithm_fields
+    variant = which(ALGORITHM, algorithm, "variant")
     if variant == "aead":
         nonce = yield from _nonce(ref, capabilities)
         size = len(plaintext) + len(associated_data)
@@ -97,7 +100,7 @@ def encrypt(
             _calls.aead_encrypt(
                 ref.provider,
                 ref.name,
-                algorithm.aead,
+                Encoded(encode(AEAD, algorithm["aead"])),
                 nonce=nonce,
                 aad=associated_data,
                 plaintext=plaintext,
@@ -108,18 +111,17 @@ def encrypt(
         return nonce + bytes(sealed)
     if variant == "asymmetric_encryption":
         _check_rsa_plaintext(ref, len(plaintext))
-        call = _calls.asymmetric_encrypt(
-            ref.provider, ref.name, algorithm.asymmetric_encryption, plaintext, associated_data
-        )
+        alg = Encoded(encode(ASYMMETRIC_ENCRYPTION, algorithm["asymmetric_encryption"]))
+        call = _calls.asymmetric_encrypt(ref.provider, ref.name, alg, plaintext, associated_data)
         return (yield from run_sized(call, len(plaintext) + len(associated_data), capabilities))
     raise usage_error(ref, "encrypt")
 
 
 def _check_rsa_plaintext(ref: KeyRef, size: int) -> None:
     """UsageError before sending more than one RSA block holds (the service's refusal would
-    be a bare InvalidArgument): PKCS#1 v1.5 takes 11 bytes of it, OAEP two hashes and 2."""
+    be a bare InvalidArgument): PKCS#1 v1.5 takes 11 bytes of it, OAEP two hashes and 2.
+    (The service's algorithm parsing, and protobuf with it, loads for RSA keys only.)"""
     from tessera.psa.algorithms import parse_encryption
-    from tessera.wire.status import StatusError
 
     try:
         algorithm = parse_encryption(ref.algorithm.asymmetric_encryption)
@@ -138,8 +140,8 @@ def decrypt(
     ref: KeyRef, ciphertext: bytes, associated_data: bytes, capabilities: Capabilities
 ) -> KeyFlow[bytes]:
     """The inverse of `encrypt`; raises InvalidSignatureError if AEAD data was tampered with."""
-    algorithm = ref.algorithm
-    variant = algorithm.WhichOneof("variant")
+    algorithm = ref.algorithm_fields
+    variant = which(ALGORITHM, algorithm, "variant")
     size = len(ciphertext) + len(associated_data)
     if variant == "aead":
         if len(ciphertext) < AEAD_NONCE_SIZE:
@@ -148,24 +150,25 @@ def decrypt(
         call = _calls.aead_decrypt(
             ref.provider,
             ref.name,
-            algorithm.aead,
+            Encoded(encode(AEAD, algorithm["aead"])),
             nonce=nonce,
             aad=associated_data,
             ciphertext=sealed,
         )
         return (yield from run_sized(call, size, capabilities))
     if variant == "asymmetric_encryption":
-        call = _calls.asymmetric_decrypt(
-            ref.provider, ref.name, algorithm.asymmetric_encryption, ciphertext, associated_data
-        )
+        alg = Encoded(encode(ASYMMETRIC_ENCRYPTION, algorithm["asymmetric_encryption"]))
+        call = _calls.asymmetric_decrypt(ref.provider, ref.name, alg, ciphertext, associated_data)
         return (yield from run_sized(call, size, capabilities))
     raise usage_error(ref, "decrypt")
 
 
-def _mac_algorithm(ref: KeyRef) -> Algorithm.Mac:
-    if ref.algorithm.WhichOneof("variant") != "mac":
+def _mac_algorithm(ref: KeyRef) -> Encoded:
+    """The key's MAC algorithm, as the calls send it."""
+    algorithm = ref.algorithm_fields
+    if which(ALGORITHM, algorithm, "variant") != "mac":
         raise usage_error(ref, "compute MACs")
-    return ref.algorithm.mac
+    return Encoded(encode(MAC, algorithm["mac"]))
 
 
 def mac(ref: KeyRef, data: bytes, capabilities: Capabilities) -> KeyFlow[bytes]:
@@ -217,6 +220,7 @@ def digest(
 def public_key(ref: KeyRef) -> KeyFlow[formats.PublicKey]:
     """The public key as a `cryptography` object (UsageError for symmetric keys)."""
     from tessera.psa import formats
+    from tessera.psa.key_types import parse_key_type
 
     try:
         asymmetric = parse_key_type(ref.attributes.key_type).is_asymmetric
@@ -271,16 +275,18 @@ def certificate_request(
 
 
 def lookup(name: str, capabilities: Capabilities) -> KeyFlow[KeyRef]:
-    """Find one of our keys by name (in provider priority order)."""
+    """Find one of our keys by name (in provider priority order, when several providers hold
+    a key of that name: the order is asked only then, one request fewer for a signature)."""
     keys: list[_calls.KeyInfo] = yield from run(_calls.list_keys())
     matches = {k.provider_id: k for k in keys if k.name == name}
     if not matches:
         raise DoesNotExistError(operation="lookup", key_name=name)
+    if len(matches) == 1:
+        return KeyRef.of(next(iter(matches.values())))
     for provider in (yield from capabilities.providers()):
         if provider in matches:
-            return KeyRef(name, provider, matches[provider].attributes)
-    found = next(iter(matches.values()))
-    return KeyRef(name, found.provider_id, found.attributes)
+            return KeyRef.of(matches[provider])
+    return KeyRef.of(next(iter(matches.values())))
 
 
 def destroy(ref: KeyRef) -> KeyFlow[None]:
@@ -295,6 +301,8 @@ def export(ref: KeyRef) -> KeyFlow[bytes]:
 
 def is_public_only(ref: KeyRef) -> bool:
     """True for a stored public key (it can verify and encrypt, not sign or decrypt)."""
+    from tessera.psa.key_types import KeyKind, parse_key_type
+
     try:
         return parse_key_type(ref.attributes.key_type).kind in (
             KeyKind.RSA_PUBLIC_KEY,
@@ -303,3 +311,17 @@ def is_public_only(ref: KeyRef) -> bool:
         )
     except StatusError:
         return False
+
+
+_PLACEMENT = frozenset({"GENERATE", "IMPORT", "choose_provider", "generate", "import_key"})
+
+
+def __getattr__(name: str) -> object:
+    """Key creation (`_placement`), re-exported here, imported on first use."""
+    if name not in _PLACEMENT:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from tessera.client import _placement
+
+    value: object = getattr(_placement, name)
+    globals()[name] = value
+    return value

@@ -8,6 +8,7 @@ encoding to protobuf's, by tests/unit/wire/test_protowire.py.
 
 from __future__ import annotations
 
+from tessera.wire.opcodes import Opcode
 from tessera.wire.protowire import (
     BOOL,
     BYTES,
@@ -296,3 +297,43 @@ KEY_INFO = Schema(
     ],
 )
 LIST_KEYS_RESULT = Schema("list_keys.Result", [Field(1, "keys", MESSAGE, KEY_INFO, repeated=True)])
+
+
+# The operations on a key with its algorithm (signatures, AEAD, asymmetric encryption, MAC): the
+# idiomatic flows read the algorithm from the key's decoded attributes and send it back as they
+# read it, so that signing in a loop needs no protobuf runtime. (Operation, Result) by opcode.
+def _keyed(name: str, alg: Schema, inputs: list[str], output: str | None) -> tuple[Schema, Schema]:
+    """`name.Operation`: key_name = 1, alg = 2, then the byte fields `inputs` from 3 on;
+    `name.Result`: the byte field `output` = 1, or nothing."""
+    fields = [Field(1, "key_name", STRING), Field(2, "alg", MESSAGE, alg)]
+    fields += [Field(number, field, BYTES) for number, field in enumerate(inputs, start=3)]
+    result = Schema(f"{name}.Result", [] if output is None else [Field(1, output, BYTES)])
+    return Schema(f"{name}.Operation", fields), result
+
+
+WITH_ALGORITHM: dict[Opcode, tuple[Schema, Schema]] = {
+    Opcode.PSA_SIGN_MESSAGE: _keyed(
+        "psa_sign_message", ASYMMETRIC_SIGNATURE, ["message"], "signature"
+    ),
+    Opcode.PSA_SIGN_HASH: _keyed("psa_sign_hash", ASYMMETRIC_SIGNATURE, ["hash"], "signature"),
+    Opcode.PSA_VERIFY_MESSAGE: _keyed(
+        "psa_verify_message", ASYMMETRIC_SIGNATURE, ["message", "signature"], None
+    ),
+    Opcode.PSA_VERIFY_HASH: _keyed(
+        "psa_verify_hash", ASYMMETRIC_SIGNATURE, ["hash", "signature"], None
+    ),
+    Opcode.PSA_AEAD_ENCRYPT: _keyed(
+        "psa_aead_encrypt", AEAD, ["nonce", "additional_data", "plaintext"], "ciphertext"
+    ),
+    Opcode.PSA_AEAD_DECRYPT: _keyed(
+        "psa_aead_decrypt", AEAD, ["nonce", "additional_data", "ciphertext"], "plaintext"
+    ),
+    Opcode.PSA_ASYMMETRIC_ENCRYPT: _keyed(
+        "psa_asymmetric_encrypt", ASYMMETRIC_ENCRYPTION, ["plaintext", "salt"], "ciphertext"
+    ),
+    Opcode.PSA_ASYMMETRIC_DECRYPT: _keyed(
+        "psa_asymmetric_decrypt", ASYMMETRIC_ENCRYPTION, ["ciphertext", "salt"], "plaintext"
+    ),
+    Opcode.PSA_MAC_COMPUTE: _keyed("psa_mac_compute", MAC, ["input"], "mac"),
+    Opcode.PSA_MAC_VERIFY: _keyed("psa_mac_verify", MAC, ["input", "mac"], None),
+}

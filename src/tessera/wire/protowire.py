@@ -304,6 +304,7 @@ class _Message:
         self.depth = depth
         self.values: dict[str, Any] = {}
         self.embedded: dict[str, list[bytes]] = {}  # a message field's occurrences, to merge
+        self.first: dict[str, dict[str, Any]] = {}  # the first occurrence, decoded
         self.member_of = {m: name for name, members in schema.oneofs.items() for m in members}
 
     def read(self, field: Field, wire: int, value: Any) -> None:
@@ -325,12 +326,7 @@ class _Message:
             decode(field.schema, value, _depth=self.depth + 1)  # refused as protobuf would
             self.values.setdefault(name, []).append(value)
         elif field.kind in (MESSAGE, EMBEDDED):
-            assert field.schema is not None
-            # Read now, as protobuf reads it (a damaged one is refused even if a later field
-            # replaces it); merged with later occurrences in `result`.
-            decode(field.schema, value, _depth=self.depth + 1)
-            self.embedded.setdefault(name, []).append(value)
-            self.values[name] = None  # decoded once every occurrence is known (`result`)
+            self._read_message(field, value)
         elif field.repeated:
             self.values.setdefault(name, []).append(_text(field.kind, value))
         else:
@@ -341,6 +337,19 @@ class _Message:
                 if other != name:
                     self.values.pop(other, None)
                     self.embedded.pop(other, None)
+                    self.first.pop(other, None)
+
+    def _read_message(self, field: Field, value: bytes) -> None:
+        """One occurrence of a (not repeated) message field."""
+        assert field.schema is not None
+        name = field.name
+        # Read now, as protobuf reads it (a damaged one is refused even if a later field
+        # replaces it); merged with later occurrences in `result`.
+        decoded = decode(field.schema, value, _depth=self.depth + 1)
+        if name not in self.embedded and field.kind == MESSAGE:
+            self.first[name] = decoded
+        self.embedded.setdefault(name, []).append(value)
+        self.values[name] = None  # decoded once every occurrence is known (`result`)
 
     def result(self) -> dict[str, Any]:
         for name, parts in self.embedded.items():
@@ -350,6 +359,8 @@ class _Message:
             joined = b"".join(parts)
             if field.kind == EMBEDDED:
                 self.values[name] = joined
+            elif len(parts) == 1:  # (the usual case: read once, in `read`)
+                self.values[name] = self.first[name]
             else:
                 self.values[name] = decode(field.schema, joined, _depth=self.depth + 1)
         out: dict[str, Any] = {}
@@ -384,6 +395,18 @@ def enum_name(field: Field, value: int) -> str:
     if name is None:
         raise ValueError(f"Enum {field.enum.name} has no name defined for value {value!r}")
     return name
+
+
+def part(schema: Schema, values: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """A message field of decoded `values`; its defaults when it is absent (what protobuf reads
+    from an unset message field)."""
+    value: dict[str, Any] | None = values[name]
+    if value is not None:
+        return value
+    field = schema.by_name[name]
+    if field.kind != MESSAGE or field.repeated or field.schema is None:
+        raise ValueError(f"{schema.name}.{name} is not a message field")
+    return decode(field.schema, b"")
 
 
 def which(schema: Schema, values: Mapping[str, Any], oneof: str) -> str | None:

@@ -84,6 +84,14 @@ PROTOBUF_FREE = [
     ["--json", "list-keys"],
     ["delete-client", "-c", "someone"],
     ["generate-random", "-n", "4"],
+    # the commands on a key: the flows of `Key`'s methods on the encoded attributes (their
+    # successes are probed against a service in tests/integration/test_cli.py)
+    ["sign", "-k", "k", "hello"],
+    ["verify", "-k", "k", "-s", "AAAA", "hello"],
+    ["encrypt", "-k", "k", "hello"],
+    ["decrypt", "-k", "k", "AAAA"],
+    ["mac", "-k", "k", "hello"],
+    ["verify-mac", "-k", "k", "-m", "AAAA", "hello"],
 ]
 # protobuf's abstract Message class (the operation registry's annotations) is not its runtime.
 PROTOBUF_RUNTIME = ("google._upb", "google.protobuf.internal", "google.protobuf.descriptor")

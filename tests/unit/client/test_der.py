@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -84,3 +86,94 @@ def test_constructed_and_primitive_elements() -> None:
     assert _der.explicit(2, _der.integer(32)).hex() == "a203020120"
     long_content = b"\x00" * 200
     assert _der.tlv(0x04, long_content)[:3].hex() == "0481c8"
+
+
+def _cryptographys_reading(data: bytes) -> tuple[int, int] | None:
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    try:
+        return decode_dss_signature(data)
+    except ValueError:
+        return None
+
+
+def _ours(data: bytes) -> tuple[int, int] | None:
+    try:
+        return _der.ecdsa_signature(data)
+    except ValueError:
+        return None
+
+
+def _signatures(rng: random.Random) -> list[bytes]:
+    """DER signatures over the sizes that occur (and edges: zero, high bits, long lengths)."""
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    values = [0, 1, 0x7F, 0x80, 0xFF, 2**255, 2**256 - 1, 2**520, 2**4000]
+    values += [rng.getrandbits(rng.choice([8, 255, 256, 384, 521, 1100])) for _ in range(20)]
+    return [encode_dss_signature(rng.choice(values), rng.choice(values)) for _ in range(40)]
+
+
+def _damaged(data: bytes, rng: random.Random) -> bytes:
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 3)):
+        at = rng.randrange(len(out) + 1)
+        action = rng.choice(["flip", "insert", "delete", "cut", "append"])
+        if action == "flip" and out:
+            out[min(at, len(out) - 1)] = rng.choice([0x00, 0x02, 0x30, 0x7F, 0x80, 0x81, 0xFF])
+        elif action in {"flip", "insert"}:
+            out[at:at] = bytes([rng.randrange(256)])
+        elif action == "delete" and out:
+            del out[min(at, len(out) - 1)]
+        elif action == "cut":
+            del out[at:]
+        else:
+            out += bytes(rng.randrange(256) for _ in range(rng.randint(1, 3)))
+    return bytes(out)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_ecdsa_signatures_are_read_as_cryptography_reads_them(seed: int) -> None:
+    """What `tessera verify` turns from DER into r || s: the same values where cryptography
+    reads a signature, a refusal where it does not (then the bytes go to the service as
+    given)."""
+    rng = random.Random(f"der {seed}")
+    for signature in _signatures(rng):
+        assert _ours(signature) == _cryptographys_reading(signature) is not None
+        for _ in range(100):
+            damaged = _damaged(signature, rng)
+            assert _ours(damaged) == _cryptographys_reading(damaged), damaged.hex()
+
+
+@pytest.mark.parametrize(
+    "hex_data",
+    [
+        "",
+        "30",
+        "3000",
+        "3003020101",  # one integer
+        "300602010102010100",  # data after the integers (in the sequence's length)
+        "30060201010201010000",  # data after the sequence
+        "3080020101020101" + "0000",  # indefinite length
+        "308106020101020101",  # a long-form length that fits the short form
+        "30820006020101020101",
+        "3006020200010201ff",  # a non-minimal integer, then a negative one
+        "30060201ff020101",  # a negative integer
+        "3005020002010101",  # an empty integer
+        "31060201010201 01".replace(" ", ""),  # a SET, not a SEQUENCE
+        "300603010102010101",  # a BIT STRING where an integer goes
+        "3084000000060201010201 01".replace(" ", ""),  # four length bytes, not minimal
+    ],
+)
+def test_malformed_signatures_are_refused_as_cryptography_refuses_them(hex_data: str) -> None:
+    data = bytes.fromhex(hex_data)
+    assert _cryptographys_reading(data) is None
+    with pytest.raises(ValueError):
+        _der.ecdsa_signature(data)
+
+
+def test_a_long_form_length_is_read() -> None:
+    r, s = 2**1100 - 1, 3
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    data = encode_dss_signature(r, s)
+    assert data[1] == 0x81 and _der.ecdsa_signature(data) == (r, s)

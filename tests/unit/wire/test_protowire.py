@@ -18,6 +18,7 @@ from google.protobuf.message import DecodeError, Message
 
 from tessera.client import _messages
 from tessera.wire import protowire
+from tessera.wire.opcodes import Opcode
 from tessera.wire.proto import (
     delete_client_pb2,
     fetch_token_pb2,
@@ -27,12 +28,22 @@ from tessera.wire.proto import (
     list_opcodes_pb2,
     list_providers_pb2,
     ping_pb2,
+    psa_aead_decrypt_pb2,
+    psa_aead_encrypt_pb2,
     psa_algorithm_pb2,
+    psa_asymmetric_decrypt_pb2,
+    psa_asymmetric_encrypt_pb2,
     psa_destroy_key_pb2,
     psa_export_key_pb2,
     psa_export_public_key_pb2,
     psa_generate_random_pb2,
     psa_key_attributes_pb2,
+    psa_mac_compute_pb2,
+    psa_mac_verify_pb2,
+    psa_sign_hash_pb2,
+    psa_sign_message_pb2,
+    psa_verify_hash_pb2,
+    psa_verify_message_pb2,
 )
 from tessera.wire.protowire import (
     BOOL,
@@ -73,6 +84,23 @@ PAIRS: list[tuple[Schema, type[Message]]] = [
     (_messages.LIST_KEYS_RESULT, list_keys_pb2.Result),
     (_messages.ALGORITHM, psa_algorithm_pb2.Algorithm),
 ]
+# The operations on a key with its algorithm (the idiomatic flows' signatures, AEAD, RSA, MAC).
+_WITH_ALGORITHM_MODULES = {
+    Opcode.PSA_SIGN_MESSAGE: psa_sign_message_pb2,
+    Opcode.PSA_SIGN_HASH: psa_sign_hash_pb2,
+    Opcode.PSA_VERIFY_MESSAGE: psa_verify_message_pb2,
+    Opcode.PSA_VERIFY_HASH: psa_verify_hash_pb2,
+    Opcode.PSA_AEAD_ENCRYPT: psa_aead_encrypt_pb2,
+    Opcode.PSA_AEAD_DECRYPT: psa_aead_decrypt_pb2,
+    Opcode.PSA_ASYMMETRIC_ENCRYPT: psa_asymmetric_encrypt_pb2,
+    Opcode.PSA_ASYMMETRIC_DECRYPT: psa_asymmetric_decrypt_pb2,
+    Opcode.PSA_MAC_COMPUTE: psa_mac_compute_pb2,
+    Opcode.PSA_MAC_VERIFY: psa_mac_verify_pb2,
+}
+assert set(_WITH_ALGORITHM_MODULES) == set(_messages.WITH_ALGORITHM)
+for _opcode, (_operation, _result) in _messages.WITH_ALGORITHM.items():
+    _module: Any = _WITH_ALGORITHM_MODULES[_opcode]
+    PAIRS += [(_operation, _module.Operation), (_result, _module.Result)]
 
 
 ATTRIBUTES = _messages.KEY_ATTRIBUTES
@@ -251,6 +279,32 @@ def test_decodings_are_protobufs(schema: Schema, message: type[Message]) -> None
     for _ in range(300):
         data = _protobuf(message, _values(schema, rng)).SerializeToString()
         assert _lite(schema, data) == _read(schema, message.FromString(data))
+
+
+@pytest.mark.parametrize("schema, message", ALL, ids=lambda x: getattr(x, "name", ""))
+def test_decoded_fields_encode_as_protobuf_serializes_what_it_parsed(
+    schema: Schema, message: type[Message]
+) -> None:
+    """What the idiomatic flows rely on: a key's algorithm read with protowire and sent back is
+    the algorithm protobuf would have parsed and sent back (absent, empty and zero fields
+    alike)."""
+    rng = random.Random(f"round trip {schema.name} {message.DESCRIPTOR.full_name}")
+    for _ in range(300):
+        data = _protobuf(message, _values(schema, rng)).SerializeToString()
+        expected = message.FromString(data).SerializeToString()
+        assert protowire.encode(schema, protowire.decode(schema, data)) == expected
+
+
+def test_an_absent_message_field_reads_as_its_defaults() -> None:
+    attributes = protowire.decode(ATTRIBUTES, b"")
+    policy = protowire.part(ATTRIBUTES, attributes, "key_policy")
+    assert policy == protowire.decode(_messages.KEY_POLICY, b"")
+    flags = protowire.part(_messages.KEY_POLICY, policy, "key_usage_flags")
+    assert flags == dict.fromkeys(flags, False) and "sign_hash" in flags
+    present = {"key_policy": {"key_usage_flags": None, "key_algorithm": None}}
+    assert protowire.part(ATTRIBUTES, present, "key_policy") is present["key_policy"]
+    with pytest.raises(ValueError, match="not a message field"):
+        protowire.part(ATTRIBUTES, {"key_bits": None}, "key_bits")
 
 
 def test_a_protobuf_message_embeds_as_it_serializes() -> None:
