@@ -117,6 +117,18 @@ class FrameReader:
         """Take newly received bytes; return every event they complete, in order."""
         if self._dead:
             return []
+        if not self._buffer and type(data) is bytes:
+            # The common case, one whole frame in one read: read it from `data` itself.
+            header = self._read_header(data)
+            if isinstance(header, FramingError):
+                return [header]
+            if header is not None:
+                start = self._header_size
+                body_end = start + header.body_len
+                end = body_end + (0 if self._responses else header.auth_len)
+                if len(data) == end:
+                    self._header = None
+                    return [self._complete(header, data[start:body_end], data[body_end:end])]
         self._buffer += data
         events: list[Event] = []
         while not self._dead:
@@ -139,35 +151,44 @@ class FrameReader:
         self._buffer.clear()
         return FramingError(status, None, fatal=True)
 
+    def _read_header(self, buffer: bytes | bytearray) -> Header | FramingError | None:
+        """The header at the start of `buffer`, checked against the limits (and remembered, with
+        its size, for the rest of the frame); None until enough bytes have arrived."""
+        if len(buffer) < PREFIX.size:
+            return None
+        magic, header_size = PREFIX.unpack_from(buffer, 0)
+        if magic != MAGIC:
+            return self._fail(Status.INVALID_HEADER)
+        # Requests must carry the 1.0 header exactly (as Parsec's service checks); a reader
+        # of responses honours a larger header size by skipping what it does not know.
+        expected = header_size == HEADER_SIZE or self._responses
+        in_range = HEADER_SIZE <= header_size <= self._limits.max_header_size
+        if not (expected and in_range):
+            return self._fail(Status.INVALID_HEADER)
+        if len(buffer) < PREFIX.size + header_size:
+            return None
+        header = Header.unpack_fields(buffer, PREFIX.size)
+        if header.major != VERSION_MAJOR or header.minor != VERSION_MINOR:
+            return self._fail(Status.WIRE_PROTOCOL_VERSION_NOT_SUPPORTED)
+        if header.reserved1 or header.reserved2:
+            return self._fail(Status.INVALID_HEADER)
+        auth_len = 0 if self._responses else header.auth_len
+        if header.body_len > self._limits.max_body_size:
+            return self._fail(Status.BODY_SIZE_EXCEEDS_LIMIT)
+        if auth_len > self._limits.max_auth_size:
+            return self._fail(Status.BODY_SIZE_EXCEEDS_LIMIT)
+        self._header = header
+        self._header_size = PREFIX.size + header_size
+        return header
+
     def _next_event(self) -> Event | None:
         buffer = self._buffer
-        if self._header is None:
-            if len(buffer) < PREFIX.size:
-                return None
-            magic, header_size = PREFIX.unpack_from(buffer, 0)
-            if magic != MAGIC:
-                return self._fail(Status.INVALID_HEADER)
-            # Requests must carry the 1.0 header exactly (as Parsec's service checks); a reader
-            # of responses honours a larger header size by skipping what it does not know.
-            expected = header_size == HEADER_SIZE or self._responses
-            in_range = HEADER_SIZE <= header_size <= self._limits.max_header_size
-            if not (expected and in_range):
-                return self._fail(Status.INVALID_HEADER)
-            if len(buffer) < PREFIX.size + header_size:
-                return None
-            header = Header.unpack_fields(buffer, PREFIX.size)
-            if header.major != VERSION_MAJOR or header.minor != VERSION_MINOR:
-                return self._fail(Status.WIRE_PROTOCOL_VERSION_NOT_SUPPORTED)
-            if header.reserved1 or header.reserved2:
-                return self._fail(Status.INVALID_HEADER)
-            auth_len = 0 if self._responses else header.auth_len
-            if header.body_len > self._limits.max_body_size:
-                return self._fail(Status.BODY_SIZE_EXCEEDS_LIMIT)
-            if auth_len > self._limits.max_auth_size:
-                return self._fail(Status.BODY_SIZE_EXCEEDS_LIMIT)
-            self._header = header
-            self._header_size = PREFIX.size + header_size
         header = self._header
+        if header is None:
+            read = self._read_header(buffer)
+            if read is None or isinstance(read, FramingError):
+                return read
+            header = read
         auth_len = 0 if self._responses else header.auth_len
         start = self._header_size
         end = start + header.body_len + auth_len
@@ -178,6 +199,9 @@ class FrameReader:
         auth = bytes(buffer[body_end:end])
         del buffer[:end]
         self._header = None
+        return self._complete(header, body, auth)
+
+    def _complete(self, header: Header, body: bytes, auth: bytes) -> Event:
         if self._responses:
             return Frame(header, body)
         return _check_request_header(header) or Frame(header, body, auth)

@@ -158,3 +158,39 @@ def test_response_reader_ignores_auth_length_and_honours_larger_header() -> None
 def test_limits_reject_nonsense() -> None:
     with pytest.raises(ValueError, match="max_header_size"):
         Limits(max_header_size=10)
+
+
+def _events(reader: FrameReader, chunks: list[bytes]) -> list[tuple[object, ...]]:
+    seen: list[tuple[object, ...]] = []
+    for chunk in chunks:
+        for event in reader.feed(chunk):
+            if isinstance(event, Frame):
+                seen.append(("frame", event.header.pack(), event.body, event.auth))
+            else:
+                seen.append(("error", event.status, event.fatal, event.flags))
+    seen.append(("end", reader.end_of_stream(), reader.buffered))
+    return seen
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        frame(b"body", b"auth", opcode=9, auth_type=1),  # one whole frame: read in place
+        frame(b"one") + frame(b"two", b"x", opcode=8, auth_type=1),  # two in one read
+        frame(b"abcdef")[:-2],  # not all there yet
+        frame(opcode=0xFFFF),  # well framed, unknown opcode: not fatal
+        frame(opcode=0xFFFF) + frame(b"next"),
+        b"\x00" * 40,  # bad magic
+        frame(b"x" * 32)[:30],  # a header cut short
+        frame(b"", b"", major=2),  # unknown version
+    ],
+)
+@pytest.mark.parametrize("responses", [False, True])
+def test_one_read_and_byte_by_byte_give_the_same_events(stream: bytes, responses: bool) -> None:
+    whole = _events(FrameReader(responses=responses), [stream])
+    split = _events(
+        FrameReader(responses=responses), [stream[i : i + 1] for i in range(len(stream))]
+    )
+    assert whole == split
+    # Bodies and auth fields are bytes whichever way they were read.
+    assert all(type(part) is bytes for event in whole if event[0] == "frame" for part in event[2:])
