@@ -199,12 +199,36 @@ def process_alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def wait_for_socket(path: Path, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    """Block until the daemon accepts connections; fail with its log if it died."""
+def socket_file(path: Path) -> tuple[int, int] | None:
+    """Which socket file is at `path` (inode and change time: a new file may reuse the inode
+    number of one just removed), None if there is none."""
+    try:
+        status = path.lstat()
+    except OSError:
+        return None
+    return status.st_ino, status.st_ctime_ns
+
+
+def wait_for_socket(
+    path: Path,
+    process: subprocess.Popen[bytes],
+    log_path: Path,
+    *,
+    stale: tuple[int, int] | None = None,
+) -> None:
+    """Block until the daemon accepts connections; fail with its log if it died.
+
+    `stale` is the socket file a previous daemon left at `path` (`socket_file`, read before
+    this one started): until the new daemon has replaced it, a connection may still reach the
+    old one's listening socket while its last holder exits, and be reset.
+    """
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"service exited early:\n{log_path.read_text(errors='replace')}")
+        if stale is not None and socket_file(path) == stale:
+            time.sleep(0.02)
+            continue
         with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as probe:
             probe.connect(os.fspath(path))
             return
@@ -241,10 +265,11 @@ def start_service(
     if config is not None:
         args += ["--config", os.fspath(config)]
     log_path = state_dir / "service.log"
+    stale = socket_file(path)
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT, env=env)
     if wait:
-        wait_for_socket(path, process, log_path)
+        wait_for_socket(path, process, log_path, stale=stale)
     return RunningService(path, state_dir, process, log_path, args)
 
 
@@ -271,9 +296,10 @@ def start_identity(
         *extra,
     ]
     log_path = state_dir / "identity.log"
+    stale = socket_file(path)
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT)
-    wait_for_socket(path, process, log_path)
+    wait_for_socket(path, process, log_path, stale=stale)
     return RunningService(path, state_dir, process, log_path, args)
 
 
@@ -312,9 +338,10 @@ def start_orchestrator(
     if manifest is not None:
         args += ["--manifest", os.fspath(manifest)]
     log_path = state_dir / "orchestrator.log"
+    stale = socket_file(path)
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT, env=env)
-    wait_for_socket(path, process, log_path)
+    wait_for_socket(path, process, log_path, stale=stale)
     return RunningService(path, state_dir, process, log_path, args)
 
 
