@@ -5,7 +5,9 @@ socket, as Tessera's workers do, and answer the benchmark's PsaSignHash request 
 the unavoidable work: read the frame, decode the body (protobuf), sign with a key held in memory,
 encode the result, write it, close. No authentication, key store, policy, quota, audit, timeout
 or limit. Driven by the same load generator in the same run, it shows what this machine allows a
-Python service to reach: a goal the ceiling itself misses cannot be met by adding work to it.
+Python service to reach: a throughput or latency goal the ceiling itself misses cannot be met by
+a service that does more work per request. (Scaling is another matter: where the load generator
+shares the cores, a service that does more per request gains more from a second worker.)
 """
 
 from __future__ import annotations
