@@ -303,8 +303,10 @@ class _Message:
         self.schema = schema
         self.depth = depth
         self.values: dict[str, Any] = {}
-        self.embedded: dict[str, list[bytes]] = {}  # a message field's occurrences, to merge
-        self.first: dict[str, dict[str, Any]] = {}  # the first occurrence, decoded
+        self.embedded: dict[str, list[bytes]] = {}  # a kept-encoded field's occurrences, joined
+        # A message field's value: every occurrence read into one message in turn, as protobuf
+        # merges them (later scalars win, lists grow, messages merge), each byte read once.
+        self.children: dict[str, _Message] = {}
         self.member_of = {m: name for name, members in schema.oneofs.items() for m in members}
 
     def read(self, field: Field, wire: int, value: Any) -> None:
@@ -337,32 +339,36 @@ class _Message:
                 if other != name:
                     self.values.pop(other, None)
                     self.embedded.pop(other, None)
-                    self.first.pop(other, None)
+                    self.children.pop(other, None)
 
     def _read_message(self, field: Field, value: bytes) -> None:
-        """One occurrence of a (not repeated) message field."""
+        """One occurrence of a (not repeated) message field: read now, as protobuf reads it (a
+        damaged one is refused even if a later field replaces it)."""
         assert field.schema is not None
         name = field.name
-        # Read now, as protobuf reads it (a damaged one is refused even if a later field
-        # replaces it); merged with later occurrences in `result`.
-        decoded = decode(field.schema, value, _depth=self.depth + 1)
-        if name not in self.embedded and field.kind == MESSAGE:
-            self.first[name] = decoded
-        self.embedded.setdefault(name, []).append(value)
-        self.values[name] = None  # decoded once every occurrence is known (`result`)
+        if field.kind == EMBEDDED:
+            decode(field.schema, value, _depth=self.depth + 1)  # refused as protobuf would
+            self.embedded.setdefault(name, []).append(value)
+        else:
+            child = self.children.get(name)
+            if child is None:
+                child = self.children[name] = _Message(field.schema, self.depth + 1)
+            child.feed(value)
+        self.values[name] = None  # made once every occurrence is known (`result`)
+
+    def feed(self, data: bytes) -> None:
+        """Read the fields of `data` (one encoding, or one more occurrence to merge)."""
+        by_number = self.schema.by_number
+        for number, wire, value in _fields(data, self.depth):
+            field = by_number.get(number)
+            if field is not None and _accepts(field, wire):
+                self.read(field, wire, value)
 
     def result(self) -> dict[str, Any]:
         for name, parts in self.embedded.items():
-            # Protobuf merges the occurrences of a message field: as decoding them joined.
-            field = self.schema.by_name[name]
-            assert field.schema is not None
-            joined = b"".join(parts)
-            if field.kind == EMBEDDED:
-                self.values[name] = joined
-            elif len(parts) == 1:  # (the usual case: read once, in `read`)
-                self.values[name] = self.first[name]
-            else:
-                self.values[name] = decode(field.schema, joined, _depth=self.depth + 1)
+            self.values[name] = b"".join(parts)  # protobuf's merge of the occurrences, encoded
+        for name, child in self.children.items():
+            self.values[name] = child.result()
         out: dict[str, Any] = {}
         for field in self.schema.fields:
             if field.name in self.values:
@@ -380,10 +386,7 @@ def decode(schema: Schema, data: bytes, *, _depth: int = 0) -> dict[str, Any]:
     """Every field of the message, by name: scalars (their default when absent), lists for
     repeated fields, dicts for messages (None when absent, as `HasField` would say)."""
     message = _Message(schema, _depth)
-    for number, wire, value in _fields(data, _depth):
-        field = schema.by_number.get(number)
-        if field is not None and _accepts(field, wire):
-            message.read(field, wire, value)
+    message.feed(data)
     return message.result()
 
 

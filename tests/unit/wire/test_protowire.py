@@ -399,3 +399,52 @@ def test_values_a_field_cannot_hold_are_refused() -> None:
         protowire.encode(_messages.KEY_NAME_OPERATION, {"name": "k"})
     with pytest.raises(ValueError, match="oneof"):
         protowire.encode(_messages.KEY_TYPE, {"aes": {}, "raw_data": {}})
+
+
+def _length_delimited(number: int, payload: bytes) -> bytes:
+    return _tag(number) + _varint(len(payload)) + payload
+
+
+def _tag(number: int) -> bytes:
+    return _varint(number << 3 | 2)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def test_repeated_occurrences_are_merged_reading_each_byte_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A message field that occurs twice at every level of a nesting (what a hostile service
+    may send) is merged as protobuf merges it, at a cost linear in the size: reading every
+    occurrence and then their joined bytes again doubled the work at each level."""
+    items = [bytes.fromhex("0807")] * 64  # HMAC's hash, 64 times over
+    # hmac, mac_alg, truncated, mac, key_algorithm, key_policy: each level in two occurrences.
+    for number in (1, 1, 2, 3, 2, 3):
+        half = len(items) // 2
+        items = [
+            _length_delimited(number, b"".join(items[:half])),
+            _length_delimited(number, b"".join(items[half:])),
+        ]
+    data = b"".join(items)
+    read = 0
+    fields = protowire._fields
+
+    def counting(chunk: bytes, depth: int) -> Any:
+        nonlocal read
+        read += len(chunk)
+        return fields(chunk, depth)
+
+    monkeypatch.setattr(protowire, "_fields", counting)
+    decoded = protowire.decode(ATTRIBUTES, data)
+    monkeypatch.undo()
+    expected = _read(ATTRIBUTES, psa_key_attributes_pb2.KeyAttributes.FromString(data))
+    assert decoded == expected
+    # Each nesting level reads its bytes once: at most the size times the depth (7 levels).
+    assert read <= 7 * len(data)
