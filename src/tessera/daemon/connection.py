@@ -198,6 +198,12 @@ class Connection(asyncio.Protocol):
             self._closing = True
             self._transport.close()
 
+    def abort(self) -> None:
+        """Close at once, dropping whatever is queued (the connection cannot be served)."""
+        if self._transport is not None:
+            self._closing = True
+            self._transport.abort()
+
     def drain(self) -> None:
         """Shutdown has begun: answer what is received or arriving, then close.
 

@@ -122,10 +122,16 @@ class Listener:
         self._sweep = None
         assert self._loop is not None
         now = self._loop.time()
-        for connection in list(self._connections):
-            connection.check_deadline(now)
-        if self._connections:
-            self._schedule_sweep()
+        try:
+            for connection in list(self._connections):
+                try:
+                    connection.check_deadline(now)
+                except Exception:  # one connection's failure must not spare the others
+                    log.exception("closing a connection whose deadline could not be acted on")
+                    connection.abort()
+        finally:
+            if self._connections:
+                self._schedule_sweep()
 
     def _admit_peer(self, connection: Connection, peer: PeerCredentials | None) -> bool:
         """One uid may hold only its share of the connections, so it cannot lock others out."""

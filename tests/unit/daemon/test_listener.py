@@ -112,3 +112,48 @@ def test_the_sweep_runs_only_while_connections_are_open(tmp_path: Path) -> None:
     assert (before, during, after) == (False, True, False)
     # The peer's credentials, read for the one connection that spoke.
     assert [peer.uid if peer else None for peer in peers] == [os.getuid()]
+
+
+class _FailsOnce(_Echo):
+    """Its first timeout answer fails (a bug, a full disk under a metrics hook...)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    def framing_error(self, error: FramingError) -> bytes:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("could not answer")
+        return super().framing_error(error)
+
+
+def test_one_connection_that_fails_its_deadline_does_not_spare_the_others(
+    tmp_path: Path,
+) -> None:
+    settings = ConnectionSettings(request_timeout=0.05, first_byte_timeout=5, idle_timeout=60)
+    path = tmp_path / "s.sock"
+
+    async def begun() -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, str(path))
+        await asyncio.get_running_loop().sock_sendall(sock, b"\x10\xa7")  # a frame begun
+        return sock
+
+    async def scenario() -> tuple[bool, list[bytes]]:
+        failing = _FailsOnce()
+        listener = await _serve(path, settings, failing)
+        try:
+            socks = [await begun() for _ in range(3)]
+            answers = [await asyncio.wait_for(_read_all(sock), 10) for sock in socks]
+            for sock in socks:
+                sock.close()
+            return failing.failed, answers
+        finally:
+            await listener.stop(0)
+
+    failed, answers = asyncio.run(scenario())
+    assert failed
+    # The one whose answer failed is dropped; every other one is answered at its deadline.
+    assert sorted(answers) == sorted([b""] + [Header(status=Status.CONNECTION_ERROR).pack()] * 2)
