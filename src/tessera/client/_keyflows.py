@@ -17,6 +17,7 @@ from tessera.client._errors import (
     BodySizeExceedsLimitError,
     DoesNotExistError,
     NotSupportedError,
+    ProtocolError,
     UsageError,
 )
 from tessera.client._keyref import KeyRef, usage_error
@@ -82,7 +83,10 @@ def _nonce(ref: KeyRef, capabilities: Capabilities) -> KeyFlow[bytes]:
     A nonce must be unique, not secret, and 96 random bits from either source are.
     """
     if (yield from capabilities.serves(ref.provider, Opcode.PSA_GENERATE_RANDOM)):
-        return bytes((yield from run(_calls.generate_random(ref.provider, AEAD_NONCE_SIZE))))
+        nonce = bytes((yield from run(_calls.generate_random(ref.provider, AEAD_NONCE_SIZE))))
+        if len(nonce) != AEAD_NONCE_SIZE:  # the ciphertext could not be split again
+            raise ProtocolError(f"asked for {AEAD_NONCE_SIZE} random bytes, got {len(nonce)}")
+        return nonce
     return os.urandom(AEAD_NONCE_SIZE)
 
 

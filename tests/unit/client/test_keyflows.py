@@ -17,6 +17,7 @@ from tessera.client._errors import (
     InvalidArgumentError,
     InvalidSignatureError,
     NotSupportedError,
+    ProtocolError,
     TesseraError,
     UsageError,
 )
@@ -142,6 +143,20 @@ def test_aead_encrypt_takes_a_fresh_nonce_from_the_service() -> None:
     sealed, calls = drive(flow, service)
     assert sealed == b"N" * 12 + b"sealed+tag"
     assert calls[0].provider == 1  # the nonce comes from the key's own provider
+
+
+@pytest.mark.parametrize("size", [0, 11, 13])
+def test_aead_encrypt_refuses_a_nonce_of_the_wrong_size(size: int) -> None:
+    """A service that answers with too few or too many random bytes would make a ciphertext
+    that cannot be split again: refused before anything is sealed."""
+
+    def service(call: Call[Any]) -> bytes:
+        assert call.opcode is Opcode.PSA_GENERATE_RANDOM
+        return b"N" * size
+
+    flow = _keyflows.encrypt(ref(tessera.AES_256_GCM), b"pt", b"ad", known())
+    with pytest.raises(ProtocolError, match=f"12 random bytes, got {size}"):
+        drive(flow, service)
 
 
 def test_aead_decrypt_splits_the_nonce_off() -> None:
