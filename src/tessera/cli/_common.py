@@ -146,6 +146,8 @@ class Context:
             if size is not None:
                 options["max_request_size"] = size
             self._client = Client(getattr(self.args, "endpoint", None), **options)
+            if self._operations is not None:
+                self._operations.close()  # made first (a key's lookup): the client has its own
             self._operations = self._client.operations
         return self._client
 
