@@ -1,0 +1,89 @@
+"""A command line naming one command builds that command's module's parsers and no other
+(start-up time: benchmarks/cli_startup.py); what the lean grammar cannot answer as the full one
+would (help listing the commands, usage errors) is answered by the full one."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tessera.cli import main as cli
+from tessera.cli._commands import COMMANDS
+from tessera.cli._errors import CliError, ExitCode
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+@pytest.fixture
+def built(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """The prog of every parser made (sub-parsers are made of the top parser's class)."""
+    progs: Counter[str] = Counter()
+    init = cli._Parser.__init__
+
+    def recording(self: cli._Parser, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        progs[self.prog] += 1
+
+    monkeypatch.setattr(cli._Parser, "__init__", recording)
+    return progs
+
+
+def same_module(word: str) -> set[str]:
+    return {f"tessera {n}" for n, e in COMMANDS.items() if e.module == COMMANDS[word].module}
+
+
+@pytest.mark.parametrize(
+    ("argv", "word"),
+    [
+        (["ping"], "ping"),
+        (["--json", "list-keys"], "list-keys"),
+        (["-p", "1", "sign", "-k", "k", "hello"], "sign"),
+        (["verify-mac", "-k", "k", "-m", "AAAA", "hello"], "verify-mac"),
+    ],
+)
+def test_a_command_builds_its_modules_parsers_only_and_one_top_parser(
+    argv: list[str], word: str, built: Counter[str], tmp_path: Path
+) -> None:
+    code = cli.main(["--endpoint", str(tmp_path / "none.sock"), *argv])
+    assert code == ExitCode.TRANSPORT  # it ran, and found no service
+    assert set(built) == {"tessera"} | same_module(word)
+    assert built["tessera"] == 1  # the command word is found with the parser that reads it
+
+
+def test_help_before_a_command_lists_every_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert cli.main(["--help", "ping"]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert out == cli.build_parser(only="ping").format_help()
+    for name in COMMANDS:
+        assert f"\n    {name} " in out or f"\n    {name}\n" in out, name
+
+
+def test_a_lean_grammar_prints_no_help_of_its_own() -> None:
+    with pytest.raises(cli._LeanGrammarError):
+        cli.lean_parser("ping").parse_args(["--help"])
+
+
+def test_a_usage_error_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    # "ping" is the value of the abbreviated --app-name: argparse reads the command `bogus`.
+    argv = ["--app-n", "ping", "bogus"]
+    assert cli.main(argv) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    with pytest.raises(CliError) as caught:  # the grammar that read it before the lean one
+        cli.build_parser(only="ping").parse_args(argv)
+    assert err == f"tessera: {caught.value}\n"
+    assert all(f"'{name}'" in err for name in COMMANDS)
+
+
+def test_a_lean_grammar_reads_a_command_as_the_full_one() -> None:
+    argv = ["--endpoint", "/s", "-t", "5", "--json", "sign", "-k", "k", "--input-file", "f"]
+    lean = vars(cli.lean_parser("sign").parse_args(argv))
+    full = vars(cli.build_parser().parse_args(argv))
+    run = lean.pop("run"), full.pop("run")  # each registration wraps the function anew
+    assert run[0].__doc__ == run[1].__doc__
+    assert lean == full
