@@ -81,10 +81,11 @@ def _add_commands(parser: _Parser, modules: Sequence[str]) -> argparse._SubParse
     return commands
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+def build_parser(only: str | None = None, parser: _Parser | None = None) -> argparse.ArgumentParser:
     """The command-line grammar: whole, or with only the module of command `only` imported
-    and every other command known by its name and summary (what `--help` lists)."""
-    parser = _top_parser()
+    and every other command known by its name and summary (what `--help` lists); built on
+    `parser`, a top parser without commands yet, if given."""
+    parser = _top_parser() if parser is None else parser
     wanted = modules() if only is None else [COMMANDS[only].module] if only in COMMANDS else []
     commands = _add_commands(parser, wanted)
     for name, entry in COMMANDS.items():
@@ -124,13 +125,12 @@ def command_word(
     return None
 
 
-def _parser_for(arguments: Sequence[str]) -> argparse.ArgumentParser:
-    word = command_word(arguments)
+def _parser_for(word: str | None, top: _Parser) -> argparse.ArgumentParser:
     if word is not None and word not in COMMANDS:
         # e.g. an abbreviated global option taking a value: let the whole grammar decide.
-        return build_parser()
+        return build_parser(parser=top)
     # No command (bare, --help, --version): every command's summary is enough.
-    return build_parser(only=word or "")
+    return build_parser(only=word or "", parser=top)
 
 
 def _command_path(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
@@ -179,7 +179,8 @@ def _parse(arguments: Sequence[str]) -> argparse.Namespace:
         else:
             if getattr(args, "run", None) is not None:
                 return args
-    args = parse(_parser_for(arguments), arguments)
+        top = _top_parser()  # that one holds the lean grammar
+    args = parse(_parser_for(word, top), arguments)
     if getattr(args, "run", None) is None:  # the command word was misread: the whole grammar
         args = parse(build_parser(), arguments)
     return args

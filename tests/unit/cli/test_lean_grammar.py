@@ -54,6 +54,15 @@ def test_a_command_builds_its_modules_parsers_only_and_one_top_parser(
     assert built["tessera"] == 1  # the command word is found with the parser that reads it
 
 
+@pytest.mark.parametrize("argv", [[], ["--help"], ["--json", "-h"]])
+def test_help_builds_one_top_parser_and_a_summary_of_every_command(
+    argv: list[str], built: Counter[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(argv) == ExitCode.OK
+    assert "list-keys" in capsys.readouterr().out
+    assert built == Counter(["tessera", *(f"tessera {name}" for name in COMMANDS)])
+
+
 def test_help_before_a_command_lists_every_command(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
