@@ -12,14 +12,14 @@ import sys
 from collections.abc import Sequence
 
 from tessera._version import __version__
-from tessera.cli._commands import COMMANDS, HelpFormatter, modules
+from tessera.cli._commands import COMMANDS, Commands, HelpFormatter, modules
 from tessera.cli._common import add_global_options, fail, silence_stdout
 from tessera.cli._daemon import StartupError
 from tessera.cli._errors import CliError, ExitCode
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up time)
 if TYPE_CHECKING:
-    from typing import Any, NoReturn
+    from typing import NoReturn
 
     from _typeshed import SupportsWrite
 
@@ -70,12 +70,15 @@ def _top_parser() -> _Parser:
     return parser
 
 
-def _add_commands(parser: _Parser, modules: Sequence[str]) -> argparse._SubParsersAction[Any]:
-    """The sub-commands of `parser`, with those of the command modules named registered."""
+def _add_commands(parser: _Parser, modules: Sequence[str], wanted: str | None = None) -> Commands:
+    """The sub-commands of `parser`, with those of the command modules named registered (of
+    command `wanted` alone, if given)."""
     # prog given: argparse would otherwise size the terminal (importing shutil) to make it.
     commands = parser.add_subparsers(
-        dest="command", metavar="COMMAND", required=True, prog="tessera"
+        action=Commands, dest="command", metavar="COMMAND", required=True, prog="tessera"
     )
+    assert isinstance(commands, Commands)  # (typed as argparse's own class)
+    commands.wanted = wanted
     for module in modules:
         importlib.import_module(f"tessera.cli.{module}").register(commands)
     return commands
@@ -95,10 +98,10 @@ def build_parser(only: str | None = None, parser: _Parser | None = None) -> argp
 
 
 def lean_parser(word: str, parser: _Parser | None = None) -> _Parser:
-    """The grammar of the module defining command `word` and of no other command: what a
-    command line naming `word` needs when it is well formed (no summaries for `--help`)."""
+    """The grammar of command `word` and of no other command: what a command line naming
+    `word` needs when it is well formed (no summaries for `--help`)."""
     parser = _top_parser() if parser is None else parser
-    _add_commands(parser, [COMMANDS[word].module])
+    _add_commands(parser, [COMMANDS[word].module], wanted=word)
     parser.lean = True
     return parser
 
