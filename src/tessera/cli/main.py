@@ -39,8 +39,8 @@ _EXAMPLES = """examples:
 class _Parser(argparse.ArgumentParser):
     """argparse, with usage errors as one line (`tessera: ...`) and exit code 2."""
 
-    # The top of a grammar that holds one command's module and no other command: it cannot
-    # list the commands, so its help hands over to the grammar that can (`_parse`).
+    # The top of a grammar that holds one command and no other (`lean_parser`): it cannot list
+    # the commands, so its help hands over to the grammar that can (`_parse`).
     lean = False
 
     def error(self, message: str) -> NoReturn:
