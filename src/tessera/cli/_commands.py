@@ -82,6 +82,23 @@ COMMANDS: dict[str, Entry] = {
 }
 
 
+if TYPE_CHECKING:
+    _SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+else:  # not subscriptable at run time
+    _SubParsers = argparse._SubParsersAction
+
+
+class Commands(_SubParsers):
+    """`tessera`'s sub-commands: every one, or only the one a command line names (`wanted`),
+    whose parser is then the only one built (a module defining several builds one)."""
+
+    wanted: str | None = None
+
+    def wants(self, name: str) -> bool:
+        """Whether the parser of command `name` is to be built."""
+        return self.wanted is None or name == self.wanted
+
+
 def modules() -> list[str]:
     """Every command module, once each, in the table's order."""
     return list(dict.fromkeys(entry.module for entry in COMMANDS.values()))

@@ -7,48 +7,47 @@ from __future__ import annotations
 
 import argparse
 
-from tessera.cli._commands import add_command
+from tessera.cli._commands import Commands, add_command
 from tessera.cli._common import CommandFunction, Context, command, provider_id
 from tessera.cli._errors import CliError, ExitCode
-
-TYPE_CHECKING = False  # typing is not imported at run time (start-up time)
-if TYPE_CHECKING:
-    from typing import Any
 
 CORE_PROVIDER = 0
 
 
-def register(commands: Any) -> None:
-    """Add the information and administration sub-commands."""
+def register(commands: Commands) -> None:
+    """Add the information and administration sub-commands (those `commands` wants)."""
     for name, function, description, examples in _PLAIN:
-        parser = add_command(commands, name, description, examples, client=True)
-        parser.set_defaults(run=command(function))
-    parser = add_command(
-        commands,
-        "list-opcodes",
-        "List the opcodes one provider serves: the one given by -p, else the global "
-        "--provider, else the service's first crypto provider.",
-        ["tessera list-opcodes", "tessera list-opcodes -p 0"],
-        client=True,
-    )
-    parser.add_argument(
-        "-p",
-        "--provider",
-        dest="opcodes_provider",
-        type=provider_id,
-        metavar="ID",
-        help="the provider (default: the global --provider, else the service's first)",
-    )
-    parser.set_defaults(run=command(list_opcodes))
-    parser = add_command(
-        commands,
-        "delete-client",
-        "Delete every key of an application. For the service's administrators only.",
-        ["tessera --app-name admin delete-client --client some-app"],
-        client=True,
-    )
-    parser.add_argument("-c", "--client", required=True, help="the application's name")
-    parser.set_defaults(run=command(delete_client))
+        if commands.wants(name):
+            parser = add_command(commands, name, description, examples, client=True)
+            parser.set_defaults(run=command(function))
+    if commands.wants("list-opcodes"):
+        parser = add_command(
+            commands,
+            "list-opcodes",
+            "List the opcodes one provider serves: the one given by -p, else the global "
+            "--provider, else the service's first crypto provider.",
+            ["tessera list-opcodes", "tessera list-opcodes -p 0"],
+            client=True,
+        )
+        parser.add_argument(
+            "-p",
+            "--provider",
+            dest="opcodes_provider",
+            type=provider_id,
+            metavar="ID",
+            help="the provider (default: the global --provider, else the service's first)",
+        )
+        parser.set_defaults(run=command(list_opcodes))
+    if commands.wants("delete-client"):
+        parser = add_command(
+            commands,
+            "delete-client",
+            "Delete every key of an application. For the service's administrators only.",
+            ["tessera --app-name admin delete-client --client some-app"],
+            client=True,
+        )
+        parser.add_argument("-c", "--client", required=True, help="the application's name")
+        parser.set_defaults(run=command(delete_client))
 
 
 def ping(context: Context, args: argparse.Namespace) -> None:

@@ -17,7 +17,7 @@ import os
 import sys
 
 import tessera.client as tessera
-from tessera.cli._commands import add_command
+from tessera.cli._commands import Commands, add_command
 from tessera.cli._common import (
     Context,
     add_data_argument,
@@ -80,96 +80,100 @@ _SIZES = (
 )
 
 
-def register(commands: Any) -> None:
+def register(commands: Commands) -> None:
     """Add the cryptographic sub-commands."""
-    parser = add_command(
-        commands,
-        "generate-random",
-        "Print random bytes from the service as upper-case hex, as parsec-tool does "
-        "(base64 in JSON).",
-        ["tessera generate-random --nbytes 16"],
-        client=True,
-    )
-    parser.add_argument("-n", "--nbytes", type=_count, required=True, help="how many bytes")
-    parser.set_defaults(run=command(generate_random))
-
-    _keyed(
-        commands,
-        "sign",
-        "Sign data with the key's own algorithm and hash; print the signature in base64 "
-        f"(ECDSA: DER, what openssl verifies). {_SIZES}",
-        [
-            'tessera sign --key-name signing "hello" > sig.b64',
-            "tessera sign --key-name signing -f firmware.bin",
-        ],
-        "UTF-8 text to sign",
-    ).set_defaults(run=command(sign))
-    parser = _keyed(
-        commands,
-        "verify",
-        "Check a signature made by `sign` (base64; ECDSA as DER or PSA's raw r || s). Exit "
-        "status 0 and 'Verified OK' when it holds, 10 when it does not.",
-        ['tessera verify --key-name signing --signature "$(cat sig.b64)" "hello"'],
-        "the signed UTF-8 text",
-    )
-    parser.add_argument("-s", "--signature", required=True, help="the signature, base64")
-    parser.set_defaults(run=command(verify))
-
-    _keyed(
-        commands,
-        "encrypt",
-        "Encrypt data with the key's algorithm (RSA PKCS#1 v1.5 or OAEP, AES-GCM, "
-        "ChaCha20-Poly1305: nonce, then ciphertext and tag) and print it in base64.",
-        ['tessera encrypt --key-name decrypting "secret"'],
-        "UTF-8 plaintext",
-    ).set_defaults(run=command(encrypt))
-    parser = _keyed(
-        commands,
-        "decrypt",
-        "Decrypt base64 ciphertext made by `encrypt` with the key's algorithm and print the "
-        "plaintext: as text when it is UTF-8, else its raw bytes to a file or a pipe (never to "
-        "a terminal, never altered). A tampered AEAD ciphertext is exit status 10.",
-        [
-            'tessera decrypt --key-name decrypting "$CIPHERTEXT"',
-            "tessera decrypt --key-name decrypting -f secret.b64 -o secret.bin",
-        ],
-        "base64 ciphertext",
-    )
-    parser.add_argument(
-        "-o", "--output-file", type=_path, help="write the plaintext's bytes here (mode 0600)"
-    )
-    parser.set_defaults(run=command(decrypt))
-
-    parser = add_command(
-        commands,
-        "hash",
-        "Hash data in the service and print the hex digest; where the provider cannot, the "
-        "client computes it (not for the legacy hashes).",
-        ['tessera hash --alg sha256 "abc"', "tessera hash --alg sha3-256 -f file.bin"],
-        client=True,
-    )
-    parser.add_argument(
-        "-a", "--alg", choices=sorted(HASHES), default="sha256", help="hash (default sha256)"
-    )
-    add_data_argument(parser, "UTF-8 text to hash")
-    parser.set_defaults(run=command(hash_data))
-
-    _keyed(
-        commands,
-        "mac",
-        "Compute a MAC with an HMAC or CMAC key and print it in base64.",
-        ['tessera mac --key-name mac "data"'],
-        "UTF-8 text",
-    ).set_defaults(run=command(mac))
-    parser = _keyed(
-        commands,
-        "verify-mac",
-        "Check a MAC made by `mac`. Exit status 0 when it holds, 10 when it does not.",
-        ['tessera verify-mac --key-name mac --mac "$MAC" "data"'],
-        "the authenticated text",
-    )
-    parser.add_argument("-m", "--mac", required=True, help="the MAC, base64")
-    parser.set_defaults(run=command(verify_mac))
+    if commands.wants("generate-random"):
+        parser = add_command(
+            commands,
+            "generate-random",
+            "Print random bytes from the service as upper-case hex, as parsec-tool does "
+            "(base64 in JSON).",
+            ["tessera generate-random --nbytes 16"],
+            client=True,
+        )
+        parser.add_argument("-n", "--nbytes", type=_count, required=True, help="how many bytes")
+        parser.set_defaults(run=command(generate_random))
+    if commands.wants("sign"):
+        _keyed(
+            commands,
+            "sign",
+            "Sign data with the key's own algorithm and hash; print the signature in base64 "
+            f"(ECDSA: DER, what openssl verifies). {_SIZES}",
+            [
+                'tessera sign --key-name signing "hello" > sig.b64',
+                "tessera sign --key-name signing -f firmware.bin",
+            ],
+            "UTF-8 text to sign",
+        ).set_defaults(run=command(sign))
+    if commands.wants("verify"):
+        parser = _keyed(
+            commands,
+            "verify",
+            "Check a signature made by `sign` (base64; ECDSA as DER or PSA's raw r || s). Exit "
+            "status 0 and 'Verified OK' when it holds, 10 when it does not.",
+            ['tessera verify --key-name signing --signature "$(cat sig.b64)" "hello"'],
+            "the signed UTF-8 text",
+        )
+        parser.add_argument("-s", "--signature", required=True, help="the signature, base64")
+        parser.set_defaults(run=command(verify))
+    if commands.wants("encrypt"):
+        _keyed(
+            commands,
+            "encrypt",
+            "Encrypt data with the key's algorithm (RSA PKCS#1 v1.5 or OAEP, AES-GCM, "
+            "ChaCha20-Poly1305: nonce, then ciphertext and tag) and print it in base64.",
+            ['tessera encrypt --key-name decrypting "secret"'],
+            "UTF-8 plaintext",
+        ).set_defaults(run=command(encrypt))
+    if commands.wants("decrypt"):
+        parser = _keyed(
+            commands,
+            "decrypt",
+            "Decrypt base64 ciphertext made by `encrypt` with the key's algorithm and print the "
+            "plaintext: as text when it is UTF-8, else its raw bytes to a file or a pipe (never to "
+            "a terminal, never altered). A tampered AEAD ciphertext is exit status 10.",
+            [
+                'tessera decrypt --key-name decrypting "$CIPHERTEXT"',
+                "tessera decrypt --key-name decrypting -f secret.b64 -o secret.bin",
+            ],
+            "base64 ciphertext",
+        )
+        parser.add_argument(
+            "-o", "--output-file", type=_path, help="write the plaintext's bytes here (mode 0600)"
+        )
+        parser.set_defaults(run=command(decrypt))
+    if commands.wants("hash"):
+        parser = add_command(
+            commands,
+            "hash",
+            "Hash data in the service and print the hex digest; where the provider cannot, the "
+            "client computes it (not for the legacy hashes).",
+            ['tessera hash --alg sha256 "abc"', "tessera hash --alg sha3-256 -f file.bin"],
+            client=True,
+        )
+        parser.add_argument(
+            "-a", "--alg", choices=sorted(HASHES), default="sha256", help="hash (default sha256)"
+        )
+        add_data_argument(parser, "UTF-8 text to hash")
+        parser.set_defaults(run=command(hash_data))
+    if commands.wants("mac"):
+        _keyed(
+            commands,
+            "mac",
+            "Compute a MAC with an HMAC or CMAC key and print it in base64.",
+            ['tessera mac --key-name mac "data"'],
+            "UTF-8 text",
+        ).set_defaults(run=command(mac))
+    if commands.wants("verify-mac"):
+        parser = _keyed(
+            commands,
+            "verify-mac",
+            "Check a MAC made by `mac`. Exit status 0 when it holds, 10 when it does not.",
+            ['tessera verify-mac --key-name mac --mac "$MAC" "data"'],
+            "the authenticated text",
+        )
+        parser.add_argument("-m", "--mac", required=True, help="the MAC, base64")
+        parser.set_defaults(run=command(verify_mac))
 
 
 def generate_random(context: Context, args: argparse.Namespace) -> None:

@@ -8,11 +8,11 @@ take any of the client library's named specs.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import tessera.client as tessera
 from tessera.cli import _describe
-from tessera.cli._commands import add_command
+from tessera.cli._commands import Commands, add_command
 from tessera.cli._common import Context, command, read_file
 from tessera.cli._errors import CliError
 from tessera.client import specs
@@ -62,126 +62,129 @@ def _key_name(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-k", "--key-name", required=True, help="the key's name")
 
 
-def register(commands: Any) -> None:
+def register(commands: Commands) -> None:
     """Add the key management sub-commands."""
-    parser = add_command(
-        commands,
-        "create-rsa-key",
-        "Create an RSA key pair in the service, as parsec-tool does: for encryption with "
-        "PKCS#1 v1.5 by default, with OAEP (SHA-256) with --oaep, or for signing with -s "
-        "(PKCS#1 v1.5) or -r (PSS), SHA-256. The service decides which sizes it supports.",
-        [
-            "tessera create-rsa-key --key-name decrypting",
-            "tessera create-rsa-key -k oaep --oaep --bits 3072",
-            "tessera create-rsa-key -k rsa-pss --for-signing-pss",
-        ],
-        client=True,
-    )
-    _key_name(parser)
-    parser.add_argument(
-        "-s",
-        "--for-signing",
-        action="store_true",
-        help="a signing key (PKCS#1 v1.5 with SHA-256); wins over --for-signing-pss",
-    )
-    parser.add_argument(
-        "-r", "--for-signing-pss", action="store_true", help="a signing key (PSS with SHA-256)"
-    )
-    parser.add_argument(
-        "-b", "--bits", type=_bits, default=DEFAULT_RSA_BITS, help="key size (default 2048)"
-    )
-    parser.add_argument(
-        "-o", "--oaep", action="store_true", help="encrypt with OAEP (SHA-256), not PKCS#1 v1.5"
-    )
-    parser.set_defaults(run=command(create_rsa_key))
-
-    parser = add_command(
-        commands,
-        "create-ecc-key",
-        "Create an ECC key pair on P-256 for ECDSA signatures with SHA-256, as parsec-tool does.",
-        ["tessera create-ecc-key --key-name signing"],
-        client=True,
-    )
-    _key_name(parser)
-    parser.set_defaults(run=command(create_ecc_key))
-
-    parser = add_command(
-        commands,
-        "create-key",
-        "Create a key from one of the client library's named specs: its type, size, "
-        "algorithm and usage.",
-        [
-            "tessera create-key --key-name mac --spec hmac-sha256",
-            "tessera create-key --key-name sealing --spec aes-256-gcm --exportable",
-        ],
-        client=True,
-    )
-    _key_name(parser)
-    parser.add_argument("--spec", required=True, choices=sorted(SPECS), help="what key to make")
-    parser.add_argument(
-        "--exportable", action="store_true", help="allow the key material to be exported"
-    )
-    parser.set_defaults(run=command(create_key))
-
-    parser = add_command(
-        commands,
-        "import-key",
-        "Import a PEM or DER private key (PKCS#8 or traditional) or public key "
-        "(SubjectPublicKeyInfo), which gets the default spec for its type unless --spec says "
-        "otherwise, or raw secret bytes with --spec. Encrypted PEM files are refused.",
-        [
-            "tessera import-key --key-name imported key.pem",
-            "tessera import-key --key-name secret --spec aes-256-gcm secret.bin",
-        ],
-        client=True,
-    )
-    _key_name(parser)
-    parser.add_argument("file", metavar="FILE", help="the key file ('-' for stdin)")
-    parser.add_argument(
-        "--spec", choices=sorted(SPECS), help="the key's spec (required for raw secrets)"
-    )
-    parser.add_argument(
-        "--exportable", action="store_true", help="allow export again (needs --spec)"
-    )
-    parser.set_defaults(run=command(import_key))
-
-    parser = add_command(
-        commands,
-        "export-public-key",
-        "Print the public part of a key pair in PEM: SubjectPublicKeyInfo, or PKCS#1 for RSA "
-        "with --pkcs1.",
-        [
-            "tessera export-public-key --key-name signing > signing.pem",
-            "tessera export-public-key --key-name decrypting --pkcs1",
-        ],
-        client=True,
-    )
-    _key_name(parser)
-    parser.add_argument(
-        "--pkcs1", action="store_true", help="RSA keys in PKCS#1 (RSA PUBLIC KEY) format"
-    )
-    parser.set_defaults(run=command(export_public_key))
-
-    parser = add_command(
-        commands,
-        "export-key",
-        "Print a key created or imported --exportable: key pairs as PKCS#8 PEM, public keys "
-        "as SubjectPublicKeyInfo PEM, symmetric keys as base64. Nothing else prints key material.",
-        ["tessera export-key --key-name mac"],
-        client=True,
-    )
-    _key_name(parser)
-    parser.set_defaults(run=command(export_key))
-
-    parser = add_command(
-        commands,
-        "delete-key",
-        "Destroy a key in the service; its material is erased.",
-        ["tessera delete-key --key-name signing", "tessera -p 1 delete-key -k signing"],
-        client=True,
-    )
-    _key_name(parser)
-    parser.set_defaults(run=command(delete_key))
+    if commands.wants("create-rsa-key"):
+        parser = add_command(
+            commands,
+            "create-rsa-key",
+            "Create an RSA key pair in the service, as parsec-tool does: for encryption with "
+            "PKCS#1 v1.5 by default, with OAEP (SHA-256) with --oaep, or for signing with -s "
+            "(PKCS#1 v1.5) or -r (PSS), SHA-256. The service decides which sizes it supports.",
+            [
+                "tessera create-rsa-key --key-name decrypting",
+                "tessera create-rsa-key -k oaep --oaep --bits 3072",
+                "tessera create-rsa-key -k rsa-pss --for-signing-pss",
+            ],
+            client=True,
+        )
+        _key_name(parser)
+        parser.add_argument(
+            "-s",
+            "--for-signing",
+            action="store_true",
+            help="a signing key (PKCS#1 v1.5 with SHA-256); wins over --for-signing-pss",
+        )
+        parser.add_argument(
+            "-r", "--for-signing-pss", action="store_true", help="a signing key (PSS with SHA-256)"
+        )
+        parser.add_argument(
+            "-b", "--bits", type=_bits, default=DEFAULT_RSA_BITS, help="key size (default 2048)"
+        )
+        parser.add_argument(
+            "-o", "--oaep", action="store_true", help="encrypt with OAEP (SHA-256), not PKCS#1 v1.5"
+        )
+        parser.set_defaults(run=command(create_rsa_key))
+    if commands.wants("create-ecc-key"):
+        parser = add_command(
+            commands,
+            "create-ecc-key",
+            "Create an ECC key pair on P-256 for ECDSA signatures with SHA-256, as parsec-tool "
+            "does.",
+            ["tessera create-ecc-key --key-name signing"],
+            client=True,
+        )
+        _key_name(parser)
+        parser.set_defaults(run=command(create_ecc_key))
+    if commands.wants("create-key"):
+        parser = add_command(
+            commands,
+            "create-key",
+            "Create a key from one of the client library's named specs: its type, size, "
+            "algorithm and usage.",
+            [
+                "tessera create-key --key-name mac --spec hmac-sha256",
+                "tessera create-key --key-name sealing --spec aes-256-gcm --exportable",
+            ],
+            client=True,
+        )
+        _key_name(parser)
+        parser.add_argument("--spec", required=True, choices=sorted(SPECS), help="what key to make")
+        parser.add_argument(
+            "--exportable", action="store_true", help="allow the key material to be exported"
+        )
+        parser.set_defaults(run=command(create_key))
+    if commands.wants("import-key"):
+        parser = add_command(
+            commands,
+            "import-key",
+            "Import a PEM or DER private key (PKCS#8 or traditional) or public key "
+            "(SubjectPublicKeyInfo), which gets the default spec for its type unless --spec says "
+            "otherwise, or raw secret bytes with --spec. Encrypted PEM files are refused.",
+            [
+                "tessera import-key --key-name imported key.pem",
+                "tessera import-key --key-name secret --spec aes-256-gcm secret.bin",
+            ],
+            client=True,
+        )
+        _key_name(parser)
+        parser.add_argument("file", metavar="FILE", help="the key file ('-' for stdin)")
+        parser.add_argument(
+            "--spec", choices=sorted(SPECS), help="the key's spec (required for raw secrets)"
+        )
+        parser.add_argument(
+            "--exportable", action="store_true", help="allow export again (needs --spec)"
+        )
+        parser.set_defaults(run=command(import_key))
+    if commands.wants("export-public-key"):
+        parser = add_command(
+            commands,
+            "export-public-key",
+            "Print the public part of a key pair in PEM: SubjectPublicKeyInfo, or PKCS#1 for RSA "
+            "with --pkcs1.",
+            [
+                "tessera export-public-key --key-name signing > signing.pem",
+                "tessera export-public-key --key-name decrypting --pkcs1",
+            ],
+            client=True,
+        )
+        _key_name(parser)
+        parser.add_argument(
+            "--pkcs1", action="store_true", help="RSA keys in PKCS#1 (RSA PUBLIC KEY) format"
+        )
+        parser.set_defaults(run=command(export_public_key))
+    if commands.wants("export-key"):
+        parser = add_command(
+            commands,
+            "export-key",
+            "Print a key created or imported --exportable: key pairs as PKCS#8 PEM, public keys "
+            "as SubjectPublicKeyInfo PEM, symmetric keys as base64. Nothing else prints key "
+            "material.",
+            ["tessera export-key --key-name mac"],
+            client=True,
+        )
+        _key_name(parser)
+        parser.set_defaults(run=command(export_key))
+    if commands.wants("delete-key"):
+        parser = add_command(
+            commands,
+            "delete-key",
+            "Destroy a key in the service; its material is erased.",
+            ["tessera delete-key --key-name signing", "tessera -p 1 delete-key -k signing"],
+            client=True,
+        )
+        _key_name(parser)
+        parser.set_defaults(run=command(delete_key))
 
 
 def _created(context: Context, key: tessera.Key) -> None:

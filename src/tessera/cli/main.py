@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from tessera._version import __version__
-from tessera.cli._commands import COMMANDS, HelpFormatter, modules
+from tessera.cli._commands import COMMANDS, Commands, HelpFormatter, modules
 from tessera.cli._common import add_global_options, fail, silence_stdout
 from tessera.cli._daemon import StartupError
 from tessera.cli._errors import CliError, ExitCode
@@ -20,6 +20,8 @@ from tessera.cli._errors import CliError, ExitCode
 TYPE_CHECKING = False  # typing is not imported at run time (start-up time)
 if TYPE_CHECKING:
     from typing import NoReturn
+
+    from _typeshed import SupportsWrite
 
 EXIT_USAGE = ExitCode.USAGE
 EXIT_CONFIG = ExitCode.CONFIG
@@ -37,10 +39,23 @@ _EXAMPLES = """examples:
 class _Parser(argparse.ArgumentParser):
     """argparse, with usage errors as one line (`tessera: ...`) and exit code 2."""
 
+    # The top of a grammar that holds one command and no other (`lean_parser`): it cannot list
+    # the commands, so its help hands over to the grammar that can (`_parse`).
+    lean = False
+
     def error(self, message: str) -> NoReturn:
         command = self.prog.removeprefix("tessera").strip()  # "sign" in "tessera sign"
         where = f"{command}: " if command else ""
         raise CliError(f"{where}{message} (see '{self.prog} --help')", ExitCode.USAGE)
+
+    def print_help(self, file: SupportsWrite[str] | None = None) -> None:
+        if self.lean:  # `tessera --help ping`
+            raise _LeanGrammarError
+        super().print_help(file)
+
+
+class _LeanGrammarError(Exception):
+    """The lean grammar cannot answer this command line as the full one would."""
 
 
 def _top_parser() -> _Parser:
@@ -55,29 +70,50 @@ def _top_parser() -> _Parser:
     return parser
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The command-line grammar: whole, or with only the module of command `only` imported
-    and every other command known by its name and summary (what `--help` lists)."""
-    parser = _top_parser()
+def _add_commands(parser: _Parser, modules: Sequence[str], wanted: str | None = None) -> Commands:
+    """The sub-commands of `parser`, with those of the command modules named registered (of
+    command `wanted` alone, if given)."""
     # prog given: argparse would otherwise size the terminal (importing shutil) to make it.
     commands = parser.add_subparsers(
-        dest="command", metavar="COMMAND", required=True, prog="tessera"
+        action=Commands, dest="command", metavar="COMMAND", required=True, prog="tessera"
     )
-    wanted = modules() if only is None else [COMMANDS[only].module] if only in COMMANDS else []
-    for module in wanted:
+    assert isinstance(commands, Commands)  # (typed as argparse's own class)
+    commands.wanted = wanted
+    for module in modules:
         importlib.import_module(f"tessera.cli.{module}").register(commands)
+    return commands
+
+
+def build_parser(only: str | None = None, parser: _Parser | None = None) -> argparse.ArgumentParser:
+    """The command-line grammar: whole, or with only the module of command `only` imported
+    and every other command known by its name and summary (what `--help` lists); built on
+    `parser`, a top parser without commands yet, if given."""
+    parser = _top_parser() if parser is None else parser
+    wanted = modules() if only is None else [COMMANDS[only].module] if only in COMMANDS else []
+    commands = _add_commands(parser, wanted)
     for name, entry in COMMANDS.items():
         if name not in commands.choices:  # a command not imported: never parsed in this run
             commands.add_parser(name, help=entry.summary, formatter_class=HelpFormatter)
     return parser
 
 
-def command_word(arguments: Sequence[str]) -> str | None:
+def lean_parser(word: str, parser: _Parser | None = None) -> _Parser:
+    """The grammar of command `word` and of no other command: what a command line naming
+    `word` needs when it is well formed (no summaries for `--help`)."""
+    parser = _top_parser() if parser is None else parser
+    _add_commands(parser, [COMMANDS[word].module], wanted=word)
+    parser.lean = True
+    return parser
+
+
+def command_word(
+    arguments: Sequence[str], parser: argparse.ArgumentParser | None = None
+) -> str | None:
     """The sub-command in a command line: the first word that is not a global option or the
-    value of one (None if there is none)."""
+    value of one (None if there is none); `parser` is a top parser without commands yet."""
     takes_value = {
         option
-        for action in _top_parser()._actions
+        for action in (_top_parser() if parser is None else parser)._actions
         if action.nargs != 0
         for option in action.option_strings
     }
@@ -92,13 +128,12 @@ def command_word(arguments: Sequence[str]) -> str | None:
     return None
 
 
-def _parser_for(arguments: Sequence[str]) -> argparse.ArgumentParser:
-    word = command_word(arguments)
+def _parser_for(word: str | None, top: _Parser) -> argparse.ArgumentParser:
     if word is not None and word not in COMMANDS:
         # e.g. an abbreviated global option taking a value: let the whole grammar decide.
-        return build_parser()
+        return build_parser(parser=top)
     # No command (bare, --help, --version): every command's summary is enough.
-    return build_parser(only=word or "")
+    return build_parser(only=word or "", parser=top)
 
 
 def _command_path(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
@@ -132,17 +167,36 @@ def parse(parser: argparse.ArgumentParser, arguments: Sequence[str]) -> argparse
     return args
 
 
+def _parse(arguments: Sequence[str]) -> argparse.Namespace:
+    """A command line read by the lean grammar of the command it names when that grammar reads
+    it without complaint (it then reads it as the full one would: the other commands would not
+    be chosen); anything else (help listing the commands, a usage error, a misread command
+    word) is read again as before, so that it prints the same."""
+    top = _top_parser()
+    word = command_word(arguments, top)
+    if word in COMMANDS:
+        try:
+            args = parse(lean_parser(word, top), arguments)
+        except (CliError, _LeanGrammarError):
+            pass
+        else:
+            if getattr(args, "run", None) is not None:
+                return args
+        top = _top_parser()  # that one holds the lean grammar
+    args = parse(_parser_for(word, top), arguments)
+    if getattr(args, "run", None) is None:  # the command word was misread: the whole grammar
+        args = parse(build_parser(), arguments)
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     arguments = sys.argv[1:] if argv is None else list(argv)
-    parser = _parser_for(arguments)
     if not arguments:
-        parser.print_help()  # bare `tessera`: what it can do, not an error
+        build_parser(only="").print_help()  # bare `tessera`: what it can do, not an error
         return ExitCode.OK
     try:
-        args = parse(parser, arguments)
-        if getattr(args, "run", None) is None:  # the command word was misread: the whole grammar
-            args = parse(build_parser(), arguments)
+        args = _parse(arguments)
     except CliError as error:
         return fail(error)
     except SystemExit as done:  # --help, --version

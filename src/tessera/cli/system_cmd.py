@@ -10,42 +10,43 @@ import socket
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
-from tessera.cli._commands import add_command
+from tessera.cli._commands import Commands, add_command
 from tessera.cli._errors import CliError, ExitCode
 from tessera.up.instance import ComponentStatus, holder_pid, is_held, read_status
 
 DOWN_TIMEOUT = 60.0
 
 
-def register(commands: Any) -> None:
+def register(commands: Commands) -> None:
     """Add the `status` and `down` sub-commands."""
-    status = add_command(
-        commands,
-        "status",
-        "Show the system that `tessera up` runs on a state directory: each "
-        "component's pid, uptime, restarts and endpoint, and whether it answers. Exit status 0 "
-        "when all answer, 4 when some do not, 5 when nothing runs there.",
-        ["tessera status", "tessera status --state-dir /tmp/tessera --json"],
-    )
-    status.add_argument(
-        "--json", action="store_true", default=argparse.SUPPRESS, help="one JSON object"
-    )
-    status.add_argument("--state-dir", type=Path, help="the state directory tessera up uses")
-    status.set_defaults(run=run_status)
-    down = add_command(
-        commands,
-        "down",
-        "Ask the `tessera up` of a state directory to stop everything in order, "
-        "and wait until it has. Exit status 5 when nothing runs there.",
-        ["tessera down", "tessera down --state-dir /tmp/tessera --timeout 120"],
-    )
-    down.add_argument("--state-dir", type=Path, help="the state directory tessera up uses")
-    down.add_argument(
-        "--timeout", type=float, default=DOWN_TIMEOUT, help="seconds to wait (default 60)"
-    )
-    down.set_defaults(run=run_down)
+    if commands.wants("status"):
+        status = add_command(
+            commands,
+            "status",
+            "Show the system that `tessera up` runs on a state directory: each "
+            "component's pid, uptime, restarts and endpoint, and whether it answers. Exit status 0 "
+            "when all answer, 4 when some do not, 5 when nothing runs there.",
+            ["tessera status", "tessera status --state-dir /tmp/tessera --json"],
+        )
+        status.add_argument(
+            "--json", action="store_true", default=argparse.SUPPRESS, help="one JSON object"
+        )
+        status.add_argument("--state-dir", type=Path, help="the state directory tessera up uses")
+        status.set_defaults(run=run_status)
+    if commands.wants("down"):
+        down = add_command(
+            commands,
+            "down",
+            "Ask the `tessera up` of a state directory to stop everything in order, "
+            "and wait until it has. Exit status 5 when nothing runs there.",
+            ["tessera down", "tessera down --state-dir /tmp/tessera --timeout 120"],
+        )
+        down.add_argument("--state-dir", type=Path, help="the state directory tessera up uses")
+        down.add_argument(
+            "--timeout", type=float, default=DOWN_TIMEOUT, help="seconds to wait (default 60)"
+        )
+        down.set_defaults(run=run_down)
 
 
 def _state(args: argparse.Namespace) -> Path:

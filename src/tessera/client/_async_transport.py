@@ -18,7 +18,7 @@ from tessera.client._connections import RECV_SIZE, Connections, StaleConnectionE
 from tessera.wire.framing import Event, Frame, FrameReader
 
 
-class AsyncTransport(Connections):
+class AsyncTransport(Connections[socket.socket]):
     """Sends request frames to one Unix socket from an event loop."""
 
     async def exchange(

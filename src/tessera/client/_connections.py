@@ -10,14 +10,23 @@ waiting for it is the flows' business (`_protocol`), not the transport's. `SyncT
 
 from __future__ import annotations
 
+import _socket  # socket.socket's base, which the asyncio transport's sockets are too
 import os
-import socket
 import time
 from _thread import allocate_lock  # threading.Lock itself, without importing threading
 from collections.abc import Callable
 
 from tessera.client._errors import CallTimeoutError, ProtocolError, TesseraError, TransportError
 from tessera.wire.framing import Event, Frame, FrameReader, Limits
+
+TYPE_CHECKING = False  # typing is not imported at run time: the `tessera` command's start-up
+if TYPE_CHECKING:
+    from typing import Generic, TypeVar
+else:
+    from tessera.wire._runtime_typing import Generic, TypeVar
+
+# The blocking transport's sockets are `_socket`'s; the asyncio one's, `socket`'s (the loop's).
+Socket = TypeVar("Socket", bound=_socket.socket)
 
 RECV_SIZE = 65536
 MAX_IDLE = 8  # idle connections kept per transport
@@ -86,14 +95,14 @@ def hang_up_message(received_any: bool, who: str = SERVICE[0]) -> str:
     )
 
 
-def still_open(sock: socket.socket) -> bool:
+def still_open(sock: _socket.socket) -> bool:
     """True for an idle connection with nothing pending; False once the peer closed it.
 
     (MSG_DONTWAIT alone is not enough: a socket with a timeout would wait for it.)
     """
     try:
         sock.setblocking(False)
-        sock.recv(1, socket.MSG_PEEK)
+        sock.recv(1, _socket.MSG_PEEK)
     except BlockingIOError:
         return True  # nothing to read: open and idle, as it should be
     except OSError:
@@ -116,7 +125,7 @@ class ClosingOnFailure:
 
     __slots__ = ("_sock", "_translate")
 
-    def __init__(self, sock: socket.socket, translate: Callable[[OSError], TesseraError]) -> None:
+    def __init__(self, sock: _socket.socket, translate: Callable[[OSError], TesseraError]) -> None:
         self._sock = sock
         self._translate = translate
 
@@ -131,7 +140,7 @@ class ClosingOnFailure:
             raise self._translate(exc) from None
 
 
-class Connections:
+class Connections(Generic[Socket]):
     """A transport to one Unix socket: its settings, its idle connections, and what the
     outcome of one exchange means for the answer and for the connection it used."""
 
@@ -142,19 +151,19 @@ class Connections:
         self.timeout = timeout
         self.role = role
         self._reached = False  # connected at least once: a vanished socket means a restart
-        self._idle: list[socket.socket] = []
+        self._idle: list[Socket] = []
         self._lock = allocate_lock()
         self._pid = os.getpid()
 
     def _deadline(self, timeout: float | None) -> float:
         return time.monotonic() + (self.timeout if timeout is None else timeout)
 
-    def _connecting(self, sock: socket.socket) -> ClosingOnFailure:
+    def _connecting(self, sock: _socket.socket) -> ClosingOnFailure:
         """Guards a connection attempt: its failure says why nobody could be reached."""
         return ClosingOnFailure(sock, self._connect_failure)
 
     @staticmethod
-    def _exchanging(sock: socket.socket) -> ClosingOnFailure:
+    def _exchanging(sock: _socket.socket) -> ClosingOnFailure:
         """Guards an exchange on a connection: its failure may have left the request sent."""
         return ClosingOnFailure(sock, exchange_failure)
 
@@ -163,7 +172,7 @@ class Connections:
         """A reader for one answer, within `response_limits`."""
         return FrameReader(response_limits(), responses=True)
 
-    def _take_idle(self, idempotent: bool) -> socket.socket | None:
+    def _take_idle(self, idempotent: bool) -> Socket | None:
         """A pooled connection that is still open, if any.
 
         None for a request that must not run twice: it goes on a fresh connection, since a
@@ -176,7 +185,7 @@ class Connections:
             sock.close()
         return sock
 
-    def _pop_idle(self) -> socket.socket | None:
+    def _pop_idle(self) -> Socket | None:
         with self._lock:
             if self._pid != os.getpid():
                 # A forked child must not share its parent's connections (answers would mix):
@@ -203,7 +212,7 @@ class Connections:
 
     def _answer(
         self,
-        sock: socket.socket,
+        sock: Socket,
         reader: FrameReader,
         events: list[Event],
         received_any: bool,
@@ -230,7 +239,7 @@ class Connections:
             self._give_back(sock)
         return event
 
-    def _give_back(self, sock: socket.socket) -> None:
+    def _give_back(self, sock: Socket) -> None:
         # A service that closes after each answer (Parsec's does) leaves EOF behind: drop those.
         if not still_open(sock):
             sock.close()

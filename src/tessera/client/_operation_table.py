@@ -22,9 +22,9 @@ from tessera.client._twin import Plan, twin, twin_steps
 TYPE_CHECKING = False  # typing is not imported at run time: the `tessera` command's start-up
 if TYPE_CHECKING:
     from pathlib import Path
-    from typing import Concatenate, Generic, ParamSpec, TypeVar
+    from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 else:
-    from tessera.wire._runtime_typing import Generic, ParamSpec, TypeVar
+    from tessera.wire._runtime_typing import Any, Generic, ParamSpec, TypeVar
 
 if TYPE_CHECKING:  # protobuf loads with the operations that carry PSA structures
     from tessera.wire.proto.attest_key_pb2 import AttestationMechanismParams, AttestationOutput
@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # protobuf loads with the operations that carry PSA structure
 
 P = ParamSpec("P")
 T = TypeVar("T")
-TransportT = TypeVar("TransportT", bound=Connections)
+TransportT = TypeVar("TransportT", bound=Connections[Any])
 
 
 class OperationLayer(Generic[TransportT]):

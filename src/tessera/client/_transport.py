@@ -7,16 +7,16 @@ this module adds the blocking I/O. A forked child starts with an empty pool.
 
 from __future__ import annotations
 
+import _socket  # socket's core: the `socket` module's enums cost milliseconds at CLI start-up
 import os
 import select
-import socket
 import time
 
 from tessera.client._connections import RECV_SIZE, Connections, StaleConnectionError
 from tessera.wire.framing import Event, Frame, FrameReader
 
 
-class SyncTransport(Connections):
+class SyncTransport(Connections[_socket.socket]):
     """Sends request frames to one Unix socket and reads one response frame each."""
 
     def exchange(
@@ -43,8 +43,8 @@ class SyncTransport(Connections):
         """Close every idle connection; the transport can still be used afterwards."""
         self._drop_idle()
 
-    def _connect(self, deadline: float) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    def _connect(self, deadline: float) -> _socket.socket:
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         with self._connecting(sock):
             sock.settimeout(max(deadline - time.monotonic(), 0.001))
             sock.connect(os.fspath(self.path))
@@ -52,7 +52,7 @@ class SyncTransport(Connections):
         return sock
 
     def _round_trip(
-        self, sock: socket.socket, data: bytes, deadline: float, *, reused: bool
+        self, sock: _socket.socket, data: bytes, deadline: float, *, reused: bool
     ) -> Frame:
         reader = self._reader()
         with self._exchanging(sock):
@@ -61,7 +61,7 @@ class SyncTransport(Connections):
 
 
 def _send_and_receive(
-    sock: socket.socket, reader: FrameReader, data: bytes, deadline: float
+    sock: _socket.socket, reader: FrameReader, data: bytes, deadline: float
 ) -> tuple[list[Event], bool, bool]:
     """Send a request while reading its answer: (events, whether any byte came, all sent).
 

@@ -113,6 +113,9 @@ def test_simple_commands_load_neither_protobuf_nor_cryptography(argv: list[str])
     lean = ("dataclasses", "inspect", "ast", "dis", "tokenize", "typing", "pathlib", "urllib")
     assert offending(modules, ("threading", "google")) == []
     assert offending(modules, lean) == []
+    # The blocking transport's sockets are `_socket`'s: `socket` (its enums, `selectors`) loads
+    # with the asyncio transport only.
+    assert offending(modules, ("socket", "selectors")) == []
 
 
 @pytest.mark.parametrize(
