@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from tessera.client import _messages
 from tessera.client._errors import TransportError
+from tessera.client._held_attributes import HeldAttributes
 from tessera.client._protocol import Call, Encoded, Settle, Verdict
 from tessera.wire._values import Frozen, _set
 from tessera.wire.opcodes import Opcode
@@ -79,18 +80,16 @@ class AuthenticatorInfo(Frozen):
         _set(self, "version", version)
 
 
-class KeyInfo:
+class KeyInfo(HeldAttributes):
     """One of the caller's keys as ListKeys describes it.
 
     `attributes` is read with protobuf on first use; `encoded_attributes` is what the service
     sent (the `tessera` command describes keys from it, without loading protobuf).
     """
 
-    __slots__ = ("_attributes", "_encoded", "name", "provider_id")
+    __slots__ = ("name", "provider_id")
     provider_id: int
     name: str
-    _attributes: KeyAttributes | None
-    _encoded: bytes | None
 
     def __init__(
         self,
@@ -100,36 +99,10 @@ class KeyInfo:
         *,
         encoded_attributes: bytes | None = None,
     ) -> None:
-        if (attributes is None) == (encoded_attributes is None):
-            raise TypeError("KeyInfo takes attributes or encoded_attributes")
+        self._hold(attributes, encoded_attributes, "encoded_attributes")
         set_slot = object.__setattr__  # frozen, as the dataclass it replaces
         set_slot(self, "provider_id", provider_id)
         set_slot(self, "name", name)
-        set_slot(self, "_attributes", attributes)
-        set_slot(self, "_encoded", encoded_attributes)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-    @property
-    def attributes(self) -> KeyAttributes:
-        """The key's PSA attributes."""
-        if self._attributes is None:
-            from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes
-
-            assert self._encoded is not None
-            object.__setattr__(self, "_attributes", KeyAttributes.FromString(self._encoded))
-            assert self._attributes is not None
-        return self._attributes
-
-    @property
-    def encoded_attributes(self) -> bytes:
-        """The attributes' protobuf encoding."""
-        if self._encoded is None:
-            assert self._attributes is not None
-            object.__setattr__(self, "_encoded", self._attributes.SerializeToString())
-            assert self._encoded is not None
-        return self._encoded
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, KeyInfo):

@@ -9,6 +9,7 @@ on first use, for the public API that hands them to callers and the flows that r
 from __future__ import annotations
 
 from tessera.client._errors import UsageError
+from tessera.client._held_attributes import HeldAttributes
 from tessera.client._messages import KEY_ATTRIBUTES, KEY_POLICY
 from tessera.wire.protowire import decode, part
 
@@ -21,14 +22,12 @@ if TYPE_CHECKING:
     from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes, UsageFlags
 
 
-class KeyRef:
+class KeyRef(HeldAttributes):
     """Where a key lives and what it is: its attributes as a protobuf message, or encoded."""
 
-    __slots__ = ("_attributes", "_encoded", "_fields", "name", "provider")
+    __slots__ = ("_fields", "name", "provider")
     name: str
     provider: int
-    _attributes: KeyAttributes | None
-    _encoded: bytes | None
     _fields: dict[str, Any] | None
 
     def __init__(
@@ -39,22 +38,16 @@ class KeyRef:
         *,
         encoded: bytes | None = None,
     ) -> None:
-        if (attributes is None) == (encoded is None):
-            raise TypeError("KeyRef takes attributes or encoded")
+        self._hold(attributes, encoded, "encoded")
         set_slot = object.__setattr__  # frozen, as the dataclass it replaces
         set_slot(self, "name", name)
         set_slot(self, "provider", provider)
-        set_slot(self, "_attributes", attributes)
-        set_slot(self, "_encoded", encoded)
         set_slot(self, "_fields", None)
 
     @classmethod
     def of(cls, info: KeyInfo) -> KeyRef:
         """The key ListKeys described (its attributes left encoded)."""
         return cls(info.name, info.provider_id, encoded=info.encoded_attributes)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r}")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, KeyRef):
@@ -67,17 +60,6 @@ class KeyRef:
     def __repr__(self) -> str:
         where = f"name={self.name!r}, provider={self.provider!r}"
         return f"KeyRef({where}, attributes={self.attributes!r})"
-
-    @property
-    def attributes(self) -> KeyAttributes:
-        """The key's PSA attributes (protobuf, read from the encoding on first use)."""
-        if self._attributes is None:
-            from tessera.wire.proto.psa_key_attributes_pb2 import KeyAttributes
-
-            assert self._encoded is not None
-            object.__setattr__(self, "_attributes", KeyAttributes.FromString(self._encoded))
-            assert self._attributes is not None
-        return self._attributes
 
     @property
     def algorithm(self) -> Algorithm:
@@ -94,11 +76,7 @@ class KeyRef:
         """The attributes as `protowire` decodes them (`_messages.KEY_ATTRIBUTES`); not to be
         modified (they are kept)."""
         if self._fields is None:
-            data = self._encoded
-            if data is None:
-                assert self._attributes is not None
-                data = self._attributes.SerializeToString()
-            object.__setattr__(self, "_fields", decode(KEY_ATTRIBUTES, data))
+            object.__setattr__(self, "_fields", decode(KEY_ATTRIBUTES, self.encoded_attributes))
             assert self._fields is not None
         return self._fields
 
