@@ -191,12 +191,21 @@ def children_of(pid: int) -> list[int]:
 
 
 def process_alive(pid: int) -> bool:
-    """True while `pid` runs (a zombie waiting for its parent has ended)."""
+    """True while any thread of `pid` runs (a zombie waiting for its parent has ended; a main
+    thread that exited first shows as a zombie while the process's other threads, and the
+    descriptors they share, are still being torn down)."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
+        threads = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
         return False
-    return state not in ("Z", "X")
+    for thread in threads:
+        try:
+            state = (thread / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if state not in ("Z", "X"):
+            return True
+    return False
 
 
 def socket_file(path: Path) -> tuple[int, int] | None:

@@ -24,21 +24,12 @@ from tessera.client._keyref import KeyRef
 from tessera.client._protocol import Call, Encoded, decode_reply
 from tessera.client.specs import KeySpec
 from tessera.psa import hashes as psa_hashes
+from tessera.wire.contracts import operation_type, result_type
 from tessera.wire.framing import Frame
 from tessera.wire.header import Header
 from tessera.wire.opcodes import Opcode
 from tessera.wire.proto import (
-    psa_aead_decrypt_pb2,
-    psa_aead_encrypt_pb2,
-    psa_asymmetric_decrypt_pb2,
-    psa_asymmetric_encrypt_pb2,
     psa_key_attributes_pb2,
-    psa_mac_compute_pb2,
-    psa_mac_verify_pb2,
-    psa_sign_hash_pb2,
-    psa_sign_message_pb2,
-    psa_verify_hash_pb2,
-    psa_verify_message_pb2,
 )
 from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
 from tessera.wire.protowire import encode
@@ -50,18 +41,6 @@ SPECS = [value for value in vars(tessera.client.specs).values() if isinstance(va
     tessera.client.specs.rsa_pkcs1v15_sign(2048),
     tessera.client.specs.hmac(Algorithm.SHA_512),
 ]
-MODULES: dict[Opcode, Any] = {
-    Opcode.PSA_SIGN_MESSAGE: psa_sign_message_pb2,
-    Opcode.PSA_SIGN_HASH: psa_sign_hash_pb2,
-    Opcode.PSA_VERIFY_MESSAGE: psa_verify_message_pb2,
-    Opcode.PSA_VERIFY_HASH: psa_verify_hash_pb2,
-    Opcode.PSA_AEAD_ENCRYPT: psa_aead_encrypt_pb2,
-    Opcode.PSA_AEAD_DECRYPT: psa_aead_decrypt_pb2,
-    Opcode.PSA_ASYMMETRIC_ENCRYPT: psa_asymmetric_encrypt_pb2,
-    Opcode.PSA_ASYMMETRIC_DECRYPT: psa_asymmetric_decrypt_pb2,
-    Opcode.PSA_MAC_COMPUTE: psa_mac_compute_pb2,
-    Opcode.PSA_MAC_VERIFY: psa_mac_verify_pb2,
-}
 
 
 # The oracle: how the flows read the signature algorithm from protobuf before.
@@ -113,7 +92,7 @@ def cases(count: int) -> list[KeyAttributes]:
 
 def sent_as(call: Call[Any], **fields: Any) -> bytes:
     """Protobuf's encoding of the call's operation with these fields."""
-    message: Message = MODULES[call.opcode].Operation(key_name=call.key_name, **fields)
+    message: Message = operation_type(call.opcode)(key_name=call.key_name, **fields)
     return message.SerializeToString()
 
 
@@ -263,7 +242,7 @@ def test_cipher_and_mac_flows_send_protobufs_requests(attributes: KeyAttributes)
             assert failure is not None and failure.startswith("UsageError") and not calls
 
 
-@pytest.mark.parametrize("opcode", list(MODULES), ids=lambda op: op.name)
+@pytest.mark.parametrize("opcode", list(_messages.WITH_ALGORITHM), ids=lambda op: op.name)
 def test_calls_with_an_encoded_algorithm_are_protobufs(opcode: Opcode) -> None:
     """The operation layer's call builders: given `Encoded`, the same request and the same
     reading of the answer as given the protobuf algorithm."""
@@ -271,8 +250,8 @@ def test_calls_with_an_encoded_algorithm_are_protobufs(opcode: Opcode) -> None:
     alg_schema = operation.by_name["alg"].schema
     assert alg_schema is not None
     rng = random.Random(f"encoded {opcode.name}")
-    module = MODULES[opcode]
-    alg_type = type(module.Operation().alg)
+    request: Any = operation_type(opcode)()  # each of them has an `alg`
+    alg_type = type(request.alg)
     builders: dict[Opcode, Callable[[Any], Call[Any]]] = {
         Opcode.PSA_SIGN_MESSAGE: lambda alg: _calls.sign_message(1, "k", alg, b"m"),
         Opcode.PSA_SIGN_HASH: lambda alg: _calls.sign_hash(1, "k", alg, b"h"),
@@ -292,7 +271,7 @@ def test_calls_with_an_encoded_algorithm_are_protobufs(opcode: Opcode) -> None:
         Opcode.PSA_MAC_VERIFY: lambda alg: _calls.mac_verify(1, "k", alg, b"i", b"t"),
     }
     builder = builders[opcode]
-    answer = _protobuf(module.Result, _values(result, rng)).SerializeToString()
+    answer = _protobuf(result_type(opcode), _values(result, rng)).SerializeToString()
     for _ in range(50):
         values = _values(alg_schema, rng)
         lean = builder(Encoded(encode(alg_schema, values)))

@@ -18,7 +18,7 @@ from google.protobuf.message import DecodeError, Message
 
 from tessera.client import _messages
 from tessera.wire import protowire
-from tessera.wire.opcodes import Opcode
+from tessera.wire.contracts import operation_type, result_type
 from tessera.wire.proto import (
     delete_client_pb2,
     fetch_token_pb2,
@@ -28,22 +28,12 @@ from tessera.wire.proto import (
     list_opcodes_pb2,
     list_providers_pb2,
     ping_pb2,
-    psa_aead_decrypt_pb2,
-    psa_aead_encrypt_pb2,
     psa_algorithm_pb2,
-    psa_asymmetric_decrypt_pb2,
-    psa_asymmetric_encrypt_pb2,
     psa_destroy_key_pb2,
     psa_export_key_pb2,
     psa_export_public_key_pb2,
     psa_generate_random_pb2,
     psa_key_attributes_pb2,
-    psa_mac_compute_pb2,
-    psa_mac_verify_pb2,
-    psa_sign_hash_pb2,
-    psa_sign_message_pb2,
-    psa_verify_hash_pb2,
-    psa_verify_message_pb2,
 )
 from tessera.wire.protowire import (
     BOOL,
@@ -84,23 +74,10 @@ PAIRS: list[tuple[Schema, type[Message]]] = [
     (_messages.LIST_KEYS_RESULT, list_keys_pb2.Result),
     (_messages.ALGORITHM, psa_algorithm_pb2.Algorithm),
 ]
-# The operations on a key with its algorithm (the idiomatic flows' signatures, AEAD, RSA, MAC).
-_WITH_ALGORITHM_MODULES = {
-    Opcode.PSA_SIGN_MESSAGE: psa_sign_message_pb2,
-    Opcode.PSA_SIGN_HASH: psa_sign_hash_pb2,
-    Opcode.PSA_VERIFY_MESSAGE: psa_verify_message_pb2,
-    Opcode.PSA_VERIFY_HASH: psa_verify_hash_pb2,
-    Opcode.PSA_AEAD_ENCRYPT: psa_aead_encrypt_pb2,
-    Opcode.PSA_AEAD_DECRYPT: psa_aead_decrypt_pb2,
-    Opcode.PSA_ASYMMETRIC_ENCRYPT: psa_asymmetric_encrypt_pb2,
-    Opcode.PSA_ASYMMETRIC_DECRYPT: psa_asymmetric_decrypt_pb2,
-    Opcode.PSA_MAC_COMPUTE: psa_mac_compute_pb2,
-    Opcode.PSA_MAC_VERIFY: psa_mac_verify_pb2,
-}
-assert set(_WITH_ALGORITHM_MODULES) == set(_messages.WITH_ALGORITHM)
+# The operations on a key with its algorithm (the idiomatic flows' signatures, AEAD, RSA, MAC),
+# held to the messages the operation registry names.
 for _opcode, (_operation, _result) in _messages.WITH_ALGORITHM.items():
-    _module: Any = _WITH_ALGORITHM_MODULES[_opcode]
-    PAIRS += [(_operation, _module.Operation), (_result, _module.Result)]
+    PAIRS += [(_operation, operation_type(_opcode)), (_result, result_type(_opcode))]
 
 
 ATTRIBUTES = _messages.KEY_ATTRIBUTES
