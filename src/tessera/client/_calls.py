@@ -8,8 +8,10 @@ exporting and destroying a key) are encoded and decoded without the protobuf run
 (`tessera.wire.protowire`, schemas in `_messages`): the `tessera` command's start-up. So are the
 signature, AEAD, asymmetric encryption and MAC operations when their algorithm comes `Encoded`
 (the idiomatic flows send back the algorithm they decoded from the key's attributes); given a
-protobuf message, as the operation layer's callers give it, they use protobuf as before. The
-others import their own operation's protobuf module: a program pays for the opcodes it sends.
+protobuf message, as the operation layer's callers give it, they use protobuf as before (the
+operation's message from the registry, `tessera.wire.contracts`): one builder does both
+(`_with_algorithm`). The others import their own operation's protobuf module: a program pays for
+the opcodes it sends.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from tessera.client._errors import TransportError
 from tessera.client._held_attributes import HeldAttributes
 from tessera.client._protocol import Call, Encoded, Settle, Verdict
 from tessera.wire._values import Frozen, _set
+from tessera.wire.contracts import OPERATIONS
 from tessera.wire.opcodes import Opcode
 from tessera.wire.protowire import encode
 from tessera.wire.status import Status
@@ -145,12 +148,21 @@ def _decoded_field(name: str) -> Callable[[dict[str, Any]], bytes]:
 
 
 def _with_algorithm(opcode: Opcode, fields: dict[str, Any], provider: int) -> Call[Any]:
-    """An operation on a key whose `alg` is `Encoded`, encoded and decoded with `protowire`:
-    the bytes protobuf would send for the same algorithm."""
+    """An operation on a key with an algorithm (`fields["alg"]`), its result read from the
+    result schema's first field (none: nothing to read).
+
+    An `Encoded` algorithm is encoded and decoded with `protowire`: the bytes protobuf would
+    send for the same algorithm. A protobuf one is sent in the operation's protobuf message,
+    from the registry (`tessera.wire.contracts`), and its answer is read with protobuf."""
     operation, result = _messages.WITH_ALGORITHM[opcode]
-    parse = _decoded_field(result.fields[0].name) if result.fields else _nothing
-    body = Encoded(encode(operation, fields))
-    return Call(opcode, body, parse, provider, fields["key_name"], result=result)
+    name = result.fields[0].name if result.fields else None
+    if isinstance(fields["alg"], Encoded):
+        parse: Callable[[Any], bytes | None] = _decoded_field(name) if name else _nothing
+        body = Encoded(encode(operation, fields))
+        return Call(opcode, body, parse, provider, fields["key_name"], result=result)
+    parse = _bytes_field(name) if name else _nothing
+    message = OPERATIONS[opcode].request(**fields)
+    return Call(opcode, message, parse, provider, fields["key_name"])
 
 
 def _bytes_field(name: str) -> Callable[[Message], bytes]:
@@ -345,12 +357,7 @@ def sign_hash(
 ) -> Call[bytes]:
     """PsaSignHash."""
     fields: dict[str, Any] = {"key_name": name, "alg": alg, "hash": digest}
-    if isinstance(alg, Encoded):
-        return _with_algorithm(Opcode.PSA_SIGN_HASH, fields, provider)
-    from tessera.wire.proto import psa_sign_hash_pb2
-
-    body = psa_sign_hash_pb2.Operation(**fields)
-    return Call(Opcode.PSA_SIGN_HASH, body, _bytes_field("signature"), provider, name)
+    return _with_algorithm(Opcode.PSA_SIGN_HASH, fields, provider)
 
 
 def verify_hash(
@@ -362,12 +369,7 @@ def verify_hash(
 ) -> Call[None]:
     """PsaVerifyHash (InvalidSignatureError if it does not verify)."""
     fields: dict[str, Any] = {"key_name": name, "alg": alg, "hash": digest, "signature": signature}
-    if isinstance(alg, Encoded):
-        return _with_algorithm(Opcode.PSA_VERIFY_HASH, fields, provider)
-    from tessera.wire.proto import psa_verify_hash_pb2
-
-    body = psa_verify_hash_pb2.Operation(**fields)
-    return Call(Opcode.PSA_VERIFY_HASH, body, _nothing, provider, name)
+    return _with_algorithm(Opcode.PSA_VERIFY_HASH, fields, provider)
 
 
 def sign_message(
@@ -375,12 +377,7 @@ def sign_message(
 ) -> Call[bytes]:
     """PsaSignMessage."""
     fields: dict[str, Any] = {"key_name": name, "alg": alg, "message": message}
-    if isinstance(alg, Encoded):
-        return _with_algorithm(Opcode.PSA_SIGN_MESSAGE, fields, provider)
-    from tessera.wire.proto import psa_sign_message_pb2
-
-    body = psa_sign_message_pb2.Operation(**fields)
-    return Call(Opcode.PSA_SIGN_MESSAGE, body, _bytes_field("signature"), provider, name)
+    return _with_algorithm(Opcode.PSA_SIGN_MESSAGE, fields, provider)
 
 
 def verify_message(
@@ -397,12 +394,7 @@ def verify_message(
         "message": message,
         "signature": signature,
     }
-    if isinstance(alg, Encoded):
-        return _with_algorithm(Opcode.PSA_VERIFY_MESSAGE, fields, provider)
-    from tessera.wire.proto import psa_verify_message_pb2
-
-    body = psa_verify_message_pb2.Operation(**fields)
-    return Call(Opcode.PSA_VERIFY_MESSAGE, body, _nothing, provider, name)
+    return _with_algorithm(Opcode.PSA_VERIFY_MESSAGE, fields, provider)
 
 
 # encryption
@@ -417,12 +409,7 @@ def asymmetric_encrypt(
 ) -> Call[bytes]:
     """PsaAsymmetricEncrypt (`salt` is the OAEP label)."""
     fields: dict[str, Any] = {"key_name": name, "alg": alg, "plaintext": plaintext, "salt": salt}
-    if isinstance(alg, Encoded):
-        return _with_algorithm(Opcode.PSA_ASYMMETRIC_ENCRYPT, fields, provider)
-    from tessera.wire.proto import psa_asymmetric_encrypt_pb2
-
-    body = psa_asymmetric_encrypt_pb2.Operation(**fields)
-    return Call(Opcode.PSA_ASYMMETRIC_ENCRYPT, body, _bytes_field("ciphertext"), provider, name)
+    return _with_algorithm(Opcode.PSA_ASYMMETRIC_ENCRYPT, fields, provider)
 
 
 def asymmetric_decrypt(
@@ -434,12 +421,7 @@ def asymmetric_decrypt(
 ) -> Call[bytes]:
     """PsaAsymmetricDecrypt."""
     fields: dict[str, Any] = {"key_name": name, "alg": alg, "ciphertext": ciphertext, "salt": salt}
-    if isinstance(alg, Encoded):
-        return _with_algorithm(Opcode.PSA_ASYMMETRIC_DECRYPT, fields, provider)
-    from tessera.wire.proto import psa_asymmetric_decrypt_pb2
-
-    body = psa_asymmetric_decrypt_pb2.Operation(**fields)
-    return Call(Opcode.PSA_ASYMMETRIC_DECRYPT, body, _bytes_field("plaintext"), provider, name)
+    return _with_algorithm(Opcode.PSA_ASYMMETRIC_DECRYPT, fields, provider)
 
 
 def aead_encrypt(
@@ -459,12 +441,7 @@ def aead_encrypt(
         "additional_data": aad,
         "plaintext": plaintext,
     }
-    if isinstance(alg, Encoded):
-        return _with_algorithm(Opcode.PSA_AEAD_ENCRYPT, fields, provider)
-    from tessera.wire.proto import psa_aead_encrypt_pb2
-
-    body = psa_aead_encrypt_pb2.Operation(**fields)
-    return Call(Opcode.PSA_AEAD_ENCRYPT, body, _bytes_field("ciphertext"), provider, name)
+    return _with_algorithm(Opcode.PSA_AEAD_ENCRYPT, fields, provider)
 
 
 def aead_decrypt(
@@ -484,12 +461,7 @@ def aead_decrypt(
         "additional_data": aad,
         "ciphertext": ciphertext,
     }
-    if isinstance(alg, Encoded):
-        return _with_algorithm(Opcode.PSA_AEAD_DECRYPT, fields, provider)
-    from tessera.wire.proto import psa_aead_decrypt_pb2
-
-    body = psa_aead_decrypt_pb2.Operation(**fields)
-    return Call(Opcode.PSA_AEAD_DECRYPT, body, _bytes_field("plaintext"), provider, name)
+    return _with_algorithm(Opcode.PSA_AEAD_DECRYPT, fields, provider)
 
 
 def cipher_encrypt(
@@ -518,12 +490,7 @@ def cipher_decrypt(
 def mac_compute(provider: int, name: str, alg: Algorithm.Mac | Encoded, data: bytes) -> Call[bytes]:
     """PsaMacCompute."""
     fields: dict[str, Any] = {"key_name": name, "alg": alg, "input": data}
-    if isinstance(alg, Encoded):
-        return _with_algorithm(Opcode.PSA_MAC_COMPUTE, fields, provider)
-    from tessera.wire.proto import psa_mac_compute_pb2
-
-    body = psa_mac_compute_pb2.Operation(**fields)
-    return Call(Opcode.PSA_MAC_COMPUTE, body, _bytes_field("mac"), provider, name)
+    return _with_algorithm(Opcode.PSA_MAC_COMPUTE, fields, provider)
 
 
 def mac_verify(
@@ -531,12 +498,7 @@ def mac_verify(
 ) -> Call[None]:
     """PsaMacVerify (InvalidSignatureError if the MAC does not verify)."""
     fields: dict[str, Any] = {"key_name": name, "alg": alg, "input": data, "mac": mac}
-    if isinstance(alg, Encoded):
-        return _with_algorithm(Opcode.PSA_MAC_VERIFY, fields, provider)
-    from tessera.wire.proto import psa_mac_verify_pb2
-
-    body = psa_mac_verify_pb2.Operation(**fields)
-    return Call(Opcode.PSA_MAC_VERIFY, body, _nothing, provider, name)
+    return _with_algorithm(Opcode.PSA_MAC_VERIFY, fields, provider)
 
 
 def hash_compute(provider: int, alg: Algorithm.Hash, data: bytes) -> Call[bytes]:
