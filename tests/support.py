@@ -384,3 +384,26 @@ def running_service(
         yield service
     finally:
         stop_service(service)
+
+
+@contextlib.contextmanager
+def services_on_one_state_dir(
+    state_dir: Path, sockets: tuple[Path, Path], *extra: str, config: Path | None = None
+) -> Iterator[tuple[RunningService, RunningService]]:
+    """Two `tessera service` processes on `state_dir`, each on its own socket (as the workers of
+    one run are), both up before the block runs. The first is stopped if the second does not
+    start; both are always stopped at the end, the second first (their exit statuses are then
+    in `process.returncode`)."""
+    first = start_service(state_dir, *extra, config=config, socket_path=sockets[0])
+    try:
+        second = start_service(state_dir, *extra, config=config, socket_path=sockets[1])
+    except BaseException:
+        stop_service(first)
+        raise
+    try:
+        yield first, second
+    finally:
+        try:
+            stop_service(second)
+        finally:
+            stop_service(first)

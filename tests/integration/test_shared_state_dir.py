@@ -26,8 +26,8 @@ from tests.support import (
     generate_key_request,
     read_response,
     request_bytes,
-    start_service,
-    stop_service,
+    services_on_one_state_dir,
+    socket_file,
 )
 
 RATE = 50
@@ -41,17 +41,10 @@ def two_services(short_tmp: Path) -> Iterator[tuple[RunningService, RunningServi
     config.write_text(
         f'[authenticator]\nauth_types = ["direct"]\n\n[quotas]\nrequests_per_second = {RATE}\n'
     )
-    first = start_service(state, config=config, socket_path=short_tmp / "one.sock")
-    try:
-        second = start_service(state, config=config, socket_path=short_tmp / "two.sock")
-    except BaseException:
-        stop_service(first)
-        raise
-    try:
-        yield first, second
-    finally:
-        assert stop_service(second) == 0
-        assert stop_service(first) == 0
+    sockets = (short_tmp / "one.sock", short_tmp / "two.sock")
+    with services_on_one_state_dir(state, sockets, config=config) as pair:
+        yield pair
+    assert [service.process.returncode for service in pair] == [0, 0]  # both shut down cleanly
 
 
 def _status(service: RunningService, data: bytes) -> Status:
@@ -127,3 +120,16 @@ def test_the_audit_log_of_two_services_is_one_chain(
         if record is not None and record.get("op") == "PsaGenerateKey"
     }
     assert {f"k{i}-{name}" for i in range(10) for name in ("one", "two")} <= keys
+
+
+def test_the_first_service_is_stopped_when_the_second_cannot_start(short_tmp: Path) -> None:
+    """`services_on_one_state_dir` leaves nothing running when the pair cannot be made."""
+    (short_tmp / "a-file").write_text("")
+    unusable = short_tmp / "a-file" / "two.sock"  # under a file: the second cannot listen
+    sockets = (short_tmp / "one.sock", unusable)
+    with (
+        pytest.raises(RuntimeError, match="exited early"),
+        services_on_one_state_dir(short_tmp / "state", sockets, "--auth", "direct"),
+    ):
+        pytest.fail("the block runs only with both services up")
+    assert socket_file(short_tmp / "one.sock") is None  # the first stopped and cleaned up

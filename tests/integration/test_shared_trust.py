@@ -8,10 +8,8 @@ the other from the moment the first answers. The test plays the identity provide
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +22,7 @@ from tessera.wire.opcodes import AuthType, Opcode
 from tessera.wire.proto import list_keys_pb2, revoke_tokens_pb2
 from tessera.wire.status import Status
 from tests.integration.identity_support import share, trust_status
-from tests.support import RunningService, call, request_bytes, start_service, stop_service
+from tests.support import RunningService, call, request_bytes, services_on_one_state_dir
 
 REPO = Path(__file__).resolve().parents[2]
 AUDIENCE = "tessera"
@@ -32,22 +30,11 @@ SUBJECT = "spiffe://tessera.local/shared-trust"
 
 
 @pytest.fixture
-def pair() -> Iterator[tuple[RunningService, RunningService]]:
+def pair(short_tmp: Path) -> Iterator[tuple[RunningService, RunningService]]:
     """Two service processes on one state directory; both up before anything is shared."""
-    base = Path(tempfile.mkdtemp(prefix="ts-shared-", dir="/tmp"))
-    state = base / "state"
-    first = start_service(state, "--auth", "jwt", socket_path=base / "a.sock")
-    try:
-        second = start_service(state, "--auth", "jwt", socket_path=base / "b.sock")
-    except BaseException:
-        stop_service(first)
-        raise
-    try:
-        yield first, second
-    finally:
-        stop_service(second)
-        stop_service(first)
-        shutil.rmtree(base, ignore_errors=True)
+    sockets = (short_tmp / "a.sock", short_tmp / "b.sock")
+    with services_on_one_state_dir(short_tmp / "state", sockets, "--auth", "jwt") as pair:
+        yield pair
 
 
 def _status(service: RunningService, token: str) -> Status:
