@@ -123,7 +123,7 @@ def encrypt(
 
 def _check_rsa_plaintext(ref: KeyRef, size: int) -> None:
     """UsageError before sending more than one RSA block holds (the service's refusal would
-    be a bare InvalidArgument): PKCS#1 v1.5 takes 11 bytes of it, OAEP two hashes and 2.
+    be a bare InvalidArgument), by the service's bound (`EncryptionAlgorithm.max_plaintext`).
     (The service's algorithm parsing, and protobuf with it, loads for RSA keys only.)"""
     from tessera.psa.algorithms import parse_encryption
 
@@ -131,8 +131,7 @@ def _check_rsa_plaintext(ref: KeyRef, size: int) -> None:
         algorithm = parse_encryption(ref.algorithm.asymmetric_encryption)
     except StatusError:
         return  # an algorithm this library does not know: the service decides
-    overhead = 11 if algorithm.hash is None else 2 * algorithm.hash.size + 2
-    most = ref.attributes.key_bits // 8 - overhead
+    most = algorithm.max_plaintext(ref.attributes.key_bits)
     if ref.attributes.key_bits and size > most:
         raise UsageError(
             f"key {ref.name!r} encrypts at most {most} bytes at once ({size} given): RSA "

@@ -229,6 +229,13 @@ class EncryptionAlgorithm:
     scheme: EncryptionScheme
     hash: Hash | None = None
 
+    def max_plaintext(self, key_bits: int) -> int:
+        """The longest plaintext one block of a `key_bits` RSA key holds under this padding:
+        PKCS#1 v1.5 takes 11 bytes of the block, OAEP two hashes and 2 (RFC 8017, 7.1.1 and
+        7.2.1). Negative when the key is too small for the padding itself."""
+        overhead = 11 if self.hash is None else 2 * self.hash.size + 2
+        return key_bits // 8 - overhead
+
 
 @dataclass(frozen=True, slots=True)
 class KdfAlgorithm:

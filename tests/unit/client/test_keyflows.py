@@ -23,7 +23,7 @@ from tessera.client._errors import (
 )
 from tessera.client._keyflows import Capabilities, KeyFlow, KeyRef
 from tessera.client._protocol import Call
-from tessera.client.specs import ECDSA_P256, KeySpec
+from tessera.client.specs import ECDSA_P256, KeySpec, rsa_oaep
 from tessera.wire.opcodes import Opcode
 from tessera.wire.proto import (
     list_opcodes_pb2,
@@ -180,6 +180,21 @@ def test_rsa_encryption_label_is_the_associated_data() -> None:
     [call] = calls
     assert call.opcode is Opcode.PSA_ASYMMETRIC_ENCRYPT
     assert body_of(call, psa_asymmetric_encrypt_pb2.Operation).salt == b"label"
+
+
+@pytest.mark.parametrize(
+    ("spec", "most"),
+    [
+        (rsa_oaep(2048), 2048 // 8 - 2 * 32 - 2),
+        (rsa_oaep(3072, Algorithm.SHA_512), 3072 // 8 - 2 * 64 - 2),
+    ],
+)
+def test_rsa_plaintext_over_the_bound_is_refused_before_sending(spec: KeySpec, most: int) -> None:
+    """The service's own bound (`EncryptionAlgorithm.max_plaintext`): up to it is sent."""
+    _, calls = drive(_keyflows.encrypt(ref(spec), bytes(most), b"", known()), lambda c: b"")
+    assert [c.opcode for c in calls] == [Opcode.PSA_ASYMMETRIC_ENCRYPT]
+    with pytest.raises(UsageError, match=f"encrypts at most {most} bytes at once"):
+        drive(_keyflows.encrypt(ref(spec), bytes(most + 1), b"", known()), lambda c: b"")
 
 
 @pytest.mark.parametrize(

@@ -47,9 +47,8 @@ def prepare_encryption(
 
 def check_plaintext_length(bits: int, alg: EncryptionAlgorithm, plaintext: bytes) -> None:
     """InvalidArgument for more than one RSA block holds under `alg`'s padding (PKCS#1 v1.5:
-    11 bytes; OAEP: two hashes and 2 bytes)."""
-    overhead = 11 if alg.hash is None else 2 * alg.hash.size + 2
-    if len(plaintext) > bits // 8 - overhead:
+    11 bytes; OAEP: two hashes and 2 bytes: `EncryptionAlgorithm.max_plaintext`)."""
+    if len(plaintext) > alg.max_plaintext(bits):
         raise StatusError(
             Status.PSA_ERROR_INVALID_ARGUMENT, "plaintext too long for this key and algorithm"
         )

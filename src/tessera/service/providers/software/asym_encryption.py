@@ -18,6 +18,7 @@ from tessera.psa.key_types import KeyType
 from tessera.psa.usage import Usage
 from tessera.service.keystore import Owner
 from tessera.service.providers.base import serves
+from tessera.service.providers.encrypting import check_plaintext_length
 from tessera.service.providers.software.policy import Settings, open_for
 from tessera.service.providers.software.rsa_private import pkcs1v15_decrypt_explicit
 from tessera.wire import contracts
@@ -39,7 +40,7 @@ def check_encryption(key_type: KeyType, bits: int, alg: EncryptionAlgorithm, usa
         raise _invalid("decryption needs a key pair")
     if alg.hash is not None:
         hash_algorithm(alg.hash)
-        if bits // 8 < 2 * alg.hash.size + 2:
+        if alg.max_plaintext(bits) < 0:
             raise _invalid("the RSA key is too small for OAEP with this hash")
 
 
@@ -53,12 +54,6 @@ def _padding(alg: EncryptionAlgorithm, salt: bytes) -> padding.AsymmetricPadding
     return padding.OAEP(mgf=padding.MGF1(hash_obj), algorithm=hash_obj, label=salt or None)
 
 
-def _max_plaintext(alg: EncryptionAlgorithm, modulus_bytes: int) -> int:
-    if alg.hash is None:
-        return modulus_bytes - 11
-    return modulus_bytes - 2 * alg.hash.size - 2
-
-
 @serves(contracts.PSA_ASYMMETRIC_ENCRYPT)
 def asymmetric_encrypt(
     settings: Settings, owner: Owner, op: psa_asymmetric_encrypt_pb2.Operation
@@ -68,8 +63,7 @@ def asymmetric_encrypt(
     key = open_for(settings, owner, op.key_name, Usage.ENCRYPT, alg)
     check_encryption(key.attributes.key_type, key.bits, alg, Usage.ENCRYPT)
     pad = _padding(alg, op.salt)
-    if len(op.plaintext) > _max_plaintext(alg, key.bits // 8):
-        raise _invalid("plaintext too long for this key and algorithm")
+    check_plaintext_length(key.bits, alg, op.plaintext)
     public = settings.vault.public_key(key)
     assert isinstance(public, rsa.RSAPublicKey)
     try:
