@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from tessera.client._auth import DirectAuth, NoAuth, UnixPeerAuth
-from tessera.client._calls import ProviderInfo
 from tessera.client._errors import UsageError
 from tessera.client._protocol import Authentication
 from tessera.wire.opcodes import AuthType
@@ -30,11 +29,3 @@ def choose_authentication(
             )
         return DirectAuth(app_name)
     return NoAuth()
-
-
-def default_provider(providers: list[ProviderInfo]) -> int:
-    """The service's preferred crypto provider: the first listed that is not the core one."""
-    for provider in providers:
-        if provider.id != CORE_PROVIDER:
-            return provider.id
-    raise UsageError("the service has no crypto provider")

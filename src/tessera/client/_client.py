@@ -207,7 +207,10 @@ class _ClientBase(Generic[OperationsT, KeyT]):
         if max_request_size <= 0:
             raise UsageError("max_request_size must be a positive number of bytes")
         self._provider = provider
-        self._capabilities = Capabilities(max_request_size)
+        # The operation client's: the providers are asked once for both (the preferred one for
+        # `random`, the order for key placement and lookup).
+        self._capabilities: Capabilities = self.operations._session.capabilities
+        self._capabilities.request_limit = max_request_size
 
     def _chosen(self, provider: int | None) -> int | None:
         return self._provider if provider is None else provider

@@ -12,8 +12,8 @@ import os
 
 from tessera.client import _calls, _endpoint
 from tessera.client._auth import NoAuth
-from tessera.client._choice import choose_authentication, default_provider
-from tessera.client._discovery import KeyFlow, run
+from tessera.client._choice import choose_authentication
+from tessera.client._discovery import Capabilities, KeyFlow
 from tessera.client._endpoint import IDENTITY_ENDPOINT_ENV
 from tessera.client._errors import TesseraError, UsageError
 from tessera.client._limits import MAX_TIMEOUT
@@ -64,6 +64,9 @@ class Session:
         self.app_name = app_name
         self.provider = provider
         self.timeout = timeout
+        # What the service offers (ListProviders, ListOpcodes), asked once for the whole client:
+        # the idiomatic client's flows read the same (`Client._capabilities`).
+        self.capabilities = Capabilities()
 
     def call(self, call: Call[T]) -> Flow[T]:
         """One call's flow: the request and its answer (`_protocol.flow`), after choosing the
@@ -106,7 +109,7 @@ class Session:
     def preferred_provider(self) -> KeyFlow[int]:
         """The service's preferred crypto provider (asked once, unless configured)."""
         if self.provider is None:
-            self.provider = default_provider((yield from run(_calls.list_providers())))
+            self.provider = yield from self.capabilities.provider(None)
         return self.provider
 
 

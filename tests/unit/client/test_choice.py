@@ -7,9 +7,10 @@ import os
 import pytest
 
 from tessera.client import DirectAuth, NoAuth, ProviderInfo, UnixPeerAuth, UsageError
-from tessera.client._choice import choose_authentication, default_provider
+from tessera.client._choice import choose_authentication
+from tessera.client._discovery import Capabilities
 from tessera.client._protocol import Credentials, Flow
-from tessera.wire.opcodes import AuthType
+from tessera.wire.opcodes import AuthType, Opcode
 
 
 class TokenAuth:
@@ -71,11 +72,23 @@ def _provider(provider_id: int) -> ProviderInfo:
     return ProviderInfo(provider_id, "uuid", "desc", "vendor", (0, 1, 0))
 
 
+def _preferred(*ids: int) -> int:
+    """The provider `Capabilities` prefers when ListProviders lists `ids`."""
+    flow = Capabilities().provider(None)
+    assert next(flow).opcode is Opcode.LIST_PROVIDERS
+    try:
+        flow.send([_provider(i) for i in ids])
+    except StopIteration as done:
+        chosen: int = done.value
+        return chosen
+    raise AssertionError("a second request")
+
+
 def test_default_provider_is_the_first_crypto_provider() -> None:
-    assert default_provider([_provider(2), _provider(1), _provider(0)]) == 2
-    assert default_provider([_provider(0), _provider(3)]) == 3
+    assert _preferred(2, 1, 0) == 2
+    assert _preferred(0, 3) == 3
     with pytest.raises(UsageError, match="no crypto provider"):
-        default_provider([_provider(0)])
+        _preferred(0)
 
 
 def _credentials(auth: DirectAuth | UnixPeerAuth | NoAuth) -> Credentials | None:

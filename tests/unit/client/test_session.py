@@ -11,7 +11,8 @@ import pytest
 
 import tessera
 from tessera.client import _calls
-from tessera.client._protocol import decode_reply
+from tessera.client._calls import KeyInfo, ProviderInfo
+from tessera.client._protocol import Call, decode_reply
 from tessera.client._session import Session
 from tessera.client._token import TokenAuth
 from tessera.client._twin import drive
@@ -121,6 +122,34 @@ def test_the_preferred_provider_is_asked_once(tmp_path: Path) -> None:
     assert drive(setup.preferred_provider(), perform) == 2
     assert drive(setup.preferred_provider(), perform) == 2
     assert asked == [Opcode.LIST_PROVIDERS]
+
+
+def test_a_client_asks_for_the_providers_once(tmp_path: Path) -> None:
+    """The preferred provider (the operation layer's, for `random`) and the providers' order
+    (the idiomatic flows', for placement, lookup and `digest`) are one answer."""
+    client = tessera.Client(f"unix:{tmp_path}/s.sock", app_name="my-app")
+    both = [KeyInfo(p, "k", tessera.ECDSA_P256.attributes()) for p in (2, 1)]
+    answers: dict[Opcode, Any] = {
+        Opcode.LIST_PROVIDERS: [ProviderInfo(p, "", "", "", (0, 0, 0)) for p in (1, 2, 0)],
+        Opcode.LIST_OPCODES: [int(op) for op in Opcode],
+        Opcode.PSA_GENERATE_RANDOM: b"random",
+        Opcode.PSA_HASH_COMPUTE: b"digest",
+        Opcode.CAN_DO_CRYPTO: None,
+        Opcode.PSA_GENERATE_KEY: None,
+        Opcode.LIST_KEYS: both,  # a key of that name in two providers: their order decides
+    }
+    sent: list[Opcode] = []
+
+    def service(call: Call[Any]) -> Any:
+        sent.append(call.opcode)
+        return answers[call.opcode]
+
+    client.operations._execute = service  # type: ignore[method-assign]
+    assert client.random(6) == b"random"
+    assert client.digest(b"data") == b"digest"
+    assert client.generate_key("new").provider == 1
+    assert client.key("k").provider == 1
+    assert sent.count(Opcode.LIST_PROVIDERS) == 1, sent
 
 
 @pytest.mark.parametrize("timeout", [None, "5", True, 0, -1, 10**9, float("nan")])
