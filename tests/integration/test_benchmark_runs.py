@@ -40,13 +40,14 @@ def test_side_by_side_comparison_completes() -> None:
     assert all(run.operations > 0 and run.failures == 0 for run in report.runs)
     ceiling = [run.scenario for run in report.runs if run.scenario.startswith("ceiling-")]
     kinds = ("1c/conn", "4c/conn", "1c/keepalive")
-    assert ceiling == [f"ceiling-{n}p sign {kind}" for n in (1, 2) for kind in kinds]
+    signs = [f"ceiling-{n}p sign {kind}" for n in (1, 2) for kind in kinds]
+    assert ceiling == [*signs, "ceiling-2p ping 4c/conn"]
     assert report.figures["tessera keys"] == 40
     assert report.figures["tessera workers"] == len(os.sched_getaffinity(0))
     rows = goals(report)
     assert len(rows) == 13  # the service's 10, and the CLI's for ping, list-keys, sign
-    # The ceiling is read beside the goals it bounds: throughput, latency, scaling.
-    assert sum(1 for row in rows if row[3]) == 5
+    # The ceiling is read beside the goals it bounds: throughput (ping's too), latency, scaling.
+    assert sum(1 for row in rows if row[3]) == 6
     cli = {name for name in report.figures if name.startswith("cli ")}
     assert cli == {
         "cli python -c pass ms",

@@ -17,6 +17,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from tessera.daemon.budget import AnswerBudget
@@ -38,6 +39,16 @@ _DRAIN_GRACE = 0.05  # seconds an idle connection may still deliver a request at
 # The next answer is produced only once the previous one has gone out entirely: a client that
 # does not read holds at most one answer, which the answer budget accounts for.
 WRITE_BUFFER_HIGH = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Resumption:
+    """Where the listener left a connection it began serving before it had a transport: the
+    bytes it read, a slow request it admitted, or the end of an answer it could not write."""
+
+    data: bytes = b""
+    admitted: tuple[Prepared, Frame] | None = None
+    unsent: bytes = b""
 
 
 class Connection(asyncio.Protocol):
@@ -65,6 +76,7 @@ class Connection(asyncio.Protocol):
         "_reading_paused",
         "_received_any",
         "_request_timeout",
+        "_resumption",
         "_scheduler",
         "_stall_timer",
         "_transport",
@@ -85,7 +97,9 @@ class Connection(asyncio.Protocol):
         budget: AnswerBudget | None = None,
         peer_start_time: bool = False,
         loop: asyncio.AbstractEventLoop | None = None,
+        resumption: Resumption | None = None,
     ) -> None:
+        self._resumption = resumption  # acted on once connected, before anything is read
         self._budget = budget if budget is not None else AnswerBudget()
         # A connection that has sent nothing yet is closed after this: a silent one must not
         # hold a slot for the whole idle timeout.
@@ -135,6 +149,19 @@ class Connection(asyncio.Protocol):
         if self._on_open is not None and not self._on_open(self, self._peer):
             self._closing = True
             self._transport.abort()  # refused: nothing was read, nothing is owed
+        elif self._resumption is not None:
+            self._resume(self._resumption)
+            self._resumption = None
+
+    def _resume(self, resumption: Resumption) -> None:
+        if resumption.unsent:
+            self._send(resumption.unsent, keep=False)
+        elif resumption.admitted is not None:
+            self._received_any = True
+            self._run_blocking(*resumption.admitted)
+            self._update_reading()
+        elif resumption.data:
+            self.data_received(resumption.data)
 
     def data_received(self, data: bytes) -> None:
         if self._closing:

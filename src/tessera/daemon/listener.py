@@ -1,7 +1,16 @@
-"""The listening side of the service: accept connections, track them, shut down in order."""
+"""The listening side of the service: accept connections, track them, shut down in order.
+
+A connection whose whole request is there when it is accepted, asks for no keep-alive and for
+nothing slow, is answered at once, on the socket the accept gave (no transport, protocol object
+or event-loop registration: about a quarter of a bare server's cost per connection, measured by
+`benchmarks/ceiling.py`). Every other connection, and one whose answer does not fit the socket's
+buffer, goes on as a `Connection` over a transport, with what was read or admitted so far. The
+limits are the same on both paths: connections in all and per uid, the answer budget.
+"""
 
 from __future__ import annotations
 
+import _socket
 import asyncio
 import logging
 import socket
@@ -9,16 +18,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tessera.daemon.acceptor import Acceptor
 from tessera.daemon.budget import AnswerBudget
 from tessera.daemon.config_schema import ConnectionSettings
-from tessera.daemon.connection import Connection
-from tessera.daemon.handler import RequestHandler
+from tessera.daemon.connection import Connection, Resumption
+from tessera.daemon.handler import Prepared, RequestHandler
+from tessera.daemon.peer import credentials_of
 from tessera.daemon.ratelimit import RateLimitedLog
 from tessera.daemon.scheduler import FairScheduler
 from tessera.daemon.socket_file import BACKLOG, bind_socket, unlink_socket
 from tessera.daemon.systemd import inherited_listener
 from tessera.trust.peer import PeerCredentials
-from tessera.wire.framing import Limits
+from tessera.wire.framing import Frame, FrameReader, Limits
+from tessera.wire.header import FLAG_KEEP_ALIVE
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +38,8 @@ log = logging.getLogger(__name__)
 # acted on at most a quarter of it late), between these bounds in seconds.
 _SWEEPS_PER_TIMEOUT = 4
 _SWEEP_BOUNDS = (0.01, 0.25)
+# The first read of a new connection: a request larger than this goes on over a transport.
+_FIRST_READ = 64 << 10
 
 
 class Listener:
@@ -50,7 +64,8 @@ class Listener:
         self._scheduler = scheduler
         self._limits = limits
         self._connections: set[Connection] = set()
-        self._server: asyncio.Server | None = None
+        self._acceptor: Acceptor | None = None
+        self._handovers: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sweep: asyncio.TimerHandle | None = None
         self._path: Path | None = None
@@ -82,12 +97,8 @@ class Listener:
         """Connections currently open."""
         return len(self._connections)
 
-    def _make_connection(self) -> asyncio.Protocol:
-        if len(self._connections) >= self._settings.max_connections:
-            # Beyond the limit a connection is closed at once: the client sees EOF and may
-            # retry; file descriptors and memory stay bounded.
-            self._refusals.warning("refusing a connection: %d are open", len(self._connections))
-            self.refused += 1
+    def _make_connection(self, resumption: Resumption | None = None) -> asyncio.Protocol:
+        if self._full():
             return _Refused()
         connection = Connection(
             self._dispatcher,
@@ -101,12 +112,113 @@ class Listener:
             on_close=self._closed,
             peer_start_time=self._peer_start_time,
             loop=self._loop,
+            resumption=resumption,
         )
         self._connections.add(connection)
         self.accepted += 1
         if self._sweep is None:
             self._schedule_sweep()
         return connection
+
+    def _full(self) -> bool:
+        if len(self._connections) < self._settings.max_connections:
+            return False
+        # Beyond the limit a connection is closed at once: the client sees EOF and may retry;
+        # file descriptors and memory stay bounded.
+        self._refusals.warning("refusing a connection: %d are open", len(self._connections))
+        self.refused += 1
+        return True
+
+    def _accepted(self, sock: _socket.socket) -> None:
+        """A new connection, from the acceptor: answered here if it can be, else handed on."""
+        if self._full():
+            sock.close()
+            return
+        peer = credentials_of(sock, start_time=self._peer_start_time)
+        if self._uid_full(peer.uid if peer is not None else None):
+            sock.close()
+            return
+        try:
+            data = sock.recv(_FIRST_READ, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            data = b""  # nothing sent yet: the transport waits for it
+        except OSError:
+            sock.close()
+            return
+        else:
+            if not data:
+                sock.close()  # gone without asking anything
+                return
+            if self._answer_at_once(sock, data, peer):
+                return
+        self._hand_over(sock, data=data)
+
+    def _answer_at_once(
+        self, sock: _socket.socket, data: bytes, peer: PeerCredentials | None
+    ) -> bool:
+        """Serve `data` if it is one whole request without keep-alive (answered here, or handed
+        on admitted if it runs on the worker pool); False, with nothing done, otherwise."""
+        reader = FrameReader(self._limits)
+        events = reader.feed(data)
+        if len(events) != 1 or reader.buffered:
+            return False
+        frame = events[0]
+        if (
+            not isinstance(frame, Frame)
+            or frame.header.flags & FLAG_KEEP_ALIVE
+            or not self._budget.allows(peer.uid if peer is not None else None)
+        ):
+            return False
+        admitted = self._dispatcher.admit(frame, peer)
+        if isinstance(admitted, bytes):
+            response = admitted
+        elif admitted.blocking:
+            self._hand_over(sock, admitted=(admitted, frame))  # to the worker pool, in turn
+            return True
+        else:
+            response = self._dispatcher.execute(admitted)
+        self.accepted += 1
+        try:
+            sent = sock.send(response, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            sock.close()  # the client has gone
+            return True
+        if sent < len(response):
+            self.accepted -= 1  # counted again as the connection it becomes
+            self._hand_over(sock, unsent=response[sent:])
+        else:
+            sock.close()
+        return True
+
+    def _hand_over(
+        self,
+        sock: _socket.socket,
+        *,
+        data: bytes = b"",
+        admitted: tuple[Prepared, Frame] | None = None,
+        unsent: bytes = b"",
+    ) -> None:
+        assert self._loop is not None
+        resumption = Resumption(data, admitted, unsent)
+        task = self._loop.create_task(self._go_on(sock, resumption))
+        self._handovers.add(task)
+        task.add_done_callback(self._handovers.discard)
+
+    async def _go_on(self, sock: _socket.socket, resumption: Resumption) -> None:
+        """The connection as a transport and a `Connection`, resumed where `_accepted` left it
+        (in its `connection_made`, before the transport reads anything more)."""
+        assert self._loop is not None
+        whole = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, sock.detach())
+        try:
+            whole.setblocking(False)
+            await self._loop.connect_accepted_socket(
+                lambda: self._make_connection(resumption), whole
+            )
+        except Exception:  # this connection is lost; the service goes on
+            log.exception("could not go on with a new connection")
+            whole.close()
 
     def _schedule_sweep(self) -> None:
         settings = self._settings
@@ -136,13 +248,18 @@ class Listener:
     def _admit_peer(self, connection: Connection, peer: PeerCredentials | None) -> bool:
         """One uid may hold only its share of the connections, so it cannot lock others out."""
         uid = peer.uid if peer is not None else None
-        held = self._per_uid.get(uid, 0)
-        if held >= self._settings.max_connections_per_uid:
-            self._refusals.warning("refusing a connection of uid %s: it holds %d", uid, held)
-            self.refused += 1
+        if self._uid_full(uid):
             return False
-        self._per_uid[uid] = held + 1
+        self._per_uid[uid] = self._per_uid.get(uid, 0) + 1
         self._uid_of[connection] = uid
+        return True
+
+    def _uid_full(self, uid: int | None) -> bool:
+        held = self._per_uid.get(uid, 0)
+        if held < self._settings.max_connections_per_uid:
+            return False
+        self._refusals.warning("refusing a connection of uid %s: it holds %d", uid, held)
+        self.refused += 1
         return True
 
     def _closed(self, connection: Connection) -> None:
@@ -171,18 +288,18 @@ class Listener:
                 log.info("socket passed by systemd")
                 path = Path(sock.getsockname())
         self._loop = loop = asyncio.get_running_loop()
-        # Pass the backlog again: create_unix_server calls listen() itself (default 100).
-        self._server = await loop.create_unix_server(
-            self._make_connection, sock=sock, backlog=BACKLOG
-        )
+        sock.listen(BACKLOG)  # again: a socket passed by systemd or a master may have less
+        self._acceptor = Acceptor(loop, sock, self._accepted)
         log.info("listening on %s", path)
 
     async def stop(self, drain_timeout: float) -> None:
         """Stop accepting, answer requests in flight (up to `drain_timeout`), close the rest."""
-        if self._server is not None:
-            self._server.close()
+        if self._acceptor is not None:
+            self._acceptor.close()
         if self._path is not None:
             unlink_socket(self._path, self._inode)
+        if self._handovers:  # connections on their way to becoming `Connection`s drain too
+            await asyncio.gather(*self._handovers, return_exceptions=True)
         for connection in list(self._connections):
             connection.drain()
         deadline = time.monotonic() + drain_timeout
@@ -190,8 +307,6 @@ class Listener:
             await asyncio.sleep(0.01)
         for connection in list(self._connections):
             connection.close()
-        if self._server is not None:
-            await self._server.wait_closed()
         if self._sweep is not None:
             self._sweep.cancel()
             self._sweep = None

@@ -31,11 +31,19 @@ def peer_credentials(sock: HasDescriptor, *, start_time: bool = False) -> PeerCr
     except (OSError, ValueError):  # closed already
         return None
     try:
-        raw = view.getsockopt(socket.SOL_SOCKET, _SO_PEERCRED, _UCRED.size)
-    except OSError:
-        return None
+        return credentials_of(view, start_time=start_time)
     finally:
         view.detach()  # the descriptor stays the transport's
+
+
+def credentials_of(sock: _socket.socket, *, start_time: bool = False) -> PeerCredentials | None:
+    """SO_PEERCRED read from a socket object of our own (see `peer_credentials`)."""
+    if _SO_PEERCRED is None:
+        return None
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, _SO_PEERCRED, _UCRED.size)
+    except OSError:
+        return None
     pid, uid, gid = _UCRED.unpack(raw)
     incarnation = incarnation_of(pid) if start_time else None
     started = incarnation.start_time if incarnation is not None else None

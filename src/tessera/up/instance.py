@@ -47,7 +47,7 @@ def holder_pid(state: Path) -> int | None:
 def is_held(state: Path) -> bool:
     """True while some `tessera up` holds the state directory."""
     try:
-        fd = os.open(state / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(state / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError:
         return False
     try:
@@ -68,7 +68,9 @@ class InstanceLock:
 
     def acquire(self) -> None:
         """Take the lock or raise AlreadyRunningError naming the holder."""
-        fd = os.open(self._state / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        # Never through a link: the file is truncated and written, wherever it would lead.
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+        fd = os.open(self._state / LOCK_NAME, flags, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -1,0 +1,289 @@
+"""A new connection's request answered where it is accepted, and every case that goes on over a
+transport instead: each still answered as before, in order, under the same limits."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvloop
+
+from tessera.daemon import acceptor as acceptor_module
+from tessera.daemon.acceptor import Acceptor
+from tessera.daemon.config_schema import ConnectionSettings
+from tessera.daemon.listener import Listener
+from tessera.daemon.scheduler import FairScheduler
+from tessera.trust.peer import PeerCredentials
+from tessera.wire.framing import (
+    Frame,
+    FrameReader,
+    FramingError,
+    Limits,
+    encode_request,
+    encode_response,
+)
+from tessera.wire.header import FLAG_KEEP_ALIVE, Header, response_header_for
+from tessera.wire.opcodes import Opcode
+from tessera.wire.status import Status
+
+PING = encode_request(Header(opcode=int(Opcode.PING)), b"")
+KEPT_PING = encode_request(Header(opcode=int(Opcode.PING), flags=FLAG_KEEP_ALIVE), b"")
+SLOW = encode_request(Header(opcode=int(Opcode.PSA_GENERATE_KEY)), b"")  # "runs on the pool"
+BIG = encode_request(Header(opcode=int(Opcode.PSA_GENERATE_RANDOM)), b"")  # a large answer
+BIG_BODY = bytes(range(256)) * 8192  # 2 MiB: more than a Unix socket's buffer
+
+
+@dataclass
+class _Admitted:
+    frame: Frame
+    blocking: bool
+
+
+class _Answers:
+    """Ping: an empty success; the "slow" opcode: run on the pool; the "random" one: 2 MiB."""
+
+    def __init__(self) -> None:
+        self.peers: list[PeerCredentials | None] = []
+        self.on_pool = 0
+
+    def framing_error(self, error: FramingError) -> bytes:
+        return encode_response(response_header_for(error.header, error.status), b"")
+
+    def admit(self, frame: Frame, peer: PeerCredentials | None) -> _Admitted:
+        self.peers.append(peer)
+        return _Admitted(frame, blocking=frame.header.opcode == Opcode.PSA_GENERATE_KEY)
+
+    def execute(self, request: _Admitted) -> bytes:
+        if request.blocking:
+            self.on_pool += 1
+        body = BIG_BODY if request.frame.header.opcode == Opcode.PSA_GENERATE_RANDOM else b""
+        return encode_response(response_header_for(request.frame.header, Status.SUCCESS), body)
+
+
+def _success(request: bytes, body: bytes = b"") -> bytes:
+    (frame,) = FrameReader(Limits()).feed(request)
+    assert isinstance(frame, Frame)
+    header = frame.header
+    return encode_response(response_header_for(header, Status.SUCCESS), body)
+
+
+async def _serve(path: Path, answers: _Answers, **settings: int) -> Listener:
+    listener = Listener(
+        answers,
+        FairScheduler(ThreadPoolExecutor(1), 1),
+        Limits(),
+        ConnectionSettings(**settings),
+    )
+    await listener.start(path, None)
+    return listener
+
+
+async def _connect(path: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, str(path))
+    return sock
+
+
+async def _read_all(sock: socket.socket) -> bytes:
+    loop = asyncio.get_running_loop()
+    received = b""
+    while chunk := await loop.sock_recv(sock, 1 << 16):
+        received += chunk
+    return received
+
+
+async def _ask(path: Path, *pieces: bytes, half_close: bool = False) -> bytes:
+    """Send `pieces` (a pause between them), optionally half-close, read until EOF (a reset,
+    as a refused connection whose request is unread gets, reads as nothing)."""
+    loop = asyncio.get_running_loop()
+    with await _connect(path) as sock:
+        for index, piece in enumerate(pieces):
+            if index:
+                await asyncio.sleep(0.05)
+            await loop.sock_sendall(sock, piece)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        try:
+            return await asyncio.wait_for(_read_all(sock), 10)
+        except ConnectionResetError:
+            return b""
+
+
+Run = Callable[[Coroutine[Any, Any, Any]], Any]
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def run(request: pytest.FixtureRequest) -> Run:
+    """Each scenario on both event loops: the service's (uvloop) and the standard one."""
+    return asyncio.run if request.param == "asyncio" else uvloop.run
+
+
+def test_a_whole_request_is_answered_without_a_connection_object(tmp_path: Path, run: Run) -> None:
+    path = tmp_path / "s.sock"
+
+    async def scenario() -> tuple[list[bytes], bool, int]:
+        answers = _Answers()
+        listener = await _serve(path, answers)
+        try:
+            got = [await _ask(path, PING) for _ in range(5)]
+            # The deadline sweep runs while a `Connection` is open: none was made.
+            return got, listener.sweeping or listener.open_connections > 0, listener.accepted
+        finally:
+            await listener.stop(0)
+
+    got, made_connections, accepted = run(scenario())
+    assert got == [_success(PING)] * 5
+    assert not made_connections
+    assert accepted == 5
+
+
+def test_every_other_first_read_goes_on_over_a_transport(tmp_path: Path, run: Run) -> None:
+    path = tmp_path / "s.sock"
+    header, rest = PING[:20], PING[20:]
+
+    async def scenario() -> dict[str, bytes]:
+        answers = _Answers()
+        listener = await _serve(path, answers)
+        try:
+            loop = asyncio.get_running_loop()
+            got = {
+                "split in two": await _ask(path, header, rest),
+                "then half-closed": await _ask(path, PING, half_close=True),
+                "damaged, half-closed": await _ask(path, b"\x00" * 36, half_close=True),
+                "two pipelined": await _ask(path, PING + PING),
+                "slow": await _ask(path, SLOW),
+                "big": await _ask(path, BIG),
+            }
+            with await _connect(path) as kept:  # keep-alive: two answers on one connection
+                await loop.sock_sendall(kept, KEPT_PING)
+                first = await loop.sock_recv(kept, 100)
+                await loop.sock_sendall(kept, PING)
+                got["keep-alive"] = first + await asyncio.wait_for(_read_all(kept), 10)
+            got["slow requests on the pool"] = bytes([answers.on_pool])
+            return got
+        finally:
+            await listener.stop(0)
+
+    got = run(scenario())
+    assert got["split in two"] == _success(PING)
+    assert got["then half-closed"] == _success(PING)
+    (damaged,) = FrameReader(Limits()).feed(b"\x00" * 36)
+    assert isinstance(damaged, FramingError)
+    assert got["damaged, half-closed"] == _Answers().framing_error(damaged)
+    # Without keep-alive, one answer and the close (as a `Connection` does).
+    assert got["two pipelined"] == _success(PING)
+    assert got["slow"] == _success(SLOW)
+    assert got["slow requests on the pool"] == b"\x01"
+    assert got["big"] == _success(BIG, BIG_BODY)
+    assert got["keep-alive"] == _success(KEPT_PING) + _success(PING)
+
+
+def test_an_answer_too_big_for_the_socket_reaches_a_slow_reader(tmp_path: Path, run: Run) -> None:
+    path = tmp_path / "s.sock"
+
+    async def scenario() -> bytes:
+        listener = await _serve(path, _Answers())
+        loop = asyncio.get_running_loop()
+        try:
+            with await _connect(path) as sock:
+                await loop.sock_sendall(sock, BIG)
+                await asyncio.sleep(0.2)  # the first write fills the socket's buffer
+                received = b""
+                while chunk := await asyncio.wait_for(loop.sock_recv(sock, 4096), 10):
+                    received += chunk
+                return received
+        finally:
+            await listener.stop(0)
+
+    assert run(scenario()) == _success(BIG, BIG_BODY)
+
+
+def test_a_uid_at_its_share_is_refused_on_the_first_read_too(tmp_path: Path, run: Run) -> None:
+    path = tmp_path / "s.sock"
+
+    async def scenario() -> tuple[bytes, bytes, int]:
+        listener = await _serve(path, _Answers(), max_connections_per_uid=1)
+        try:
+            with await _connect(path):  # says nothing: a `Connection`, held open
+                while not listener.open_connections:
+                    await asyncio.sleep(0.01)
+                refused = await _ask(path, PING)
+            while listener.open_connections:
+                await asyncio.sleep(0.01)
+            return refused, await _ask(path, PING), listener.refused
+        finally:
+            await listener.stop(0)
+
+    refused, later, count = run(scenario())
+    assert refused == b""  # closed unanswered, as a connection over its share always was
+    assert later == _success(PING)
+    assert count == 1
+
+
+def test_the_service_wide_limit_holds_on_the_first_read(tmp_path: Path, run: Run) -> None:
+    path = tmp_path / "s.sock"
+
+    async def scenario() -> tuple[bytes, int]:
+        listener = await _serve(path, _Answers(), max_connections=1)
+        try:
+            with await _connect(path):
+                while not listener.open_connections:
+                    await asyncio.sleep(0.01)
+                refused = await _ask(path, PING)
+            return refused, listener.refused
+        finally:
+            await listener.stop(0)
+
+    refused, count = run(scenario())
+    assert (refused, count) == (b"", 1)
+
+
+class _Exhausted:
+    """A listening socket whose accept fails as a process out of descriptors does."""
+
+    def __init__(self) -> None:
+        self._pair = socket.socketpair()
+        self._pair[1].send(b"x")  # readable, as a listening socket with a backlog is
+        self.accepts = 0
+
+    def fileno(self) -> int:
+        return self._pair[0].fileno()
+
+    def setblocking(self, flag: bool) -> None:
+        pass
+
+    def _accept(self) -> tuple[int, object]:
+        self.accepts += 1
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    def close(self) -> None:
+        for sock in self._pair:
+            sock.close()
+
+
+def test_accepting_pauses_when_descriptors_run_out() -> None:
+    async def scenario() -> tuple[int, int]:
+        listening = _Exhausted()
+        acceptor = Acceptor(
+            asyncio.get_running_loop(),
+            listening,  # type: ignore[arg-type]
+            lambda sock: None,
+        )
+        await asyncio.sleep(acceptor_module.RESOURCE_PAUSE / 2)
+        during_pause = listening.accepts  # one failure, then no spinning
+        await asyncio.sleep(acceptor_module.RESOURCE_PAUSE * 1.5)
+        after = listening.accepts  # tried again after the pause
+        acceptor.close()
+        return during_pause, after
+
+    during_pause, after = asyncio.run(scenario())
+    assert during_pause == 1
+    assert after >= 2
