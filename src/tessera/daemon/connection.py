@@ -41,7 +41,7 @@ _DRAIN_GRACE = 0.05  # seconds an idle connection may still deliver a request at
 WRITE_BUFFER_HIGH = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # each one its own (a budget holder)
 class Resumption:
     """Where the listener left a connection it began serving before it had a transport: the
     bytes it read, a slow request it admitted, or the end of an answer it could not write."""
@@ -99,7 +99,7 @@ class Connection(asyncio.Protocol):
         loop: asyncio.AbstractEventLoop | None = None,
         resumption: Resumption | None = None,
     ) -> None:
-        self._resumption = resumption  # acted on once connected, before anything is read
+        self._resumption = resumption  # acted on once reading has started (connection_made)
         self._budget = budget if budget is not None else AnswerBudget()
         # A connection that has sent nothing yet is closed after this: a silent one must not
         # hold a slot for the whole idle timeout.
@@ -150,20 +150,41 @@ class Connection(asyncio.Protocol):
             self._closing = True
             self._transport.abort()  # refused: nothing was read, nothing is owed
         elif self._resumption is not None:
-            self._resume(self._resumption)
-            self._resumption = None
+            # Not here: uvloop starts reading once this returns, whatever pause was asked
+            # before. On the next turn, or before the first bytes or EOF if they come first.
+            self._loop.call_soon(self._take_resumption)
 
-    def _resume(self, resumption: Resumption) -> None:
-        if resumption.unsent:
-            self._send(resumption.unsent, keep=False)
-        elif resumption.admitted is not None:
-            self._received_any = True
-            self._run_blocking(*resumption.admitted)
-            self._update_reading()
-        elif resumption.data:
-            self.data_received(resumption.data)
+    @property
+    def resuming(self) -> bool:
+        """True until the listener's `Resumption` is acted on (the connection was admitted
+        when it was accepted: it is not refused again)."""
+        return self._resumption is not None
+
+    def _take_resumption(self) -> None:
+        resumption, self._resumption = self._resumption, None
+        if resumption is None or self._closing:
+            return
+        try:
+            if resumption.unsent:
+                self._send(resumption.unsent, keep=False)
+            elif resumption.admitted is not None:
+                self._received_any = True
+                self._run_blocking(*resumption.admitted)
+                self._update_reading()
+            elif resumption.data:
+                self._feed(resumption.data)
+        except Exception:  # as a failing data_received would: the connection ends, not leaks
+            log.exception("could not go on with a connection")
+            self.abort()
+        finally:
+            self._budget.release(resumption)  # the bytes it held are this connection's now
 
     def data_received(self, data: bytes) -> None:
+        if self._resumption is not None:
+            self._take_resumption()  # what was read before comes first
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
         if self._closing:
             return
         now = self._loop.time()
@@ -177,6 +198,8 @@ class Connection(asyncio.Protocol):
         self._pump()
 
     def eof_received(self) -> bool | None:
+        if self._resumption is not None:
+            self._take_resumption()
         self._eof = True
         error = self._reader.end_of_stream()
         if error is not None and not self._closing:
@@ -187,6 +210,9 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
         self._budget.forget(self)
+        if self._resumption is not None:
+            self._budget.release(self._resumption)
+            self._resumption = None
         if self._job is not None:
             self._job.cancel()  # not yet started: never runs; running: its answer is dropped
         if self._stall_timer is not None:

@@ -40,6 +40,9 @@ _SWEEPS_PER_TIMEOUT = 4
 _SWEEP_BOUNDS = (0.01, 0.25)
 # The first read of a new connection: a request larger than this goes on over a transport.
 _FIRST_READ = 64 << 10
+# The accepted sockets stay blocking (no fcntl per connection): each call says not to wait,
+# and a client gone does not raise SIGPIPE.
+_DONTWAIT = socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL
 
 
 class Listener:
@@ -66,6 +69,9 @@ class Listener:
         self._connections: set[Connection] = set()
         self._acceptor: Acceptor | None = None
         self._handovers: set[asyncio.Task[None]] = set()
+        # Connections on their way to becoming `Connection`s: their slots, in all and per uid,
+        # held from the accept (they are not refused again once some work is done for them).
+        self._handing_over: dict[int | None, int] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sweep: asyncio.TimerHandle | None = None
         self._path: Path | None = None
@@ -93,12 +99,17 @@ class Listener:
         return self._sweep is not None
 
     @property
+    def answers_held(self) -> int:
+        """Bytes of answers written and not yet read by their clients (the answer budget's)."""
+        return self._budget.held
+
+    @property
     def open_connections(self) -> int:
         """Connections currently open."""
         return len(self._connections)
 
     def _make_connection(self, resumption: Resumption | None = None) -> asyncio.Protocol:
-        if self._full():
+        if resumption is None and self._full():
             return _Refused()
         connection = Connection(
             self._dispatcher,
@@ -121,7 +132,7 @@ class Listener:
         return connection
 
     def _full(self) -> bool:
-        if len(self._connections) < self._settings.max_connections:
+        if len(self._connections) + len(self._handovers) < self._settings.max_connections:
             return False
         # Beyond the limit a connection is closed at once: the client sees EOF and may retry;
         # file descriptors and memory stay bounded.
@@ -135,11 +146,12 @@ class Listener:
             sock.close()
             return
         peer = credentials_of(sock, start_time=self._peer_start_time)
-        if self._uid_full(peer.uid if peer is not None else None):
+        uid = peer.uid if peer is not None else None
+        if self._uid_full(uid):
             sock.close()
             return
         try:
-            data = sock.recv(_FIRST_READ, socket.MSG_DONTWAIT)
+            data = sock.recv(_FIRST_READ, _DONTWAIT)
         except BlockingIOError:
             data = b""  # nothing sent yet: the transport waits for it
         except OSError:
@@ -151,7 +163,7 @@ class Listener:
                 return
             if self._answer_at_once(sock, data, peer):
                 return
-        self._hand_over(sock, data=data)
+        self._hand_over(sock, uid, data=data)
 
     def _answer_at_once(
         self, sock: _socket.socket, data: bytes, peer: PeerCredentials | None
@@ -163,23 +175,24 @@ class Listener:
         if len(events) != 1 or reader.buffered:
             return False
         frame = events[0]
+        uid = peer.uid if peer is not None else None
         if (
             not isinstance(frame, Frame)
             or frame.header.flags & FLAG_KEEP_ALIVE
-            or not self._budget.allows(peer.uid if peer is not None else None)
+            or not self._budget.allows(uid)
         ):
             return False
         admitted = self._dispatcher.admit(frame, peer)
         if isinstance(admitted, bytes):
             response = admitted
         elif admitted.blocking:
-            self._hand_over(sock, admitted=(admitted, frame))  # to the worker pool, in turn
+            self._hand_over(sock, uid, admitted=(admitted, frame))  # to the pool, in turn
             return True
         else:
             response = self._dispatcher.execute(admitted)
         self.accepted += 1
         try:
-            sent = sock.send(response, socket.MSG_DONTWAIT)
+            sent = sock.send(response, _DONTWAIT)
         except BlockingIOError:
             sent = 0
         except OSError:
@@ -187,7 +200,7 @@ class Listener:
             return True
         if sent < len(response):
             self.accepted -= 1  # counted again as the connection it becomes
-            self._hand_over(sock, unsent=response[sent:])
+            self._hand_over(sock, uid, unsent=response[sent:])
         else:
             sock.close()
         return True
@@ -195,6 +208,7 @@ class Listener:
     def _hand_over(
         self,
         sock: _socket.socket,
+        uid: int | None,
         *,
         data: bytes = b"",
         admitted: tuple[Prepared, Frame] | None = None,
@@ -202,13 +216,17 @@ class Listener:
     ) -> None:
         assert self._loop is not None
         resumption = Resumption(data, admitted, unsent)
-        task = self._loop.create_task(self._go_on(sock, resumption))
+        # An answer that did not fit counts against the budget from now: until its connection
+        # holds it, the next accepts must see it (the connection releases this hold).
+        self._budget.hold(resumption, uid, len(unsent))
+        self._handing_over[uid] = self._handing_over.get(uid, 0) + 1
+        task = self._loop.create_task(self._go_on(sock, uid, resumption))
         self._handovers.add(task)
         task.add_done_callback(self._handovers.discard)
 
-    async def _go_on(self, sock: _socket.socket, resumption: Resumption) -> None:
-        """The connection as a transport and a `Connection`, resumed where `_accepted` left it
-        (in its `connection_made`, before the transport reads anything more)."""
+    async def _go_on(self, sock: _socket.socket, uid: int | None, resumption: Resumption) -> None:
+        """The connection as a transport and a `Connection`, which goes on where `_accepted`
+        left it once it reads."""
         assert self._loop is not None
         whole = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, sock.detach())
         try:
@@ -219,6 +237,14 @@ class Listener:
         except Exception:  # this connection is lost; the service goes on
             log.exception("could not go on with a new connection")
             whole.close()
+            self._budget.release(resumption)
+        finally:
+            # A `Connection` now (counted as one), or gone.
+            remaining = self._handing_over[uid] - 1
+            if remaining:
+                self._handing_over[uid] = remaining
+            else:
+                del self._handing_over[uid]
 
     def _schedule_sweep(self) -> None:
         settings = self._settings
@@ -248,14 +274,14 @@ class Listener:
     def _admit_peer(self, connection: Connection, peer: PeerCredentials | None) -> bool:
         """One uid may hold only its share of the connections, so it cannot lock others out."""
         uid = peer.uid if peer is not None else None
-        if self._uid_full(uid):
+        if not connection.resuming and self._uid_full(uid):
             return False
         self._per_uid[uid] = self._per_uid.get(uid, 0) + 1
         self._uid_of[connection] = uid
         return True
 
     def _uid_full(self, uid: int | None) -> bool:
-        held = self._per_uid.get(uid, 0)
+        held = self._per_uid.get(uid, 0) + self._handing_over.get(uid, 0)
         if held < self._settings.max_connections_per_uid:
             return False
         self._refusals.warning("refusing a connection of uid %s: it holds %d", uid, held)

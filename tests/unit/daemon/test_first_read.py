@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import uvloop
 
 from tessera.daemon import acceptor as acceptor_module
 from tessera.daemon.acceptor import Acceptor
+from tessera.daemon.budget import DEFAULT_PER_UID
 from tessera.daemon.config_schema import ConnectionSettings
 from tessera.daemon.listener import Listener
 from tessera.daemon.scheduler import FairScheduler
@@ -36,6 +38,7 @@ from tessera.wire.status import Status
 PING = encode_request(Header(opcode=int(Opcode.PING)), b"")
 KEPT_PING = encode_request(Header(opcode=int(Opcode.PING), flags=FLAG_KEEP_ALIVE), b"")
 SLOW = encode_request(Header(opcode=int(Opcode.PSA_GENERATE_KEY)), b"")  # "runs on the pool"
+KEPT_SLOW = encode_request(Header(opcode=int(Opcode.PSA_GENERATE_KEY), flags=FLAG_KEEP_ALIVE), b"")
 BIG = encode_request(Header(opcode=int(Opcode.PSA_GENERATE_RANDOM)), b"")  # a large answer
 BIG_BODY = bytes(range(256)) * 8192  # 2 MiB: more than a Unix socket's buffer
 
@@ -47,11 +50,13 @@ class _Admitted:
 
 
 class _Answers:
-    """Ping: an empty success; the "slow" opcode: run on the pool; the "random" one: 2 MiB."""
+    """Ping: an empty success; the "slow" opcode: run on the pool (taking `slow_seconds`);
+    the "random" one: 2 MiB."""
 
-    def __init__(self) -> None:
+    def __init__(self, slow_seconds: float = 0.0) -> None:
         self.peers: list[PeerCredentials | None] = []
         self.on_pool = 0
+        self.slow_seconds = slow_seconds
 
     def framing_error(self, error: FramingError) -> bytes:
         return encode_response(response_header_for(error.header, error.status), b"")
@@ -63,6 +68,7 @@ class _Answers:
     def execute(self, request: _Admitted) -> bytes:
         if request.blocking:
             self.on_pool += 1
+            time.sleep(self.slow_seconds)
         body = BIG_BODY if request.frame.header.opcode == Opcode.PSA_GENERATE_RANDOM else b""
         return encode_response(response_header_for(request.frame.header, Status.SUCCESS), body)
 
@@ -244,6 +250,63 @@ def test_the_service_wide_limit_holds_on_the_first_read(tmp_path: Path, run: Run
 
     refused, count = run(scenario())
     assert (refused, count) == (b"", 1)
+
+
+@pytest.mark.parametrize("slow", [SLOW, KEPT_SLOW], ids=["closing", "keep-alive"])
+def test_a_client_flooding_behind_a_slow_request_is_not_read(
+    tmp_path: Path, run: Run, slow: bytes
+) -> None:
+    """While a connection's slow request runs, the connection is not read: a client that
+    keeps sending fills the socket's buffers and no more (not the service's memory)."""
+    path = tmp_path / "s.sock"
+
+    async def scenario() -> int:
+        listener = await _serve(path, _Answers(slow_seconds=1.0))
+        loop = asyncio.get_running_loop()
+        try:
+            with await _connect(path) as sock:
+                await loop.sock_sendall(sock, slow)  # read alone, at the accept
+                await asyncio.sleep(0.1)
+                sent = 0
+                flood = PING * 1000
+                deadline = loop.time() + 0.5
+                while loop.time() < deadline:
+                    try:
+                        sent += sock.send(flood)
+                    except BlockingIOError:
+                        await asyncio.sleep(0.01)
+                return sent
+        finally:
+            await listener.stop(0)
+
+    assert run(scenario()) < 1 << 20  # unbounded without the pause: tens of MiB in 0.5 s
+
+
+def test_answers_too_big_for_the_socket_count_against_the_budget_at_once(
+    tmp_path: Path, run: Run
+) -> None:
+    """One uid asking for many large answers it never reads holds its share of the answer
+    budget, not the whole service's."""
+    path = tmp_path / "s.sock"
+
+    async def scenario() -> int:
+        listener = await _serve(path, _Answers())
+        loop = asyncio.get_running_loop()
+        socks = []
+        try:
+            for _ in range(40):
+                sock = await _connect(path)
+                socks.append(sock)
+                await loop.sock_sendall(sock, BIG)
+            await asyncio.sleep(0.3)
+            return listener.answers_held
+        finally:
+            for sock in socks:
+                sock.close()
+            await listener.stop(0)
+
+    # The share (8 MiB) and at most the one answer that crossed it.
+    assert run(scenario()) <= DEFAULT_PER_UID + len(BIG_BODY)
 
 
 class _Exhausted:
