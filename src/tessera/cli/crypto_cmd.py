@@ -12,18 +12,18 @@ neither protobuf nor `cryptography` (DER is written and read by `tessera.client.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 import tessera.client as tessera
-from tessera.cli._commands import Commands, add_command
+from tessera.cli._commands import add_command
 from tessera.cli._common import (
     Context,
     add_data_argument,
     b64,
     command,
     decode_base64,
+    invalid,
     read_data,
 )
 from tessera.cli._errors import CliError, ExitCode
@@ -34,9 +34,11 @@ from tessera.wire.protowire import which
 
 TYPE_CHECKING = False  # typing, pathlib and protobuf are not imported at run time (start-up)
 if TYPE_CHECKING:
+    import argparse
     from pathlib import Path
     from typing import Any
 
+    from tessera.cli._commands import Commands
     from tessera.client._keyref import KeyRef
     from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
 
@@ -59,9 +61,9 @@ def _count(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of bytes: {text!r}") from None
+        raise invalid(f"not a number of bytes: {text!r}") from None
     if value < 0:
-        raise argparse.ArgumentTypeError("the number of bytes cannot be negative")
+        raise invalid("the number of bytes cannot be negative")
     return value
 
 
