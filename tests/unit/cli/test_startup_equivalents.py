@@ -13,7 +13,7 @@ from tessera.cli._commands import terminal_width
 from tessera.cli._common import b64, read_file
 from tessera.cli._errors import CliError
 from tessera.cli._psa_names import hash_name
-from tessera.cli.crypto_cmd import HASHES
+from tessera.cli.crypto_cmd import hashes
 from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
 
 
@@ -21,8 +21,8 @@ def test_hash_choices_are_protobufs_hash_values() -> None:
     from_protobuf = {
         hash_name(value): value for value in Algorithm.Hash.values() if value != Algorithm.HASH_NONE
     }
-    assert from_protobuf == HASHES
-    assert HASHES["sha256"] == Algorithm.SHA_256
+    assert from_protobuf == hashes()
+    assert hashes()["sha256"] == Algorithm.SHA_256
 
 
 @pytest.mark.parametrize("columns", [None, "", "abc", "0", "-3", "1", "132"])

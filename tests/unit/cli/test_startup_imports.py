@@ -160,6 +160,8 @@ def test_sign_loads_no_cryptography() -> None:
     assert offending(modules, ("cryptography", "hashlib")) == []
     # the service's algorithm policies load for a digest computed by the provider only
     assert "tessera.psa.algorithms" not in modules
+    # the PSA names describe keys (list-keys) and name `hash`'s choices: not for signing
+    assert "tessera.cli._psa_names" not in modules
 
 
 # Standard modules that every command used to import and none needs to (benchmarks/README.md).
