@@ -331,11 +331,10 @@ def read_file(path: str) -> bytes:
 
 def decode_base64(text: str, what: str) -> bytes:
     """Standard base64 (whitespace ignored); CliError naming `what` if it is not."""
-    import base64
-
     try:
-        return base64.b64decode("".join(text.split()), validate=True)
-    except (binascii.Error, ValueError):
+        # base64.b64decode(..., validate=True) is this (the module base64 imports `re`)
+        return binascii.a2b_base64("".join(text.split()).encode("ascii"), strict_mode=True)
+    except (binascii.Error, ValueError):  # (UnicodeEncodeError is a ValueError)
         raise CliError(f"{what} is not valid base64") from None
 
 

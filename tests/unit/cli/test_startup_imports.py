@@ -118,6 +118,24 @@ def test_simple_commands_load_neither_protobuf_nor_cryptography(argv: list[str])
     assert offending(modules, ("socket", "selectors")) == []
 
 
+@pytest.mark.parametrize("argv", PROTOBUF_FREE, ids=lambda argv: argv[0])
+def test_simple_commands_load_no_argparse_and_no_importlib(argv: list[str]) -> None:
+    # argparse, with re, gettext and locale (the quick reader: test_quick.py), and the package
+    # importlib with warnings (the wire contracts import protobuf's modules by name only when
+    # their classes are wanted); printed without json, which imports re
+    probe = (
+        "import sys\nfrom tessera.cli.main import main\n"
+        f"main(['--endpoint', '/nonexistent/s', *{argv!r}])\nprint(' '.join(sys.modules))"
+    )
+    env = probe_environment()
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
+    )
+    modules = set(done.stdout.split())
+    assert "tessera.client._operations" in modules  # it did run the command
+    assert not modules & {"argparse", "re", "gettext", "locale", "importlib", "warnings"}
+
+
 @pytest.mark.parametrize(
     "environment",
     [{"PARSEC_SERVICE_ENDPOINT": "unix:/nonexistent/s"}, {"TESSERA_STATE_DIR": "~/nowhere"}],
