@@ -92,6 +92,7 @@ PROTOBUF_FREE = [
     ["decrypt", "-k", "k", "AAAA"],
     ["mac", "-k", "k", "hello"],
     ["verify-mac", "-k", "k", "-m", "AAAA", "hello"],
+    ["delete-key", "-k", "k"],
 ]
 # protobuf's abstract Message class (the operation registry's annotations) is not its runtime.
 PROTOBUF_RUNTIME = ("google._upb", "google.protobuf.internal", "google.protobuf.descriptor")
