@@ -51,7 +51,8 @@ class Namespace:
         return f"Namespace({', '.join(names)})"
 
     def __eq__(self, other: object) -> bool:
-        if not hasattr(other, "__dict__") or type(other).__name__ != "Namespace":
+        kind = type(other)
+        if kind.__name__ != "Namespace" or kind.__module__ not in ("argparse", __name__):
             return NotImplemented
         return vars(self) == vars(other)
 
