@@ -781,6 +781,8 @@ def test_commands_on_a_key_load_neither_protobuf_nor_cryptography(cli: Run, endp
         (["mac", "-k", "lean-hmac", "data"], 0, f"{tag}\n"),
         (["verify-mac", "-k", "lean-hmac", "-m", tag, "data"], 0, "Verified OK\n"),
         (["sign", "-k", "lean-nothing", "hello"], ExitCode.NOT_FOUND, ""),
+        (["--json", "delete-key", "-k", "lean-hmac"], 0, None),
+        (["delete-key", "-k", "lean-hmac"], ExitCode.NOT_FOUND, ""),
     ]
     for args, code, out in runs:
         done, modules = _probed(endpoint, *args)
@@ -791,6 +793,7 @@ def test_commands_on_a_key_load_neither_protobuf_nor_cryptography(cli: Run, endp
         if code == ExitCode.INVALID_SIGNATURE:  # the error is cryptography's InvalidSignature
             forbidden = ("google", "tessera.wire.proto", "tessera.client._client")
         assert offending(modules, forbidden) == [], args
+    assert "lean-hmac" not in cli("list-keys").out  # (delete-key did delete it)
     # The signature a fresh process makes is a DER signature the key's public key verifies.
     done, _ = _probed(endpoint, "sign", "-k", "lean-ecc", "hello")
     public = serialization.load_pem_public_key(

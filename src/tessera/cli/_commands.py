@@ -4,18 +4,35 @@ The table names the module defining each command, so that `tessera ping` imports
 part it needs and nothing of the daemons (start-up time: benchmarks/cli_startup.py), and holds
 the summary `tessera --help` lists without importing any command module. Every command gets a
 description and examples in its `--help`, and `--json` after the command as well as before.
+
+A declaration is read by argparse (`_grammar`) or recorded without it (`_quick`): it calls
+nothing but `add_parser`, `add_argument`, `add_argument_group` and `set_defaults`.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Sequence
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (start-up time)
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
+
+    from tessera.cli._grammar import Commands, HelpFormatter
+
+__all__ = [
+    "COMMANDS",
+    "Commands",
+    "Entry",
+    "HelpFormatter",
+    "add_action",
+    "add_command",
+    "add_output_options",
+    "modules",
+    "terminal_width",
+]
 
 
 class Entry:
@@ -82,23 +99,6 @@ COMMANDS: dict[str, Entry] = {
 }
 
 
-if TYPE_CHECKING:
-    _SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
-else:  # not subscriptable at run time
-    _SubParsers = argparse._SubParsersAction
-
-
-class Commands(_SubParsers):
-    """`tessera`'s sub-commands: every one, or only the one a command line names (`wanted`),
-    whose parser is then the only one built (a module defining several builds one)."""
-
-    wanted: str | None = None
-
-    def wants(self, name: str) -> bool:
-        """Whether the parser of command `name` is to be built."""
-        return self.wanted is None or name == self.wanted
-
-
 def modules() -> list[str]:
     """Every command module, once each, in the table's order."""
     return list(dict.fromkeys(entry.module for entry in COMMANDS.values()))
@@ -117,31 +117,6 @@ def terminal_width() -> int:
         except (AttributeError, ValueError, OSError):
             columns = 0
     return columns or 80
-
-
-class HelpFormatter(argparse.HelpFormatter):
-    """Paragraphs are filled; a paragraph with indented lines (examples) is kept as written."""
-
-    def __init__(
-        self,
-        prog: str,
-        indent_increment: int = 2,
-        max_help_position: int = 24,
-        width: int | None = None,
-    ) -> None:
-        # argparse makes a formatter for every argument it adds: the width its own way would
-        # import shutil each run.
-        width = terminal_width() if width is None else width
-        super().__init__(prog, indent_increment, max_help_position, width)
-
-    def _fill_text(self, text: str, width: int, indent: str) -> str:
-        paragraphs = []
-        for paragraph in text.split("\n\n"):
-            if any(line.startswith("  ") for line in paragraph.splitlines()):
-                paragraphs.append("\n".join(indent + line for line in paragraph.splitlines()))
-            else:
-                paragraphs.append(super()._fill_text(paragraph, width, indent))
-        return "\n\n".join(paragraphs)
 
 
 def _examples(examples: Sequence[str]) -> str:
@@ -163,8 +138,7 @@ def add_command(
         name,
         help=COMMANDS[name].summary,
         description=description,
-        epilog=_examples(examples),
-        formatter_class=HelpFormatter,
+        epilog=_examples(examples),  # (and `Commands`' formatter)
         **extra,
     )
     if client:
@@ -176,6 +150,8 @@ def add_action(
     actions: Any, name: str, summary: str, description: str, examples: Sequence[str], **extra: Any
 ) -> argparse.ArgumentParser:
     """Declare an action of a command (`tessera orchestrator status`, `tessera audit show`)."""
+    from tessera.cli._grammar import HelpFormatter
+
     parser: argparse.ArgumentParser = actions.add_parser(
         name,
         help=summary,
@@ -192,7 +168,7 @@ def add_output_options(
 ) -> None:
     """`--json` and `-v`: before the command (`top`), and after it, where SUPPRESS keeps a value
     given before it."""
-    default: Any = False if top else argparse.SUPPRESS
+    default: Any = False if top else _suppress(parser)
     parser.add_argument(
         "--json",
         action="store_true",
@@ -206,3 +182,25 @@ def add_output_options(
         default=default,
         help="say on stderr which endpoint and which authentication the client chose",
     )
+
+
+def _suppress(parser: Any) -> str:
+    """argparse.SUPPRESS for an argparse parser (argparse tells it by identity, not equality),
+    the recorder's own for a declaration `_quick` records."""
+    suppress: str | None = getattr(parser, "suppress", None)
+    if suppress is None:
+        import argparse  # loaded already: `parser` is argparse's
+
+        suppress = argparse.SUPPRESS
+    return suppress
+
+
+def __getattr__(name: str) -> object:
+    """`Commands` and `HelpFormatter`, argparse's subclasses, from `_grammar` on first use (a
+    command line `_quick` reads imports no argparse)."""
+    if name in ("Commands", "HelpFormatter"):
+        from tessera.cli import _grammar
+
+        value: object = getattr(_grammar, name)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,7 +10,6 @@ by the operation client alone so that neither `Client`'s imports nor protobuf lo
 
 from __future__ import annotations
 
-import argparse
 import binascii
 import os
 import sys
@@ -24,6 +23,7 @@ from tessera.client._limits import MAX_TIMEOUT
 # (json and base64 where they are used).
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # imported when a command first needs it: start-up time
+    import argparse
     from typing import Any, TypeVar
 
     import tessera.client as tessera
@@ -37,7 +37,15 @@ if TYPE_CHECKING:  # imported when a command first needs it: start-up time
 DEFAULT_APP_NAME = "parsec-tool"
 NO_TIMEOUT = MAX_TIMEOUT  # `--timeout 0`: the longest wait a client accepts
 
-CommandFunction = Callable[["Context", argparse.Namespace], None]
+CommandFunction = Callable[["Context", "argparse.Namespace"], None]
+
+
+def invalid(message: str) -> Exception:
+    """A bad argument value, as argparse reports it (the quick reader declines a line whose
+    value a type refuses, and argparse, reading it again, calls the type again)."""
+    import argparse
+
+    return argparse.ArgumentTypeError(message)
 
 
 def provider_id(text: str) -> int:
@@ -45,9 +53,9 @@ def provider_id(text: str) -> int:
     try:
         value = int(text, 0)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a provider id: {text!r}") from None
+        raise invalid(f"not a provider id: {text!r}") from None
     if not 0 <= value <= 255:
-        raise argparse.ArgumentTypeError(f"provider ids are 0-255, not {value}")
+        raise invalid(f"provider ids are 0-255, not {value}")
     return value
 
 
@@ -55,9 +63,9 @@ def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        raise invalid(f"not a number of seconds: {text!r}") from None
     if not value >= 0 or value > NO_TIMEOUT:
-        raise argparse.ArgumentTypeError(f"timeout must be 0 (none) or positive, not {text}")
+        raise invalid(f"timeout must be 0 (none) or positive, not {text}")
     return value
 
 
@@ -65,9 +73,9 @@ def _byte_count(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of bytes: {text!r}") from None
+        raise invalid(f"not a number of bytes: {text!r}") from None
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of bytes, not {value}")
+        raise invalid(f"must be a positive number of bytes, not {value}")
     return value
 
 
@@ -323,11 +331,10 @@ def read_file(path: str) -> bytes:
 
 def decode_base64(text: str, what: str) -> bytes:
     """Standard base64 (whitespace ignored); CliError naming `what` if it is not."""
-    import base64
-
     try:
-        return base64.b64decode("".join(text.split()), validate=True)
-    except (binascii.Error, ValueError):
+        # base64.b64decode(..., validate=True) is this (the module base64 imports `re`)
+        return binascii.a2b_base64("".join(text.split()).encode("ascii"), strict_mode=True)
+    except (binascii.Error, ValueError):  # (UnicodeEncodeError is a ValueError)
         raise CliError(f"{what} is not valid base64") from None
 
 

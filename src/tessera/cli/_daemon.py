@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 
 TYPE_CHECKING = False  # typing is not imported at run time (the client commands' start-up)
 if TYPE_CHECKING:
+    import argparse
     from typing import Protocol, TypeVar
 
     class _Configured(Protocol):

@@ -5,11 +5,15 @@ Text output follows parsec-tool's; `--json` prints one object per command.
 
 from __future__ import annotations
 
-import argparse
-
-from tessera.cli._commands import Commands, add_command
+from tessera.cli._commands import add_command
 from tessera.cli._common import CommandFunction, Context, command, provider_id
 from tessera.cli._errors import CliError, ExitCode
+
+TYPE_CHECKING = False  # argparse is not imported at run time (start-up time: `_quick`)
+if TYPE_CHECKING:
+    import argparse
+
+    from tessera.cli._commands import Commands
 
 CORE_PROVIDER = 0
 

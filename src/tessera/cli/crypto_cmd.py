@@ -12,40 +12,46 @@ neither protobuf nor `cryptography` (DER is written and read by `tessera.client.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 import tessera.client as tessera
-from tessera.cli._commands import Commands, add_command
+from tessera.cli._commands import add_command
 from tessera.cli._common import (
     Context,
     add_data_argument,
     b64,
     command,
     decode_base64,
+    invalid,
     read_data,
 )
 from tessera.cli._errors import CliError, ExitCode
-from tessera.cli._psa_names import hash_name
 from tessera.client import _der, _keyflows
 from tessera.client._messages import ALGORITHM, ASYMMETRIC_SIGNATURE, HASH
 from tessera.wire.protowire import which
 
 TYPE_CHECKING = False  # typing, pathlib and protobuf are not imported at run time (start-up)
 if TYPE_CHECKING:
+    import argparse
     from pathlib import Path
     from typing import Any
 
+    from tessera.cli._commands import Commands
     from tessera.client._keyref import KeyRef
     from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
 
-# Algorithm.Hash's values by name, from the schema held to its descriptor (not protobuf's enum).
-HASHES: dict[str, Algorithm.Hash] = {
-    hash_name(value): value  # type: ignore[misc]  # Algorithm.Hash values are these ints
-    for value in HASH.names
-    if value != 0  # HASH_NONE
-}
+
+def hashes() -> dict[str, Algorithm.Hash]:
+    """Algorithm.Hash's values by name, from the schema held to its descriptor (not protobuf's
+    enum); made when `hash` is declared (the PSA names are not loaded for the other commands)."""
+    from tessera.cli._psa_names import hash_name
+
+    return {
+        hash_name(value): value  # type: ignore[misc]  # Algorithm.Hash values are these ints
+        for value in HASH.names
+        if value != 0  # HASH_NONE
+    }
 
 
 def _path(text: str) -> Path:
@@ -59,9 +65,9 @@ def _count(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of bytes: {text!r}") from None
+        raise invalid(f"not a number of bytes: {text!r}") from None
     if value < 0:
-        raise argparse.ArgumentTypeError("the number of bytes cannot be negative")
+        raise invalid("the number of bytes cannot be negative")
     return value
 
 
@@ -152,7 +158,7 @@ def register(commands: Commands) -> None:
             client=True,
         )
         parser.add_argument(
-            "-a", "--alg", choices=sorted(HASHES), default="sha256", help="hash (default sha256)"
+            "-a", "--alg", choices=sorted(hashes()), default="sha256", help="hash (default sha256)"
         )
         add_data_argument(parser, "UTF-8 text to hash")
         parser.set_defaults(run=command(hash_data))
@@ -301,7 +307,7 @@ def write_plaintext(plaintext: bytes) -> None:
 
 def hash_data(context: Context, args: argparse.Namespace) -> None:
     """Print the digest in hex (JSON: base64)."""
-    digest = context.client.digest(read_data(args), HASHES[args.alg])
+    digest = context.client.digest(read_data(args), hashes()[args.alg])
     context.emit(digest.hex(), {"algorithm": args.alg, "digest": b64(digest)})
 
 

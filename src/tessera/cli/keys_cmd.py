@@ -7,37 +7,42 @@ take any of the client library's named specs.
 
 from __future__ import annotations
 
-import argparse
-from typing import TYPE_CHECKING
-
-import tessera.client as tessera
-from tessera.cli import _describe
-from tessera.cli._commands import Commands, add_command
-from tessera.cli._common import Context, command, read_file
+from tessera.cli._commands import add_command
+from tessera.cli._common import Context, command, invalid, read_file
 from tessera.cli._errors import CliError
-from tessera.client import specs
-from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
-from tessera.wire.proto.psa_key_attributes_pb2 import KeyType
 
+# Start-up time: the specs and protobuf load with the commands that make or import a key, not
+# with delete-key (a key's lookup and PsaDestroyKey, as sign's: no protobuf, no argparse).
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # the key formats load with the commands reading or printing keys (_pem)
+    import argparse
+
+    import tessera.client as tessera
+    from tessera.cli._commands import Commands
     from tessera.psa import formats
 
 DEFAULT_RSA_BITS = 2048
 
-# create-key / import-key --spec NAME
-SPECS: dict[str, tessera.KeySpec] = {
-    "ecdsa-p256": specs.ECDSA_P256,
-    "ecdsa-p384": specs.ECDSA_P384,
-    "ecdsa-p521": specs.ECDSA_P521,
-    "ed25519": specs.ED25519,
-    "rsa-3072-pss": specs.RSA_3072_PSS,
-    "rsa-3072-oaep": specs.RSA_3072_OAEP,
-    "aes-256-gcm": specs.AES_256_GCM,
-    "chacha20-poly1305": specs.CHACHA20_POLY1305,
-    "hmac-sha256": specs.HMAC_SHA256,
-    "ecdh-p256": specs.ECDH_P256,
-    "x25519": specs.X25519,
-}
+
+def named_specs() -> dict[str, tessera.KeySpec]:
+    """create-key / import-key --spec NAME."""
+    from tessera.client import specs
+
+    return {
+        "ecdsa-p256": specs.ECDSA_P256,
+        "ecdsa-p384": specs.ECDSA_P384,
+        "ecdsa-p521": specs.ECDSA_P521,
+        "ed25519": specs.ED25519,
+        "rsa-3072-pss": specs.RSA_3072_PSS,
+        "rsa-3072-oaep": specs.RSA_3072_OAEP,
+        "aes-256-gcm": specs.AES_256_GCM,
+        "chacha20-poly1305": specs.CHACHA20_POLY1305,
+        "hmac-sha256": specs.HMAC_SHA256,
+        "ecdh-p256": specs.ECDH_P256,
+        "x25519": specs.X25519,
+    }
+
+
 _ASYMMETRIC = {
     "rsa_key_pair",
     "rsa_public_key",
@@ -52,9 +57,9 @@ def _bits(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of bits: {text!r}") from None
+        raise invalid(f"not a number of bits: {text!r}") from None
     if value <= 0:
-        raise argparse.ArgumentTypeError("the key size must be positive")
+        raise invalid("the key size must be positive")
     return value
 
 
@@ -119,7 +124,9 @@ def register(commands: Commands) -> None:
             client=True,
         )
         _key_name(parser)
-        parser.add_argument("--spec", required=True, choices=sorted(SPECS), help="what key to make")
+        parser.add_argument(
+            "--spec", required=True, choices=sorted(named_specs()), help="what key to make"
+        )
         parser.add_argument(
             "--exportable", action="store_true", help="allow the key material to be exported"
         )
@@ -140,7 +147,9 @@ def register(commands: Commands) -> None:
         _key_name(parser)
         parser.add_argument("file", metavar="FILE", help="the key file ('-' for stdin)")
         parser.add_argument(
-            "--spec", choices=sorted(SPECS), help="the key's spec (required for raw secrets)"
+            "--spec",
+            choices=sorted(named_specs()),
+            help="the key's spec (required for raw secrets)",
         )
         parser.add_argument(
             "--exportable", action="store_true", help="allow export again (needs --spec)"
@@ -188,11 +197,18 @@ def register(commands: Commands) -> None:
 
 
 def _created(context: Context, key: tessera.Key) -> None:
+    from tessera.cli import _describe
+
     context.emit(None, _describe.key_summary(key.name, key.provider, key.attributes))
 
 
 def rsa_spec(args: argparse.Namespace) -> tessera.KeySpec:
     """The RSA key parsec-tool makes for these flags."""
+    import tessera.client as tessera
+    from tessera.client import specs
+    from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
+    from tessera.wire.proto.psa_key_attributes_pb2 import KeyType
+
     bits: int = args.bits
     if args.for_signing:
         return specs.rsa_pkcs1v15_sign(bits)
@@ -219,12 +235,14 @@ def create_rsa_key(context: Context, args: argparse.Namespace) -> None:
 
 def create_ecc_key(context: Context, args: argparse.Namespace) -> None:
     """Create a P-256 ECDSA (SHA-256) signing key."""
+    from tessera.client import specs
+
     _created(context, context.client.generate_key(args.key_name, specs.ECDSA_P256))
 
 
 def create_key(context: Context, args: argparse.Namespace) -> None:
     """Create a key from a named spec."""
-    spec = SPECS[args.spec]
+    spec = named_specs()[args.spec]
     if args.exportable:
         spec = spec.exportable()
     _created(context, context.client.generate_key(args.key_name, spec))
@@ -233,7 +251,7 @@ def create_key(context: Context, args: argparse.Namespace) -> None:
 def import_key(context: Context, args: argparse.Namespace) -> None:
     """Import a PEM/DER private or public key, or raw secret bytes with --spec."""
     data = read_file(args.file)
-    spec = SPECS[args.spec] if args.spec else None
+    spec = named_specs()[args.spec] if args.spec else None
     if args.exportable:
         if spec is None:
             raise CliError("--exportable needs --spec")
@@ -270,7 +288,9 @@ def export_key(context: Context, args: argparse.Namespace) -> None:
 
 
 def delete_key(context: Context, args: argparse.Namespace) -> None:
-    """Delete a key."""
-    key = context.key(args.key_name)
-    key.destroy()
-    context.emit(None, {"deleted_key": key.name, "provider": key.provider})
+    """Delete a key (`Key.destroy`'s flow on the key found as sign finds it: no protobuf)."""
+    from tessera.client import _keyflows
+
+    ref = context.key_ref(args.key_name)
+    context.run(_keyflows.destroy(ref))
+    context.emit(None, {"deleted_key": ref.name, "provider": ref.provider})

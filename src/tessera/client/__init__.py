@@ -184,10 +184,9 @@ def __getattr__(name: str) -> object:
     """Import a public name from the private module defining it, on first use."""
     if name not in __all__:
         raise AttributeError(f"module 'tessera.client' has no attribute {name!r}")
-    import importlib
-
     for submodule in _SUBMODULES:
-        module = importlib.import_module(f"tessera.client.{submodule}")
+        # (not importlib.import_module: the package importlib imports warnings, at start-up)
+        module = __import__(f"tessera.client.{submodule}", fromlist=["_"])
         if name in vars(module) or name in vars(module).get("LAZY_NAMES", ()):
             value: object = getattr(module, name)
             globals()[name] = value

@@ -10,7 +10,6 @@ nothing else keeps a list of operations (docs/development.md, "Adding an operati
 from __future__ import annotations
 
 import enum
-import importlib
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -175,6 +174,8 @@ class OperationSpec(Frozen, Generic[Req, Res]):
         return (self._messages or self._load())[0][1]
 
     def _load(self) -> list[tuple[type[Req], type[Res]]]:
+        import importlib  # (with `warnings`: only where protobuf's classes are wanted)
+
         generated = importlib.import_module(f"tessera.wire.proto.{self.module}")
         # A race loads twice and keeps the same classes: imports are thread-safe.
         self._messages[:] = [(generated.Operation, generated.Result)]

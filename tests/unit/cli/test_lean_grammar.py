@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tessera.cli import _grammar
 from tessera.cli import main as cli
 from tessera.cli._commands import COMMANDS
 from tessera.cli._errors import CliError, ExitCode
@@ -46,10 +47,14 @@ def built(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
 def test_a_command_builds_its_own_parser_only_and_one_top_parser(
     argv: list[str], word: str, built: Counter[str], tmp_path: Path
 ) -> None:
-    code = cli.main(["--endpoint", str(tmp_path / "none.sock"), *argv])
+    line = ["--endpoint", str(tmp_path / "none.sock"), *argv]
+    code = cli.main(line)
     assert code == ExitCode.TRANSPORT  # it ran, and found no service
-    # (not the other commands of its module, nor the summaries of the others; the command word
-    # is found with the parser that reads the line)
+    assert built == Counter()  # read by the quick reader: no argparse parser (test_quick.py)
+    # argparse, reading it, builds the top parser and that command's alone (not the other
+    # commands of its module, nor the summaries of the others; the command word is found with
+    # the parser that reads the line)
+    _grammar.read(line)
     assert built == Counter(["tessera", f"tessera {word}"])
 
 

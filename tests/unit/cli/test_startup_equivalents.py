@@ -4,16 +4,18 @@ what those modules give (tests/unit/cli/test_startup_imports.py checks they stay
 from __future__ import annotations
 
 import base64
+import binascii
 import os
+import random
 import shutil
 
 import pytest
 
 from tessera.cli._commands import terminal_width
-from tessera.cli._common import b64, read_file
+from tessera.cli._common import b64, decode_base64, read_file
 from tessera.cli._errors import CliError
 from tessera.cli._psa_names import hash_name
-from tessera.cli.crypto_cmd import HASHES
+from tessera.cli.crypto_cmd import hashes
 from tessera.wire.proto.psa_algorithm_pb2 import Algorithm
 
 
@@ -21,8 +23,8 @@ def test_hash_choices_are_protobufs_hash_values() -> None:
     from_protobuf = {
         hash_name(value): value for value in Algorithm.Hash.values() if value != Algorithm.HASH_NONE
     }
-    assert from_protobuf == HASHES
-    assert HASHES["sha256"] == Algorithm.SHA_256
+    assert from_protobuf == hashes()
+    assert hashes()["sha256"] == Algorithm.SHA_256
 
 
 @pytest.mark.parametrize("columns", [None, "", "abc", "0", "-3", "1", "132"])
@@ -32,6 +34,26 @@ def test_terminal_width_is_shutils(monkeypatch: pytest.MonkeyPatch, columns: str
     else:
         monkeypatch.setenv("COLUMNS", columns)
     assert terminal_width() == shutil.get_terminal_size().columns
+
+
+def test_base64_input_is_read_as_base64_validating_reads_it() -> None:
+    rng = random.Random(7)
+    texts = ["", "AAAA", "AA==", "AA=", "A===", "AAAA====", "QUJD\nREVG", " QUJD ", "QU JD"]
+    texts += ["é", "AA\u00e9=", "A-_B", "AB+/", "AB+/=", "====", "YQ", "YQ=x", "\x00"]
+    alphabet = "ABCZabcz019+/=-_ \n.é"
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(12))) for _ in range(3000)]
+    texts += [base64.b64encode(rng.randbytes(rng.randrange(40))).decode() for _ in range(300)]
+    for text in texts:
+        try:
+            expected: bytes | None = base64.b64decode("".join(text.split()), validate=True)
+        except (binascii.Error, ValueError):
+            expected = None
+        try:
+            got: bytes | None = decode_base64(text, "DATA")
+        except CliError as error:
+            assert str(error) == "DATA is not valid base64"
+            got = None
+        assert got == expected, repr(text)
 
 
 def test_base64_output_is_base64s() -> None:

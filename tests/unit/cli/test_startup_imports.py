@@ -92,6 +92,7 @@ PROTOBUF_FREE = [
     ["decrypt", "-k", "k", "AAAA"],
     ["mac", "-k", "k", "hello"],
     ["verify-mac", "-k", "k", "-m", "AAAA", "hello"],
+    ["delete-key", "-k", "k"],
 ]
 # protobuf's abstract Message class (the operation registry's annotations) is not its runtime.
 PROTOBUF_RUNTIME = ("google._upb", "google.protobuf.internal", "google.protobuf.descriptor")
@@ -116,6 +117,24 @@ def test_simple_commands_load_neither_protobuf_nor_cryptography(argv: list[str])
     # The blocking transport's sockets are `_socket`'s: `socket` (its enums, `selectors`) loads
     # with the asyncio transport only.
     assert offending(modules, ("socket", "selectors")) == []
+
+
+@pytest.mark.parametrize("argv", PROTOBUF_FREE, ids=lambda argv: argv[0])
+def test_simple_commands_load_no_argparse_and_no_importlib(argv: list[str]) -> None:
+    # argparse, with re, gettext and locale (the quick reader: test_quick.py), and the package
+    # importlib with warnings (the wire contracts import protobuf's modules by name only when
+    # their classes are wanted); printed without json, which imports re
+    probe = (
+        "import sys\nfrom tessera.cli.main import main\n"
+        f"main(['--endpoint', '/nonexistent/s', *{argv!r}])\nprint(' '.join(sys.modules))"
+    )
+    env = probe_environment()
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
+    )
+    modules = set(done.stdout.split())
+    assert "tessera.client._operations" in modules  # it did run the command
+    assert not modules & {"argparse", "re", "gettext", "locale", "importlib", "warnings"}
 
 
 @pytest.mark.parametrize(
@@ -160,6 +179,8 @@ def test_sign_loads_no_cryptography() -> None:
     assert offending(modules, ("cryptography", "hashlib")) == []
     # the service's algorithm policies load for a digest computed by the provider only
     assert "tessera.psa.algorithms" not in modules
+    # the PSA names describe keys (list-keys) and name `hash`'s choices: not for signing
+    assert "tessera.cli._psa_names" not in modules
 
 
 # Standard modules that every command used to import and none needs to (benchmarks/README.md).
