@@ -176,6 +176,17 @@ class RunningService:
                 time.sleep(0.01)
 
 
+def unmeasured_environment() -> dict[str, str]:
+    """This process's environment without what starts coverage.py in a child (the suite runs
+    under coverage, which passes itself on to subprocesses): for tests of what a plain process
+    imports or runs at exit, which the measuring would change."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"COVERAGE_PROCESS_START", "COVERAGE_PROCESS_CONFIG"}
+    }
+
+
 def children_of(pid: int) -> list[int]:
     """The pids whose parent is `pid`."""
     children = []

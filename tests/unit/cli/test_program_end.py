@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from tessera.cli.main import main
+from tests.support import unmeasured_environment
 
 # A module global whose finalizer shows whether the interpreter tore the modules down.
 PROBE = """
@@ -28,7 +29,13 @@ sys.exit(main())
 
 def program(argv: list[str], setup: str = "") -> subprocess.CompletedProcess[str]:
     code = PROBE.format(argv=argv, setup=setup)
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=unmeasured_environment(),  # coverage.py would register its own exit handler
+    )
 
 
 @pytest.mark.parametrize(

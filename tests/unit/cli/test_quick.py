@@ -20,6 +20,7 @@ from tessera.cli import _grammar, _quick
 from tessera.cli._commands import COMMANDS
 from tessera.cli._errors import CliError
 from tessera.cli.main import build_parser
+from tests.support import unmeasured_environment
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -273,7 +274,13 @@ def test_a_quick_line_imports_no_argparse() -> None:
         "main(['--endpoint', '/nonexistent/s', 'sign', '-k', 'k', 'hello'])\n"
         "print(' '.join(sys.modules))"
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=unmeasured_environment(),  # coverage.py imports re and more
+    )
     modules = set(done.stdout.split())
     assert "tessera.cli.crypto_cmd" in modules  # it ran the command
     assert not modules & {"argparse", "re", "gettext", "locale", "tessera.cli._grammar"}
