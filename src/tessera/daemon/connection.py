@@ -162,10 +162,12 @@ class Connection(asyncio.Protocol):
 
     def _take_resumption(self) -> None:
         resumption, self._resumption = self._resumption, None
-        if resumption is None or self._closing:
+        if resumption is None:
             return
         try:
-            if resumption.unsent:
+            if self._closing:
+                pass  # closed first (a deadline, shutdown): nothing is owed any more
+            elif resumption.unsent:
                 self._send(resumption.unsent, keep=False)
             elif resumption.admitted is not None:
                 self._received_any = True
@@ -177,7 +179,8 @@ class Connection(asyncio.Protocol):
             log.exception("could not go on with a connection")
             self.abort()
         finally:
-            self._budget.release(resumption)  # the bytes it held are this connection's now
+            # The bytes it held are this connection's now, or nobody's.
+            self._budget.release(resumption)
 
     def data_received(self, data: bytes) -> None:
         if self._resumption is not None:

@@ -132,7 +132,8 @@ class Listener:
         return connection
 
     def _full(self) -> bool:
-        if len(self._connections) + len(self._handovers) < self._settings.max_connections:
+        handing_over = sum(self._handing_over.values())
+        if len(self._connections) + handing_over < self._settings.max_connections:
             return False
         # Beyond the limit a connection is closed at once: the client sees EOF and may retry;
         # file descriptors and memory stay bounded.

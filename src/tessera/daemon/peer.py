@@ -22,8 +22,6 @@ class HasDescriptor(Protocol):
 def peer_credentials(sock: HasDescriptor, *, start_time: bool = False) -> PeerCredentials | None:
     """SO_PEERCRED of a connected Unix socket (and the peer's start time if asked); None where
     the platform lacks it."""
-    if _SO_PEERCRED is None:
-        return None
     # A bare C socket object over the same descriptor: uvloop's stand-in builds a full Python
     # socket object (socket.py's wrapper) for each option read; this one costs a third less.
     try:

@@ -18,8 +18,9 @@ import uvloop
 
 from tessera.daemon import acceptor as acceptor_module
 from tessera.daemon.acceptor import Acceptor
-from tessera.daemon.budget import DEFAULT_PER_UID
+from tessera.daemon.budget import DEFAULT_PER_UID, AnswerBudget
 from tessera.daemon.config_schema import ConnectionSettings
+from tessera.daemon.connection import Connection, Resumption
 from tessera.daemon.listener import Listener
 from tessera.daemon.scheduler import FairScheduler
 from tessera.trust.peer import PeerCredentials
@@ -350,3 +351,50 @@ def test_accepting_pauses_when_descriptors_run_out() -> None:
     during_pause, after = asyncio.run(scenario())
     assert during_pause == 1
     assert after >= 2
+
+
+class _Transport(asyncio.Transport):
+    """Enough of a transport for a `Connection` that is closed before it goes on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closing = False
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def abort(self) -> None:
+        self.closing = True
+
+
+def test_an_unsent_answer_leaves_the_budget_when_its_connection_closes_first() -> None:
+    """A connection handed over with an answer's unsent end, aborted (a deadline, shutdown)
+    before it went on: the bytes the listener counted for it are given back all the same."""
+
+    async def scenario() -> int:
+        budget = AnswerBudget()
+        resumption = Resumption(unsent=b"x" * 1000)
+        budget.hold(resumption, 1000, 1000)  # as the listener does at the handover
+        connection = Connection(
+            _Answers(),
+            FairScheduler(ThreadPoolExecutor(1), 1),
+            Limits(),
+            request_timeout=1,
+            idle_timeout=1,
+            on_close=lambda connection: None,
+            budget=budget,
+            resumption=resumption,
+        )
+        connection.connection_made(_Transport())
+        connection.abort()  # before the loop's next turn, where it would have gone on
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return budget.held
+
+    assert asyncio.run(scenario()) == 0
